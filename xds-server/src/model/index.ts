@@ -1,0 +1,5 @@
+export type {
+  ServiceName, Mode, Protocol, ConvergenceState, Workload, NamedExternal, ServiceVip, Inventory, Peer, ServicePeer,
+  ExternalPeer, EdgeKey, Evidence, Edge, Observation, ConvergenceReport,
+} from './types.js';
+export { MODES, EMPTY_INVENTORY, isServicePeer, peerId, edgeId, hostCidr, SERVICE_NAME_RE } from './types.js';

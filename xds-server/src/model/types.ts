@@ -1,0 +1,131 @@
+// Core domain types. No I/O here: everything in this folder is plain data and pure helpers.
+
+/** A service is `namespace/name`. In the lab it is declared per pod; in Kubernetes it is the owning workload. */
+export type ServiceName = string;
+
+export type Mode = 'learn' | 'monitor' | 'enforce';
+export const MODES: readonly Mode[] = ['learn', 'monitor', 'enforce'];
+
+export type Protocol = 'tcp' | 'http' | 'grpc' | 'udp';
+
+export type ConvergenceState = 'learning' | 'converged';
+
+/** One running instance (pod) of a service. Replicas collapse into their service. */
+export interface Workload {
+  readonly name: string;
+  readonly service: ServiceName;
+  readonly addresses: readonly string[];
+  /** Ports the workload serves, when declared (lab file `ports`). Used for service VIP routing. */
+  readonly ports: readonly number[];
+}
+
+/** A host without a sidecar that the inventory knows by name (display only: it is still an external). */
+export interface NamedExternal {
+  readonly name: string;
+  readonly address: string;
+}
+
+/** A service's virtual address (like a Kubernetes ClusterIP); connections to it are balanced over replicas. */
+export interface ServiceVip {
+  readonly service: ServiceName;
+  readonly address: string;
+}
+
+/** Everything known about who is who, from one or more inventory sources, merged. */
+export interface Inventory {
+  readonly workloads: readonly Workload[];
+  readonly externals: readonly NamedExternal[];
+  readonly vips: readonly ServiceVip[];
+}
+
+export const EMPTY_INVENTORY: Inventory = { workloads: [], externals: [], vips: [] };
+
+/** The other end of an edge: a known service, or an exact external address (optionally with TLS SNI / HTTP host). */
+export type Peer = ServicePeer | ExternalPeer;
+export interface ServicePeer {
+  readonly service: ServiceName;
+}
+export interface ExternalPeer {
+  /** Exact address as a prefix: `/32` for IPv4, `/128` for IPv6. Grouping into wider CIDRs is an explicit step. */
+  readonly cidr: string;
+  readonly sni?: string;
+}
+
+export function isServicePeer(p: Peer): p is ServicePeer {
+  return (p as ServicePeer).service !== undefined;
+}
+
+/** Identity of an edge. Source ports never appear. */
+export interface EdgeKey {
+  readonly source: Peer;
+  readonly destination: Peer;
+  readonly protocol: Protocol;
+  readonly port: number;
+}
+
+export interface Evidence {
+  /** ms since epoch */
+  firstSeen: number;
+  lastSeen: number;
+  /** connections (tcp) or requests (http/grpc) */
+  count: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** up to a few source workload names that made this connection */
+  exampleWorkloads: string[];
+}
+
+export interface Edge extends EdgeKey {
+  readonly id: string;
+  readonly evidence: Evidence;
+}
+
+export function peerId(p: Peer): string {
+  if (isServicePeer(p)) return `svc:${p.service}`;
+  return p.sni ? `ext:${p.cidr}#${p.sni}` : `ext:${p.cidr}`;
+}
+
+/** Canonical, stable id of an edge (used as the store key). */
+export function edgeId(k: EdgeKey): string {
+  return `${peerId(k.source)}>${peerId(k.destination)}|${k.protocol}/${k.port}`;
+}
+
+export function hostCidr(ip: string): string {
+  return ip.includes(':') ? `${ip}/128` : `${ip}/32`;
+}
+
+export const SERVICE_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * One connection (tcp) or request (http/grpc) seen by one sidecar, attributed to services.
+ * Produced from an access-log entry; consumed by the learner. `connectionKey` carries the transport 4-tuple only
+ * to recognise the client-side and server-side logs of the same connection; it is never stored.
+ */
+export interface Observation {
+  readonly time: number;
+  readonly side: 'outbound' | 'inbound';
+  /** node id of the reporting Envoy */
+  readonly reporter: string;
+  readonly source: Peer;
+  readonly sourceWorkload?: string;
+  readonly destination: Peer;
+  readonly port: number;
+  readonly protocol: Protocol;
+  /** same value on both sides of one connection/request; undefined when it cannot be known */
+  readonly dedupKey?: string;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+}
+
+export interface ConvergenceReport {
+  readonly state: ConvergenceState;
+  /** 1 - estimated probability that the next observation reveals an unseen edge */
+  readonly confidence: number;
+  readonly missingMass: number;
+  readonly observations: number;
+  readonly singletons: number;
+  readonly lastNewEdgeAt?: number;
+  readonly convergedAt?: number;
+  /** why it is not converged yet (or why it went back to learning) */
+  readonly reason: string;
+}
