@@ -40,6 +40,7 @@ export const ROOTS = [
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/access_loggers/grpc/v3/als.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
 ];
 
 // message name -> field lines to add to the bundled validate.proto

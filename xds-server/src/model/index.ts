@@ -3,3 +3,4 @@ export type {
   ExternalPeer, EdgeKey, Evidence, Edge, Observation, ConvergenceReport,
 } from './types.js';
 export { MODES, EMPTY_INVENTORY, isServicePeer, peerId, edgeId, hostCidr, SERVICE_NAME_RE } from './types.js';
+export type { ValidationResult, ValidationError } from './validation.js';

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Tiny lab apps: HTTP and TCP servers, and a client that keeps calling a set of targets.
+
+  traffic.py http PORT               HTTP server answering every GET with 200 and its hostname
+  traffic.py tcp PORT                TCP echo server (one line in, the same line out)
+  traffic.py call [--every S] [--count N] TARGET...
+                                     TARGET is http://HOST:PORT/PATH or tcp://HOST:PORT; each round calls every
+                                     target once; failures are printed and do not stop the loop.
+Standard library only, so every pod can run it without installing anything.
+"""
+import http.server
+import socket
+import socketserver
+import sys
+import time
+import urllib.request
+
+
+class Http(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = (socket.gethostname() + " " + self.path + "\n").encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Echo(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(line)
+
+
+class Threaded(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def call(target, timeout=3.0):
+    if target.startswith("http://"):
+        with urllib.request.urlopen(target, timeout=timeout) as r:
+            r.read()
+            return r.status
+    if target.startswith("tcp://"):
+        host, port = target[len("tcp://"):].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=timeout) as s:
+            s.sendall(b"ping\n")
+            data = s.makefile().readline()
+            if data != "ping\n":
+                raise IOError("bad echo: %r" % data)
+            return "ok"
+    raise ValueError("unknown target " + target)
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "http":
+        Threaded(("0.0.0.0", int(argv[1])), Http).serve_forever()
+    elif len(argv) >= 2 and argv[0] == "tcp":
+        Threaded(("0.0.0.0", int(argv[1])), Echo).serve_forever()
+    elif argv and argv[0] == "call":
+        every, count, targets, i = 1.0, 0, [], 1
+        while i < len(argv):
+            if argv[i] == "--every":
+                every = float(argv[i + 1]); i += 2
+            elif argv[i] == "--count":
+                count = int(argv[i + 1]); i += 2
+            else:
+                targets.append(argv[i]); i += 1
+        n, failed = 0, 0
+        while count == 0 or n < count:
+            for t in targets:
+                try:
+                    call(t)
+                except Exception as e:  # keep calling: a lab app must survive its peers restarting
+                    failed += 1
+                    print("call %s failed: %s" % (t, e), file=sys.stderr, flush=True)
+            n += 1
+            if count == 0 or n < count:
+                time.sleep(every)
+        sys.exit(1 if failed else 0)
+    else:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

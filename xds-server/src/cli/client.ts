@@ -1,0 +1,50 @@
+// A small client for the control plane's unix-socket API.
+import { request } from 'node:http';
+
+export const DEFAULT_API_SOCKET = '/run/nanoseg/api.sock';
+
+export function apiSocket(flag: string | undefined): string {
+  return flag ?? process.env.NANOSEG_API ?? DEFAULT_API_SOCKET;
+}
+
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+export class ApiClient {
+  constructor(readonly socketPath: string) {}
+
+  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise<T>((resolve, reject) => {
+      const req = request({
+        socketPath: this.socketPath, method, path,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = text; }
+          if ((res.statusCode ?? 500) >= 400) {
+            const msg = (parsed as { error?: string } | undefined)?.error ?? `HTTP ${res.statusCode}`;
+            reject(new CliError(msg));
+          } else resolve(parsed as T);
+        });
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
+          reject(new CliError(`cannot reach the control plane at ${this.socketPath} (${e.code}): is \`nanoseg serve\` running? (--api-socket or NANOSEG_API)`));
+        } else if (e.code === 'EACCES') {
+          reject(new CliError(`${this.socketPath}: permission denied (the API socket is 0600: run as the user that runs \`nanoseg serve\`)`));
+        } else reject(e);
+      });
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+}

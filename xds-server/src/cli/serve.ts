@@ -1,0 +1,80 @@
+// `nanoseg serve`: runs the control plane until SIGINT/SIGTERM.
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { parseDuration } from '../util/duration.js';
+import { CliError, apiSocket } from './client.js';
+import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../controlplane/controlplane.js';
+
+function durationFlag(flag: string) {
+  return (v: string): number => {
+    const d = parseDuration(v);
+    if (!d.ok) throw new CliError(`${flag}: ${d.error}`, 2);
+    return d.ms;
+  };
+}
+
+function intFlag(flag: string, min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new CliError(`${flag}: "${v}" is not an integer ≥ ${min}`, 2);
+    return n;
+  };
+}
+
+function fractionFlag(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!(n > 0 && n < 1)) throw new CliError(`${flag}: "${v}" is not a number between 0 and 1`, 2);
+    return n;
+  };
+}
+
+function addressFlag(flag: string) {
+  return (v: string): string => {
+    if (v === 'off') return v;
+    const m = /^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):(\d{1,5})$/.exec(v);
+    if (!m || Number(m[2]) > 65535) throw new CliError(`${flag}: "${v}" is not HOST:PORT (or "off")`, 2);
+    return v;
+  };
+}
+
+export function registerServe(program: Command): void {
+  const d = DEFAULT_CONTROL_PLANE_OPTIONS;
+  program.command('serve')
+    .description('run the control plane: ADS + access-log service for Envoy sidecars, learning, the API')
+    .option('--state-dir <dir>', 'where learned state is kept (SQLite, WAL)', d.stateDir)
+    .option('--quiet-period <duration>', 'time without a new edge before a service can converge', durationFlag('--quiet-period'), d.convergence.quietPeriodMs)
+    .option('--min-observations <n>', 'connections/requests a service needs before it can converge', intFlag('--min-observations', 1), d.convergence.minObservations)
+    .option('--max-missing-mass <p>', 'largest estimated chance that the next connection is a new edge, to converge', fractionFlag('--max-missing-mass'), d.convergence.maxMissingMass)
+    .option('--xds-address <host:port>', 'ADS + ALS gRPC (plaintext) TCP address, or "off"', addressFlag('--xds-address'), d.xdsAddress)
+    .option('--xds-socket <path>', 'ADS + ALS gRPC unix socket (the lab\'s Envoys use it)', d.xdsSocket)
+    .option('--metrics-address <host:port>', 'Prometheus /metrics and /healthz, or "off"', addressFlag('--metrics-address'), d.metricsAddress)
+    .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .action(async (o: { stateDir: string; quietPeriod: number; minObservations: number; maxMissingMass: number; xdsAddress: string; xdsSocket: string; metricsAddress: string; logLevel: string }, cmd: Command) => {
+      if (!['debug', 'info', 'warn', 'error'].includes(o.logLevel)) throw new CliError(`--log-level: unknown level "${o.logLevel}"`, 2);
+      const g = cmd.optsWithGlobals() as { apiSocket?: string };
+      const logger = pino({ level: o.logLevel, base: undefined });
+      const cp = new ControlPlane({
+        ...d,
+        stateDir: o.stateDir,
+        apiSocket: apiSocket(g.apiSocket),
+        xdsAddress: o.xdsAddress === 'off' ? undefined : o.xdsAddress,
+        xdsSocket: o.xdsSocket,
+        metricsAddress: o.metricsAddress === 'off' ? undefined : o.metricsAddress,
+        convergence: { quietPeriodMs: o.quietPeriod, minObservations: o.minObservations, maxMissingMass: o.maxMissingMass },
+        logger,
+      });
+      try {
+        await cp.start();
+      } catch (e) {
+        await cp.stop().catch(() => undefined);
+        throw new CliError((e as Error).message);
+      }
+      await new Promise<void>((resolve) => {
+        const done = (sig: string) => { logger.info({ signal: sig }, 'stopping'); resolve(); };
+        process.once('SIGINT', () => done('SIGINT'));
+        process.once('SIGTERM', () => done('SIGTERM'));
+      });
+      await cp.stop();
+    });
+}

@@ -1,0 +1,271 @@
+// Pure generation of one sidecar's Envoy resources (LDS, RDS, CDS, EDS) from the inventory.
+// No I/O: input in, encoded resources out. The serving layer never builds config itself.
+//
+// Layout of a sidecar (Istio-compatible ports):
+//   outbound listener 0.0.0.0:15001  app's outgoing TCP, redirected by the pod's capture rules
+//     - per service VIP and port: HTTP chain (HCM → RDS outbound|PORT||SVC) and TCP chain (tcp_proxy), both to
+//       the EDS cluster outbound|PORT||SVC, which balances over the service's replicas
+//     - HTTP to any other address: HCM → RDS outbound|passthrough → ORIGINAL_DST cluster
+//     - everything else: tcp_proxy → ORIGINAL_DST cluster `passthrough`
+//   inbound listener 0.0.0.0:15006   connections to the pod, redirected by the capture rules
+//     - HTTP: HCM → RDS inbound → ORIGINAL_DST cluster `inbound-passthrough`; other TCP: tcp_proxy to it
+// Every chain logs each connection/request to the control plane over gRPC ALS, log name "outbound"/"inbound".
+import type { Inventory, ServiceName } from '../model/index.js';
+import type { Any } from '../../../proto/gen/google/protobuf/any.js';
+import type { Duration } from '../../../proto/gen/google/protobuf/duration.js';
+import { Cluster_DiscoveryType, Cluster_LbPolicy } from '../../../proto/gen/envoy/config/cluster/v3/cluster.js';
+import { ApiVersion } from '../../../proto/gen/envoy/config/core/v3/config_source.js';
+import { TrafficDirection } from '../../../proto/gen/envoy/config/core/v3/base.js';
+import { HttpConnectionManager_CodecType } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
+import { T, encode, pack, type PartialOf } from './envoy-types.js';
+
+export interface ProxyIdentity {
+  /** Envoy node id */
+  readonly nodeId: string;
+  readonly service: ServiceName;
+  readonly workload?: string;
+}
+
+export interface GenerateSettings {
+  /** static bootstrap cluster that reaches the control plane (ADS and ALS) */
+  readonly controlPlaneCluster: string;
+  /** how often Envoy flushes buffered access-log entries */
+  readonly alsFlushMs: number;
+  /** periodic access log of long-lived TCP connections / HTTP streams */
+  readonly longConnectionLogMs: number;
+  readonly connectTimeoutMs: number;
+  /** how long listener filters wait for the first bytes (protocol sniffing) before treating a connection as TCP */
+  readonly sniffTimeoutMs: number;
+}
+
+export const DEFAULT_SETTINGS: GenerateSettings = {
+  controlPlaneCluster: 'xds_cluster',
+  alsFlushMs: 1000,
+  longConnectionLogMs: 10_000,
+  connectTimeoutMs: 5000,
+  sniffTimeoutMs: 1000,
+};
+
+export type ResourceKind = 'cluster' | 'endpoints' | 'listener' | 'route' | 'extension';
+
+/** A generated resource: encoded body plus the names it references (for the consistency check). */
+export interface GeneratedResource {
+  readonly kind: ResourceKind;
+  readonly typeUrl: string;
+  readonly name: string;
+  readonly body: Buffer;
+  readonly deps: readonly { readonly kind: ResourceKind; readonly name: string }[];
+}
+
+export const OUTBOUND_PORT = 15001;
+export const INBOUND_PORT = 15006;
+export const PASSTHROUGH = 'passthrough';
+export const INBOUND_PASSTHROUGH = 'inbound-passthrough';
+const HTTP_PROTOCOLS = ['http/1.1', 'h2c'];
+
+export function serviceClusterName(service: ServiceName, port: number): string {
+  return `outbound|${port}||${service}`;
+}
+
+function ms(n: number): Duration {
+  return { seconds: Math.floor(n / 1000), nanos: (n % 1000) * 1_000_000 };
+}
+
+const ADS_SOURCE = { ads: {}, resourceApiVersion: ApiVersion.V3 };
+
+/** A service reachable through a VIP: ports and replica addresses. */
+interface VipService {
+  readonly service: ServiceName;
+  readonly vip: string;
+  readonly ports: readonly number[];
+  readonly addresses: readonly string[];
+}
+
+function vipServices(inv: Inventory): VipService[] {
+  const out: VipService[] = [];
+  for (const v of [...inv.vips].sort((a, b) => a.service.localeCompare(b.service))) {
+    const ws = inv.workloads.filter((w) => w.service === v.service);
+    const ports = [...new Set(ws.flatMap((w) => w.ports))].sort((a, b) => a - b);
+    if (ports.length === 0) continue;
+    out.push({ service: v.service, vip: v.address, ports, addresses: [...new Set(ws.flatMap((w) => w.addresses))].sort() });
+  }
+  return out;
+}
+
+/** Generates every resource one sidecar needs. Deterministic: the same input gives byte-identical output. */
+export function generateProxy(proxy: ProxyIdentity, inv: Inventory, s: GenerateSettings = DEFAULT_SETTINGS): GeneratedResource[] {
+  const services = vipServices(inv);
+  const out: GeneratedResource[] = [];
+  const b = new Builder(s);
+  void proxy; // identity-specific config (policy, RBAC) arrives with enforcement
+
+  out.push(b.originalDstCluster(PASSTHROUGH), b.originalDstCluster(INBOUND_PASSTHROUGH));
+  for (const v of services) {
+    for (const port of v.ports) {
+      const name = serviceClusterName(v.service, port);
+      out.push(b.edsCluster(name), b.endpoints(name, v.addresses, port), b.routeTo(name, name));
+    }
+  }
+  out.push(b.routeTo('outbound|passthrough', PASSTHROUGH), b.routeTo('inbound', INBOUND_PASSTHROUGH));
+  out.push(b.outboundListener(services), b.inboundListener());
+  return out;
+}
+
+class Builder {
+  constructor(private readonly s: GenerateSettings) {}
+
+  private grpcLogCommon(logName: string) {
+    return {
+      logName,
+      grpcService: { envoyGrpc: { clusterName: this.s.controlPlaneCluster } },
+      transportApiVersion: ApiVersion.V3,
+      bufferFlushInterval: ms(this.s.alsFlushMs),
+    };
+  }
+
+  private tcpLog(logName: string) {
+    return { name: 'envoy.access_loggers.tcp_grpc', typedConfig: pack(T.tcpGrpcLog, { commonConfig: this.grpcLogCommon(logName) }) };
+  }
+
+  private httpLog(logName: string) {
+    return { name: 'envoy.access_loggers.http_grpc', typedConfig: pack(T.httpGrpcLog, { commonConfig: this.grpcLogCommon(logName) }) };
+  }
+
+  private upstreamProtocolFromDownstream(): { [key: string]: Any } {
+    return {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': pack(T.upstreamHttpOptions, {
+        useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} },
+      }),
+    };
+  }
+
+  originalDstCluster(name: string): GeneratedResource {
+    return res('cluster', T.cluster.url, name, encode(T.cluster, {
+      name,
+      type: Cluster_DiscoveryType.ORIGINAL_DST,
+      lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
+      connectTimeout: ms(this.s.connectTimeoutMs),
+      cleanupInterval: ms(60_000),
+      typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
+    }));
+  }
+
+  edsCluster(name: string): GeneratedResource {
+    return res('cluster', T.cluster.url, name, encode(T.cluster, {
+      name,
+      type: Cluster_DiscoveryType.EDS,
+      edsClusterConfig: { edsConfig: ADS_SOURCE, serviceName: name },
+      connectTimeout: ms(this.s.connectTimeoutMs),
+      lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
+      typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
+    }), [{ kind: 'endpoints', name }]);
+  }
+
+  endpoints(name: string, addresses: readonly string[], port: number): GeneratedResource {
+    return res('endpoints', T.endpoints.url, name, encode(T.endpoints, {
+      clusterName: name,
+      endpoints: [{
+        lbEndpoints: addresses.map((a) => ({ endpoint: { address: { socketAddress: { address: a, portValue: port } } } })),
+      }],
+    }));
+  }
+
+  routeTo(name: string, cluster: string): GeneratedResource {
+    return res('route', T.route.url, name, encode(T.route, {
+      name,
+      virtualHosts: [{
+        name: 'all',
+        domains: ['*'],
+        routes: [{ match: { prefix: '/' }, route: { cluster, timeout: ms(0) } }],
+      }],
+    }));
+  }
+
+  private hcm(statPrefix: string, routeName: string, logName: string) {
+    const hcm: PartialOf<typeof T.hcm.codec> = {
+      statPrefix,
+      codecType: HttpConnectionManager_CodecType.AUTO,
+      rds: { configSource: ADS_SOURCE, routeConfigName: routeName },
+      httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: pack(T.router, {}) }],
+      accessLog: [this.httpLog(logName)],
+      accessLogOptions: { accessLogFlushInterval: ms(this.s.longConnectionLogMs) },
+      // the server side keeps the client's x-request-id so both logs of one request can be recognised as one
+      preserveExternalRequestId: true,
+      upgradeConfigs: [{ upgradeType: 'websocket' }],
+    };
+    return { name: 'envoy.filters.network.http_connection_manager', typedConfig: pack(T.hcm, hcm) };
+  }
+
+  private tcpProxy(statPrefix: string, cluster: string, logName: string) {
+    return {
+      name: 'envoy.filters.network.tcp_proxy',
+      typedConfig: pack(T.tcpProxy, {
+        statPrefix,
+        cluster,
+        accessLog: [this.tcpLog(logName)],
+        accessLogOptions: { accessLogFlushInterval: ms(this.s.longConnectionLogMs), flushAccessLogOnConnected: true },
+      }),
+    };
+  }
+
+  private listenerFilters(tls: boolean) {
+    return [
+      { name: 'envoy.filters.listener.original_dst', typedConfig: pack(T.originalDst, {}) },
+      ...(tls ? [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: pack(T.tlsInspector, {}) }] : []),
+      { name: 'envoy.filters.listener.http_inspector', typedConfig: pack(T.httpInspector, {}) },
+    ];
+  }
+
+  outboundListener(services: readonly VipService[]): GeneratedResource {
+    const chains = [];
+    const deps: { kind: ResourceKind; name: string }[] = [{ kind: 'cluster', name: PASSTHROUGH }, { kind: 'route', name: 'outbound|passthrough' }];
+    for (const v of services) {
+      for (const port of v.ports) {
+        const name = serviceClusterName(v.service, port);
+        const match = { prefixRanges: [{ addressPrefix: v.vip, prefixLen: 32 }], destinationPort: port };
+        chains.push(
+          { name: `${name}|http`, filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm(name, name, 'outbound')] },
+          { name: `${name}|tcp`, filterChainMatch: match, filters: [this.tcpProxy(name, name, 'outbound')] },
+        );
+        deps.push({ kind: 'cluster', name }, { kind: 'route', name });
+      }
+    }
+    chains.push({
+      name: 'passthrough|http',
+      filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS },
+      filters: [this.hcm('outbound_passthrough', 'outbound|passthrough', 'outbound')],
+    });
+    return res('listener', T.listener.url, 'outbound', encode(T.listener, {
+      name: 'outbound',
+      address: { socketAddress: { address: '0.0.0.0', portValue: OUTBOUND_PORT } },
+      trafficDirection: TrafficDirection.OUTBOUND,
+      listenerFilters: this.listenerFilters(true),
+      listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
+      continueOnListenerFiltersTimeout: true,
+      filterChains: chains,
+      defaultFilterChain: { name: 'passthrough|tcp', filters: [this.tcpProxy('outbound_passthrough', PASSTHROUGH, 'outbound')] },
+    }), deps);
+  }
+
+  inboundListener(): GeneratedResource {
+    return res('listener', T.listener.url, 'inbound', encode(T.listener, {
+      name: 'inbound',
+      address: { socketAddress: { address: '0.0.0.0', portValue: INBOUND_PORT } },
+      trafficDirection: TrafficDirection.INBOUND,
+      listenerFilters: this.listenerFilters(false),
+      listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
+      continueOnListenerFiltersTimeout: true,
+      filterChains: [{ name: 'inbound|http', filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm('inbound', 'inbound', 'inbound')] }],
+      defaultFilterChain: { name: 'inbound|tcp', filters: [this.tcpProxy('inbound', INBOUND_PASSTHROUGH, 'inbound')] },
+    }), [{ kind: 'cluster', name: INBOUND_PASSTHROUGH }, { kind: 'route', name: 'inbound' }]);
+  }
+}
+
+const URL_OF: Record<ResourceKind, string> = {
+  cluster: T.cluster.url, endpoints: T.endpoints.url, listener: T.listener.url, route: T.route.url, extension: T.extension.url,
+};
+
+function res(kind: ResourceKind, typeUrl: string, name: string, body: Buffer, deps: GeneratedResource['deps'] = []): GeneratedResource {
+  if (URL_OF[kind] !== typeUrl) throw new Error(`internal: ${kind} resource with type ${typeUrl}`);
+  return { kind, typeUrl, name, body, deps };
+}

@@ -1,0 +1,267 @@
+// Observations → edges with evidence. Pure in-memory state: no I/O, time comes from the observations.
+//
+// One connection is often logged several times: by the client's outbound listener and the server's inbound
+// listener, and for TCP as TcpUpstreamConnected / TcpPeriodic / TcpConnectionEnd. All those logs carry the same
+// dedup key (see als.ts). A bounded TTL map remembers recent keys so the connection counts once and its byte
+// counters (cumulative in every log) are added as deltas.
+
+import type { Edge, EdgeKey, Evidence, Observation, Peer, ServiceName } from '../model/index.js';
+import { edgeId, isServicePeer, peerId } from '../model/index.js';
+
+export interface LearnerOptions {
+  /** How long a dedup key is remembered after its last log (default 120 s). Must exceed the TCP flush interval. */
+  readonly dedupTtlMs?: number;
+  /** Upper bound on remembered dedup keys; the least recently seen is evicted first (default 200 000). */
+  readonly dedupMaxKeys?: number;
+  /** Example source workloads kept per edge (default 3). */
+  readonly maxExampleWorkloads?: number;
+}
+
+export interface ObserveResult {
+  /** The edge this observation was attributed to (a live object: read it, do not keep it across ticks). */
+  readonly edge: Edge;
+  /** The edge did not exist before this observation. */
+  readonly isNew: boolean;
+  /** This observation was a new connection/request (false for the other side's log or a repeated TCP log). */
+  readonly counted: boolean;
+}
+
+export interface ServiceEdges {
+  readonly ingress: Edge[];
+  readonly egress: Edge[];
+}
+
+interface DedupEntry {
+  edge: Edge;
+  sent: number;
+  received: number;
+  touched: number;
+}
+
+interface ServiceSlot {
+  readonly ingress: Set<Edge>;
+  readonly egress: Set<Edge>;
+}
+
+const DEFAULT_TTL_MS = 120_000;
+const DEFAULT_MAX_KEYS = 200_000;
+
+function copyEdge(e: Edge): Edge {
+  const ev = e.evidence;
+  return {
+    id: e.id,
+    source: e.source,
+    destination: e.destination,
+    protocol: e.protocol,
+    port: e.port,
+    evidence: { ...ev, exampleWorkloads: [...ev.exampleWorkloads] },
+  };
+}
+
+export class Learner {
+  private readonly byId = new Map<string, Edge>();
+  /** peerId(source) → peerId(destination) → `${protocol}/${port}` id lookups without building the id string. */
+  private readonly byPeers = new Map<string, Map<string, Map<string, Edge>>>();
+  private readonly services = new Map<ServiceName, ServiceSlot>();
+  private readonly dedup = new Map<string, DedupEntry>();
+  private dirtyIds = new Set<string>();
+  private clock = 0;
+  private sinceSweep = 0;
+  private readonly ttl: number;
+  private readonly maxKeys: number;
+  private readonly maxExamples: number;
+
+  constructor(opts: LearnerOptions = {}) {
+    this.ttl = opts.dedupTtlMs ?? DEFAULT_TTL_MS;
+    this.maxKeys = opts.dedupMaxKeys ?? DEFAULT_MAX_KEYS;
+    this.maxExamples = opts.maxExampleWorkloads ?? 3;
+  }
+
+  /** Number of known edges. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Number of remembered dedup keys (for metrics). */
+  get dedupSize(): number {
+    return this.dedup.size;
+  }
+
+  observe(obs: Observation): ObserveResult {
+    const t = obs.time;
+    if (t > this.clock) this.clock = t;
+    const key = obs.dedupKey;
+
+    if (key !== undefined) {
+      const d = this.dedup.get(key);
+      if (d !== undefined && d.touched + this.ttl >= this.clock) {
+        // Another log of a connection/request already counted: only the growth of its cumulative bytes counts.
+        // Whichever side logged first chose the edge; the other side's attribution is the same in practice.
+        const edge = d.edge;
+        const ev = edge.evidence;
+        let changed = false;
+        if (obs.bytesSent > d.sent) {
+          ev.bytesSent += obs.bytesSent - d.sent;
+          d.sent = obs.bytesSent;
+          changed = true;
+        }
+        if (obs.bytesReceived > d.received) {
+          ev.bytesReceived += obs.bytesReceived - d.received;
+          d.received = obs.bytesReceived;
+          changed = true;
+        }
+        if (t > ev.lastSeen) {
+          ev.lastSeen = t;
+          changed = true;
+        }
+        if (obs.sourceWorkload !== undefined) changed = this.addExample(ev, obs.sourceWorkload) || changed;
+        if (changed) this.dirtyIds.add(edge.id);
+        // Move to the back of the insertion order: the map stays ordered by last touch, oldest first.
+        this.dedup.delete(key);
+        d.touched = this.clock;
+        this.dedup.set(key, d);
+        this.sweep();
+        return { edge, isNew: false, counted: false };
+      }
+      if (d !== undefined) this.dedup.delete(key);
+    }
+
+    let isNew = false;
+    let edge = this.find(obs.source, obs.destination, obs.protocol, obs.port);
+    if (edge === undefined) {
+      edge = this.insert(
+        { source: obs.source, destination: obs.destination, protocol: obs.protocol, port: obs.port },
+        { firstSeen: t, lastSeen: t, count: 0, bytesSent: 0, bytesReceived: 0, exampleWorkloads: [] },
+      );
+      isNew = true;
+    }
+    const ev = edge.evidence;
+    ev.count++;
+    ev.bytesSent += obs.bytesSent;
+    ev.bytesReceived += obs.bytesReceived;
+    if (t > ev.lastSeen) ev.lastSeen = t;
+    if (t < ev.firstSeen) ev.firstSeen = t;
+    if (obs.sourceWorkload !== undefined) this.addExample(ev, obs.sourceWorkload);
+    this.dirtyIds.add(edge.id);
+
+    if (key !== undefined) {
+      this.dedup.set(key, { edge, sent: obs.bytesSent, received: obs.bytesReceived, touched: this.clock });
+      this.sweep();
+    }
+    return { edge, isNew, counted: true };
+  }
+
+  /** A snapshot of every edge (copies). */
+  edges(): Edge[] {
+    const out: Edge[] = [];
+    for (const e of this.byId.values()) out.push(copyEdge(e));
+    return out;
+  }
+
+  /** A snapshot of one edge by id. */
+  edge(id: string): Edge | undefined {
+    const e = this.byId.get(id);
+    return e && copyEdge(e);
+  }
+
+  /** Edges into (ingress) and out of (egress) a service, as copies. A self edge appears in both. */
+  edgesOf(service: ServiceName): ServiceEdges {
+    const slot = this.services.get(service);
+    if (slot === undefined) return { ingress: [], egress: [] };
+    return { ingress: [...slot.ingress].map(copyEdge), egress: [...slot.egress].map(copyEdge) };
+  }
+
+  /**
+   * Replaces all state with edges restored from the store. Dedup memory is cleared: logs of connections that
+   * were counted before the restart and arrive after it count again (bounded by one TTL of traffic).
+   */
+  load(edges: readonly Edge[]): void {
+    this.byId.clear();
+    this.byPeers.clear();
+    this.services.clear();
+    this.dedup.clear();
+    this.dirtyIds = new Set();
+    for (const e of edges) {
+      const ev = e.evidence;
+      this.insert(e, { ...ev, exampleWorkloads: ev.exampleWorkloads.slice(0, this.maxExamples) });
+      if (ev.lastSeen > this.clock) this.clock = ev.lastSeen;
+    }
+  }
+
+  /** Edges changed (or created) since the previous call, as copies, for batched persistence. */
+  dirty(): Edge[] {
+    if (this.dirtyIds.size === 0) return [];
+    const ids = this.dirtyIds;
+    this.dirtyIds = new Set();
+    const out: Edge[] = [];
+    for (const id of ids) {
+      const e = this.byId.get(id);
+      if (e !== undefined) out.push(copyEdge(e));
+    }
+    return out;
+  }
+
+  /** Puts edges back on the dirty list (a failed write is retried on the next flush). */
+  markDirty(edges: readonly Edge[]): void {
+    for (const e of edges) this.dirtyIds.add(e.id);
+  }
+
+  private find(source: Peer, destination: Peer, protocol: string, port: number): Edge | undefined {
+    const bySrc = this.byPeers.get(peerId(source));
+    if (bySrc === undefined) return undefined;
+    const byDst = bySrc.get(peerId(destination));
+    if (byDst === undefined) return undefined;
+    return byDst.get(`${protocol}/${port}`);
+  }
+
+  private insert(k: EdgeKey, evidence: Evidence): Edge {
+    const edge: Edge = {
+      id: edgeId(k),
+      source: k.source,
+      destination: k.destination,
+      protocol: k.protocol,
+      port: k.port,
+      evidence,
+    };
+    this.byId.set(edge.id, edge);
+    const s = peerId(k.source);
+    const d = peerId(k.destination);
+    let bySrc = this.byPeers.get(s);
+    if (bySrc === undefined) this.byPeers.set(s, (bySrc = new Map()));
+    let byDst = bySrc.get(d);
+    if (byDst === undefined) bySrc.set(d, (byDst = new Map()));
+    byDst.set(`${k.protocol}/${k.port}`, edge);
+    if (isServicePeer(k.source)) this.slot(k.source.service).egress.add(edge);
+    if (isServicePeer(k.destination)) this.slot(k.destination.service).ingress.add(edge);
+    return edge;
+  }
+
+  private slot(service: ServiceName): ServiceSlot {
+    let s = this.services.get(service);
+    if (s === undefined) this.services.set(service, (s = { ingress: new Set(), egress: new Set() }));
+    return s;
+  }
+
+  private addExample(ev: Evidence, workload: string): boolean {
+    const ex = ev.exampleWorkloads;
+    if (ex.length >= this.maxExamples || ex.includes(workload)) return false;
+    ex.push(workload);
+    return true;
+  }
+
+  /**
+   * Drops dedup keys idle for longer than the TTL, then the oldest beyond the size bound. The map is ordered by
+   * last touch, so this stops at the first live key. Expiry is checked every 256 calls (lookups check the TTL
+   * themselves), the size bound on every call.
+   */
+  private sweep(): void {
+    const m = this.dedup;
+    if (m.size <= this.maxKeys && ++this.sinceSweep < 256) return;
+    this.sinceSweep = 0;
+    const limit = this.clock - this.ttl;
+    for (const [k, d] of m) {
+      if (m.size > this.maxKeys || d.touched < limit) m.delete(k);
+      else break;
+    }
+  }
+}

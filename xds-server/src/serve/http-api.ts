@@ -1,0 +1,122 @@
+// The JSON HTTP API on a unix socket (mode 0600). Routes are plain handlers; errors become JSON with a status.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { chmodSync, mkdirSync, unlinkSync, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from '../util/logger.js';
+
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string, readonly details?: unknown) {
+    super(message);
+  }
+}
+
+export type Handler = (req: { params: Record<string, string>; query: URLSearchParams; body: unknown; raw: IncomingMessage; res: ServerResponse }) =>
+  Promise<unknown> | unknown;
+
+interface Route { method: string; pattern: RegExp; keys: string[]; handler: Handler }
+
+const MAX_BODY = 8 * 1024 * 1024;
+
+export class HttpApi {
+  private readonly routes: Route[] = [];
+  private server?: Server;
+
+  constructor(private readonly log: Logger) {}
+
+  /** path like /v1/services/:ns/:name/policy */
+  route(method: string, path: string, handler: Handler): this {
+    const keys: string[] = [];
+    const pattern = new RegExp('^' + path.replace(/:(\w+)/g, (_, k: string) => { keys.push(k); return '([^/]+)'; }) + '$');
+    this.routes.push({ method, pattern, keys, handler });
+    return this;
+  }
+
+  /** Listens on a unix socket (0600). Refuses to take over a socket another live server answers on. */
+  async listen(socketPath: string): Promise<void> {
+    if (this.server) return;
+    mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
+    if (existsSync(socketPath)) {
+      if (await socketAnswers(socketPath)) throw new Error(`${socketPath}: another nanoseg control plane is already serving here`);
+      unlinkSync(socketPath);
+    }
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => { server.off('error', reject); resolve(); });
+    });
+    chmodSync(socketPath, 0o600);
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    this.server = undefined;
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://nanoseg');
+    try {
+      const match = this.match(req.method ?? 'GET', url.pathname);
+      const body = await readJson(req);
+      const result = await match.route.handler({ params: match.params, query: url.searchParams, body, raw: req, res });
+      if (res.headersSent) return; // streaming handler wrote its own response
+      send(res, 200, result ?? { ok: true });
+    } catch (e) {
+      if (e instanceof ApiError) {
+        send(res, e.status, { error: e.message, details: e.details });
+      } else {
+        this.log.error({ err: e, path: url.pathname }, 'API handler failed');
+        if (!res.headersSent) send(res, 500, { error: 'internal error: ' + (e as Error).message });
+      }
+    }
+  }
+
+  private match(method: string, path: string): { route: Route; params: Record<string, string> } {
+    let pathMatched = false;
+    for (const r of this.routes) {
+      const m = r.pattern.exec(path);
+      if (!m) continue;
+      pathMatched = true;
+      if (r.method !== method) continue;
+      const params: Record<string, string> = {};
+      r.keys.forEach((k, i) => { params[k] = decodeURIComponent(m[i + 1]!); });
+      return { route: r, params };
+    }
+    throw new ApiError(pathMatched ? 405 : 404, pathMatched ? `${method} not allowed on ${path}` : `no such API path: ${path}`);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  if (req.method === 'GET' || req.method === 'HEAD') return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_BODY) throw new ApiError(413, `request body over ${MAX_BODY} bytes`);
+    chunks.push(c as Buffer);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (e) {
+    throw new ApiError(400, `request body is not JSON: ${(e as Error).message}`);
+  }
+}
+
+export function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}

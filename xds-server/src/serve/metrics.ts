@@ -1,0 +1,59 @@
+// Prometheus metrics (own registry, not the global one) and the HTTP endpoint for /metrics, /healthz, /readyz.
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly alsEntries = new Counter({ name: 'nanoseg_als_entries_total', help: 'Access-log entries received, by result', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly alsStreams = new Gauge({ name: 'nanoseg_als_streams', help: 'Open access-log streams', registers: [this.registry] });
+  readonly learnedEdges = new Gauge({ name: 'nanoseg_learned_edges', help: 'Learned edges per service and direction', labelNames: ['service', 'direction'] as const, registers: [this.registry] });
+  readonly newEdges = new Counter({ name: 'nanoseg_new_edges_total', help: 'Edges learned since start', registers: [this.registry] });
+  readonly converged = new Gauge({ name: 'nanoseg_service_converged', help: '1 when the service topology has converged', labelNames: ['service'] as const, registers: [this.registry] });
+  readonly confidence = new Gauge({ name: 'nanoseg_service_confidence', help: '1 - estimated chance the next connection reveals a new edge', labelNames: ['service'] as const, registers: [this.registry] });
+  readonly connectedEnvoys = new Gauge({ name: 'nanoseg_xds_connected_envoys', help: 'Envoys with an open ADS stream', registers: [this.registry] });
+  readonly pushes = new Counter({ name: 'nanoseg_xds_pushes_total', help: 'Config pushes (debounced, merged)', registers: [this.registry] });
+  readonly acks = new Counter({ name: 'nanoseg_xds_acks_total', help: 'xDS ACKs received', labelNames: ['type'] as const, registers: [this.registry] });
+  readonly nacks = new Counter({ name: 'nanoseg_xds_nacks_total', help: 'xDS NACKs received', labelNames: ['type'] as const, registers: [this.registry] });
+  readonly snapshotRejected = new Counter({ name: 'nanoseg_xds_snapshot_rejected_total', help: 'Generated snapshots rejected by the consistency check (last good kept)', registers: [this.registry] });
+  private server?: Server;
+
+  constructor(withProcessMetrics = true) {
+    if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'nanoseg_process_' });
+  }
+
+  async listen(address: string, ready: () => boolean): Promise<void> {
+    if (this.server) return;
+    const i = address.lastIndexOf(':');
+    const host = address.slice(0, i).replace(/^\[|\]$/g, '');
+    const port = Number(address.slice(i + 1));
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/metrics') {
+        this.registry.metrics().then((text) => {
+          res.writeHead(200, { 'content-type': this.registry.contentType });
+          res.end(text);
+        }, (e: Error) => { res.writeHead(500); res.end(e.message); });
+      } else if (path === '/healthz') {
+        res.writeHead(200); res.end('ok\n');
+      } else if (path === '/readyz') {
+        const ok = ready();
+        res.writeHead(ok ? 200 : 503); res.end(ok ? 'ready\n' : 'not ready\n');
+      } else {
+        res.writeHead(404); res.end('not found\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => { server.off('error', reject); resolve(); });
+    });
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    this.server = undefined;
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+}

@@ -1,0 +1,221 @@
+// Persistence: one embedded SQLite database, `<stateDir>/nanoseg.db` (better-sqlite3, WAL, synchronous=NORMAL).
+//
+// Durability contract (the caller's side is in the serve layer):
+//  - A new edge is written at once: the caller calls upsertEdges([edge]) synchronously when the learner reports
+//    isNew, before acting on it. Each call is one transaction.
+//  - Evidence updates (counts, bytes, last seen) are batched by the caller, once a second, from Learner.dirty().
+// With WAL, a committed transaction is in the WAL file (in the OS page cache) before the call returns, so a
+// `kill -9` of the control plane loses at most the last second of evidence counts and never a learned edge.
+// synchronous=NORMAL skips the fsync per commit: a power loss or kernel crash may lose the last commits (never
+// corrupt the database); that is the usual WAL trade-off and what we choose for a learning workload.
+
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Edge, EdgeKey, Evidence, Inventory, Mode, ServiceName } from '../model/index.js';
+
+export const DB_FILE = 'nanoseg.db';
+
+export type StoreErrorCode = 'corrupt' | 'open-failed';
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    readonly file: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+/** One row of the services table: the user's mode and opaque per-service state (e.g. convergence memory). */
+export interface ServiceRow {
+  readonly name: ServiceName;
+  readonly mode: Mode;
+  readonly state: unknown;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS edges (
+  id       TEXT PRIMARY KEY,
+  key      TEXT NOT NULL,   -- JSON EdgeKey {source, destination, protocol, port}
+  evidence TEXT NOT NULL    -- JSON Evidence
+);
+CREATE TABLE IF NOT EXISTS services (
+  name  TEXT PRIMARY KEY,
+  mode  TEXT NOT NULL,
+  state TEXT NOT NULL       -- JSON
+);
+CREATE TABLE IF NOT EXISTS inventory (
+  source TEXT PRIMARY KEY,  -- inventory source name (lab, workload file path, kubernetes)
+  json   TEXT NOT NULL      -- JSON Inventory
+);
+CREATE TABLE IF NOT EXISTS kv (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  time   INTEGER NOT NULL,  -- ms since epoch
+  actor  TEXT NOT NULL,
+  action TEXT NOT NULL,
+  before TEXT,              -- JSON or NULL
+  after  TEXT               -- JSON or NULL
+);
+`;
+
+interface EdgeRow {
+  id: string;
+  key: string;
+  evidence: string;
+}
+
+export class Store {
+  private readonly db: Database.Database;
+  private readonly upsertEdge: Database.Statement<[string, string, string]>;
+  private readonly upsertMany: (edges: readonly Edge[]) => void;
+  private readonly selectEdges: Database.Statement<[], EdgeRow>;
+  private readonly selectInventory: Database.Statement<[string], { json: string }>;
+  private readonly upsertInventory: Database.Statement<[string, string]>;
+  private readonly selectServices: Database.Statement<[], { name: string; mode: string; state: string }>;
+  private readonly upsertService: Database.Statement<[string, string, string]>;
+  private readonly selectKv: Database.Statement<[string], { value: string }>;
+  private readonly upsertKv: Database.Statement<[string, string]>;
+
+  private constructor(
+    db: Database.Database,
+    /** absolute or caller-relative path of the database file */
+    readonly file: string,
+  ) {
+    this.db = db;
+    this.upsertEdge = db.prepare(
+      'INSERT INTO edges (id, key, evidence) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET evidence = excluded.evidence',
+    );
+    this.upsertMany = db.transaction((edges: readonly Edge[]) => {
+      for (const e of edges) {
+        const key: EdgeKey = { source: e.source, destination: e.destination, protocol: e.protocol, port: e.port };
+        this.upsertEdge.run(e.id, JSON.stringify(key), JSON.stringify(e.evidence));
+      }
+    });
+    this.selectEdges = db.prepare('SELECT id, key, evidence FROM edges ORDER BY id');
+    this.selectInventory = db.prepare('SELECT json FROM inventory WHERE source = ?');
+    this.upsertInventory = db.prepare(
+      'INSERT INTO inventory (source, json) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET json = excluded.json',
+    );
+    this.selectServices = db.prepare('SELECT name, mode, state FROM services ORDER BY name');
+    this.upsertService = db.prepare(
+      'INSERT INTO services (name, mode, state) VALUES (?, ?, ?) ' +
+        'ON CONFLICT(name) DO UPDATE SET mode = excluded.mode, state = excluded.state',
+    );
+    this.selectKv = db.prepare('SELECT value FROM kv WHERE key = ?');
+    this.upsertKv = db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+  }
+
+  /**
+   * Opens (creating if needed) `<stateDir>/nanoseg.db`, checks its integrity with `PRAGMA quick_check` and
+   * creates missing tables. Throws StoreError('corrupt') naming the file when the database is damaged.
+   */
+  static open(stateDir: string): Store {
+    const file = join(stateDir, DB_FILE);
+    try {
+      mkdirSync(stateDir, { recursive: true });
+    } catch (err) {
+      throw new StoreError('open-failed', file, `cannot create state directory ${stateDir}: ${String(err)}`, { cause: err });
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(file);
+    } catch (err) {
+      throw new StoreError('open-failed', file, `cannot open state database ${file}: ${errMsg(err)}`, { cause: err });
+    }
+    try {
+      // Reading the header happens on the first statement: a non-database file fails here (SQLITE_NOTADB).
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      const rows = db.pragma('quick_check') as { quick_check: string }[];
+      const problems = rows.map((r) => r.quick_check).filter((r) => r !== 'ok');
+      if (problems.length > 0) {
+        throw new Error(problems.slice(0, 5).join('; '));
+      }
+      db.exec(SCHEMA);
+      return new Store(db, file);
+    } catch (err) {
+      db.close();
+      throw new StoreError(
+        'corrupt',
+        file,
+        `state database ${file} is corrupted (${errMsg(err)}); move it aside to start over, or restore a backup`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** All edges, ordered by id. */
+  loadEdges(): Edge[] {
+    const out: Edge[] = [];
+    for (const r of this.selectEdges.iterate()) {
+      const key = JSON.parse(r.key) as EdgeKey;
+      const evidence = JSON.parse(r.evidence) as Evidence;
+      out.push({ id: r.id, source: key.source, destination: key.destination, protocol: key.protocol, port: key.port, evidence });
+    }
+    return out;
+  }
+
+  /** Inserts or updates edges in one transaction (the key of an existing edge never changes). */
+  upsertEdges(edges: readonly Edge[]): void {
+    if (edges.length === 0) return;
+    this.upsertMany(edges);
+  }
+
+  getInventory(source: string): Inventory | undefined {
+    const r = this.selectInventory.get(source);
+    return r === undefined ? undefined : (JSON.parse(r.json) as Inventory);
+  }
+
+  putInventory(source: string, inv: Inventory): void {
+    this.upsertInventory.run(source, JSON.stringify(inv));
+  }
+
+  deleteInventory(source: string): void {
+    this.db.prepare('DELETE FROM inventory WHERE source = ?').run(source);
+  }
+
+  /** Names of the stored inventory sources, sorted. */
+  inventorySources(): string[] {
+    return this.db.prepare('SELECT source FROM inventory ORDER BY source').pluck().all() as string[];
+  }
+
+  getServiceRows(): ServiceRow[] {
+    return this.selectServices.all().map((r) => ({ name: r.name, mode: r.mode as Mode, state: JSON.parse(r.state) as unknown }));
+  }
+
+  putService(row: ServiceRow): void {
+    this.upsertService.run(row.name, row.mode, JSON.stringify(row.state ?? null));
+  }
+
+  get(key: string): string | undefined {
+    return this.selectKv.get(key)?.value;
+  }
+
+  put(key: string, value: string): void {
+    this.upsertKv.run(key, value);
+  }
+
+  /** Idempotent. Checkpoints the WAL into the main file on the way out. */
+  close(): void {
+    if (!this.db.open) return;
+    this.db.close();
+  }
+}
+
+/** Opens `<stateDir>/nanoseg.db`; see Store.open. */
+export function open(stateDir: string): Store {
+  return Store.open(stateDir);
+}
+
+function errMsg(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,21 @@
+// The injected logger interface. The binary passes pino; unit tests pass SILENT.
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+export const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Logs a given kind of problem once per `everyMs` (default: once ever), counting the rest. */
+export class OncePerKind {
+  private readonly last = new Map<string, number>();
+  constructor(private readonly log: Logger, private readonly everyMs = Number.POSITIVE_INFINITY) {}
+  warn(kind: string, detail: object, msg: string, now = Date.now()): void {
+    const at = this.last.get(kind);
+    if (at !== undefined && now - at < this.everyMs) return;
+    this.last.set(kind, now);
+    this.log.warn({ kind, ...detail }, msg);
+  }
+}
