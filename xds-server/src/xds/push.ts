@@ -1,0 +1,112 @@
+// Debounced pushes (Istio's debounce idea): bursts of change events become one push; one push in flight at a time.
+import type { Logger } from './types.js';
+import { SILENT } from './types.js';
+
+export interface PushRequest {
+  /** Regenerate everything (true) or only what the reasons touch. */
+  readonly full: boolean;
+  /** Nodes to push to; absent means every node. */
+  readonly nodes?: ReadonlySet<string>;
+  readonly reasons: readonly string[];
+}
+
+/** Merging widens: full if either is, every node if either means every node, reasons combined without repeats. */
+export function mergePush(a: PushRequest | undefined, b: PushRequest): PushRequest {
+  if (!a) return b;
+  const reasons = [...new Set([...a.reasons, ...b.reasons])];
+  const full = a.full || b.full;
+  if (!a.nodes || !b.nodes) return { full, reasons };
+  return { full, nodes: new Set([...a.nodes, ...b.nodes]), reasons };
+}
+
+export interface Scheduler {
+  now(): number;
+  /** Runs `fn` after `ms`; returns a handle for `cancel`. */
+  schedule(fn: () => void, ms: number): unknown;
+  cancel(handle: unknown): void;
+}
+
+/** Real time, with timers that do not keep the process alive. */
+export const REAL_SCHEDULER: Scheduler = {
+  now: () => Date.now(),
+  schedule: (fn, ms) => setTimeout(fn, ms).unref(),
+  cancel: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface DebouncerOptions {
+  /** Push once no event arrived for this long… */
+  readonly debounceMs: number;
+  /** …but never later than this after the first event of a burst. */
+  readonly maxDelayMs: number;
+  readonly scheduler?: Scheduler;
+  readonly logger?: Logger;
+}
+
+export class PushDebouncer {
+  private pending: PushRequest | undefined;
+  private firstAt = 0;
+  private lastAt = 0;
+  private timer: unknown;
+  private inFlight = false;
+  private stopped = false;
+  private readonly sched: Scheduler;
+  private readonly log: Logger;
+  /** Events received and pushes made, for metrics and tests. */
+  readonly stats = { events: 0, pushes: 0 };
+
+  constructor(private readonly push: (req: PushRequest) => void | Promise<void>, private readonly opts: DebouncerOptions) {
+    this.sched = opts.scheduler ?? REAL_SCHEDULER;
+    this.log = opts.logger ?? SILENT;
+  }
+
+  enqueue(req: PushRequest): void {
+    if (this.stopped) return;
+    this.stats.events++;
+    const now = this.sched.now();
+    if (!this.pending) this.firstAt = now;
+    this.lastAt = now;
+    this.pending = mergePush(this.pending, req);
+    if (this.timer === undefined && !this.inFlight) this.arm(this.opts.debounceMs);
+  }
+
+  /** Drops anything pending; a push in flight finishes. Idempotent. */
+  stop(): void {
+    this.stopped = true;
+    this.pending = undefined;
+    if (this.timer !== undefined) this.sched.cancel(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(ms: number): void {
+    this.timer = this.sched.schedule(() => {
+      this.timer = undefined;
+      this.check();
+    }, ms);
+  }
+
+  private check(): void {
+    if (!this.pending || this.inFlight || this.stopped) return;
+    const due = Math.min(this.lastAt + this.opts.debounceMs, this.firstAt + this.opts.maxDelayMs);
+    const wait = due - this.sched.now();
+    if (wait > 0) return this.arm(wait);
+    const req = this.pending;
+    this.pending = undefined;
+    this.inFlight = true;
+    this.stats.pushes++;
+    const done = (): void => {
+      this.inFlight = false;
+      this.check();
+    };
+    const fail = (err: unknown): void => {
+      this.log.error({ err: String(err), reasons: req.reasons }, 'push failed');
+      done();
+    };
+    try {
+      const r = this.push(req);
+      if (r instanceof Promise) r.then(done, fail);
+      else done();
+    } catch (err) {
+      fail(err);
+    }
+  }
+}
