@@ -74,9 +74,10 @@ export function registerLab(program: Command): void {
       const { output } = context(cmd);
       const l = await labList({ labDir: labDir(cmd) });
       if (output !== 'table') return printData(output, l);
-      if (l.members.length === 0) return void process.stdout.write('no lab\n');
+      const members = [...l.pods, ...l.externals];
+      if (members.length === 0) return void process.stdout.write('no lab\n');
       process.stdout.write(table(['NAME', 'KIND', 'SERVICE', 'ADDRESS', 'NAMESPACE', 'ENVOY', 'APPS'],
-        l.members.map((m) => [m.name, m.kind, m.service ?? '-', m.address, m.namespace,
+        members.map((m) => [m.name, m.kind, m.service ?? '-', m.address, m.namespace,
           m.envoy ? (m.envoy.alive ? `pid ${m.envoy.pid}` : 'dead') : '-',
           m.apps.map((a) => (a.alive ? 'up' : 'dead')).join(',') || '-'])));
     });

@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { captureRuleset } from '../../../xds-server/src/lab/index.js';
+
+test('capture ruleset: one inet table, replaced atomically, Istio ports', () => {
+  assert.equal(captureRuleset(), `table inet nanoseg
+delete table inet nanoseg
+table inet nanoseg {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    iif "lo" return
+    tcp dport { 15000, 15001, 15006 } return
+    meta l4proto tcp redirect to :15006
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    meta skuid 1337 return
+    ip daddr 127.0.0.0/8 return
+    ip6 daddr ::1 return
+    meta l4proto tcp redirect to :15001
+  }
+}
+`);
+});
+
+test('capture ruleset: the Envoy uid is exempt before any redirect', () => {
+  const text = captureRuleset({ envoyUid: 4242, outboundPort: 16001, inboundPort: 16006, adminPort: 16000 });
+  const output = text.slice(text.indexOf('chain output'));
+  assert.ok(output.indexOf('meta skuid 4242 return') < output.indexOf('redirect to :16001'));
+  assert.match(text, /tcp dport \{ 16000, 16001, 16006 \} return/);
+  assert.match(text, /redirect to :16006/);
+});

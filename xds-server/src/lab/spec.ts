@@ -1,0 +1,380 @@
+// The lab file: parsing (with line/column positions) and validation. Pure: no I/O except `loadLabSpec`.
+import { readFile } from 'node:fs/promises';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Document, Node as YamlNode } from 'yaml';
+import { SERVICE_NAME_RE } from '../model/types.js';
+import { externalAddressProblem, isIPv4, labAddressPlan, parseCidr, podAddressProblem } from './ipv4.js';
+import type { LabAddressPlan } from './ipv4.js';
+
+export const LAB_API_VERSION = 'nanoseg.io/v1alpha1';
+export const DEFAULT_LAB_NAME = 'lab';
+export const DEFAULT_LAB_SUBNET = '10.213.0.0/16';
+/** Ports Envoy owns inside every pod: admin, outbound capture, inbound capture. */
+export const RESERVED_POD_PORTS: readonly number[] = [15000, 15001, 15006];
+export const MAX_MEMBER_NAME_LENGTH = 32;
+
+/** One validation problem. `path` is like `pods[1].address`; line/col are 1-based when the source is known. */
+export interface ValidationError {
+  readonly path: string;
+  readonly message: string;
+  readonly line?: number;
+  readonly col?: number;
+}
+
+// TODO(lead): unify with the project-wide ValidationResult once it exists.
+export type ValidationResult<T> =
+  | { readonly valid: true; readonly result: T }
+  | { readonly valid: false; readonly errors: readonly ValidationError[] };
+
+export interface LabPodSpec {
+  readonly name: string;
+  readonly service: string;
+  /** absent: assigned by the planner (and kept across re-applies) */
+  readonly address?: string;
+  /** one `sh -c` command per process */
+  readonly run: readonly string[];
+  readonly ports: readonly number[];
+}
+
+export interface LabExternalSpec {
+  readonly name: string;
+  readonly address: string;
+  readonly run: readonly string[];
+}
+
+export interface LabSpec {
+  readonly name: string;
+  readonly subnet: string;
+  readonly pods: readonly LabPodSpec[];
+  readonly externals: readonly LabExternalSpec[];
+}
+
+type Segment = string | number;
+interface RawError {
+  readonly segments: readonly Segment[];
+  /** point at the key of the last segment (unknown fields) rather than its value */
+  readonly atKey: boolean;
+  readonly message: string;
+}
+
+const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const TOP_FIELDS = ['apiVersion', 'kind', 'name', 'subnet', 'pods', 'externals'];
+const POD_FIELDS = ['name', 'service', 'address', 'run', 'ports'];
+const EXTERNAL_FIELDS = ['name', 'address', 'run'];
+
+export function formatPath(segments: readonly Segment[]): string {
+  let out = '';
+  for (const s of segments) out += typeof s === 'number' ? `[${s}]` : out === '' ? s : `.${s}`;
+  return out;
+}
+
+/** `FILE:LINE:COL: path: message` (position and path parts left out when unknown). */
+export function formatValidationError(e: ValidationError, file?: string): string {
+  const where = [file, e.line, e.line !== undefined ? e.col : undefined].filter((x) => x !== undefined).join(':');
+  const path = e.path === '' ? '' : `${e.path}: `;
+  return `${where === '' ? '' : `${where}: `}${path}${e.message}`;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+class Collector {
+  readonly errors: RawError[] = [];
+  add(segments: readonly Segment[], message: string, atKey = false): void {
+    this.errors.push({ segments, message, atKey });
+  }
+}
+
+function checkFields(c: Collector, obj: Record<string, unknown>, at: readonly Segment[], allowed: readonly string[]): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) c.add([...at, k], `unknown field (allowed: ${allowed.join(', ')})`, true);
+  }
+}
+
+function checkName(c: Collector, v: unknown, at: readonly Segment[]): string | undefined {
+  if (v === undefined) return c.add(at, 'required'), undefined;
+  if (typeof v !== 'string') return c.add(at, 'must be a string'), undefined;
+  if (v.length > MAX_MEMBER_NAME_LENGTH) return c.add(at, `longer than ${MAX_MEMBER_NAME_LENGTH} characters`), undefined;
+  if (!DNS_LABEL_RE.test(v)) {
+    return c.add(at, 'not a DNS label (lowercase letters, digits and "-", starting and ending alphanumeric)'), undefined;
+  }
+  if (v === 'lab') return c.add(at, '"lab" is reserved for the lab host namespace'), undefined;
+  return v;
+}
+
+function checkRun(c: Collector, v: unknown, at: readonly Segment[], required: boolean): string[] | undefined {
+  if (v === undefined) {
+    if (required) c.add(at, 'required');
+    return required ? undefined : [];
+  }
+  if (typeof v === 'string') {
+    if (v.trim() === '') return c.add(at, 'must not be empty'), undefined;
+    return [v];
+  }
+  if (!Array.isArray(v)) return c.add(at, 'must be a string or a list of strings'), undefined;
+  if (v.length === 0) return c.add(at, 'must not be an empty list'), undefined;
+  let ok = true;
+  v.forEach((item, i) => {
+    if (typeof item !== 'string' || item.trim() === '') {
+      c.add([...at, i], 'must be a non-empty string');
+      ok = false;
+    }
+  });
+  return ok ? (v as string[]) : undefined;
+}
+
+function checkPorts(c: Collector, v: unknown, at: readonly Segment[]): number[] | undefined {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) return c.add(at, 'must be a list of port numbers'), undefined;
+  const seen = new Set<number>();
+  let ok = true;
+  v.forEach((p, i) => {
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) {
+      c.add([...at, i], 'not a port number (an integer 1-65535)');
+      ok = false;
+    } else if (RESERVED_POD_PORTS.includes(p)) {
+      c.add([...at, i], `port ${p} is reserved for Envoy (${RESERVED_POD_PORTS.join(', ')})`);
+      ok = false;
+    } else if (seen.has(p)) {
+      c.add([...at, i], `duplicate port ${p}`);
+      ok = false;
+    }
+    if (typeof p === 'number') seen.add(p);
+  });
+  return ok ? (v as number[]) : undefined;
+}
+
+function checkString(c: Collector, v: unknown, at: readonly Segment[]): string | undefined {
+  if (v === undefined) return c.add(at, 'required'), undefined;
+  if (typeof v !== 'string') return c.add(at, 'must be a string'), undefined;
+  return v;
+}
+
+function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
+  if (!isRecord(doc)) {
+    c.add([], 'a lab file must be a mapping with apiVersion, kind and pods');
+    return undefined;
+  }
+  checkFields(c, doc, [], TOP_FIELDS);
+  if (doc['apiVersion'] === undefined) c.add(['apiVersion'], `required (${LAB_API_VERSION})`);
+  else if (doc['apiVersion'] !== LAB_API_VERSION) c.add(['apiVersion'], `must be ${LAB_API_VERSION}`);
+  if (doc['kind'] === undefined) c.add(['kind'], 'required (Lab)');
+  else if (doc['kind'] !== 'Lab') c.add(['kind'], 'must be Lab');
+
+  let name: string | undefined = DEFAULT_LAB_NAME;
+  if (doc['name'] !== undefined) {
+    const n = doc['name'];
+    if (typeof n !== 'string' || !DNS_LABEL_RE.test(n) || n.length > 63) {
+      c.add(['name'], 'not a DNS label (lowercase letters, digits and "-", at most 63 characters)');
+      name = undefined;
+    } else name = n;
+  }
+
+  let subnet: string | undefined = DEFAULT_LAB_SUBNET;
+  let plan: LabAddressPlan | undefined;
+  if (doc['subnet'] !== undefined) {
+    const s = doc['subnet'];
+    const cidr = typeof s === 'string' ? parseCidr(s) : undefined;
+    if (cidr === undefined) {
+      c.add(['subnet'], 'not an IPv4 network in CIDR notation without host bits (e.g. 10.213.0.0/16)');
+      subnet = undefined;
+    } else if (cidr.prefix < 8 || cidr.prefix > 23) {
+      c.add(['subnet'], 'prefix length must be between /8 and /23 (the last /24 holds service VIPs)');
+      subnet = undefined;
+    } else subnet = s as string;
+  }
+  if (subnet !== undefined) plan = labAddressPlan(parseCidr(subnet)!);
+
+  const names = new Map<string, string>();
+  const addresses = new Map<string, string>();
+  const claimName = (n: string | undefined, at: readonly Segment[]): void => {
+    if (n === undefined) return;
+    const prev = names.get(n);
+    if (prev !== undefined) c.add(at, `duplicate name "${n}" (also ${prev})`);
+    else names.set(n, formatPath(at));
+  };
+  const claimAddress = (a: string | undefined, at: readonly Segment[]): void => {
+    if (a === undefined) return;
+    const prev = addresses.get(a);
+    if (prev !== undefined) c.add(at, `duplicate address ${a} (also ${prev})`);
+    else addresses.set(a, formatPath(at));
+  };
+
+  const pods: LabPodSpec[] = [];
+  let podsOk = true;
+  const rawPods = doc['pods'];
+  if (rawPods === undefined) {
+    c.add(['pods'], 'required (a list of pods)');
+    podsOk = false;
+  } else if (!Array.isArray(rawPods)) {
+    c.add(['pods'], 'must be a list of pods');
+    podsOk = false;
+  } else {
+    rawPods.forEach((p: unknown, i) => {
+      const at: Segment[] = ['pods', i];
+      if (!isRecord(p)) {
+        c.add(at, 'must be a mapping (name, service, run, ...)');
+        podsOk = false;
+        return;
+      }
+      checkFields(c, p, at, POD_FIELDS);
+      const podName = checkName(c, p['name'], [...at, 'name']);
+      claimName(podName, [...at, 'name']);
+      let service: string | undefined;
+      const svc = p['service'];
+      if (svc === undefined) c.add([...at, 'service'], 'required (namespace/name)');
+      else if (typeof svc !== 'string' || !SERVICE_NAME_RE.test(svc) || svc.split('/').some((l) => l.length > 63)) {
+        c.add([...at, 'service'], 'not a service name: namespace/name, both lowercase DNS labels');
+      } else service = svc;
+      let address: string | undefined;
+      let addressOk = true;
+      if (p['address'] !== undefined) {
+        const a = p['address'];
+        addressOk = false;
+        if (typeof a !== 'string' || !isIPv4(a)) c.add([...at, 'address'], 'not an IPv4 address');
+        else if (plan !== undefined) {
+          const problem = podAddressProblem(plan, a);
+          if (problem !== undefined) c.add([...at, 'address'], problem);
+          else {
+            address = a;
+            addressOk = true;
+            claimAddress(a, [...at, 'address']);
+          }
+        }
+      }
+      const run = checkRun(c, p['run'], [...at, 'run'], true);
+      const ports = checkPorts(c, p['ports'], [...at, 'ports']);
+      if (podName === undefined || service === undefined || !addressOk || run === undefined || ports === undefined) {
+        podsOk = false;
+        return;
+      }
+      pods.push({ name: podName, service, ...(address !== undefined ? { address } : {}), run, ports });
+    });
+  }
+
+  const externals: LabExternalSpec[] = [];
+  let externalsOk = true;
+  const rawExternals = doc['externals'];
+  if (rawExternals !== undefined && !Array.isArray(rawExternals)) {
+    c.add(['externals'], 'must be a list of externals');
+    externalsOk = false;
+  } else if (rawExternals !== undefined) {
+    (rawExternals as unknown[]).forEach((e, i) => {
+      const at: Segment[] = ['externals', i];
+      if (!isRecord(e)) {
+        c.add(at, 'must be a mapping (name, address, run)');
+        externalsOk = false;
+        return;
+      }
+      checkFields(c, e, at, EXTERNAL_FIELDS);
+      const extName = checkName(c, e['name'], [...at, 'name']);
+      claimName(extName, [...at, 'name']);
+      let address = checkString(c, e['address'], [...at, 'address']);
+      if (address !== undefined) {
+        if (!isIPv4(address)) {
+          c.add([...at, 'address'], 'not an IPv4 address');
+          address = undefined;
+        } else if (plan !== undefined) {
+          const problem = externalAddressProblem(plan, address);
+          if (problem !== undefined) {
+            c.add([...at, 'address'], problem);
+            address = undefined;
+          } else claimAddress(address, [...at, 'address']);
+        }
+      }
+      const run = checkRun(c, e['run'], [...at, 'run'], false);
+      if (extName === undefined || address === undefined || run === undefined) {
+        externalsOk = false;
+        return;
+      }
+      externals.push({ name: extName, address, run });
+    });
+  }
+
+  if (c.errors.length > 0 || name === undefined || subnet === undefined || !podsOk || !externalsOk) return undefined;
+  return { name, subnet, pods, externals };
+}
+
+function toResult(c: Collector, spec: LabSpec | undefined, position?: (e: RawError) => { line: number; col: number } | undefined): ValidationResult<LabSpec> {
+  if (c.errors.length === 0 && spec !== undefined) return { valid: true, result: spec };
+  const errors = c.errors.map((e): ValidationError => {
+    const pos = position?.(e);
+    return { path: formatPath(e.segments), message: e.message, ...(pos ?? {}) };
+  });
+  return { valid: false, errors };
+}
+
+/** Validates an already-parsed lab object (no positions in errors). */
+export function validateLabSpec(value: unknown): ValidationResult<LabSpec> {
+  const c = new Collector();
+  return toResult(c, validateInto(c, value));
+}
+
+function locate(doc: Document, lc: LineCounter, e: RawError): { line: number; col: number } | undefined {
+  let node: unknown = doc.contents;
+  let found: YamlNode | undefined = isMap(node) || isSeq(node) || isScalar(node) ? (node as YamlNode) : undefined;
+  for (let i = 0; i < e.segments.length; i++) {
+    const seg = e.segments[i]!;
+    const last = i === e.segments.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === seg);
+      if (pair === undefined) break;
+      if (last && e.atKey && isScalar(pair.key)) {
+        found = pair.key;
+        break;
+      }
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg];
+    } else break;
+    if (isMap(node) || isSeq(node) || isScalar(node)) found = node as YamlNode;
+    else break;
+  }
+  const offset = found?.range?.[0];
+  if (offset === undefined) return undefined;
+  const p = lc.linePos(offset);
+  return { line: p.line, col: p.col };
+}
+
+/** Parses lab YAML text; every error carries its field path and, where known, line and column (1-based). */
+export function parseLabSpec(text: string): ValidationResult<LabSpec> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      valid: false,
+      errors: doc.errors.map((err) => {
+        const pos = err.linePos?.[0];
+        const message = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        return { path: '', message, ...(pos ? { line: pos.line, col: pos.col } : {}) };
+      }),
+    };
+  }
+  const c = new Collector();
+  const spec = validateInto(c, doc.toJS());
+  return toResult(c, spec, (e) => locate(doc, lineCounter, e));
+}
+
+/** Reads and parses a lab file; errors are values (format them with `formatValidationError(e, file)`). */
+export async function loadLabSpec(file: string): Promise<ValidationResult<LabSpec>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    return { valid: false, errors: [{ path: '', message: `cannot read lab file: ${(err as Error).message}` }] };
+  }
+  return parseLabSpec(text);
+}
+
+/** Re-validates an already normalised `LabSpec` (e.g. one built in code) with the same rules as a lab file. */
+export function checkLabSpec(spec: LabSpec): ValidationResult<LabSpec> {
+  return validateLabSpec({
+    apiVersion: LAB_API_VERSION,
+    kind: 'Lab',
+    name: spec.name,
+    subnet: spec.subnet,
+    pods: spec.pods,
+    externals: spec.externals.map((e) => (e.run.length === 0 ? { name: e.name, address: e.address } : e)),
+  });
+}
