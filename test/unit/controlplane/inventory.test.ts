@@ -33,5 +33,5 @@ test('durations parse and print', () => {
   assert.deepEqual(parseDuration('500ms'), { ok: true, ms: 500 });
   for (const bad of ['', '10', 's', '-5s', '1d', '5 s']) assert.equal(parseDuration(bad).ok, false, bad);
   assert.equal(formatDuration(90_000), '1m30s');
-  assert.equal(formatDuration(0), '0ms');
+  assert.equal(formatDuration(0), '0s');
 });

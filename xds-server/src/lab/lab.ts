@@ -12,15 +12,11 @@ import { LAB_NAMESPACE, STATE_VERSION, hostsFile, labMembers, planLab } from './
 import type { ExternalState, LabState, MemberState, PodState } from './plan.js';
 import { checkLabSpec, formatValidationError } from './spec.js';
 import type { LabSpec, ValidationError } from './spec.js';
+import type { Logger } from '../util/logger.js';
 import { processAlive, run, runInherited, sleep, spawnDetached } from './sys.js';
 
 /** pino-compatible subset. */
-export interface LabLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type LabLogger = Logger;
 
 export interface LabUpOptions {
   /** state folder: state.json, per-pod folders (bootstrap, logs), bin/ (Envoy copy when needed) */

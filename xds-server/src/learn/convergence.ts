@@ -17,6 +17,9 @@
 import type { ConvergenceReport, ConvergenceState, Edge, ServiceName } from '../model/index.js';
 import { isServicePeer } from '../model/index.js';
 import type { ObserveResult } from './learner.js';
+import { formatDuration } from '../util/duration.js';
+
+export { formatDuration };
 
 export interface ConvergenceConfig {
   readonly quietPeriodMs: number;
@@ -69,19 +72,6 @@ export function missingMass(singletons: number, observations: number): number {
   return (singletons + 1) / (observations + 1);
 }
 
-/** `3m12s`, `10m`, `45s`, `1h5m` */
-export function formatDuration(ms: number): string {
-  let s = Math.max(0, Math.floor(ms / 1000));
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  let out = '';
-  if (h > 0) out += `${h}h`;
-  if (m > 0) out += `${m}m`;
-  if (s > 0 || out === '') out += `${s}s`;
-  return out;
-}
 
 function fmtMass(x: number): string {
   return x >= 0.01 || x === 0 ? x.toFixed(2) : x.toPrecision(2);

@@ -11,9 +11,12 @@ export function parseDuration(text: string): { ok: true; ms: number } | { ok: fa
   return { ok: true, ms: Math.round(total) };
 }
 
+/** `3m12s`, `10m`, `45s`, `1h5m` (whole seconds, rounded down) */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-  return (h ? `${h}h` : '') + (m ? `${m}m` : '') + (r || (!h && !m) ? `${r}s` : '');
+  let s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  return (h > 0 ? `${h}h` : '') + (m > 0 ? `${m}m` : '') + (s > 0 || (h === 0 && m === 0) ? `${s}s` : '');
 }

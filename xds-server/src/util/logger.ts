@@ -1,9 +1,10 @@
 // The injected logger interface. The binary passes pino; unit tests pass SILENT.
+/** pino-compatible subset; inject `SILENT` in tests. */
 export interface Logger {
-  debug(obj: object | string, msg?: string): void;
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  error(obj: object | string, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
 }
 
 export const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -55,13 +55,5 @@ export function resource(typeUrl: TypeUrl, name: string, body: Uint8Array, deps?
   return deps?.length ? { ...r, deps } : r;
 }
 
-/** pino-compatible subset; inject `SILENT` in tests. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-const noop = (): void => {};
-export const SILENT: Logger = { debug: noop, info: noop, warn: noop, error: noop };
+export type { Logger } from '../util/logger.js';
+export { SILENT } from '../util/logger.js';
