@@ -1,6 +1,7 @@
 export type {
   ServiceName, Mode, Protocol, ConvergenceState, Workload, NamedExternal, ServiceVip, Inventory, Peer, ServicePeer,
-  ExternalPeer, EdgeKey, Evidence, Edge, Observation, ConvergenceReport,
+  ExternalPeer, EdgeKey, Evidence, Edge, Observation, ConvergenceReport, PolicyRule, ServicePolicy, Verdict, Alert,
+  AuditEvent,
 } from './types.js';
 export { MODES, EMPTY_INVENTORY, isServicePeer, peerId, edgeId, hostCidr, SERVICE_NAME_RE } from './types.js';
 export type { ValidationResult, ValidationError } from './validation.js';

@@ -129,3 +129,56 @@ export interface ConvergenceReport {
   /** why it is not converged yet (or why it went back to learning) */
   readonly reason: string;
 }
+
+/** One allowed connection in a service's policy: the peer, the protocol and the server port. */
+export interface PolicyRule {
+  readonly peer: Peer;
+  readonly protocol: Protocol;
+  readonly port: number;
+}
+
+/**
+ * A service's policy: who may connect to it (ingress: peer = source) and where it may connect (egress: peer =
+ * destination). Frozen from the learned edges when the service leaves learn mode, or applied by a person.
+ * Immutable: a change builds a new object.
+ */
+export interface ServicePolicy {
+  readonly service: ServiceName;
+  readonly ingress: readonly PolicyRule[];
+  readonly egress: readonly PolicyRule[];
+  /** where it came from: frozen from learning, or applied from a file by a person */
+  readonly origin: 'learned' | 'applied';
+  /** ms since epoch */
+  readonly updatedAt: number;
+}
+
+export type Verdict = 'denied' | 'would-deny';
+
+/** A blocked (enforce) or would-be-blocked (monitor) connection, aggregated per key. */
+export interface Alert {
+  /** ISO time of the first occurrence in this aggregate */
+  readonly time: string;
+  readonly verdict: Verdict;
+  /** mode of the service whose policy caused the verdict */
+  readonly mode: Mode;
+  readonly source: { readonly service?: ServiceName; readonly workload?: string; readonly ip: string };
+  readonly destination: { readonly service?: ServiceName; readonly ip: string; readonly port: number; readonly sni?: string };
+  readonly protocol: Protocol;
+  /** occurrences aggregated in this alert (1 for the first, immediate one) */
+  readonly count: number;
+  /** which rule is missing, e.g. "shop/web egress has no rule for data/db tcp/5432" */
+  readonly reason: string;
+  /** the sidecar that reported it and which side it enforced */
+  readonly reporter?: string;
+  readonly side?: 'ingress' | 'egress';
+}
+
+/** A change made by a person (mode, policy apply), kept in the audit trail. */
+export interface AuditEvent {
+  readonly time: string;
+  readonly actor: string;
+  readonly action: 'mode' | 'policy-apply' | 'release';
+  readonly target: string;
+  readonly before: unknown;
+  readonly after: unknown;
+}
