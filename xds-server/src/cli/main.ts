@@ -39,7 +39,9 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = e.exitCode;
       return;
     }
-    process.stderr.write(`nanoseg: ${(e as Error).stack ?? String(e)}\n`);
+    // one line for people; the stack only when asked for
+    const err = e as Error;
+    process.stderr.write(`nanoseg: ${process.env.NANOSEG_DEBUG ? err.stack : (err.message ?? String(e)).split('\n').join(' ')}\n`);
     process.exitCode = 1;
   }
 }

@@ -168,7 +168,11 @@ export function decideDelta(
     };
     if (!current) return { action: 'wait', why: 'initial request, no snapshot for this node yet', next };
     const reconnect = Object.keys(req.initialResourceVersions).length > 0;
-    return respondIfChanged(next, current, 'wait', reconnect ? 'initial request with known versions' : 'initial request');
+    const d = respondIfChanged(next, current, 'wait', reconnect ? 'initial request with known versions' : 'initial request');
+    // A reconnecting client that already has exactly the current resources runs this version: count it as
+    // sent and ACKed (as SotW does for a matching version_info), so status shows what it runs.
+    if (reconnect && d.action === 'wait') return { ...d, next: { ...next, sentVersion: current.version, ackedVersion: current.version } };
+    return d;
   }
 
   const next = applySubscriptions(prev, req);
