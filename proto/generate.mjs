@@ -41,6 +41,9 @@ export const ROOTS = [
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/access_loggers/grpc/v3/als.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'xds/type/matcher/v3/ip.proto',
+  'envoy/extensions/matching/common_inputs/network/v3/network_inputs.proto',
+  'envoy/config/rbac/v3/rbac.proto',
 ];
 
 // message name -> field lines to add to the bundled validate.proto

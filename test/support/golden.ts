@@ -8,7 +8,10 @@ import { projectRoot } from '../../xds-server/src/util/envoy.js';
 export const GOLDEN_DIR = join(projectRoot(), 'test', 'golden');
 
 /** The golden files the tests use, kept in sync by hand with the tests (checked against the folder). */
-export const GOLDEN_FILES = ['generate/learn-sidecar.json', 'generate/learn-sidecar-empty.json'];
+export const GOLDEN_FILES = [
+  'generate/learn-sidecar.json', 'generate/learn-sidecar-empty.json',
+  'policy/shop-api-learn.json', 'policy/shop-api-monitor.json', 'policy/shop-api-enforce.json', 'policy/deny-all-enforce.json',
+];
 
 export function assertGolden(name: string, actual: unknown): void {
   if (!GOLDEN_FILES.includes(name)) throw new Error(`golden file ${name} is not listed in test/support/golden.ts GOLDEN_FILES`);

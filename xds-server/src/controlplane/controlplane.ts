@@ -70,6 +70,8 @@ export class ControlPlane {
   private grpc?: Server;
   private timers: NodeJS.Timeout[] = [];
   private started = false;
+  /** the bound TCP port of the gRPC server (useful with --xds-address HOST:0) */
+  xdsPort?: number;
   private stopped = false;
   private startedAt = Date.now();
 
@@ -126,7 +128,13 @@ export class ControlPlane {
     await this.api.stop();
     await this.metrics.stop();
     const g = this.grpc;
-    if (g) await new Promise<void>((r) => g.tryShutdown(() => r()));
+    if (g) {
+      // let in-flight calls finish briefly; access-log streams never end on their own
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => { g.forceShutdown(); r(); }, 1000);
+        g.tryShutdown(() => { clearTimeout(t); r(); });
+      });
+    }
     if (this.store) {
       this.flush();
       this.store.close();
@@ -299,7 +307,7 @@ export class ControlPlane {
       chownSync(path, 0, ENVOY_GID);
       chmodSync(path, 0o660);
     }
-    if (this.opts.xdsAddress) await bind(this.opts.xdsAddress);
+    if (this.opts.xdsAddress) this.xdsPort = await bind(this.opts.xdsAddress);
     this.grpc = server;
   }
 

@@ -1,0 +1,35 @@
+// A manual clock for alert tests: `advance` runs due timers in time order.
+import type { Scheduler } from '../../../xds-server/src/xds/index.js';
+
+export class FakeScheduler implements Scheduler {
+  private t: number;
+  private timers: { at: number; fn: () => void }[] = [];
+  constructor(start = 0) {
+    this.t = start;
+  }
+  now(): number {
+    return this.t;
+  }
+  schedule(fn: () => void, ms: number): unknown {
+    const timer = { at: this.t + ms, fn };
+    this.timers.push(timer);
+    return timer;
+  }
+  cancel(h: unknown): void {
+    this.timers = this.timers.filter((x) => x !== h);
+  }
+  get pending(): number {
+    return this.timers.length;
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const next = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!next) break;
+      this.timers = this.timers.filter((x) => x !== next);
+      this.t = next.at;
+      next.fn();
+    }
+    this.t = end;
+  }
+}

@@ -1,0 +1,134 @@
+// Shared inputs of the policy tests: a small shop with a database and an external payment API.
+import type { Edge, Inventory, PolicyRule, ServicePolicy } from '../../../xds-server/src/model/index.js';
+import { edgeId } from '../../../xds-server/src/model/index.js';
+import { GOLDEN_FILES, assertGolden } from '../../support/golden.js';
+import { render } from '../../../xds-server/src/generate/envoy-types.js';
+import { MATCHING_TYPES } from '../../../xds-server/src/generate/rbac.js';
+import type { GeneratedResource } from '../../../xds-server/src/generate/proxy.js';
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import assert from 'node:assert/strict';
+import { GOLDEN_DIR } from '../../support/golden.js';
+
+export const inventory: Inventory = {
+  workloads: [
+    { name: 'web-1', service: 'shop/web', addresses: ['10.213.0.11'], ports: [8080] },
+    { name: 'web-2', service: 'shop/web', addresses: ['10.213.0.12'], ports: [8080] },
+    { name: 'api-1', service: 'shop/api', addresses: ['10.213.0.21'], ports: [9090] },
+    { name: 'api-2', service: 'shop/api', addresses: ['10.213.0.22', 'fd00::22'], ports: [9090] },
+    { name: 'db-1', service: 'data/db', addresses: ['10.213.0.31'], ports: [5432] },
+  ],
+  externals: [{ name: 'payments', address: '203.0.113.10' }],
+  vips: [
+    { service: 'shop/web', address: '10.213.0.250' },
+    { service: 'shop/api', address: '10.213.0.251' },
+    { service: 'data/db', address: '10.213.0.252' },
+  ],
+};
+
+export const rule = (peer: PolicyRule['peer'], protocol: PolicyRule['protocol'], port: number): PolicyRule => ({ peer, protocol, port });
+
+/** shop/api: called by shop/web over HTTP, calls data/db and the payment API. */
+export const apiPolicy: ServicePolicy = {
+  service: 'shop/api',
+  ingress: [rule({ service: 'shop/web' }, 'http', 9090), rule({ cidr: '192.0.2.0/24' }, 'tcp', 9090)],
+  egress: [
+    rule({ service: 'data/db' }, 'tcp', 5432),
+    rule({ cidr: '203.0.113.10/32', sni: 'payments' }, 'tcp', 443),
+    rule({ cidr: '198.51.100.7/32' }, 'http', 80),
+  ],
+  origin: 'applied',
+  updatedAt: 1_700_000_000_000,
+};
+
+/** data/db: only shop/api may connect. */
+export const dbPolicy: ServicePolicy = {
+  service: 'data/db',
+  ingress: [rule({ service: 'shop/api' }, 'tcp', 5432)],
+  egress: [],
+  origin: 'learned',
+  updatedAt: 1_700_000_000_000,
+};
+
+export function edge(source: Edge['source'], destination: Edge['destination'], protocol: Edge['protocol'], port: number, count = 1): Edge {
+  const k = { source, destination, protocol, port };
+  return {
+    ...k,
+    id: edgeId(k),
+    evidence: { firstSeen: 1_700_000_000_000, lastSeen: 1_700_000_060_000, count, bytesSent: 10, bytesReceived: 20, exampleWorkloads: [] },
+  };
+}
+
+/** A seeded PRNG (mulberry32) so property tests are reproducible. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ---- rendering ECDS resources for golden files --------------------------------------------------------------------
+
+const EXTRA = new Map<string, { decode(b: Uint8Array): unknown }>(Object.values(MATCHING_TYPES).map((t) => [t.url, t.codec]));
+
+/**
+ * `render()` from envoy-types.ts, plus the matching types envoy-types.ts `T` does not list yet (rendered the same
+ * way, so the golden files stay the same when they move into `T`).
+ */
+export function renderResource(g: GeneratedResource): unknown {
+  return expand(render(g.typeUrl, g.body));
+}
+
+function expand(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(expand);
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Record<string, unknown>;
+  const url = o['@type'];
+  if (typeof url === 'string' && typeof o.bytes === 'string' && EXTRA.has(url) && Object.keys(o).length === 2) {
+    return expand({ '@type': url, ...(clean(EXTRA.get(url)!.decode(Buffer.from(o.bytes, 'base64'))) as object) });
+  }
+  return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, expand(x)]));
+}
+
+/** Same defaults-dropping as envoy-types.ts render; nested Any are rendered with `render()`. */
+function clean(v: unknown): unknown {
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  if (Array.isArray(v)) return v.map(clean);
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Record<string, unknown>;
+  if (typeof o.typeUrl === 'string' && o.value instanceof Uint8Array) return render(o.typeUrl, o.value);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(o)) {
+    if (x === undefined || x === '' || x === false || x === 0 || (Array.isArray(x) && x.length === 0)) continue;
+    if (typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array) && Object.keys(x).length === 0) {
+      out[k] = {};
+      continue;
+    }
+    out[k] = clean(x);
+  }
+  return out;
+}
+
+/**
+ * assertGolden once the file is listed in test/support/golden.ts GOLDEN_FILES; until then the same comparison
+ * here (REFRESH_GOLDEN=true writes).
+ */
+export function golden(name: string, actual: unknown): void {
+  if (GOLDEN_FILES.includes(name)) {
+    assertGolden(name, actual);
+    return;
+  }
+  const file = join(GOLDEN_DIR, name);
+  const text = JSON.stringify(actual, null, 2) + '\n';
+  if (process.env.REFRESH_GOLDEN === 'true') {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+    return;
+  }
+  if (!existsSync(file)) assert.fail(`missing golden file ${file}: run with REFRESH_GOLDEN=true to create it, then review it`);
+  assert.equal(text, readFileSync(file, 'utf8'), `${name} differs from the golden file (REFRESH_GOLDEN=true to update after review)`);
+}

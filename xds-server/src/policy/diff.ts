@@ -1,0 +1,57 @@
+// Differences between two versions of a service's policy, rule by rule (rules compared by peer + protocol +
+// port). Pure.
+import type { PolicyRule, ServicePolicy } from '../model/index.js';
+import { POLICY_SIDES, compareRules, peerLabel, portLabel, ruleKey, type PolicySide } from './rules.js';
+
+export interface RuleDiff {
+  readonly added: readonly PolicyRule[];
+  readonly removed: readonly PolicyRule[];
+}
+
+export interface PolicyDiff {
+  readonly ingress: RuleDiff;
+  readonly egress: RuleDiff;
+}
+
+/** The rules of a policy, or of a parsed policy file. */
+export type PolicyRules = Pick<ServicePolicy, 'ingress' | 'egress'>;
+
+const NO_RULES: PolicyRules = { ingress: [], egress: [] };
+
+function diffSide(current: readonly PolicyRule[], next: readonly PolicyRule[]): RuleDiff {
+  const cur = new Set(current.map(ruleKey));
+  const nxt = new Set(next.map(ruleKey));
+  const once = (rules: readonly PolicyRule[], keep: (k: string) => boolean): PolicyRule[] => {
+    const seen = new Set<string>();
+    return rules.filter((r) => {
+      const k = ruleKey(r);
+      if (seen.has(k) || !keep(k)) return false;
+      seen.add(k);
+      return true;
+    }).sort(compareRules);
+  };
+  return { added: once(next, (k) => !cur.has(k)), removed: once(current, (k) => !nxt.has(k)) };
+}
+
+/** What applying `next` over `current` (undefined: no policy yet) adds and removes, in rule order. */
+export function diffPolicy(current: PolicyRules | undefined, next: PolicyRules): PolicyDiff {
+  const c = current ?? NO_RULES;
+  return { ingress: diffSide(c.ingress, next.ingress), egress: diffSide(c.egress, next.egress) };
+}
+
+export function isEmptyDiff(d: PolicyDiff): boolean {
+  return POLICY_SIDES.every((s) => d[s].added.length === 0 && d[s].removed.length === 0);
+}
+
+/** One line per change, removals first per side: `+ ingress  shop/web  http/9090`, `- egress  203.0.113.10/32  tcp/5432`. */
+export function renderDiff(d: PolicyDiff): string {
+  const lines: string[] = [];
+  const width = Math.max(0, ...POLICY_SIDES.flatMap((s) => [...d[s].added, ...d[s].removed].map((r) => peerLabel(r.peer).length)));
+  const line = (sign: '+' | '-', side: PolicySide, r: PolicyRule): string =>
+    `${sign} ${side.padEnd(7)}  ${peerLabel(r.peer).padEnd(width)}  ${portLabel(r)}`;
+  for (const side of POLICY_SIDES) {
+    for (const r of d[side].removed) lines.push(line('-', side, r));
+    for (const r of d[side].added) lines.push(line('+', side, r));
+  }
+  return lines.length === 0 ? 'no changes\n' : lines.join('\n') + '\n';
+}
