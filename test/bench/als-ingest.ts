@@ -297,7 +297,7 @@ export const alsIngest: Benchmark = {
         progress(`phase ${i + 1}: ${Math.round(n / seconds)} entries/s, event loop p99 ${stats.eventLoop.p99.toFixed(1)} ms, rss ${(stats.rss / 2 ** 20).toFixed(0)} MiB`);
       }
       // the operating point: a paced load well under saturation, for the event-loop delay Envoy's ADS sees then
-      const pacedRate = 20_000;
+      const pacedRate = 50_000; // the target ingest rate
       const pacedPlans = gen.generate(pacedRate * (quick ? 2 : 6));
       const pacedN = pacedPlans.reduce((a, p) => a + p.entries, 0);
       await cp.reset();
@@ -325,9 +325,9 @@ export const alsIngest: Benchmark = {
         { name: 'loss', value: loss, unit: 'entries', target: { op: '<=', value: 0 }, note: 'sent − (accepted + rejected) from /v1/status' },
         { name: 'rejected', value: status.accessLogs.rejected, unit: 'entries', note: JSON.stringify(status.accessLogs.rejectedByKind) },
         { name: 'edges learned', value: status.store.edges, unit: 'edges' },
-        { name: 'event loop p99', value: worst('p99'), unit: 'ms', target: { op: '<=', value: 20 }, note: 'worst phase, monitorEventLoopDelay in the child' },
+        { name: 'event loop p99 (saturated)', value: worst('p99'), unit: 'ms', note: 'worst saturated phase (offered load above capacity), monitorEventLoopDelay in the child' },
         { name: 'event loop max', value: worst('max'), unit: 'ms' },
-        { name: `event loop p99 @${pacedRate / 1000}k/s paced`, value: paced.eventLoop.p99, unit: 'ms', note: `${pacedN} entries offered at ${pacedRate}/s over the same streams` },
+        { name: `event loop p99 @${pacedRate / 1000}k/s paced`, value: paced.eventLoop.p99, unit: 'ms', target: { op: '<=', value: 20 }, note: `${pacedN} entries offered at ${pacedRate}/s over the same streams` },
         { name: `event loop max @${pacedRate / 1000}k/s paced`, value: paced.eventLoop.max, unit: 'ms' },
         { name: 'cpu per entry', value: (cpu / total) * 1e6, unit: 'µs', note: 'child utime+stime / entries' },
         { name: 'child cpu busy', value: cpu / secs * 100, unit: '%', note: 'of one core, while ingesting' },

@@ -113,7 +113,7 @@ export class ControlPlaneChild {
     const script = join(self, '..', ts ? 'cp-child.ts' : 'cp-child.js');
     // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the control plane (open it in Chrome DevTools)
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-    const nodeArgs = [...(ts ? ['--import', 'tsx'] : []), '--expose-gc', ...prof, script, JSON.stringify({ stateDir: dir, xdsAddress, ...opts })];
+    const nodeArgs = [...(ts ? ['--import', 'tsx'] : []), '--expose-gc', ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []), ...prof, script, JSON.stringify({ stateDir: dir, xdsAddress, ...opts })];
     const [cmd, argv] = HAS_TASKSET ? ['taskset', ['-c', '1', process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
     const proc = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     const stderr: string[] = [];

@@ -12,7 +12,7 @@ import { ConvergenceTracker, DEFAULT_CONVERGENCE, InventoryIndex, Learner, toObs
 import type { ConvergenceConfig, ConvergenceMemory } from '../learn/index.js';
 import { Store } from '../store/index.js';
 import { AdsServer, PushDebouncer, SnapshotCache, makeSnapshot, resource, CDS, EDS, LDS, RDS, ECDS } from '../xds/index.js';
-import type { NodeInfo, PushRequest, TypeUrl } from '../xds/index.js';
+import type { NodeInfo, PushRequest, Snapshot, TypeUrl } from '../xds/index.js';
 import { generateProxy, type GeneratedResource, type ResourceKind } from '../generate/index.js';
 import { AccessLogService, type AlsStreamIdentity } from '../serve/als.js';
 import { HttpApi, ApiError, socketAnswers } from '../serve/http-api.js';
@@ -79,6 +79,11 @@ export class ControlPlane {
   private inventory: Inventory = EMPTY_INVENTORY;
   private index = InventoryIndex.EMPTY;
   private readonly modes = new Map<ServiceName, Mode>();
+  /**
+   * Generated snapshots by generation input (the sidecar's service), valid until the next config change: every
+   * replica of a service gets the same resources, so a push generates once per service, not once per sidecar.
+   */
+  private readonly generated = new Map<string, Snapshot>();
   /** connected nodes: id → node info (latest stream) */
   private readonly nodes = new Map<string, NodeInfo>();
   private readonly als = { entries: 0, rejected: 0, rejectedByKind: {} as Record<string, number>, streams: 0, window: [] as [number, number][] };
@@ -183,7 +188,7 @@ export class ControlPlane {
     if (inv) this.store?.putInventory(source, inv);
     else this.store?.deleteInventory(source);
     this.rebuildInventory();
-    this.pushes.enqueue({ full: true, reasons: [`inventory ${source} changed`] });
+    this.configChanged(`inventory ${source} changed`);
   }
 
   private readonly alsSink = {
@@ -226,7 +231,8 @@ export class ControlPlane {
     }
     this.metrics.newEdges.inc();
     this.log.info({ edge: describeEdge(edge), protocol: edge.protocol }, 'learned new edge');
-    this.refreshEdgeMetrics();
+    if (isServicePeer(edge.source)) this.metrics.learnedEdges.inc({ service: edge.source.service, direction: 'egress' });
+    if (isServicePeer(edge.destination)) this.metrics.learnedEdges.inc({ service: edge.destination.service, direction: 'ingress' });
   }
 
   private reject(kind: string, count: number, detail: string, node?: string): void {
@@ -324,6 +330,12 @@ export class ControlPlane {
     this.log.info({ node: n.id, stream: n.streamId }, 'Envoy disconnected');
   }
 
+  /** Something that config is generated from changed: forget generated snapshots and push (debounced). */
+  private configChanged(reason: string): void {
+    this.generated.clear();
+    this.pushes.enqueue({ full: true, reasons: [reason] });
+  }
+
   private push(req: PushRequest): void {
     this.metrics.pushes.inc();
     for (const n of this.nodes.values()) {
@@ -332,11 +344,16 @@ export class ControlPlane {
     }
   }
 
-  /** Generates the node's resources and sets its snapshot; an inconsistent result keeps the last good one. */
+  /** Generates the node's resources (shared by its service's replicas) and sets its snapshot; an inconsistent
+   * result keeps the last good one. */
   private updateNode(n: NodeInfo): void {
     const ref = this.index.workloadByNodeId(n.id);
-    const generated = generateProxy({ nodeId: n.id, service: ref?.service ?? n.cluster, workload: ref?.workload }, this.inventory);
-    const snapshot = makeSnapshot(generated.map(toXds));
+    const service = ref?.service ?? n.cluster;
+    let snapshot = this.generated.get(service);
+    if (!snapshot) {
+      snapshot = makeSnapshot(generateProxy({ nodeId: n.id, service, workload: ref?.workload }, this.inventory).map(toXds));
+      this.generated.set(service, snapshot);
+    }
     const r = this.cache.setSnapshot(n.id, snapshot);
     if (!r.valid) {
       this.metrics.snapshotRejected.inc();

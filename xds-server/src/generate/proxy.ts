@@ -96,7 +96,7 @@ function vipServices(inv: Inventory): VipService[] {
 export function generateProxy(proxy: ProxyIdentity, inv: Inventory, s: GenerateSettings = DEFAULT_SETTINGS): GeneratedResource[] {
   const services = vipServices(inv);
   const out: GeneratedResource[] = [];
-  const b = new Builder(s);
+  const b = builderFor(s);
   void proxy; // identity-specific config (policy, RBAC) arrives with enforcement
 
   out.push(b.originalDstCluster(PASSTHROUGH), b.originalDstCluster(INBOUND_PASSTHROUGH));
@@ -111,8 +111,31 @@ export function generateProxy(proxy: ProxyIdentity, inv: Inventory, s: GenerateS
   return out;
 }
 
+const builders = new WeakMap<GenerateSettings, Builder>();
+/** Builders are kept per settings object so their memo of packed filter configs is shared between sidecars. */
+function builderFor(s: GenerateSettings): Builder {
+  let b = builders.get(s);
+  if (!b) builders.set(s, (b = new Builder(s)));
+  return b;
+}
+
+const MEMO_LIMIT = 20_000;
+
 class Builder {
+  /** packed filter configs by their inputs: the same chain for 1,000 sidecars is encoded once */
+  private readonly memo = new Map<string, Any>();
+  private readonly memoRes = new Map<string, GeneratedResource>();
   constructor(private readonly s: GenerateSettings) {}
+
+  private memoized(key: string, make: () => Any): Any {
+    let v = this.memo.get(key);
+    if (v === undefined) {
+      if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+      v = make();
+      this.memo.set(key, v);
+    }
+    return v;
+  }
 
   private grpcLogCommon(logName: string) {
     return {
@@ -139,46 +162,56 @@ class Builder {
     };
   }
 
+  private memoizedRes(key: string, make: () => GeneratedResource): GeneratedResource {
+    let v = this.memoRes.get(key);
+    if (v === undefined) {
+      if (this.memoRes.size >= MEMO_LIMIT) this.memoRes.clear();
+      v = make();
+      this.memoRes.set(key, v);
+    }
+    return v;
+  }
+
   originalDstCluster(name: string): GeneratedResource {
-    return res('cluster', T.cluster.url, name, encode(T.cluster, {
+    return this.memoizedRes(`odc|${name}`, () => res('cluster', T.cluster.url, name, encode(T.cluster, {
       name,
       type: Cluster_DiscoveryType.ORIGINAL_DST,
       lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
       connectTimeout: ms(this.s.connectTimeoutMs),
       cleanupInterval: ms(60_000),
       typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
-    }));
+    })));
   }
 
   edsCluster(name: string): GeneratedResource {
-    return res('cluster', T.cluster.url, name, encode(T.cluster, {
+    return this.memoizedRes(`eds|${name}`, () => res('cluster', T.cluster.url, name, encode(T.cluster, {
       name,
       type: Cluster_DiscoveryType.EDS,
       edsClusterConfig: { edsConfig: ADS_SOURCE, serviceName: name },
       connectTimeout: ms(this.s.connectTimeoutMs),
       lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
       typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
-    }), [{ kind: 'endpoints', name }]);
+    }), [{ kind: 'endpoints', name }]));
   }
 
   endpoints(name: string, addresses: readonly string[], port: number): GeneratedResource {
-    return res('endpoints', T.endpoints.url, name, encode(T.endpoints, {
+    return this.memoizedRes(`ep|${name}|${port}|${addresses.join(',')}`, () => res('endpoints', T.endpoints.url, name, encode(T.endpoints, {
       clusterName: name,
       endpoints: [{
         lbEndpoints: addresses.map((a) => ({ endpoint: { address: { socketAddress: { address: a, portValue: port } } } })),
       }],
-    }));
+    })));
   }
 
   routeTo(name: string, cluster: string): GeneratedResource {
-    return res('route', T.route.url, name, encode(T.route, {
+    return this.memoizedRes(`rt|${name}|${cluster}`, () => res('route', T.route.url, name, encode(T.route, {
       name,
       virtualHosts: [{
         name: 'all',
         domains: ['*'],
         routes: [{ match: { prefix: '/' }, route: { cluster, timeout: ms(0) } }],
       }],
-    }));
+    })));
   }
 
   private hcm(statPrefix: string, routeName: string, logName: string) {
@@ -193,18 +226,18 @@ class Builder {
       preserveExternalRequestId: true,
       upgradeConfigs: [{ upgradeType: 'websocket' }],
     };
-    return { name: 'envoy.filters.network.http_connection_manager', typedConfig: pack(T.hcm, hcm) };
+    return { name: 'envoy.filters.network.http_connection_manager', typedConfig: this.memoized(`hcm|${statPrefix}|${routeName}|${logName}`, () => pack(T.hcm, hcm)) };
   }
 
   private tcpProxy(statPrefix: string, cluster: string, logName: string) {
     return {
       name: 'envoy.filters.network.tcp_proxy',
-      typedConfig: pack(T.tcpProxy, {
+      typedConfig: this.memoized(`tcp|${statPrefix}|${cluster}|${logName}`, () => pack(T.tcpProxy, {
         statPrefix,
         cluster,
         accessLog: [this.tcpLog(logName)],
         accessLogOptions: { accessLogFlushInterval: ms(this.s.longConnectionLogMs), flushAccessLogOnConnected: true },
-      }),
+      })),
     };
   }
 

@@ -63,10 +63,16 @@ export class Learner {
   /** peerId(source) → peerId(destination) → `${protocol}/${port}` id lookups without building the id string. */
   private readonly byPeers = new Map<string, Map<string, Map<string, Edge>>>();
   private readonly services = new Map<ServiceName, ServiceSlot>();
-  private readonly dedup = new Map<string, DedupEntry>();
+  /**
+   * Dedup keys in two generations: lookups check `cur` then `prev`; when `cur` is half the key bound or a TTL old,
+   * `prev` is dropped whole and `cur` becomes `prev`. No per-hit reordering, no sweeps: O(1) per observation. A key
+   * is remembered at least a TTL (or half the bound's worth of newer keys) and at most twice that.
+   */
+  private cur = new Map<string, DedupEntry>();
+  private prev = new Map<string, DedupEntry>();
+  private rotatedAt = 0;
   private dirtyIds = new Set<string>();
   private clock = 0;
-  private sinceSweep = 0;
   private readonly ttl: number;
   private readonly maxKeys: number;
   private readonly maxExamples: number;
@@ -84,7 +90,7 @@ export class Learner {
 
   /** Number of remembered dedup keys (for metrics). */
   get dedupSize(): number {
-    return this.dedup.size;
+    return this.cur.size + this.prev.size;
   }
 
   observe(obs: Observation): ObserveResult {
@@ -93,7 +99,11 @@ export class Learner {
     const key = obs.dedupKey;
 
     if (key !== undefined) {
-      const d = this.dedup.get(key);
+      let d = this.cur.get(key);
+      if (d === undefined) {
+        d = this.prev.get(key);
+        if (d !== undefined) this.cur.set(key, d);
+      }
       if (d !== undefined && d.touched + this.ttl >= this.clock) {
         // Another log of a connection/request already counted: only the growth of its cumulative bytes counts.
         // Whichever side logged first chose the edge; the other side's attribution is the same in practice.
@@ -116,14 +126,9 @@ export class Learner {
         }
         if (obs.sourceWorkload !== undefined) changed = this.addExample(ev, obs.sourceWorkload) || changed;
         if (changed) this.dirtyIds.add(edge.id);
-        // Move to the back of the insertion order: the map stays ordered by last touch, oldest first.
-        this.dedup.delete(key);
         d.touched = this.clock;
-        this.dedup.set(key, d);
-        this.sweep();
         return { edge, isNew: false, counted: false };
       }
-      if (d !== undefined) this.dedup.delete(key);
     }
 
     let isNew = false;
@@ -145,8 +150,8 @@ export class Learner {
     this.dirtyIds.add(edge.id);
 
     if (key !== undefined) {
-      this.dedup.set(key, { edge, sent: obs.bytesSent, received: obs.bytesReceived, touched: this.clock });
-      this.sweep();
+      this.rotate();
+      this.cur.set(key, { edge, sent: obs.bytesSent, received: obs.bytesReceived, touched: this.clock });
     }
     return { edge, isNew, counted: true };
   }
@@ -179,7 +184,8 @@ export class Learner {
     this.byId.clear();
     this.byPeers.clear();
     this.services.clear();
-    this.dedup.clear();
+    this.cur = new Map();
+    this.prev = new Map();
     this.dirtyIds = new Set();
     for (const e of edges) {
       const ev = e.evidence;
@@ -249,19 +255,11 @@ export class Learner {
     return true;
   }
 
-  /**
-   * Drops dedup keys idle for longer than the TTL, then the oldest beyond the size bound. The map is ordered by
-   * last touch, so this stops at the first live key. Expiry is checked every 256 calls (lookups check the TTL
-   * themselves), the size bound on every call.
-   */
-  private sweep(): void {
-    const m = this.dedup;
-    if (m.size <= this.maxKeys && ++this.sinceSweep < 256) return;
-    this.sinceSweep = 0;
-    const limit = this.clock - this.ttl;
-    for (const [k, d] of m) {
-      if (m.size > this.maxKeys || d.touched < limit) m.delete(k);
-      else break;
-    }
+  private rotate(): void {
+    if (this.cur.size * 2 < this.maxKeys && this.clock - this.rotatedAt < this.ttl) return;
+    this.prev = this.cur;
+    this.cur = new Map();
+    this.rotatedAt = this.clock;
   }
+
 }
