@@ -9,7 +9,7 @@ export const GOLDEN_DIR = join(projectRoot(), 'test', 'golden');
 
 /** The golden files the tests use, kept in sync by hand with the tests (checked against the folder). */
 export const GOLDEN_FILES = [
-  'generate/learn-sidecar.json', 'generate/learn-sidecar-empty.json',
+  'generate/learn-sidecar.json', 'generate/learn-sidecar-empty.json', 'generate/enforce-sidecar.json',
   'policy/shop-api-learn.json', 'policy/shop-api-monitor.json', 'policy/shop-api-enforce.json', 'policy/deny-all-enforce.json',
 ];
 

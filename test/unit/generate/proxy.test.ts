@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateProxy, render } from '../../../xds-server/src/generate/index.js';
+import { generateProxy, emptyPolicy, render, type ProxyInput } from '../../../xds-server/src/generate/index.js';
 import { makeSnapshot, checkConsistency, resource, CDS, EDS, LDS, RDS, ECDS } from '../../../xds-server/src/xds/index.js';
-import type { Inventory } from '../../../xds-server/src/model/index.js';
+import type { Inventory, Mode, ServicePolicy } from '../../../xds-server/src/model/index.js';
 import { assertGolden } from '../../support/golden.js';
 
 const INV: Inventory = {
@@ -16,10 +16,15 @@ const INV: Inventory = {
   vips: [{ service: 'shop/web', address: '10.213.255.1' }, { service: 'shop/db', address: '10.213.255.2' }],
 };
 
+const T_LISTENER = LDS;
 const KIND = { cluster: CDS, endpoints: EDS, listener: LDS, route: RDS, extension: ECDS } as const;
 
+function input(service: string, inv: Inventory, mode: Mode = 'learn', policy: ServicePolicy = emptyPolicy(service)): ProxyInput {
+  return { identity: { nodeId: `${service.split('/')[1]}.${service.split('/')[0]}`, service }, inventory: inv, mode, policy };
+}
+
 function rendered(inv: Inventory) {
-  return generateProxy({ nodeId: 'loadgen.shop', service: 'shop/loadgen' }, inv)
+  return generateProxy(input('shop/loadgen', inv))
     .map((r) => ({ name: r.name, deps: r.deps, config: render(r.typeUrl, r.body) }));
 }
 
@@ -29,20 +34,20 @@ test('learn-mode sidecar config matches the golden file', () => {
 });
 
 test('generation is deterministic: the same input gives byte-identical resources', () => {
-  const a = generateProxy({ nodeId: 'loadgen.shop', service: 'shop/loadgen' }, INV);
-  const b = generateProxy({ nodeId: 'loadgen.shop', service: 'shop/loadgen' }, { ...INV, workloads: [...INV.workloads].reverse(), vips: [...INV.vips].reverse() });
+  const a = generateProxy(input('shop/loadgen', INV));
+  const b = generateProxy(input('shop/loadgen', { ...INV, workloads: [...INV.workloads].reverse(), vips: [...INV.vips].reverse() }));
   assert.deepEqual(a.map((r) => [r.name, r.body.toString('hex')]), b.map((r) => [r.name, r.body.toString('hex')]));
 });
 
 test('every generated snapshot passes the consistency check (each EDS/RDS name referenced, each dep present)', () => {
-  const gen = generateProxy({ nodeId: 'web-1.shop', service: 'shop/web' }, INV);
+  const gen = generateProxy(input('shop/web', INV));
   const snap = makeSnapshot(gen.map((g) => resource(KIND[g.kind], g.name, g.body, g.deps.map((d) => ({ typeUrl: KIND[d.kind], name: d.name })))));
   const r = checkConsistency(snap);
   assert.equal(r.valid, true, JSON.stringify(!r.valid && r.errors));
 });
 
 test('a VIP service gets an EDS cluster per port with every replica as endpoint', () => {
-  const gen = generateProxy({ nodeId: 'loadgen.shop', service: 'shop/loadgen' }, INV);
+  const gen = generateProxy(input('shop/loadgen', INV));
   const eds = gen.find((g) => g.kind === 'endpoints' && g.name === 'outbound|8080||shop/web');
   assert.ok(eds);
   const text = JSON.stringify(render(eds.typeUrl, eds.body));
@@ -51,4 +56,53 @@ test('a VIP service gets an EDS cluster per port with every replica as endpoint'
   assert.ok(gen.some((g) => g.kind === 'cluster' && g.name === 'outbound|5432||shop/db'));
   // a service without declared ports gets no VIP routing
   assert.ok(!gen.some((g) => g.name.includes('shop/loadgen')));
+});
+
+const WEB_POLICY: ServicePolicy = {
+  service: 'shop/web', origin: 'learned', updatedAt: 0,
+  ingress: [{ peer: { service: 'shop/loadgen' }, protocol: 'http', port: 8080 }],
+  egress: [
+    { peer: { service: 'shop/db' }, protocol: 'tcp', port: 5432 },
+    { peer: { cidr: '203.0.113.10/32' }, protocol: 'tcp', port: 443 },
+  ],
+};
+
+function outboundOf(gen: ReturnType<typeof generateProxy>) {
+  const l = gen.find((g) => g.kind === 'listener' && g.name === 'outbound')!;
+  return render(l.typeUrl, l.body) as { filterChains: { name: string }[]; defaultFilterChain: { name: string } };
+}
+
+test('enforce: unlisted destinations go to the blackhole (no connection attempted), allowed ones get their own chains', () => {
+  const gen = generateProxy({ ...input('shop/web', INV, 'enforce', WEB_POLICY), scope: new Set(['shop/db']) });
+  assertGolden('generate/enforce-sidecar.json', gen.map((r) => ({ name: r.name, deps: r.deps, config: render(r.typeUrl, r.body) })));
+  const out = outboundOf(gen);
+  assert.equal(out.defaultFilterChain.name, 'deny|tcp');
+  assert.match(JSON.stringify(out.defaultFilterChain), /"cluster":"blackhole"/);
+  assert.match(JSON.stringify(out.defaultFilterChain), /outbound-deny/);
+  const names = out.filterChains.map((c) => c.name);
+  // scoped: only the VIP of the egress service; direct chains for the db pod address and the external
+  assert.deepEqual(names.filter((n) => n.startsWith('outbound|')), ['outbound|5432||shop/db|http', 'outbound|5432||shop/db|tcp']);
+  assert.ok(names.includes('direct|5432|10.213.0.21/32|tcp'));
+  assert.ok(names.includes('direct|443|203.0.113.10/32|tcp'));
+  assert.ok(!names.includes('passthrough|http'), 'no passthrough in enforce');
+  assert.ok(gen.some((g) => g.kind === 'extension' && g.name === 'nanoseg.rbac.inbound'));
+});
+
+test('policy and mode changes touch only ECDS resources, never the listeners of learned destinations', () => {
+  const monitor = generateProxy(input('shop/web', INV, 'monitor', WEB_POLICY));
+  const tighter = generateProxy(input('shop/web', INV, 'monitor', { ...WEB_POLICY, ingress: [] }));
+  const changed = monitor.filter((g, i) => !g.body.equals(tighter[i]!.body)).map((g) => `${g.kind}/${g.name}`);
+  assert.deepEqual(changed, ['extension/nanoseg.rbac.inbound', 'extension/nanoseg.rbac.inbound-http']);
+  // learn → monitor with the same rules: only RBAC configs change
+  const learn = generateProxy(input('shop/web', INV, 'learn', WEB_POLICY));
+  const modeChanged = learn.filter((g, i) => !g.body.equals(monitor[i]!.body)).map((g) => `${g.kind}/${g.name}`);
+  assert.deepEqual(modeChanged.filter((n) => !n.startsWith('extension/')), []);
+});
+
+test('revoking ingress while enforced bumps the inbound chain generation (Envoy drains and re-checks them)', () => {
+  const a = generateProxy(input('shop/web', INV, 'enforce', WEB_POLICY));
+  const b = generateProxy({ ...input('shop/web', INV, 'enforce', WEB_POLICY), inboundGeneration: 1 });
+  const inbound = (g: typeof a) => JSON.stringify(render(T_LISTENER, g.find((x) => x.kind === 'listener' && x.name === 'inbound')!.body));
+  assert.match(inbound(b), /inbound\|tcp\|g1/);
+  assert.notEqual(inbound(a), inbound(b));
 });

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { parseDuration } from '../util/duration.js';
 import { CliError, apiSocket } from './client.js';
 import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../controlplane/controlplane.js';
+import { parseWebhookUrl } from '../alerts/index.js';
 
 function durationFlag(flag: string) {
   return (v: string): number => {
@@ -38,6 +39,12 @@ function addressFlag(flag: string) {
   };
 }
 
+function webhookFlag(v: string): string {
+  const r = parseWebhookUrl(v);
+  if (!r.valid) throw new CliError(`--alert-webhook: ${r.errors.map((e) => e.message).join('; ')}`, 2);
+  return r.result.toString();
+}
+
 export function registerServe(program: Command): void {
   const d = DEFAULT_CONTROL_PLANE_OPTIONS;
   program.command('serve')
@@ -49,8 +56,11 @@ export function registerServe(program: Command): void {
     .option('--xds-address <host:port>', 'ADS + ALS gRPC (plaintext) TCP address, or "off"', addressFlag('--xds-address'), d.xdsAddress)
     .option('--xds-socket <path>', 'ADS + ALS gRPC unix socket (the lab\'s Envoys use it)', d.xdsSocket)
     .option('--metrics-address <host:port>', 'Prometheus /metrics and /healthz, or "off"', addressFlag('--metrics-address'), d.metricsAddress)
+    .option('--auto-promote', 'converged services go to monitor, then to enforce after a soak period with zero would-deny', false)
+    .option('--soak-period <duration>', 'monitor time without a would-deny before auto-promotion to enforce', durationFlag('--soak-period'), d.soakPeriodMs)
+    .option('--alert-webhook <url>', 'POST every alert as JSON to this http(s) URL (retries with backoff, bounded queue)', webhookFlag)
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
-    .action(async (o: { stateDir: string; quietPeriod: number; minObservations: number; maxMissingMass: number; xdsAddress: string; xdsSocket: string; metricsAddress: string; logLevel: string }, cmd: Command) => {
+    .action(async (o: { stateDir: string; quietPeriod: number; minObservations: number; maxMissingMass: number; xdsAddress: string; xdsSocket: string; metricsAddress: string; logLevel: string; autoPromote: boolean; soakPeriod: number; alertWebhook?: string }, cmd: Command) => {
       if (!['debug', 'info', 'warn', 'error'].includes(o.logLevel)) throw new CliError(`--log-level: unknown level "${o.logLevel}"`, 2);
       const g = cmd.optsWithGlobals() as { apiSocket?: string };
       const logger = pino({ level: o.logLevel, base: undefined });
@@ -62,6 +72,9 @@ export function registerServe(program: Command): void {
         xdsSocket: o.xdsSocket,
         metricsAddress: o.metricsAddress === 'off' ? undefined : o.metricsAddress,
         convergence: { quietPeriodMs: o.quietPeriod, minObservations: o.minObservations, maxMissingMass: o.maxMissingMass },
+        autoPromote: o.autoPromote,
+        soakPeriodMs: o.soakPeriod,
+        alertWebhook: o.alertWebhook,
         logger,
       });
       try {

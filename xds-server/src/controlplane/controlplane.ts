@@ -1,24 +1,28 @@
 // The control plane: wires the pure core (learn, convergence, generate) to its adapters (store, ADS, ALS, API,
 // metrics). Facts flow in (inventory, access logs), the core decides, results flow out (xDS snapshots, API views).
 import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
 import { AccessLogServiceService } from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
 import type { HTTPAccessLogEntry, TCPAccessLogEntry } from '../../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
-import type { Edge, Inventory, Mode, ServiceName, Workload } from '../model/index.js';
-import { EMPTY_INVENTORY, SERVICE_NAME_RE, isServicePeer } from '../model/index.js';
+import type { Alert, AuditEvent, Edge, Inventory, Mode, Observation, PolicyRule, ServiceName, ServicePolicy, Workload } from '../model/index.js';
+import { EMPTY_INVENTORY, MODES, SERVICE_NAME_RE, isServicePeer } from '../model/index.js';
 import { ConvergenceTracker, DEFAULT_CONVERGENCE, InventoryIndex, Learner, toObservation, describeEdge } from '../learn/index.js';
 import type { ConvergenceConfig, ConvergenceMemory } from '../learn/index.js';
 import { Store } from '../store/index.js';
 import { AdsServer, PushDebouncer, SnapshotCache, makeSnapshot, resource, CDS, EDS, LDS, RDS, ECDS } from '../xds/index.js';
 import type { NodeInfo, PushRequest, Snapshot, TypeUrl } from '../xds/index.js';
-import { generateProxy, type GeneratedResource, type ResourceKind } from '../generate/index.js';
+import { generateProxy, egressServices, emptyPolicy, type GeneratedResource, type ResourceKind } from '../generate/index.js';
+import { compilePolicy, diffPolicy, explainDeny, freezePolicy, parsePolicyFile, policyDocument, type CompiledPolicy, type ParsedPolicy, type PolicyDocument } from '../policy/index.js';
+import { AlertAggregator, AlertLog, JsonlAuditFile, WebhookSink, verdictOf, type VerdictResult } from '../alerts/index.js';
+import { normalizeIp } from '../learn/index.js';
 import { AccessLogService, type AlsStreamIdentity } from '../serve/als.js';
 import { HttpApi, ApiError, socketAnswers } from '../serve/http-api.js';
 import { Metrics } from '../serve/metrics.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
-import { policyView, serviceView, type PolicyView, type ServiceView, type StatusView } from './views.js';
+import { formatDuration } from '../util/duration.js';
+import { serviceView, type ServiceView, type StatusView } from './views.js';
 import { validateInventory } from './inventory.js';
 
 export interface ControlPlaneOptions {
@@ -37,6 +41,11 @@ export interface ControlPlaneOptions {
   readonly tickMs: number;
   readonly debounceMs: number;
   readonly maxPushDelayMs: number;
+  /** converged → monitor → (after a soak with zero would-deny) enforce, without a person */
+  readonly autoPromote: boolean;
+  readonly soakPeriodMs: number;
+  /** HTTP endpoint that receives every alert as a JSON POST */
+  readonly alertWebhook?: string;
 }
 
 export const DEFAULT_CONTROL_PLANE_OPTIONS: Omit<ControlPlaneOptions, 'logger'> = {
@@ -50,7 +59,20 @@ export const DEFAULT_CONTROL_PLANE_OPTIONS: Omit<ControlPlaneOptions, 'logger'> 
   tickMs: 1000,
   debounceMs: 100,
   maxPushDelayMs: 1000,
+  autoPromote: false,
+  soakPeriodMs: 10 * 60_000,
 };
+
+/** Per-service state persisted in the services table. */
+interface ServiceState {
+  convergence?: ConvergenceMemory;
+  /** the policy in force once the service left learn mode, or applied by a person */
+  policy?: ServicePolicy;
+  /** bumped when ingress rules are revoked while enforced (re-creates inbound chains) */
+  inboundGeneration?: number;
+  /** when the service entered monitor mode (auto-promotion soak) */
+  monitorSince?: number;
+}
 
 const ENVOY_GID = 1337;
 const KIND_TYPE: Record<ResourceKind, TypeUrl> = { cluster: CDS, endpoints: EDS, listener: LDS, route: RDS, extension: ECDS };
@@ -79,6 +101,17 @@ export class ControlPlane {
   private inventory: Inventory = EMPTY_INVENTORY;
   private index = InventoryIndex.EMPTY;
   private readonly modes = new Map<ServiceName, Mode>();
+  private readonly states = new Map<ServiceName, ServiceState>();
+  /** last would-deny per service (auto-promotion gate) */
+  private readonly lastWouldDeny = new Map<ServiceName, number>();
+  /** sidecars we refuse to configure: they run config we cannot account for (fail-static) */
+  private readonly held = new Map<string, { since: number; reason: string }>();
+  /** the store had no state when this process opened it */
+  private amnesiac = false;
+  private readonly alertLog = new AlertLog();
+  private readonly aggregator: AlertAggregator;
+  private auditFile?: JsonlAuditFile;
+  private webhook?: WebhookSink;
   /**
    * Generated snapshots by generation input (the sidecar's service), valid until the next config change: every
    * replica of a service gets the same resources, so a push generates once per service, not once per sidecar.
@@ -103,6 +136,8 @@ export class ControlPlane {
       },
     });
     this.pushes = new PushDebouncer((req) => this.push(req), { debounceMs: opts.debounceMs, maxDelayMs: opts.maxPushDelayMs, logger: this.log });
+    this.aggregator = new AlertAggregator((a) => this.emitAlert(a), { logger: this.log });
+    if (opts.alertWebhook) this.webhook = new WebhookSink(opts.alertWebhook, { logger: this.log });
     this.api = this.routes(new HttpApi(this.log));
   }
 
@@ -113,6 +148,7 @@ export class ControlPlane {
     const store = Store.open(this.opts.stateDir);
     this.store = store;
     this.restore(store);
+    this.auditFile = new JsonlAuditFile(join(this.opts.stateDir, 'audit.jsonl'), { logger: this.log });
     await this.listenGrpc();
     await this.api.listen(this.opts.apiSocket);
     if (this.opts.metricsAddress) await this.metrics.listen(this.opts.metricsAddress, () => this.started && !this.stopped);
@@ -129,7 +165,10 @@ export class ControlPlane {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.pushes.stop();
+    this.aggregator.stop();
     this.ads.stop();
+    await this.webhook?.stop();
+    await this.auditFile?.stop();
     await this.api.stop();
     await this.metrics.stop();
     const g = this.grpc;
@@ -158,11 +197,14 @@ export class ControlPlane {
     const edges = store.loadEdges();
     this.learner.load(edges);
     this.tracker.seed(edges);
-    for (const row of store.getServiceRows()) {
+    const rows = store.getServiceRows();
+    for (const row of rows) {
       this.modes.set(row.name, row.mode);
-      const mem = row.state as { convergence?: ConvergenceMemory } | null;
-      if (mem?.convergence) this.tracker.restore(row.name, mem.convergence);
+      const st = (row.state ?? {}) as ServiceState;
+      this.states.set(row.name, st);
+      if (st.convergence) this.tracker.restore(row.name, st.convergence);
     }
+    this.amnesiac = edges.length === 0 && rows.length === 0 && this.inventories.size === 0;
     this.refreshEdgeMetrics();
   }
 
@@ -200,7 +242,9 @@ export class ControlPlane {
   };
 
   private ingest(s: AlsStreamIdentity, kind: 'tcp' | 'http', entries: readonly (TCPAccessLogEntry | HTTPAccessLogEntry)[]): void {
-    const ctx = { logName: s.logName, node: { id: s.nodeId, cluster: s.cluster }, index: this.index, now: Date.now() };
+    // deny chains log under "<side>-deny"; attribution is the same as for their side
+    const denyChain = s.logName.endsWith('-deny');
+    const ctx = { logName: denyChain ? s.logName.slice(0, -'-deny'.length) : s.logName, node: { id: s.nodeId, cluster: s.cluster }, index: this.index, now: Date.now() };
     let accepted = 0;
     for (const entry of entries) {
       const r = toObservation(entry, kind, ctx);
@@ -209,6 +253,10 @@ export class ControlPlane {
         continue;
       }
       accepted++;
+      const verdict = verdictOf(entry, kind, s.logName);
+      if (verdict) this.onVerdict(s, r.obs, entry, verdict);
+      // a denied connection never happened: it is an alert, not evidence
+      if (verdict?.verdict === 'denied') continue;
       const result = this.learner.observe(r.obs);
       this.tracker.record(result, r.obs.time);
       if (result.isNew) this.onNewEdge(result.edge);
@@ -216,10 +264,51 @@ export class ControlPlane {
     this.als.entries += accepted;
     this.metrics.alsEntries.inc({ result: 'accepted' }, accepted);
     this.countRate(entries.length);
-    for (const t of this.tracker.drainTransitions()) {
-      this.log.info({ service: t.service, from: t.from, to: t.to, reason: t.reason }, `service ${t.service} ${t.to === 'learning' ? 'went back to learning' : 'converged'}`);
-      this.persistService(t.service);
-    }
+    for (const t of this.tracker.drainTransitions()) this.onTransition(t);
+  }
+
+  private onTransition(t: { service: ServiceName; from: string; to: string; reason: string }): void {
+    this.log.info({ service: t.service, from: t.from, to: t.to, reason: t.reason }, `service ${t.service} ${t.to === 'learning' ? 'went back to learning' : 'converged'}`);
+    this.persistService(t.service);
+    // convergence decides config scoping
+    this.configChanged(`${t.service} ${t.to}`, [t.service]);
+  }
+
+  /** A denied or would-deny connection seen by a sidecar: an alert naming the missing rule. */
+  private onVerdict(s: AlsStreamIdentity, obs: Observation, entry: TCPAccessLogEntry | HTTPAccessLogEntry, v: VerdictResult): void {
+    const enforcer = this.index.workloadByNodeId(s.nodeId)?.service ?? s.cluster;
+    const side = obs.side === 'outbound' ? 'egress' : 'ingress';
+    const c = entry.commonProperties;
+    const remote = c?.downstreamRemoteAddress?.socketAddress;
+    const local = c?.downstreamLocalAddress?.socketAddress;
+    const sourceIp = normalizeIp(remote?.address ?? '');
+    const destIp = normalizeIp(local?.address ?? '');
+    const sni = isServicePeer(obs.destination) ? undefined : obs.destination.sni;
+    const mode = this.modeOf(enforcer);
+    const compiled = this.compiled(enforcer);
+    const reason = explainDeny(compiled, side, { sourceIp, destIp, port: obs.port, sni, protocol: obs.protocol }, this.inventory);
+    const now = Date.now();
+    if (v.verdict === 'would-deny') this.lastWouldDeny.set(enforcer, now);
+    this.metrics.verdicts.inc({ service: enforcer, verdict: v.verdict });
+    this.aggregator.push({
+      time: new Date(obs.time || now).toISOString(),
+      verdict: v.verdict,
+      mode,
+      source: { ...(isServicePeer(obs.source) && { service: obs.source.service }), ...(obs.sourceWorkload && { workload: obs.sourceWorkload }), ip: sourceIp },
+      destination: { ...(isServicePeer(obs.destination) && { service: obs.destination.service }), ip: destIp, port: obs.port, ...(sni && { sni }) },
+      protocol: obs.protocol,
+      count: 1,
+      reason,
+      reporter: s.nodeId,
+      side,
+    });
+  }
+
+  private emitAlert(a: Alert): void {
+    this.alertLog.append(a);
+    this.auditFile?.writeAlert(a);
+    this.webhook?.send(a);
+    this.log.warn({ alert: a }, `${a.verdict}: ${a.reason}`);
   }
 
   private onNewEdge(edge: Edge): void {
@@ -265,20 +354,36 @@ export class ControlPlane {
   }
 
   private tick(): void {
-    const reports = this.tracker.evaluate(Date.now());
-    for (const t of this.tracker.drainTransitions()) {
-      this.log.info({ service: t.service, from: t.from, to: t.to, reason: t.reason }, `service ${t.service} ${t.to}`);
-      this.persistService(t.service);
-    }
+    const now = Date.now();
+    const reports = this.tracker.evaluate(now);
+    for (const t of this.tracker.drainTransitions()) this.onTransition(t);
+    if (this.opts.autoPromote) this.autoPromote(reports, now);
     for (const [svc, r] of reports) {
       this.metrics.converged.set({ service: svc }, r.state === 'converged' ? 1 : 0);
       this.metrics.confidence.set({ service: svc }, r.confidence);
     }
   }
 
+  /** converged learn → monitor; monitor with no would-deny for the soak period → enforce. */
+  private autoPromote(reports: Map<ServiceName, { state: string }>, now: number): void {
+    for (const [svc, r] of reports) {
+      const mode = this.modeOf(svc);
+      if (mode === 'learn' && r.state === 'converged') {
+        this.setMode(svc, 'monitor', 'nanoseg (auto-promote: converged)');
+      } else if (mode === 'monitor') {
+        const since = Math.max(this.states.get(svc)?.monitorSince ?? now, this.lastWouldDeny.get(svc) ?? 0);
+        if (now - since >= this.opts.soakPeriodMs) {
+          this.setMode(svc, 'enforce', `nanoseg (auto-promote: no would-deny for ${formatDuration(now - since)})`);
+        }
+      }
+    }
+  }
+
   private persistService(service: ServiceName): void {
     try {
-      this.store?.putService({ name: service, mode: this.modeOf(service), state: { convergence: this.tracker.memory(service) } });
+      const st: ServiceState = { ...this.states.get(service), convergence: this.tracker.memory(service) };
+      this.states.set(service, st);
+      this.store?.putService({ name: service, mode: this.modeOf(service), state: st });
     } catch (e) {
       this.once.warn('store-service', { err: (e as Error).message }, 'cannot persist service state');
     }
@@ -321,7 +426,32 @@ export class ControlPlane {
     this.nodes.set(n.id, n);
     this.metrics.connectedEnvoys.set(this.nodes.size);
     this.log.info({ node: n.id, service: n.cluster, stream: n.streamId }, 'Envoy connected');
+    if (this.amnesiac && n.hasConfig && !this.held.has(n.id)) {
+      // Fail-static: this sidecar runs config from a control plane whose state we do not have (lost or new
+      // store). Pushing ours could open what it keeps closed, so we send nothing: it keeps its config.
+      const reason = 'sidecar runs config this control plane has no record of (state dir lost or new); keeping its config — `nanoseg release` to take over';
+      this.held.set(n.id, { since: Date.now(), reason });
+      this.log.error({ node: n.id }, reason);
+    }
+    if (this.held.has(n.id)) return;
     this.updateNode(n);
+  }
+
+  /** Lets the control plane configure held sidecars again (a person decided our state is the truth). */
+  release(nodes: 'all' | string[], actor: string): string[] {
+    const ids = nodes === 'all' ? [...this.held.keys()] : nodes.filter((id) => this.held.has(id));
+    if (nodes !== 'all') {
+      const unknown = nodes.filter((id) => !this.held.has(id));
+      if (unknown.length) throw new ApiError(404, `not held: ${unknown.join(', ')} (held: ${[...this.held.keys()].join(', ') || 'none'})`);
+    }
+    for (const id of ids) {
+      this.held.delete(id);
+      const n = this.nodes.get(id);
+      if (n) this.updateNode(n);
+    }
+    if (ids.length) this.audit({ actor, action: 'release', target: ids.join(','), before: 'held', after: 'configured' });
+    if (this.held.size === 0) this.amnesiac = false;
+    return ids;
   }
 
   private onNodeDisconnected(n: NodeInfo): void {
@@ -330,16 +460,30 @@ export class ControlPlane {
     this.log.info({ node: n.id, stream: n.streamId }, 'Envoy disconnected');
   }
 
-  /** Something that config is generated from changed: forget generated snapshots and push (debounced). */
-  private configChanged(reason: string): void {
-    this.generated.clear();
-    this.pushes.enqueue({ full: true, reasons: [reason] });
+  /**
+   * Something that config is generated from changed: forget generated snapshots (all, or of some services) and
+   * push to the affected sidecars (debounced, merged).
+   */
+  private configChanged(reason: string, services?: readonly ServiceName[]): void {
+    if (!services) {
+      this.generated.clear();
+      this.pushes.enqueue({ full: true, reasons: [reason] });
+      return;
+    }
+    for (const svc of services) this.generated.delete(svc);
+    const nodes = new Set([...this.nodes.values()].filter((n) => services.includes(this.serviceOfNode(n))).map((n) => n.id));
+    if (nodes.size) this.pushes.enqueue({ full: false, nodes, reasons: [reason] });
+  }
+
+  private serviceOfNode(n: NodeInfo): ServiceName {
+    return this.index.workloadByNodeId(n.id)?.service ?? n.cluster;
   }
 
   private push(req: PushRequest): void {
     this.metrics.pushes.inc();
     for (const n of this.nodes.values()) {
       if (req.nodes && !req.nodes.has(n.id)) continue;
+      if (this.held.has(n.id)) continue;
       this.updateNode(n);
     }
   }
@@ -351,7 +495,15 @@ export class ControlPlane {
     const service = ref?.service ?? n.cluster;
     let snapshot = this.generated.get(service);
     if (!snapshot) {
-      snapshot = makeSnapshot(generateProxy({ nodeId: n.id, service, workload: ref?.workload }, this.inventory).map(toXds));
+      const mode = this.modeOf(service);
+      const policy = this.policyInForce(service);
+      const converged = this.tracker.memory(service)?.state === 'converged';
+      const scope = mode !== 'learn' && converged ? egressServices(policy) : undefined;
+      snapshot = makeSnapshot(generateProxy({
+        identity: { nodeId: n.id, service, workload: ref?.workload },
+        inventory: this.inventory, mode, policy, scope,
+        inboundGeneration: this.states.get(service)?.inboundGeneration ?? 0,
+      }).map(toXds));
       this.generated.set(service, snapshot);
     }
     const r = this.cache.setSnapshot(n.id, snapshot);
@@ -359,6 +511,77 @@ export class ControlPlane {
       this.metrics.snapshotRejected.inc();
       this.log.error({ node: n.id, errors: r.errors }, 'generated config is inconsistent; keeping the last good config for this node');
     }
+  }
+
+  // ---- policy and modes -----------------------------------------------------------------------------------
+
+  /** The rules a sidecar is configured with: the frozen/applied policy, or in learn mode the learned edges. */
+  private policyInForce(service: ServiceName): ServicePolicy {
+    const p = this.states.get(service)?.policy;
+    if (p) return p;
+    return this.modeOf(service) === 'learn' ? freezePolicy(service, this.learner.edgesOf(service), 0) : emptyPolicy(service);
+  }
+
+  private compiled(service: ServiceName): CompiledPolicy {
+    return compilePolicy(this.policyInForce(service), this.inventory);
+  }
+
+  private requireService(service: string): ServiceName {
+    if (!SERVICE_NAME_RE.test(service)) throw new ApiError(400, `service "${service}": expected namespace/name in lowercase DNS labels`);
+    if (!this.serviceNames().includes(service)) throw new ApiError(404, `unknown service ${service} (known: ${this.serviceNames().join(', ') || 'none'})`);
+    return service;
+  }
+
+  /** Sets a service's mode. Leaving learn mode freezes the learned edges into the policy in force. */
+  setMode(service: ServiceName, mode: Mode, actor: string): { service: ServiceName; before: Mode; after: Mode } {
+    if (!MODES.includes(mode)) throw new ApiError(400, `unknown mode "${mode}" (use ${MODES.join(', ')})`);
+    this.requireService(service);
+    const before = this.modeOf(service);
+    if (before === mode) return { service, before, after: mode };
+    const st: ServiceState = { ...this.states.get(service) };
+    if (before === 'learn' && !st.policy) st.policy = freezePolicy(service, this.learner.edgesOf(service), Date.now());
+    if (mode === 'monitor') st.monitorSince = Date.now();
+    this.states.set(service, st);
+    this.modes.set(service, mode);
+    this.persistService(service);
+    this.audit({ actor, action: 'mode', target: service, before, after: mode });
+    this.configChanged(`${service} mode ${before} → ${mode}`, [service]);
+    return { service, before, after: mode };
+  }
+
+  setAllModes(mode: Mode, actor: string): { service: ServiceName; before: Mode; after: Mode }[] {
+    if (!MODES.includes(mode)) throw new ApiError(400, `unknown mode "${mode}" (use ${MODES.join(', ')})`);
+    return this.serviceNames().map((s) => this.setMode(s, mode, actor));
+  }
+
+  /** Replaces a service's policy with a person's edit (validated by the caller's parser and again here). */
+  applyPolicy(p: ParsedPolicy, actor: string): { service: ServiceName; changed: boolean } {
+    const service = this.requireService(p.service);
+    if (p.mode !== undefined && !MODES.includes(p.mode)) throw new ApiError(400, `mode: unknown mode "${p.mode}"`);
+    const before = this.policyInForce(service);
+    const next: ServicePolicy = { service, ingress: p.ingress, egress: p.egress, origin: 'applied', updatedAt: Date.now() };
+    const d = diffPolicy(before, next);
+    const changed = d.ingress.added.length + d.ingress.removed.length + d.egress.added.length + d.egress.removed.length > 0;
+    const st: ServiceState = { ...this.states.get(service), policy: next };
+    // revoking ingress while enforced: re-create the inbound chains so open connections are re-checked
+    if (d.ingress.removed.length > 0 && this.modeOf(service) === 'enforce') st.inboundGeneration = (st.inboundGeneration ?? 0) + 1;
+    this.states.set(service, st);
+    this.persistService(service);
+    this.audit({ actor, action: 'policy-apply', target: service, before: policyDocument(before, this.modeOf(service)), after: policyDocument(next, p.mode ?? this.modeOf(service)) });
+    this.configChanged(`${service} policy applied`, [service]);
+    if (p.mode !== undefined) this.setMode(service, p.mode, actor);
+    return { service, changed };
+  }
+
+  private audit(e: Omit<AuditEvent, 'time'>): void {
+    const ev: AuditEvent = { time: new Date().toISOString(), ...e };
+    try {
+      this.store?.appendAudit(ev);
+    } catch (err) {
+      this.once.warn('store-audit', { err: (err as Error).message }, 'cannot persist an audit event (it is still in audit.jsonl)');
+    }
+    this.auditFile?.writeAudit(ev);
+    this.log.info({ audit: ev }, `audit: ${ev.actor} ${ev.action} ${ev.target}`);
   }
 
   // ---- API ------------------------------------------------------------------------------------------------
@@ -380,10 +603,21 @@ export class ControlPlane {
     return this.serviceNames().map((s) => serviceView(s, this.modeOf(s), this.tracker.report(s, now), this.learner.edgesOf(s), this.inventory));
   }
 
-  policy(service: ServiceName, now = Date.now()): PolicyView {
-    if (!SERVICE_NAME_RE.test(service)) throw new ApiError(400, `service "${service}": expected namespace/name in lowercase DNS labels`);
-    if (!this.serviceNames().includes(service)) throw new ApiError(404, `unknown service ${service}`);
-    return policyView(service, this.modeOf(service), this.tracker.report(service, now), this.learner.edgesOf(service));
+  /** The policy document of a service: learned edges in learn mode, the policy in force otherwise; with evidence. */
+  policy(service: ServiceName): PolicyDocument {
+    this.requireService(service);
+    const mode = this.modeOf(service);
+    const policy = mode === 'learn' && !this.states.get(service)?.policy ? freezePolicy(service, this.learner.edgesOf(service), 0) : this.policyInForce(service);
+    const edges = this.learner.edgesOf(service);
+    const key = (r: PolicyRule) => `${JSON.stringify(r.peer)}|${r.protocol}|${r.port}`;
+    const ev = new Map<string, Edge['evidence']>();
+    for (const e of edges.ingress) ev.set(`ingress|${key({ peer: e.source, protocol: e.protocol, port: e.port })}`, e.evidence);
+    for (const e of edges.egress) ev.set(`egress|${key({ peer: e.destination, protocol: e.protocol, port: e.port })}`, e.evidence);
+    return policyDocument(policy, mode, (side, r) => ev.get(`${side}|${key(r)}`));
+  }
+
+  alerts(sinceMs = 0): Alert[] {
+    return this.alertLog.list(sinceMs);
   }
 
   status(): StatusView {
@@ -409,9 +643,12 @@ export class ControlPlane {
             lastNack = { type: TYPE_SHORT[t].toUpperCase(), version: s.lastNack.version, message: s.lastNack.message, at: new Date(s.lastNack.at).toISOString() };
           }
         }
-        return { node: c.nodeId, service: c.cluster, kind: c.kind, connectedAt: c.connectedAt, acked, sent, ...(lastNack && { lastNack }) };
+        const held = this.held.get(c.nodeId);
+        return { node: c.nodeId, service: c.cluster, kind: c.kind, connectedAt: c.connectedAt, acked, sent, ...(lastNack && { lastNack }), ...(held && { held: held.reason }) };
       }).sort((a, b) => a.node.localeCompare(b.node)),
       store: { edges: this.learner.size, path: this.store?.file ?? '' },
+      alerts: { webhook: this.webhook?.stats(), aggregator: this.aggregator.stats() },
+      held: [...this.held].map(([node, h]) => ({ node, since: new Date(h.since).toISOString(), reason: h.reason })),
     };
   }
 
@@ -422,6 +659,31 @@ export class ControlPlane {
       .route('GET', '/v1/status', () => this.status())
       .route('GET', '/v1/services', () => this.services())
       .route('GET', '/v1/services/:ns/:name/policy', ({ params }) => this.policy(`${params.ns}/${params.name}`))
+      .route('PUT', '/v1/services/:ns/:name/policy', ({ params, body, raw }) => {
+        const v = parsePolicyBody(body);
+        if (v.service !== `${params.ns}/${params.name}`) throw new ApiError(400, `service: the document is for ${v.service}, not ${params.ns}/${params.name}`);
+        return this.applyPolicy(v, actorOf(raw));
+      })
+      .route('PUT', '/v1/services/:ns/:name/mode', ({ params, body, raw }) => this.setMode(`${params.ns}/${params.name}`, modeOfBody(body), actorOf(raw)))
+      .route('PUT', '/v1/modes', ({ body, raw }) => this.setAllModes(modeOfBody(body), actorOf(raw)))
+      .route('GET', '/v1/alerts', ({ query, res }) => {
+        const since = Number(query.get('since') ?? 0);
+        if (!Number.isFinite(since)) throw new ApiError(400, 'since: expected ms since epoch');
+        if (query.get('follow') !== '1') return this.alerts(since);
+        // NDJSON stream: what is there, then every new alert, until the client goes away
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        for (const a of this.alerts(since)) res.write(JSON.stringify(a) + '\n');
+        const off = this.alertLog.subscribe((a) => res.write(JSON.stringify(a) + '\n'));
+        res.on('close', off);
+        return undefined;
+      })
+      .route('GET', '/v1/audit', ({ query }) => this.store?.listAudit(Number(query.get('since') ?? 0)) ?? [])
+      .route('POST', '/v1/release', ({ body, raw }) => {
+        const b = body as { nodes?: unknown } | undefined;
+        const nodes = b?.nodes === 'all' ? 'all' : Array.isArray(b?.nodes) && b.nodes.every((x) => typeof x === 'string') ? (b.nodes as string[]) : undefined;
+        if (!nodes) throw new ApiError(400, 'nodes: expected "all" or a list of node ids');
+        return { released: this.release(nodes, actorOf(raw)) };
+      })
       .route('GET', '/v1/inventory', () => this.inventory)
       .route('PUT', '/v1/inventory/:source', ({ params, body }) => {
         const v = validateInventory(body);
@@ -434,6 +696,26 @@ export class ControlPlane {
         return { ok: true };
       });
   }
+}
+
+function actorOf(req: import('node:http').IncomingMessage): string {
+  const a = req.headers['x-nanoseg-actor'];
+  return (typeof a === 'string' && a.trim() ? a.trim() : 'unknown').slice(0, 200);
+}
+
+function modeOfBody(body: unknown): Mode {
+  const m = (body as { mode?: unknown } | undefined)?.mode;
+  if (typeof m !== 'string' || !MODES.includes(m as Mode)) throw new ApiError(400, `mode: expected one of ${MODES.join(', ')}, got ${JSON.stringify(m)}`);
+  return m as Mode;
+}
+
+/** The API takes the policy file's text (the CLI sends it as is) so the server validates with the same parser. */
+function parsePolicyBody(body: unknown): ParsedPolicy {
+  const b = body as { text?: unknown; file?: unknown } | undefined;
+  if (typeof b?.text !== 'string') throw new ApiError(400, 'expected {"text": "<policy file>", "file": "<name>"}');
+  const r = parsePolicyFile(b.text, typeof b.file === 'string' ? b.file : 'policy');
+  if (!r.valid) throw new ApiError(400, r.errors.map((e) => e.message).join('\n'), r.errors);
+  return r.result;
 }
 
 function toXds(g: GeneratedResource) {

@@ -47,8 +47,12 @@ export interface StatusView {
     acked: { cds?: string; eds?: string; lds?: string; rds?: string; ecds?: string };
     sent: { cds?: string; eds?: string; lds?: string; rds?: string; ecds?: string };
     lastNack?: { type: string; version: string; message: string; at: string };
+    held?: string;
   }[];
   store: { edges: number; path: string };
+  alerts: { webhook?: { sent: number; failed: number; dropped: number; queued: number; retries: number }; aggregator: { received: number; emitted: number; aggregated: number; evicted: number; keys: number } };
+  /** sidecars the control plane refuses to configure (fail-static) */
+  held: { node: string; since: string; reason: string }[];
 }
 
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());

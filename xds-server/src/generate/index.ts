@@ -1,4 +1,4 @@
-export { generateProxy, serviceClusterName, DEFAULT_SETTINGS, OUTBOUND_PORT, INBOUND_PORT, PASSTHROUGH, INBOUND_PASSTHROUGH } from './proxy.js';
-export type { ProxyIdentity, GenerateSettings, GeneratedResource, ResourceKind } from './proxy.js';
+export { generateProxy, egressServices, emptyPolicy, serviceClusterName, BLACKHOLE, RBAC_INBOUND, RBAC_INBOUND_HTTP, RBAC_OUTBOUND, DEFAULT_SETTINGS, OUTBOUND_PORT, INBOUND_PORT, PASSTHROUGH, INBOUND_PASSTHROUGH } from './proxy.js';
+export type { ProxyInput, ProxyIdentity, GenerateSettings, GeneratedResource, ResourceKind } from './proxy.js';
 export { T, encode, pack, render } from './envoy-types.js';
 export type { Typed, Codec, DeepPartial, PartialOf } from './envoy-types.js';

@@ -10,7 +10,22 @@
 //   inbound listener 0.0.0.0:15006   connections to the pod, redirected by the capture rules
 //     - HTTP: HCM → RDS inbound → ORIGINAL_DST cluster `inbound-passthrough`; other TCP: tcp_proxy to it
 // Every chain logs each connection/request to the control plane over gRPC ALS, log name "outbound"/"inbound".
-import type { Inventory, ServiceName } from '../model/index.js';
+//
+// Policy (monitor/enforce) arrives as RBAC filters over ECDS (generate/rbac.ts): every chain starts with an RBAC
+// filter whose config is a separate resource, so policy and mode changes never touch listeners (no drains).
+// Chain layout that depends on policy, and only where unavoidable:
+//   - outbound, per allowed non-VIP destination address and port: a chain to `passthrough`; in learn mode these
+//     come from the learned egress so long-lived connections already sit on their own chain when enforcement
+//     starts;
+//   - outbound default chain: `passthrough` in learn/monitor, the `blackhole` cluster in enforce (no connection
+//     to an unlisted destination is ever attempted), logged as "outbound-deny";
+//   - inbound chains carry a generation number, bumped when ingress rules are revoked while enforced: Envoy then
+//     drains the old chains, closing connections the policy no longer allows within its drain time.
+// Config scoping: once converged in monitor/enforce, only the VIP services of the egress policy are configured.
+import type { Inventory, Mode, ServiceName, ServicePolicy } from '../model/index.js';
+import { isServicePeer } from '../model/index.js';
+import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
+import { inboundHttpRbac, inboundNetworkRbac, outboundNetworkRbac, rbacFilterRef } from './rbac.js';
 import type { Any } from '../../../proto/gen/google/protobuf/any.js';
 import type { Duration } from '../../../proto/gen/google/protobuf/duration.js';
 import { Cluster_DiscoveryType, Cluster_LbPolicy } from '../../../proto/gen/envoy/config/cluster/v3/cluster.js';
@@ -61,6 +76,12 @@ export const OUTBOUND_PORT = 15001;
 export const INBOUND_PORT = 15006;
 export const PASSTHROUGH = 'passthrough';
 export const INBOUND_PASSTHROUGH = 'inbound-passthrough';
+/** a cluster without endpoints: tcp_proxy to it fails at once, no connection is attempted */
+export const BLACKHOLE = 'blackhole';
+/** ECDS resource names of the RBAC filters (one set per sidecar snapshot) */
+export const RBAC_INBOUND = 'nanoseg.rbac.inbound';
+export const RBAC_INBOUND_HTTP = 'nanoseg.rbac.inbound-http';
+export const RBAC_OUTBOUND = 'nanoseg.rbac.outbound';
 const HTTP_PROTOCOLS = ['http/1.1', 'h2c'];
 
 export function serviceClusterName(service: ServiceName, port: number): string {
@@ -92,14 +113,35 @@ function vipServices(inv: Inventory): VipService[] {
   return out;
 }
 
+/** What one sidecar's config is generated from. */
+export interface ProxyInput {
+  readonly identity: ProxyIdentity;
+  readonly inventory: Inventory;
+  readonly mode: Mode;
+  /**
+   * The rules: in monitor/enforce the service's policy in force; in learn mode its learned edges (they only shape
+   * chains there, nothing is evaluated).
+   */
+  readonly policy: ServicePolicy;
+  /** configure only these services' VIPs (undefined: the whole mesh) */
+  readonly scope?: ReadonlySet<ServiceName>;
+  /** inbound chain generation (see the header) */
+  readonly inboundGeneration?: number;
+}
+
+export function emptyPolicy(service: ServiceName): ServicePolicy {
+  return { service, ingress: [], egress: [], origin: 'learned', updatedAt: 0 };
+}
+
 /** Generates every resource one sidecar needs. Deterministic: the same input gives byte-identical output. */
-export function generateProxy(proxy: ProxyIdentity, inv: Inventory, s: GenerateSettings = DEFAULT_SETTINGS): GeneratedResource[] {
-  const services = vipServices(inv);
+export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_SETTINGS): GeneratedResource[] {
+  const inv = input.inventory;
+  const services = vipServices(inv).filter((v) => !input.scope || input.scope.has(v.service));
+  const compiled = compilePolicy(input.policy, inv);
   const out: GeneratedResource[] = [];
   const b = builderFor(s);
-  void proxy; // identity-specific config (policy, RBAC) arrives with enforcement
 
-  out.push(b.originalDstCluster(PASSTHROUGH), b.originalDstCluster(INBOUND_PASSTHROUGH));
+  out.push(b.originalDstCluster(PASSTHROUGH), b.originalDstCluster(INBOUND_PASSTHROUGH), b.blackholeCluster());
   for (const v of services) {
     for (const port of v.ports) {
       const name = serviceClusterName(v.service, port);
@@ -107,8 +149,32 @@ export function generateProxy(proxy: ProxyIdentity, inv: Inventory, s: GenerateS
     }
   }
   out.push(b.routeTo('outbound|passthrough', PASSTHROUGH), b.routeTo('inbound', INBOUND_PASSTHROUGH));
-  out.push(b.outboundListener(services), b.inboundListener());
+  out.push(
+    inboundNetworkRbac(compiled, input.mode, RBAC_INBOUND),
+    inboundHttpRbac(compiled, input.mode, RBAC_INBOUND_HTTP),
+    outboundNetworkRbac(compiled, input.mode, RBAC_OUTBOUND),
+  );
+  const vips = new Set(inv.vips.map((v) => v.address));
+  out.push(b.outboundListener(services, directDestinations(compiled, vips), input.mode === 'enforce'), b.inboundListener(input.inboundGeneration ?? 0));
   return out;
+}
+
+/** Allowed destinations that are not VIPs (workload addresses, externals): one chain per address and port. */
+function directDestinations(compiled: CompiledPolicy, vips: ReadonlySet<string>): { cidr: string; port: number }[] {
+  const seen = new Map<string, { cidr: string; port: number }>();
+  for (const d of compiled.outbound) {
+    for (const cidr of d.cidrs) {
+      const ip = cidr.split('/')[0]!;
+      if (vips.has(ip)) continue;
+      seen.set(`${cidr}|${d.port}`, { cidr, port: d.port });
+    }
+  }
+  return [...seen.values()].sort((a, b) => a.port - b.port || (a.cidr < b.cidr ? -1 : a.cidr > b.cidr ? 1 : 0));
+}
+
+/** The egress peers' services, for config scoping. */
+export function egressServices(policy: ServicePolicy): Set<ServiceName> {
+  return new Set(policy.egress.flatMap((r) => (isServicePeer(r.peer) ? [r.peer.service] : [])));
 }
 
 const builders = new WeakMap<GenerateSettings, Builder>();
@@ -183,6 +249,15 @@ class Builder {
     })));
   }
 
+  blackholeCluster(): GeneratedResource {
+    return this.memoizedRes('blackhole', () => res('cluster', T.cluster.url, BLACKHOLE, encode(T.cluster, {
+      name: BLACKHOLE,
+      type: Cluster_DiscoveryType.STATIC,
+      connectTimeout: ms(this.s.connectTimeoutMs),
+      loadAssignment: { clusterName: BLACKHOLE, endpoints: [] },
+    })));
+  }
+
   edsCluster(name: string): GeneratedResource {
     return this.memoizedRes(`eds|${name}`, () => res('cluster', T.cluster.url, name, encode(T.cluster, {
       name,
@@ -214,19 +289,22 @@ class Builder {
     })));
   }
 
-  private hcm(statPrefix: string, routeName: string, logName: string) {
+  private hcm(statPrefix: string, routeName: string, logName: string, httpRbac?: string) {
     const hcm: PartialOf<typeof T.hcm.codec> = {
       statPrefix,
       codecType: HttpConnectionManager_CodecType.AUTO,
       rds: { configSource: ADS_SOURCE, routeConfigName: routeName },
-      httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: pack(T.router, {}) }],
+      httpFilters: [
+        ...(httpRbac ? [rbacFilterRef('http', httpRbac)] : []),
+        { name: 'envoy.filters.http.router', typedConfig: pack(T.router, {}) },
+      ],
       accessLog: [this.httpLog(logName)],
       accessLogOptions: { accessLogFlushInterval: ms(this.s.longConnectionLogMs) },
       // the server side keeps the client's x-request-id so both logs of one request can be recognised as one
       preserveExternalRequestId: true,
       upgradeConfigs: [{ upgradeType: 'websocket' }],
     };
-    return { name: 'envoy.filters.network.http_connection_manager', typedConfig: this.memoized(`hcm|${statPrefix}|${routeName}|${logName}`, () => pack(T.hcm, hcm)) };
+    return { name: 'envoy.filters.network.http_connection_manager', typedConfig: this.memoized(`hcm|${statPrefix}|${routeName}|${logName}|${httpRbac ?? ''}`, () => pack(T.hcm, hcm)) };
   }
 
   private tcpProxy(statPrefix: string, cluster: string, logName: string) {
@@ -249,25 +327,43 @@ class Builder {
     ];
   }
 
-  outboundListener(services: readonly VipService[]): GeneratedResource {
+  outboundListener(services: readonly VipService[], direct: readonly { cidr: string; port: number }[], enforce: boolean): GeneratedResource {
+    const rbac = rbacFilterRef('network', RBAC_OUTBOUND);
     const chains = [];
-    const deps: { kind: ResourceKind; name: string }[] = [{ kind: 'cluster', name: PASSTHROUGH }, { kind: 'route', name: 'outbound|passthrough' }];
+    const deps: { kind: ResourceKind; name: string }[] = [
+      { kind: 'cluster', name: enforce ? BLACKHOLE : PASSTHROUGH }, { kind: 'extension', name: RBAC_OUTBOUND },
+    ];
     for (const v of services) {
       for (const port of v.ports) {
         const name = serviceClusterName(v.service, port);
         const match = { prefixRanges: [{ addressPrefix: v.vip, prefixLen: 32 }], destinationPort: port };
         chains.push(
-          { name: `${name}|http`, filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm(name, name, 'outbound')] },
-          { name: `${name}|tcp`, filterChainMatch: match, filters: [this.tcpProxy(name, name, 'outbound')] },
+          { name: `${name}|http`, filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS }, filters: [rbac, this.hcm(name, name, 'outbound')] },
+          { name: `${name}|tcp`, filterChainMatch: match, filters: [rbac, this.tcpProxy(name, name, 'outbound')] },
         );
         deps.push({ kind: 'cluster', name }, { kind: 'route', name });
       }
     }
-    chains.push({
-      name: 'passthrough|http',
-      filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS },
-      filters: [this.hcm('outbound_passthrough', 'outbound|passthrough', 'outbound')],
-    });
+    for (const d of direct) {
+      const [addressPrefix, len] = d.cidr.split('/');
+      const match = { prefixRanges: [{ addressPrefix, prefixLen: Number(len) }], destinationPort: d.port };
+      const name = `direct|${d.port}|${d.cidr}`;
+      chains.push(
+        { name: `${name}|http`, filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS }, filters: [rbac, this.hcm('outbound_direct', 'outbound|passthrough', 'outbound')] },
+        { name: `${name}|tcp`, filterChainMatch: match, filters: [rbac, this.tcpProxy('outbound_direct', PASSTHROUGH, 'outbound')] },
+      );
+    }
+    if (direct.length || !enforce) deps.push({ kind: 'cluster', name: PASSTHROUGH }, { kind: 'route', name: 'outbound|passthrough' });
+    if (!enforce) {
+      chains.push({
+        name: 'passthrough|http',
+        filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS },
+        filters: [rbac, this.hcm('outbound_passthrough', 'outbound|passthrough', 'outbound')],
+      });
+    }
+    const defaultChain = enforce
+      ? { name: 'deny|tcp', filters: [rbac, this.tcpProxy('outbound_deny', BLACKHOLE, 'outbound-deny')] }
+      : { name: 'passthrough|tcp', filters: [rbac, this.tcpProxy('outbound_passthrough', PASSTHROUGH, 'outbound')] };
     return res('listener', T.listener.url, 'outbound', encode(T.listener, {
       name: 'outbound',
       address: { socketAddress: { address: '0.0.0.0', portValue: OUTBOUND_PORT } },
@@ -276,11 +372,12 @@ class Builder {
       listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
       continueOnListenerFiltersTimeout: true,
       filterChains: chains,
-      defaultFilterChain: { name: 'passthrough|tcp', filters: [this.tcpProxy('outbound_passthrough', PASSTHROUGH, 'outbound')] },
-    }), deps);
+      defaultFilterChain: defaultChain,
+    }), dedupeDeps(deps));
   }
 
-  inboundListener(): GeneratedResource {
+  inboundListener(generation: number): GeneratedResource {
+    const g = generation > 0 ? `|g${generation}` : '';
     return res('listener', T.listener.url, 'inbound', encode(T.listener, {
       name: 'inbound',
       address: { socketAddress: { address: '0.0.0.0', portValue: INBOUND_PORT } },
@@ -288,10 +385,30 @@ class Builder {
       listenerFilters: this.listenerFilters(false),
       listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
       continueOnListenerFiltersTimeout: true,
-      filterChains: [{ name: 'inbound|http', filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm('inbound', 'inbound', 'inbound')] }],
-      defaultFilterChain: { name: 'inbound|tcp', filters: [this.tcpProxy('inbound', INBOUND_PASSTHROUGH, 'inbound')] },
-    }), [{ kind: 'cluster', name: INBOUND_PASSTHROUGH }, { kind: 'route', name: 'inbound' }]);
+      filterChains: [{
+        name: `inbound|http${g}`,
+        filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS },
+        filters: [this.hcm('inbound', 'inbound', 'inbound', RBAC_INBOUND_HTTP)],
+      }],
+      defaultFilterChain: {
+        name: `inbound|tcp${g}`,
+        filters: [rbacFilterRef('network', RBAC_INBOUND), this.tcpProxy('inbound', INBOUND_PASSTHROUGH, 'inbound')],
+      },
+    }), [
+      { kind: 'cluster', name: INBOUND_PASSTHROUGH }, { kind: 'route', name: 'inbound' },
+      { kind: 'extension', name: RBAC_INBOUND }, { kind: 'extension', name: RBAC_INBOUND_HTTP },
+    ]);
   }
+}
+
+function dedupeDeps(deps: { kind: ResourceKind; name: string }[]): { kind: ResourceKind; name: string }[] {
+  const seen = new Set<string>();
+  return deps.filter((d) => {
+    const k = `${d.kind}|${d.name}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 const URL_OF: Record<ResourceKind, string> = {

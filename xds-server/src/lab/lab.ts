@@ -53,6 +53,11 @@ export class LabSpecError extends Error {
 }
 
 const STATE_FILE = 'state.json';
+/**
+ * Envoy's drain time: connections on a filter chain that a config update removed (a revoked destination, or
+ * inbound chains re-created after ingress rules were revoked) are closed at most this long after the update.
+ */
+export const ENVOY_DRAIN_SECONDS = 5;
 const DEFAULT_ENVOY_TIMEOUT_MS = 30_000;
 
 export function stateFile(labDir: string): string {
@@ -269,7 +274,7 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
       const envoyLog = join(dir, 'envoy.log');
       const envoyPid = await spawnDetached(['ip', 'netns', 'exec', pod.namespace, 'setpriv', `--reuid=${ENVOY_UID}`,
         `--regid=${ENVOY_UID}`, '--clear-groups', '--', envoy, '-c', bootstrap, '--disable-hot-restart',
-        '--concurrency', '1', '--log-path', envoyLog, '-l', 'info'], { logFile: join(dir, 'envoy.stdout.log'), cwd: dir });
+        '--concurrency', '1', '--drain-time-s', String(ENVOY_DRAIN_SECONDS), '--log-path', envoyLog, '-l', 'info'], { logFile: join(dir, 'envoy.stdout.log'), cwd: dir });
       await step((pod = { ...pod, phase: 'envoy', envoyPid }));
       logger.info({ pod: pod.name, namespace: pod.namespace, address: pod.address, envoyPid }, 'started Envoy');
       if (opts.waitForEnvoy ?? true) await waitForListeners(pod, envoyLog, opts.timeoutMs ?? DEFAULT_ENVOY_TIMEOUT_MS);

@@ -10,6 +10,7 @@ export class Metrics {
   readonly newEdges = new Counter({ name: 'nanoseg_new_edges_total', help: 'Edges learned since start', registers: [this.registry] });
   readonly converged = new Gauge({ name: 'nanoseg_service_converged', help: '1 when the service topology has converged', labelNames: ['service'] as const, registers: [this.registry] });
   readonly confidence = new Gauge({ name: 'nanoseg_service_confidence', help: '1 - estimated chance the next connection reveals a new edge', labelNames: ['service'] as const, registers: [this.registry] });
+  readonly verdicts = new Counter({ name: 'nanoseg_policy_verdicts_total', help: 'Connections denied (enforce) or that would be denied (monitor), by the service whose policy decided', labelNames: ['service', 'verdict'] as const, registers: [this.registry] });
   readonly connectedEnvoys = new Gauge({ name: 'nanoseg_xds_connected_envoys', help: 'Envoys with an open ADS stream', registers: [this.registry] });
   readonly pushes = new Counter({ name: 'nanoseg_xds_pushes_total', help: 'Config pushes (debounced, merged)', registers: [this.registry] });
   readonly acks = new Counter({ name: 'nanoseg_xds_acks_total', help: 'xDS ACKs received', labelNames: ['type'] as const, registers: [this.registry] });

@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Edge, EdgeKey, Evidence, Inventory, Mode, ServiceName } from '../model/index.js';
+import type { Edge, EdgeKey, Evidence, Inventory, Mode, ServiceName, AuditEvent } from '../model/index.js';
 
 export const DB_FILE = 'nanoseg.db';
 
@@ -177,6 +177,25 @@ export class Store {
 
   putInventory(source: string, inv: Inventory): void {
     this.upsertInventory.run(source, JSON.stringify(inv));
+  }
+
+  /** Appends a person's change to the audit table. */
+  appendAudit(e: AuditEvent): void {
+    this.db.prepare('INSERT INTO audit (time, actor, action, before, after) VALUES (?, ?, ?, ?, ?)')
+      .run(Date.parse(e.time), e.actor, `${e.action} ${e.target}`, JSON.stringify(e.before ?? null), JSON.stringify(e.after ?? null));
+  }
+
+  /** Audit events since a time (ms), oldest first. */
+  listAudit(sinceMs = 0): AuditEvent[] {
+    const rows = this.db.prepare('SELECT time, actor, action, before, after FROM audit WHERE time >= ? ORDER BY id').all(sinceMs) as
+      { time: number; actor: string; action: string; before: string | null; after: string | null }[];
+    return rows.map((r) => {
+      const [action, ...target] = r.action.split(' ');
+      return {
+        time: new Date(r.time).toISOString(), actor: r.actor, action: action as AuditEvent['action'], target: target.join(' '),
+        before: r.before === null ? null : JSON.parse(r.before), after: r.after === null ? null : JSON.parse(r.after),
+      };
+    });
   }
 
   deleteInventory(source: string): void {

@@ -21,6 +21,11 @@ export interface NodeInfo {
   readonly cluster: string;
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly streamId: number;
+  /**
+   * The client said in its first request that it already runs config (SotW version_info, or delta
+   * initial_resource_versions): a reconnect, possibly to a control plane that lost its state (fail-static input).
+   */
+  readonly hasConfig: boolean;
 }
 
 export interface AdsServerOptions {
@@ -192,13 +197,13 @@ export class AdsServer {
   }
 
   /** The node is taken from the stream's first request (Envoy may omit it later). */
-  private identify(c: AnyConn, node: Node | undefined): NodeInfo | undefined {
+  private identify(c: AnyConn, node: Node | undefined, hasConfig: boolean): NodeInfo | undefined {
     if (c.node) return c.node;
     if (!node?.id) {
       this.fail(c, GrpcStatus.INVALID_ARGUMENT, 'the first request of a stream must carry node.id');
       return undefined;
     }
-    const info: NodeInfo = { id: node.id, cluster: node.cluster, metadata: node.metadata ?? {}, streamId: c.id };
+    const info: NodeInfo = { id: node.id, cluster: node.cluster, metadata: node.metadata ?? {}, streamId: c.id, hasConfig };
     c.node = info;
     this.log.info({ node: info.id, cluster: info.cluster, streamId: c.id, kind: c.kind }, 'ADS stream connected');
     this.hook('onNodeConnected', () => this.opts.onNodeConnected?.(info));
@@ -214,7 +219,7 @@ export class AdsServer {
   // ---- state of the world --------------------------------------------------------------------------------------
 
   private onSotwRequest(c: SotwConn, req: DiscoveryRequest): void {
-    const node = this.identify(c, req.node);
+    const node = this.identify(c, req.node, req.versionInfo !== '');
     const t = node && this.typeOf(c, req.typeUrl);
     if (!node || !t) return;
     const snap = this.cache.getSnapshot(node.id);
@@ -248,7 +253,7 @@ export class AdsServer {
   // ---- incremental ---------------------------------------------------------------------------------------------
 
   private onDeltaRequest(c: DeltaConn, req: DeltaDiscoveryRequest): void {
-    const node = this.identify(c, req.node);
+    const node = this.identify(c, req.node, Object.keys(req.initialResourceVersions ?? {}).length > 0);
     const t = node && this.typeOf(c, req.typeUrl);
     if (!node || !t) return;
     const current = this.cache.getSnapshot(node.id)?.types[t];
