@@ -94,5 +94,6 @@ export class ServerProcess {
 export function tempDir(prefix: string): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   chmodSync(dir, 0o755); // sidecars run as uid 1337 and must reach the xDS socket in here
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  // KEEP_TEST_DIRS=1 keeps logs and state for a look after a failure
+  return { dir, remove: () => (process.env.KEEP_TEST_DIRS ? undefined : rmSync(dir, { recursive: true, force: true })) };
 }

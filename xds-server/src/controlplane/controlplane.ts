@@ -68,8 +68,8 @@ interface ServiceState {
   convergence?: ConvergenceMemory;
   /** the policy in force once the service left learn mode, or applied by a person */
   policy?: ServicePolicy;
-  /** bumped when ingress rules are revoked while enforced (re-creates inbound chains) */
-  inboundGeneration?: number;
+  /** per server port, bumped when ingress rules on it are revoked while enforced (re-creates that port's chain) */
+  inboundGenerations?: Record<number, number>;
   /** when the service entered monitor mode (auto-promotion soak) */
   monitorSince?: number;
 }
@@ -498,11 +498,12 @@ export class ControlPlane {
       const mode = this.modeOf(service);
       const policy = this.policyInForce(service);
       const converged = this.tracker.memory(service)?.state === 'converged';
-      const scope = mode !== 'learn' && converged ? egressServices(policy) : undefined;
+      // scoping only where it cannot break anything: monitor must let off-segment traffic (to any VIP) through
+      const scope = mode === 'enforce' && converged ? egressServices(policy) : undefined;
       snapshot = makeSnapshot(generateProxy({
         identity: { nodeId: n.id, service, workload: ref?.workload },
         inventory: this.inventory, mode, policy, scope,
-        inboundGeneration: this.states.get(service)?.inboundGeneration ?? 0,
+        inboundGenerations: this.states.get(service)?.inboundGenerations ?? {},
       }).map(toXds));
       this.generated.set(service, snapshot);
     }
@@ -564,7 +565,11 @@ export class ControlPlane {
     const changed = d.ingress.added.length + d.ingress.removed.length + d.egress.added.length + d.egress.removed.length > 0;
     const st: ServiceState = { ...this.states.get(service), policy: next };
     // revoking ingress while enforced: re-create the inbound chains so open connections are re-checked
-    if (d.ingress.removed.length > 0 && this.modeOf(service) === 'enforce') st.inboundGeneration = (st.inboundGeneration ?? 0) + 1;
+    if (this.modeOf(service) === 'enforce' && d.ingress.removed.length > 0) {
+      const gens = { ...st.inboundGenerations };
+      for (const r of d.ingress.removed) gens[r.port] = (gens[r.port] ?? 0) + 1;
+      st.inboundGenerations = gens;
+    }
     this.states.set(service, st);
     this.persistService(service);
     this.audit({ actor, action: 'policy-apply', target: service, before: policyDocument(before, this.modeOf(service)), after: policyDocument(next, p.mode ?? this.modeOf(service)) });

@@ -19,8 +19,11 @@
 //     starts;
 //   - outbound default chain: `passthrough` in learn/monitor, the `blackhole` cluster in enforce (no connection
 //     to an unlisted destination is ever attempted), logged as "outbound-deny";
-//   - inbound chains carry a generation number, bumped when ingress rules are revoked while enforced: Envoy then
-//     drains the old chains, closing connections the policy no longer allows within its drain time.
+//   - inbound, per server port (declared by the service, or named by an ingress rule): a chain to the app; its name carries a generation number,
+//     bumped when ingress rules on that port are revoked while enforced: Envoy then drains that port's old chain,
+//     closing the connections the policy no longer allows within its drain time (other ports are untouched);
+//   - inbound default chain (ports without rules): the app in learn/monitor, the blackhole in enforce, so the app
+//     never even accepts a connection on a port nobody may use ("inbound-deny").
 // Config scoping: once converged in monitor/enforce, only the VIP services of the egress policy are configured.
 import type { Inventory, Mode, ServiceName, ServicePolicy } from '../model/index.js';
 import { isServicePeer } from '../model/index.js';
@@ -125,8 +128,8 @@ export interface ProxyInput {
   readonly policy: ServicePolicy;
   /** configure only these services' VIPs (undefined: the whole mesh) */
   readonly scope?: ReadonlySet<ServiceName>;
-  /** inbound chain generation (see the header) */
-  readonly inboundGeneration?: number;
+  /** per server port, the inbound chain generation (see the header); absent = 0 */
+  readonly inboundGenerations?: Readonly<Record<number, number>>;
 }
 
 export function emptyPolicy(service: ServiceName): ServicePolicy {
@@ -148,14 +151,20 @@ export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_S
       out.push(b.edsCluster(name), b.endpoints(name, v.addresses, port), b.routeTo(name, name));
     }
   }
-  out.push(b.routeTo('outbound|passthrough', PASSTHROUGH), b.routeTo('inbound', INBOUND_PASSTHROUGH));
+  const enforce = input.mode === 'enforce';
+  const direct = directDestinations(compiled, new Set(inv.vips.map((v) => v.address)));
+  // the passthrough HTTP route is used by direct chains, and by the catch-all HTTP chain outside enforce mode
+  if (direct.length > 0 || !enforce) out.push(b.routeTo('outbound|passthrough', PASSTHROUGH));
+  // the ports the service declares plus those its ingress rules name: a stable set, so rule changes rarely touch it
+  const declared = inv.workloads.filter((w) => w.service === input.identity.service).flatMap((w) => w.ports);
+  const ports = [...new Set([...declared, ...compiled.inbound.map((p) => p.port)])].sort((a, b) => a - b);
+  if (ports.length > 0 || !enforce) out.push(b.routeTo('inbound', INBOUND_PASSTHROUGH));
   out.push(
     inboundNetworkRbac(compiled, input.mode, RBAC_INBOUND),
     inboundHttpRbac(compiled, input.mode, RBAC_INBOUND_HTTP),
     outboundNetworkRbac(compiled, input.mode, RBAC_OUTBOUND),
   );
-  const vips = new Set(inv.vips.map((v) => v.address));
-  out.push(b.outboundListener(services, directDestinations(compiled, vips), input.mode === 'enforce'), b.inboundListener(input.inboundGeneration ?? 0));
+  out.push(b.outboundListener(services, direct, enforce), b.inboundListener(ports, input.inboundGenerations ?? {}, enforce));
   return out;
 }
 
@@ -376,8 +385,22 @@ class Builder {
     }), dedupeDeps(deps));
   }
 
-  inboundListener(generation: number): GeneratedResource {
-    const g = generation > 0 ? `|g${generation}` : '';
+  inboundListener(ports: readonly number[], generations: Readonly<Record<number, number>>, enforce: boolean): GeneratedResource {
+    const rbac = rbacFilterRef('network', RBAC_INBOUND);
+    const chains = [];
+    for (const port of ports) {
+      const g = generations[port] ? `|g${generations[port]}` : '';
+      chains.push(
+        { name: `inbound|${port}|http${g}`, filterChainMatch: { destinationPort: port, applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm('inbound', 'inbound', 'inbound', RBAC_INBOUND_HTTP)] },
+        { name: `inbound|${port}|tcp${g}`, filterChainMatch: { destinationPort: port }, filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, 'inbound')] },
+      );
+    }
+    if (!enforce) {
+      chains.push({ name: 'inbound|http', filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm('inbound', 'inbound', 'inbound', RBAC_INBOUND_HTTP)] });
+    }
+    const defaultChain = enforce
+      ? { name: 'inbound|deny', filters: [rbac, this.tcpProxy('inbound_deny', BLACKHOLE, 'inbound-deny')] }
+      : { name: 'inbound|tcp', filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, 'inbound')] };
     return res('listener', T.listener.url, 'inbound', encode(T.listener, {
       name: 'inbound',
       address: { socketAddress: { address: '0.0.0.0', portValue: INBOUND_PORT } },
@@ -385,19 +408,13 @@ class Builder {
       listenerFilters: this.listenerFilters(false),
       listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
       continueOnListenerFiltersTimeout: true,
-      filterChains: [{
-        name: `inbound|http${g}`,
-        filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS },
-        filters: [this.hcm('inbound', 'inbound', 'inbound', RBAC_INBOUND_HTTP)],
-      }],
-      defaultFilterChain: {
-        name: `inbound|tcp${g}`,
-        filters: [rbacFilterRef('network', RBAC_INBOUND), this.tcpProxy('inbound', INBOUND_PASSTHROUGH, 'inbound')],
-      },
-    }), [
-      { kind: 'cluster', name: INBOUND_PASSTHROUGH }, { kind: 'route', name: 'inbound' },
+      filterChains: chains,
+      defaultFilterChain: defaultChain,
+    }), dedupeDeps([
+      { kind: 'cluster', name: INBOUND_PASSTHROUGH }, { kind: 'cluster', name: enforce ? BLACKHOLE : INBOUND_PASSTHROUGH },
+      ...(ports.length || !enforce ? [{ kind: 'route' as const, name: 'inbound' }] : []),
       { kind: 'extension', name: RBAC_INBOUND }, { kind: 'extension', name: RBAC_INBOUND_HTTP },
-    ]);
+    ]));
   }
 }
 
