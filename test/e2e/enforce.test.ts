@@ -4,6 +4,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -72,7 +73,19 @@ describe('enforcement in the lab', { skip: root, timeout: 600_000 }, () => {
     }, 30_000, 200);
   };
 
+  // a webhook receiver on loopback: every alert must arrive there as a JSON POST
+  const received: Alert[] = [];
+  let hook: Server | undefined;
+
   before(async () => {
+    hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('end', () => { received.push(JSON.parse(body) as Alert); res.writeHead(204); res.end(); });
+    });
+    await new Promise<void>((r) => hook!.listen(0, '127.0.0.1', () => r()));
+    const port = (hook.address() as { port: number }).port;
+    server.args.push('--alert-webhook', `http://127.0.0.1:${port}/alerts`);
     writeFileSync(labFile, lab());
     await server.start();
     const up = nanoseg(['lab', 'up', '-f', labFile], env(), 180_000);
@@ -83,6 +96,7 @@ describe('enforcement in the lab', { skip: root, timeout: 600_000 }, () => {
     }, 120_000, 1000);
   });
   after(async () => {
+    hook?.close();
     if (!tmp) return;
     nanoseg(['lab', 'down'], env());
     await server.stop();
@@ -131,6 +145,10 @@ describe('enforcement in the lab', { skip: root, timeout: 600_000 }, () => {
       assert.equal(a.mode, 'enforce');
       assert.ok(a.reason.length > 10, a.reason);
     }
+    // the same alerts went to the webhook, and the metrics count the verdicts
+    await waitFor('alerts at the webhook', () => received.some((a) => a.verdict === 'denied' && a.source.service === 'shop/web' && a.destination.port === 5432), 15_000);
+    const status = json<StatusView>(['status'], env());
+    assert.ok((status.alerts.webhook?.sent ?? 0) >= received.length, JSON.stringify(status.alerts));
     // the background loops keep succeeding: evidence keeps growing on every learned edge
     const count = () => json<{ egress: { peer: { service?: string }; evidence?: { count: number } }[] }>(['policy', 'show', 'shop/api'], env())
       .egress.map((e) => e.evidence?.count ?? 0);

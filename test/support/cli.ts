@@ -46,7 +46,7 @@ export class ServerProcess {
   readonly stateDir: string;
   readonly log: string;
 
-  constructor(readonly dir: string, readonly args: readonly string[] = []) {
+  constructor(readonly dir: string, readonly args: string[] = []) {
     this.apiSocket = join(dir, 'api.sock');
     this.xdsSocket = join(dir, 'xds.sock');
     this.stateDir = join(dir, 'state');
