@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The nanoseg demo: a small shop runs in the lab (pods as network namespaces, each with a real Envoy sidecar);
 # nanoseg learns every service's connections from the sidecars' access logs, tells when each service's topology
-# has converged, and prints the learned policy of every service. No Kubernetes needed. Run as root.
+# has converged, switches the shop to enforce, and shows a "compromised" frontend blocked from the database and
+# from an unknown external host (with alerts) while the shop's own traffic keeps working. No Kubernetes needed.
+# Run as root.
 #   QUIET=20s   quiet period before a service can converge (default 20s for the demo; 10m in production)
 #   KEEP=1      leave the lab and the control plane running at the end (stop with: scripts/demo.sh --down)
 set -euo pipefail
@@ -55,6 +57,30 @@ for svc in $(nanoseg services -o json | node -e 'let s="";process.stdin.on("data
   echo
   nanoseg policy show "$svc"
 done
+
+step "enforce: nanoseg mode --all enforce (the learned policy is frozen and pushed as RBAC to every sidecar)"
+nanoseg mode --all enforce
+sleep 2
+
+APP="python3 $ROOT/xds-server/examples/apps/traffic.py call --count 1"
+attempt() { # POD TARGET: run one call inside POD, say whether it got through
+  if nanoseg lab exec "$1" -- $APP "$2" >/dev/null 2>&1; then echo "  $1 → $2: allowed"; else echo "  $1 → $2: BLOCKED"; fi
+}
+step "a compromised frontend (web-1) tries the database directly and an unknown external host"
+attempt web-1 tcp://db.shop:5432
+attempt web-1 http://203.0.113.66:80/
+step "the shop's own traffic keeps working"
+attempt loadgen http://web.shop:8080/
+attempt web-2 http://api.shop:9090/items
+attempt api-1 tcp://db.shop:5432
+attempt api-1 http://payments:443/charge
+
+step "alerts: who tried what, and which rule is missing (nanoseg alerts; also in $DEMO/state/audit.jsonl)"
+sleep 2
+nanoseg alerts
+
+step "the frontend's policy as code (nanoseg policy show shop/web -o yaml; edit it and nanoseg policy apply -f FILE)"
+nanoseg policy show shop/web -o yaml
 
 step "control plane status"
 nanoseg status
