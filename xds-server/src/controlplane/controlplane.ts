@@ -625,6 +625,10 @@ export class ControlPlane {
     return this.alertLog.list(sinceMs);
   }
 
+  auditEvents(sinceMs = 0): AuditEvent[] {
+    return this.store?.listAudit(sinceMs) ?? [];
+  }
+
   status(): StatusView {
     const conns = this.ads.status();
     const totals = conns.reduce((a, c) => ({ pushes: a.pushes + c.totals.pushes, acks: a.acks + c.totals.acks, nacks: a.nacks + c.totals.nacks }), { pushes: 0, acks: 0, nacks: 0 });
@@ -682,7 +686,7 @@ export class ControlPlane {
         res.on('close', off);
         return undefined;
       })
-      .route('GET', '/v1/audit', ({ query }) => this.store?.listAudit(Number(query.get('since') ?? 0)) ?? [])
+      .route('GET', '/v1/audit', ({ query }) => this.auditEvents(Number(query.get('since') ?? 0)))
       .route('POST', '/v1/release', ({ body, raw }) => {
         const b = body as { nodes?: unknown } | undefined;
         const nodes = b?.nodes === 'all' ? 'all' : Array.isArray(b?.nodes) && b.nodes.every((x) => typeof x === 'string') ? (b.nodes as string[]) : undefined;

@@ -1,0 +1,343 @@
+// What the lab benchmarks (rbac-cost, rbac-scale, propagation) share: a lab of their own (temp dir, own
+// `nanoseg serve`, lab dir inside the temp dir), torn down also on failure and on SIGINT/SIGTERM; a fast HTTP server
+// and an HTTP load generator that run inside pods (plain JS written into the temp dir, so they start without tsx);
+// the control plane's API over its unix socket; "every sidecar ACKed what it was sent".
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { BIN, ServerProcess, nanoseg, tempDir, type CliResult } from '../support/cli.js';
+import { ApiClient } from '../../xds-server/src/cli/client.js';
+import type { StatusView } from '../../xds-server/src/controlplane/views.js';
+
+// ---- apps that run inside the pods ------------------------------------------------------------------------------
+
+/** `node server.mjs PORT`: 200 "ok\n" to every request, keep-alive without an idle timeout (Envoy pools upstreams). */
+const SERVER_JS = `import http from 'node:http';
+const body = Buffer.from('ok\\n');
+const srv = http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+  res.end(body);
+});
+srv.keepAliveTimeout = 0;
+srv.listen(Number(process.argv[2]), '0.0.0.0');
+`;
+
+/**
+ * \`node load.mjs JSON\`: HTTP/1.1 GETs over raw keep-alive sockets (no pipelining), one JSON line of results.
+ *   open loop   {"url", "mode": "open", "rate", "seconds", "warmup", "conns", "maxConns"}: requests are due at fixed
+ *               times (rate/s) whatever the responses do; a due request takes an idle connection, opens a new one
+ *               (up to maxConns) or waits in a queue. Service time = response end − write; total = response end −
+ *               due time (includes queueing and timer lateness, the coordinated-omission-free figure).
+ *   closed loop {"url", "mode": "closed", "conns", "seconds", "warmup"}: each connection sends again as soon as its
+ *               response is in: the throughput the path sustains with that many connections.
+ * Only requests due after the warm-up count. Latencies in microseconds.
+ */
+const LOAD_JS = `import net from 'node:net';
+import dns from 'node:dns/promises';
+const o = JSON.parse(process.argv[2]);
+const u = new URL(o.url);
+const { address } = await dns.lookup(u.hostname, { family: 4 });
+const port = Number(u.port || 80);
+const REQ = Buffer.from('GET ' + u.pathname + ' HTTP/1.1\\r\\nHost: ' + u.host + '\\r\\n\\r\\n');
+const now = () => performance.now();
+const svc = [], tot = [], late = [];
+let errors = 0, non2xx = 0, opened = 0, open = 0, inflight = 0, recFrom = Infinity, recTo = Infinity, stopping = false;
+const idle = [], queue = [];
+function record(cur, t, ok, status) {
+  if (cur.due < recFrom || cur.due >= recTo) return;
+  if (!ok) { errors++; return; }
+  if (status < 200 || status >= 300) non2xx++;
+  svc.push((t - cur.sent) * 1000); tot.push((t - cur.due) * 1000); late.push((cur.sent - cur.due) * 1000);
+}
+function send(c, due) { inflight++; c.cur = { due, sent: now() }; c.s.write(REQ); }
+function free(c) {
+  if (o.mode === 'closed') { if (!stopping) send(c, now()); return; }
+  if (queue.length) send(c, queue.shift()); else idle.push(c);
+}
+function connect() {
+  return new Promise((resolve) => {
+    const c = { s: net.connect({ host: address, port }), buf: null, cur: null, dead: false };
+    opened++; open++;
+    c.s.setNoDelay(true);
+    c.s.once('connect', () => resolve(c));
+    c.s.on('data', (d) => {
+      c.buf = c.buf ? Buffer.concat([c.buf, d]) : d;
+      for (;;) {
+        const h = c.buf ? c.buf.indexOf('\\r\\n\\r\\n') : -1;
+        if (h < 0 || !c.cur) return;
+        const head = c.buf.toString('latin1', 0, h);
+        const m = /\\r\\ncontent-length:\\s*(\\d+)/i.exec(head);
+        const total = h + 4 + (m ? Number(m[1]) : 0);
+        if (c.buf.length < total) return;
+        c.buf = c.buf.length > total ? c.buf.subarray(total) : null;
+        const cur = c.cur; c.cur = null; inflight--;
+        record(cur, now(), true, Number(head.slice(9, 12)));
+        free(c);
+      }
+    });
+    c.s.on('error', () => {});
+    c.s.on('close', () => {
+      c.dead = true; open--;
+      const i = idle.indexOf(c); if (i >= 0) idle.splice(i, 1);
+      if (c.cur) { inflight--; record(c.cur, now(), false, 0); c.cur = null; }
+      resolve(c);
+    });
+  });
+}
+async function issue(due) {
+  let c = idle.pop();
+  while (c && c.dead) c = idle.pop();
+  if (c) return send(c, due);
+  if (open < (o.maxConns ?? 256)) {
+    const n = await connect();
+    if (!n.dead) return send(n, due);
+    if (due >= recFrom && due < recTo) errors++;
+    return;
+  }
+  queue.push(due);
+}
+const pct = (a, p) => (a.length ? a[Math.min(a.length - 1, Math.floor((p / 100) * a.length))] : NaN);
+const conns = await Promise.all(Array.from({ length: o.conns }, () => connect()));
+const t0 = now() + 20;
+recFrom = t0 + o.warmup * 1000;
+recTo = t0 + o.seconds * 1000;
+if (o.mode === 'closed') {
+  while (now() < t0) await new Promise((r) => setTimeout(r, 1));
+  for (const c of conns) if (!c.dead) send(c, now());
+  await new Promise((r) => setTimeout(r, recTo - now()));
+  stopping = true;
+} else {
+  for (const c of conns) if (!c.dead) idle.push(c);
+  const interval = 1000 / o.rate;
+  let next = t0;
+  await new Promise((resolve) => {
+    const tick = () => {
+      const t = now();
+      while (next <= t && next < recTo) { issue(next); next += interval; }
+      if (next >= recTo) return resolve();
+      setTimeout(tick, Math.max(0, next - now()));
+    };
+    setTimeout(tick, Math.max(0, t0 - now()));
+  });
+}
+const deadline = now() + 5000;
+while ((inflight > 0 || queue.length > 0) && now() < deadline) await new Promise((r) => setTimeout(r, 5));
+errors += queue.length;
+const secs = (o.seconds - o.warmup);
+for (const a of [svc, tot, late]) a.sort((x, y) => x - y);
+const out = { n: svc.length, errors, non2xx, perSecond: svc.length / secs, opened,
+  p50: pct(svc, 50), p90: pct(svc, 90), p99: pct(svc, 99), p999: pct(svc, 99.9), max: svc[svc.length - 1] ?? NaN,
+  totalP50: pct(tot, 50), totalP99: pct(tot, 99), lateP99: pct(late, 99), lateMax: late[late.length - 1] ?? NaN };
+process.stdout.write(JSON.stringify(out) + '\\n');
+process.exit(0);
+`;
+
+export interface LoadResult {
+  /** requests completed in the measured window */
+  n: number;
+  errors: number;
+  non2xx: number;
+  perSecond: number;
+  opened: number;
+  /** service time (response end − write), µs */
+  p50: number; p90: number; p99: number; p999: number; max: number;
+  /** response end − due time (open loop: includes queueing and timer lateness), µs */
+  totalP50: number; totalP99: number;
+  /** how late requests were written after they were due, µs */
+  lateP99: number; lateMax: number;
+}
+
+export interface OpenLoad { url: string; rate: number; seconds: number; warmup: number; conns: number; maxConns?: number }
+export interface ClosedLoad { url: string; conns: number; seconds: number; warmup: number }
+
+// ---- the lab ------------------------------------------------------------------------------------------------------
+
+export interface LabMember {
+  readonly name: string;
+  /** a pod (with sidecar) has a service; an external has none */
+  readonly service?: string;
+  readonly address: string;
+  readonly ports?: readonly number[];
+  readonly run?: readonly string[];
+}
+
+const live = new Set<BenchLab>();
+let handlersInstalled = false;
+
+/** Tears down every live lab synchronously, then exits: Ctrl-C must not leave namespaces or Envoys behind. */
+function onSignal(sig: NodeJS.Signals): void {
+  for (const l of live) l.closeSync();
+  process.exit(sig === 'SIGINT' ? 130 : 143);
+}
+
+function namespaces(): string[] {
+  const r = spawnSync('ip', ['-j', 'netns', 'list'], { encoding: 'utf8' });
+  if (r.status !== 0 || !r.stdout.trim()) return [];
+  return (JSON.parse(r.stdout) as { name: string }[]).map((n) => n.name);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+export class BenchLab {
+  readonly server: ServerProcess;
+  readonly labFile: string;
+  readonly serverJs: string;
+  readonly loadJs: string;
+  readonly api: ApiClient;
+  private closed = false;
+
+  private constructor(private readonly tmp: { dir: string; remove(): void }, serveArgs: readonly string[]) {
+    this.server = new ServerProcess(tmp.dir, ['--quiet-period', '3s', '--log-level', 'warn', ...serveArgs]);
+    this.labFile = join(tmp.dir, 'lab.yaml');
+    this.serverJs = join(tmp.dir, 'server.mjs');
+    this.loadJs = join(tmp.dir, 'load.mjs');
+    writeFileSync(this.serverJs, SERVER_JS);
+    writeFileSync(this.loadJs, LOAD_JS);
+    this.api = new ApiClient(this.server.apiSocket);
+  }
+
+  /** A fresh control plane in a temp dir. Refuses when another lab is up: there is one lab per machine. */
+  static async start(prefix: string, serveArgs: readonly string[] = []): Promise<BenchLab> {
+    if (!isRoot()) throw new Error('the lab benchmarks need root (network namespaces, nftables)');
+    if (namespaces().includes('nsg-lab')) throw new Error('another lab is up on this machine (namespace nsg-lab exists): the lab benchmarks need it to themselves');
+    const lab = new BenchLab(tempDir(prefix), serveArgs);
+    live.add(lab);
+    if (!handlersInstalled) {
+      handlersInstalled = true;
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    }
+    try {
+      await lab.server.start();
+    } catch (e) {
+      await lab.close();
+      throw e;
+    }
+    return lab;
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return this.server.env;
+  }
+
+  get dir(): string {
+    return this.tmp.dir;
+  }
+
+  /** Writes the lab file and runs `nanoseg lab up -f` on it. */
+  up(name: string, members: readonly LabMember[]): void {
+    const pods = members.filter((m) => m.service).map((m) => ({ name: m.name, service: m.service, address: m.address, ...(m.ports ? { ports: [...m.ports] } : {}), run: [...(m.run ?? ['exec sleep 1000000'])] }));
+    const externals = members.filter((m) => !m.service).map((m) => ({ name: m.name, address: m.address, ...(m.run ? { run: [...m.run] } : {}) }));
+    writeFileSync(this.labFile, stringify({ apiVersion: 'nanoseg.io/v1alpha1', kind: 'Lab', name, pods, externals }));
+    const r = nanoseg(['lab', 'up', '-f', this.labFile], this.env, 300_000);
+    if (r.code !== 0) throw new Error(`lab up failed (${r.code}): ${r.stderr.slice(-2000)}`);
+  }
+
+  /** `nanoseg ARGS` (synchronously); throws on a non-zero exit. */
+  cli(args: readonly string[], timeoutMs = 120_000): CliResult {
+    const r = nanoseg(args, this.env, timeoutMs);
+    if (r.code !== 0) throw new Error(`nanoseg ${args.join(' ')} failed (${r.code}): ${r.stderr.slice(-2000)}`);
+    return r;
+  }
+
+  /** `nanoseg lab exec POD -- ARGV`, without blocking this process. */
+  exec(pod: string, argv: readonly string[], timeoutMs = 300_000): Promise<CliResult> {
+    return new Promise((resolve) => {
+      const p = spawn(process.execPath, [BIN, 'lab', 'exec', pod, '--', ...argv], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '', stderr = '';
+      p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+      p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+      p.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
+    });
+  }
+
+  /** Runs the load generator in POD; throws when it fails or prints no result. */
+  async load(pod: string, spec: ({ mode: 'open' } & OpenLoad) | ({ mode: 'closed' } & ClosedLoad)): Promise<LoadResult> {
+    const r = await this.exec(pod, ['node', this.loadJs, JSON.stringify(spec)], (spec.seconds + 60) * 1000);
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.code !== 0 || !line.startsWith('{')) throw new Error(`load generator in ${pod} failed (${r.code}): ${r.stderr.slice(-1000)} ${r.stdout.slice(-500)}`);
+    return JSON.parse(line) as LoadResult;
+  }
+
+  /** wrk with a fixed connection count in POD; undefined when wrk is not installed. */
+  async wrk(pod: string, url: string, conns: number, seconds: number): Promise<{ perSecond: number; p50us?: number; p99us?: number; errors: number } | undefined> {
+    if (spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error) return undefined;
+    const r = await this.exec(pod, ['wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--latency', url], (seconds + 60) * 1000);
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+    if (!rps) throw new Error(`wrk in ${pod} failed (${r.code}): ${r.stderr.slice(-500)} ${r.stdout.slice(-500)}`);
+    const us = (s: string | undefined) => {
+      const m = s ? /([\d.]+)(us|ms|s)/.exec(s) : null;
+      return m ? Number(m[1]) * (m[2] === 'us' ? 1 : m[2] === 'ms' ? 1000 : 1e6) : undefined;
+    };
+    const errs = /Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout);
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
+    return {
+      perSecond: Number(rps[1]),
+      p50us: us(/^\s+50%\s+(\S+)/m.exec(r.stdout)?.[1]),
+      p99us: us(/^\s+99%\s+(\S+)/m.exec(r.stdout)?.[1]),
+      errors: Number(errs?.[1] ?? 0) + (sock ? sock.slice(1).reduce((n, x) => n + Number(x), 0) : 0),
+    };
+  }
+
+  status(): Promise<StatusView> {
+    return this.api.call<StatusView>('GET', '/v1/status');
+  }
+
+  /** Waits until every connected sidecar ACKed every type it was sent (and at least `envoys` are connected). */
+  async settled(envoys: number, timeoutMs = 60_000): Promise<StatusView> {
+    await sleep(300); // pushes are debounced (100 ms, at most 1 s)
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.status();
+      if (s.envoys.length >= envoys && s.envoys.every(allAcked)) return s;
+      if (Date.now() > end) throw new Error(`sidecars did not settle in ${timeoutMs} ms: ${JSON.stringify(s.envoys.map((e) => ({ node: e.node, sent: e.sent, acked: e.acked, nack: e.lastNack })))}`);
+      await sleep(50);
+    }
+  }
+
+  /** Lab down, control plane stop, temp dir removal. Idempotent; never throws. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    live.delete(this);
+    const down = nanoseg(['lab', 'down'], this.env, 120_000);
+    await this.server.stop().catch(() => undefined);
+    if (down.code !== 0) process.stderr.write(`lab down failed (${down.code}): ${down.stderr}\n`);
+    this.tmp.remove();
+  }
+
+  /** The same for a signal handler: no awaiting. */
+  closeSync(): void {
+    if (this.closed) return;
+    this.closed = true;
+    live.delete(this);
+    nanoseg(['lab', 'down'], this.env, 120_000);
+    this.server.kill9();
+    this.tmp.remove();
+  }
+}
+
+export function allAcked(e: StatusView['envoys'][number]): boolean {
+  const sent = e.sent as Record<string, string | undefined>, acked = e.acked as Record<string, string | undefined>;
+  return Object.keys(sent).every((t) => sent[t] === acked[t]);
+}
+
+// ---- numbers ----------------------------------------------------------------------------------------------------
+
+export function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
