@@ -16,8 +16,9 @@ import { alsIngest } from './als-ingest.js';
 import { adsFanout } from './ads-fanout.js';
 import { learnerObserve } from './learner-observe.js';
 import { scoping } from './scoping.js';
+import { rbacCost } from './rbac-cost.js';
 
-const BENCHMARKS: readonly Benchmark[] = [learnerObserve, alsIngest, adsFanout, scoping];
+const BENCHMARKS: readonly Benchmark[] = [learnerObserve, alsIngest, adsFanout, rbacCost, scoping];
 
 interface Result {
   readonly benchmark: string;

@@ -125,12 +125,7 @@ export function registerQueries(program: Command): void {
     .option('-f, --follow', 'keep printing new alerts'))
     .action(async (o: { since?: string; follow?: boolean }, cmd: Command) => {
       const { api, output } = context(cmd);
-      let since = 0;
-      if (o.since) {
-        const d = parseDuration(o.since);
-        if (!d.ok) throw new CliError(`--since: ${d.error}`, 2);
-        since = Date.now() - d.ms;
-      }
+      const since = sinceFlag(o.since);
       const line = (a: Alert) => `${a.time}  ${a.verdict.padEnd(10)} ${(a.source.service ?? a.source.ip).padEnd(16)} → ` +
         `${(a.destination.service ?? a.destination.ip) + ':' + a.destination.port}${a.destination.sni ? ` (${a.destination.sni})` : ''}  ${a.protocol}  ×${a.count}  ${a.reason}\n`;
       if (o.follow) {
@@ -152,12 +147,7 @@ export function registerQueries(program: Command): void {
     .option('--since <duration>', 'only events newer than this'))
     .action(async (o: { since?: string }, cmd: Command) => {
       const { api, output } = context(cmd);
-      let since = 0;
-      if (o.since) {
-        const d = parseDuration(o.since);
-        if (!d.ok) throw new CliError(`--since: ${d.error}`, 2);
-        since = Date.now() - d.ms;
-      }
+      const since = sinceFlag(o.since);
       const list = await api.call<AuditEvent[]>('GET', `/v1/audit?since=${since}`);
       if (output !== 'table') return printData(output, list);
       if (list.length === 0) return void process.stdout.write('no audit events\n');
@@ -173,6 +163,14 @@ export function registerQueries(program: Command): void {
       const r = await api.call<{ released: string[] }>('POST', '/v1/release', { nodes: o.all ? 'all' : nodes });
       process.stdout.write(r.released.length ? `released ${r.released.join(', ')}\n` : 'nothing held\n');
     });
+}
+
+/** --since DUR → ms since epoch (0 when absent). */
+function sinceFlag(v: string | undefined): number {
+  if (!v) return 0;
+  const d = parseDuration(v);
+  if (!d.ok) throw new CliError(`--since: ${d.error}`, 2);
+  return Date.now() - d.ms;
 }
 
 function summarize(before: unknown, after: unknown): string {

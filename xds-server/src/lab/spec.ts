@@ -13,18 +13,10 @@ export const DEFAULT_LAB_SUBNET = '10.213.0.0/16';
 export const RESERVED_POD_PORTS: readonly number[] = [15000, 15001, 15006];
 export const MAX_MEMBER_NAME_LENGTH = 32;
 
-/** One validation problem. `path` is like `pods[1].address`; line/col are 1-based when the source is known. */
-export interface ValidationError {
-  readonly path: string;
-  readonly message: string;
-  readonly line?: number;
-  readonly col?: number;
-}
+import type { ValidationError, ValidationResult } from '../model/validation.js';
 
-// TODO(lead): unify with the project-wide ValidationResult once it exists.
-export type ValidationResult<T> =
-  | { readonly valid: true; readonly result: T }
-  | { readonly valid: false; readonly errors: readonly ValidationError[] };
+/** One validation problem (`path` like `pods[1].address`; line/col 1-based when the source is known). */
+export type { ValidationError, ValidationResult };
 
 export interface LabPodSpec {
   readonly name: string;

@@ -7,4 +7,7 @@ export type ValidationResult<T> =
 export interface ValidationError {
   readonly path: string;
   readonly message: string;
+  /** 1-based position in the source file, when the input came from one */
+  readonly line?: number;
+  readonly col?: number;
 }

@@ -51,10 +51,8 @@ export class HttpApi {
 
   async stop(): Promise<void> {
     const s = this.server;
-    if (!s) return;
     this.server = undefined;
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
+    await closeServer(s);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -111,6 +109,13 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch (e) {
     throw new ApiError(400, `request body is not JSON: ${(e as Error).message}`);
   }
+}
+
+/** Closes an HTTP server and its open connections (idempotent on undefined). */
+export async function closeServer(s: Server | undefined): Promise<void> {
+  if (!s) return;
+  s.closeAllConnections();
+  await new Promise<void>((r) => s.close(() => r()));
 }
 
 export function socketAnswers(path: string): Promise<boolean> {

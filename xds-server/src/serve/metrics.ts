@@ -1,6 +1,7 @@
 // Prometheus metrics (own registry, not the global one) and the HTTP endpoint for /metrics, /healthz, /readyz.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { closeServer } from './http-api.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -52,9 +53,7 @@ export class Metrics {
 
   async stop(): Promise<void> {
     const s = this.server;
-    if (!s) return;
     this.server = undefined;
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
+    await closeServer(s);
   }
 }
