@@ -27,7 +27,8 @@ srv.listen(Number(process.argv[2]), '0.0.0.0');
  * \`node load.mjs JSON\`: HTTP/1.1 GETs over raw keep-alive sockets (no pipelining), one JSON line of results.
  *   open loop   {"url", "mode": "open", "rate", "seconds", "warmup", "conns", "maxConns"}: requests are due at fixed
  *               times (rate/s) whatever the responses do; a due request takes an idle connection, opens a new one
- *               (up to maxConns) or waits in a queue. Service time = response end − write; total = response end −
+ *               (up to maxConns) or waits in a queue. Idle connections are used round robin, so every one
+ *               carries HTTP from the start (a connection silent for 1 s would be sniffed as TCP by the sidecar). Service time = response end − write; total = response end −
  *               due time (includes queueing and timer lateness, the coordinated-omission-free figure).
  *   closed loop {"url", "mode": "closed", "conns", "seconds", "warmup"}: each connection sends again as soon as its
  *               response is in: the throughput the path sustains with that many connections.
@@ -86,8 +87,8 @@ function connect() {
   });
 }
 async function issue(due) {
-  let c = idle.pop();
-  while (c && c.dead) c = idle.pop();
+  let c = idle.shift();
+  while (c && c.dead) c = idle.shift();
   if (c) return send(c, due);
   if (open < (o.maxConns ?? 256)) {
     const n = await connect();
@@ -301,6 +302,32 @@ export class BenchLab {
     }
   }
 
+  /**
+   * Polls /v1/status every `everyMs` until each sidecar `affected` selects has ACKed a version other than in `before`
+   * for some type, and every connected sidecar has ACKed all it was sent. Returns performance.now() of the answer
+   * that showed it, the status, and which types changed on the affected sidecars.
+   */
+  async waitChanged(before: StatusView, affected: (e: StatusView['envoys'][number]) => boolean, timeoutMs = 30_000, everyMs = 10): Promise<{ at: number; status: StatusView; types: string[] }> {
+    const was = new Map(before.envoys.map((e) => [e.node, e.acked as Record<string, string | undefined>]));
+    const end = performance.now() + timeoutMs;
+    for (;;) {
+      const s = await this.status();
+      const at = performance.now();
+      const mine = s.envoys.filter(affected);
+      const types = new Set<string>();
+      const changed = mine.every((e) => {
+        const old = was.get(e.node) ?? {};
+        const acked = e.acked as Record<string, string | undefined>;
+        const diff = Object.keys(acked).filter((t) => acked[t] !== old[t]);
+        for (const t of diff) types.add(t);
+        return diff.length > 0;
+      });
+      if (mine.length > 0 && changed && s.envoys.every(allAcked)) return { at, status: s, types: [...types].sort() };
+      if (at > end) throw new Error(`no ACKed change in ${timeoutMs} ms: ${JSON.stringify(s.envoys.map((e) => ({ node: e.node, sent: e.sent, acked: e.acked, nack: e.lastNack })))}`);
+      await sleep(everyMs);
+    }
+  }
+
   /** Lab down, control plane stop, temp dir removal. Idempotent; never throws. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -323,9 +350,16 @@ export class BenchLab {
   }
 }
 
+/**
+ * Version of an empty resource set (the first 16 hex digits of sha256 of nothing). A sidecar whose scoped config has
+ * no EDS cluster left is still sent an EDS response with this version; Envoy, subscribed to no EDS name any more,
+ * never ACKs it, so /v1/status shows sent ≠ acked for ever. Such a type counts as settled.
+ */
+export const EMPTY_SET_VERSION = 'e3b0c44298fc1c14';
+
 export function allAcked(e: StatusView['envoys'][number]): boolean {
   const sent = e.sent as Record<string, string | undefined>, acked = e.acked as Record<string, string | undefined>;
-  return Object.keys(sent).every((t) => sent[t] === acked[t]);
+  return Object.keys(sent).every((t) => sent[t] === acked[t] || sent[t] === EMPTY_SET_VERSION);
 }
 
 // ---- numbers ----------------------------------------------------------------------------------------------------

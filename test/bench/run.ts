@@ -17,8 +17,10 @@ import { adsFanout } from './ads-fanout.js';
 import { learnerObserve } from './learner-observe.js';
 import { scoping } from './scoping.js';
 import { rbacCost } from './rbac-cost.js';
+import { rbacScale } from './rbac-scale.js';
+import { propagation } from './propagation.js';
 
-const BENCHMARKS: readonly Benchmark[] = [learnerObserve, alsIngest, adsFanout, rbacCost, scoping];
+const BENCHMARKS: readonly Benchmark[] = [learnerObserve, alsIngest, adsFanout, rbacCost, rbacScale, propagation, scoping];
 
 interface Result {
   readonly benchmark: string;

@@ -1,16 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { projectRoot } from '../../../xds-server/src/util/envoy.js';
 import { mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { DB_FILE, StoreError, open } from '../../../xds-server/src/store/index.js';
 import type { Edge, Inventory } from '../../../xds-server/src/model/index.js';
 import { edgeId } from '../../../xds-server/src/model/index.js';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
+// the source tree (also when this test runs compiled from dist/): the writer child runs the .ts sources with tsx
+const ROOT = projectRoot();
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'nanoseg-store-'));
