@@ -37,7 +37,7 @@ export const rbacScale: Benchmark = {
   name: 'rbac-scale',
   description: 'lab, enforce: HTTP p99 with a server policy allowing 10,000 source addresses vs 1',
   async run({ quick, progress }) {
-    const rounds = quick ? 2 : 4;
+    const rounds = quick ? 3 : 6;
     const seconds = quick ? 4 : 12;
     const warmup = quick ? 1 : 2;
     const lab = await BenchLab.start('nanoseg-bench-rbac-scale-', ['--min-observations', '10']);
@@ -56,6 +56,7 @@ export const rbacScale: Benchmark = {
       const shown = JSON.parse(lab.cli(['policy', 'show', SERVER, '-o', 'json']).stdout) as PolicyDocument;
       const real = shown.ingress.map((r) => ({ peer: r.peer, protocol: r.protocol, port: r.port }));
       if (!real.some((r) => 'service' in r.peer && r.peer.service === 'bench/client')) throw new Error(`no learned rule for bench/client in ${JSON.stringify(shown.ingress)}`);
+      progress(`learned ingress of ${SERVER}: ${real.map((r) => `${JSON.stringify(r.peer)} ${r.protocol}/${r.port}`).join('; ')}`);
       const port = real[0]!.port;
       const extra = Array.from({ length: EXTRA }, (_, i) => ({ peer: { cidr: extraCidr(i) }, protocol: real[0]!.protocol, port }));
       const files: Record<Size, string> = { one: join(lab.dir, 'policy-1.json'), tenk: join(lab.dir, 'policy-10k.json') };

@@ -75,6 +75,7 @@ interface ServiceState {
 }
 
 const ENVOY_GID = 1337;
+const FLUSH_CHUNK = 500;
 const KIND_TYPE: Record<ResourceKind, TypeUrl> = { cluster: CDS, endpoints: EDS, listener: LDS, route: RDS, extension: ECDS };
 const TYPE_SHORT: Record<TypeUrl, 'cds' | 'eds' | 'lds' | 'rds' | 'ecds'> = { [CDS]: 'cds', [EDS]: 'eds', [LDS]: 'lds', [RDS]: 'rds', [ECDS]: 'ecds' };
 
@@ -92,6 +93,8 @@ export class ControlPlane {
   private grpc?: Server;
   private timers: NodeJS.Timeout[] = [];
   private started = false;
+  private flushing = false;
+  private readonly flushQueue: Edge[] = [];
   /** the bound TCP port of the gRPC server (useful with --xds-address HOST:0) */
   xdsPort?: number;
   private stopped = false;
@@ -180,7 +183,7 @@ export class ControlPlane {
       });
     }
     if (this.store) {
-      this.flush();
+      this.flush(true);
       this.store.close();
       this.store = undefined;
     }
@@ -342,14 +345,41 @@ export class ControlPlane {
 
   // ---- periodic work --------------------------------------------------------------------------------------
 
-  private flush(): void {
+  /**
+   * Writes changed evidence in transactions of at most FLUSH_CHUNK edges, yielding between them, so a flush of
+   * thousands of edges never blocks the event loop for long. `final` (on stop) writes everything that is queued.
+   */
+  private flush(final = false): void {
+    if (!this.store) return;
     const dirty = this.learner.dirty();
-    if (dirty.length === 0 || !this.store) return;
+    for (const e of dirty) this.flushQueue.push(e);
+    if (final) {
+      this.writeChunk(this.flushQueue.length);
+      return;
+    }
+    if (this.flushing || this.flushQueue.length === 0) return;
+    this.flushing = true;
+    const step = (): void => {
+      if (!this.writeChunk(FLUSH_CHUNK) || this.flushQueue.length === 0 || !this.store) {
+        this.flushing = false;
+        return;
+      }
+      setImmediate(step);
+    };
+    step();
+  }
+
+  /** Writes up to n queued edges in one transaction; false (and the edges stay dirty) when the store fails. */
+  private writeChunk(n: number): boolean {
+    const chunk = this.flushQueue.splice(0, n);
+    if (chunk.length === 0) return true;
     try {
-      this.store.upsertEdges(dirty);
+      this.store?.upsertEdges(chunk);
+      return true;
     } catch (e) {
       this.once.warn('store-flush', { err: (e as Error).message }, 'cannot persist evidence; will retry');
-      this.learner.markDirty(dirty);
+      this.learner.markDirty([...chunk, ...this.flushQueue.splice(0)]);
+      return false;
     }
   }
 
