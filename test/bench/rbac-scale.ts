@@ -93,7 +93,7 @@ export const rbacScale: Benchmark = {
         const load = await lab.load('rs-client', { mode: 'open', url: SERVER_URL, rate: RATE, seconds, warmup, conns: 16 });
         if (load.errors || load.non2xx) throw new Error(`${addresses[s]} addresses: ${load.errors} errors, ${load.non2xx} non-2xx responses`);
         samples[s].push(load);
-        progress(`${String(addresses[s]).padStart(5)} addresses: p50 ${(load.p50 / 1000).toFixed(3)} ms  p99 ${(load.p99 / 1000).toFixed(3)} ms  late p99 ${(load.lateP99 / 1000).toFixed(2)} ms`);
+        progress(`${String(addresses[s]).padStart(5)} address${addresses[s] === 1 ? "" : "es"}: p50 ${(load.p50 / 1000).toFixed(3)} ms  p99 ${(load.p99 / 1000).toFixed(3)} ms  late p99 ${(load.lateP99 / 1000).toFixed(2)} ms`);
       };
       for (let r = 0; r < rounds; r++) {
         for (const s of (r % 2 === 0 ? ['one', 'tenk'] : ['tenk', 'one']) as Size[]) await measure(s);

@@ -141,6 +141,7 @@ export class ControlPlane {
     this.pushes = new PushDebouncer((req) => this.push(req), { debounceMs: opts.debounceMs, maxDelayMs: opts.maxPushDelayMs, logger: this.log });
     this.aggregator = new AlertAggregator((a) => this.emitAlert(a), { logger: this.log });
     if (opts.alertWebhook) this.webhook = new WebhookSink(opts.alertWebhook, { logger: this.log });
+    this.metrics.alertSinkStats = () => ({ webhook: this.webhook?.stats() });
     this.api = this.routes(new HttpApi(this.log));
   }
 

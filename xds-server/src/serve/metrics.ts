@@ -12,6 +12,17 @@ export class Metrics {
   readonly converged = new Gauge({ name: 'nanoseg_service_converged', help: '1 when the service topology has converged', labelNames: ['service'] as const, registers: [this.registry] });
   readonly confidence = new Gauge({ name: 'nanoseg_service_confidence', help: '1 - estimated chance the next connection reveals a new edge', labelNames: ['service'] as const, registers: [this.registry] });
   readonly verdicts = new Counter({ name: 'nanoseg_policy_verdicts_total', help: 'Connections denied (enforce) or that would be denied (monitor), by the service whose policy decided', labelNames: ['service', 'verdict'] as const, registers: [this.registry] });
+  /** set by the control plane: reads the alert sinks' counters at scrape time */
+  alertSinkStats: () => { webhook?: { sent: number; failed: number; dropped: number; queued: number } } = () => ({});
+  readonly webhook = new Gauge({
+    name: 'nanoseg_alert_webhook', help: 'Alert webhook deliveries by outcome (sent, failed, dropped, queued)', labelNames: ['outcome'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const w = this.alertSinkStats().webhook;
+      if (!w) return;
+      for (const k of ['sent', 'failed', 'dropped', 'queued'] as const) this.webhook.set({ outcome: k }, w[k]);
+    },
+  });
   readonly connectedEnvoys = new Gauge({ name: 'nanoseg_xds_connected_envoys', help: 'Envoys with an open ADS stream', registers: [this.registry] });
   readonly pushes = new Counter({ name: 'nanoseg_xds_pushes_total', help: 'Config pushes (debounced, merged)', registers: [this.registry] });
   readonly acks = new Counter({ name: 'nanoseg_xds_acks_total', help: 'xDS ACKs received', labelNames: ['type'] as const, registers: [this.registry] });
