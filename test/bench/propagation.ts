@@ -11,7 +11,7 @@ import type { Inventory, Workload } from '../../xds-server/src/model/index.js';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { join } from 'node:path';
 import type { Benchmark, Metric } from './types.js';
-import { BenchLab, allAcked, median, percentile, sleep, type LabMember } from './lab.js';
+import { BenchLab, isRoot, allAcked, median, percentile, sleep, type LabMember } from './lab.js';
 
 const SERVER = 'bench/server';
 const CLIENT = 'bench/client';
@@ -25,6 +25,7 @@ export const propagation: Benchmark = {
     const flips = quick ? 10 : 30;
     const cliFlips = quick ? 2 : 6;
     const joins = quick ? 2 : 5;
+    if (!isRoot()) { progress('skipped: the lab needs root (network namespaces, nftables)'); return []; }
     const lab = await BenchLab.start('nanoseg-bench-propagation-', ['--min-observations', '10']);
     try {
       const server = (name: string, address: string): LabMember => ({ name, service: SERVER, address, ports: [8080], run: [`exec node ${lab.serverJs} 8080`] });

@@ -8,7 +8,7 @@
 // a fixed connection count (max throughput). Ratios are medians of per-round ratios, so drift between rounds on
 // this shared 2-core machine cancels out.
 import type { Benchmark, Metric } from './types.js';
-import { BenchLab, median, sleep, type LoadResult } from './lab.js';
+import { BenchLab, isRoot, median, sleep, type LoadResult } from './lab.js';
 
 const SERVER_URL = 'http://server.bench:8080/';
 const DIRECT_URL = 'http://203.0.113.51:8080/';
@@ -28,6 +28,7 @@ export const rbacCost: Benchmark = {
     const seconds = quick ? 4 : 12;
     const warmup = quick ? 1 : 2;
     const wrkSeconds = quick ? 2 : 5;
+    if (!isRoot()) { progress('skipped: the lab needs root (network namespaces, nftables)'); return []; }
     const lab = await BenchLab.start('nanoseg-bench-rbac-cost-', ['--min-observations', '10']);
     try {
       lab.up('rbaccost', [

@@ -11,7 +11,7 @@ import { generateProxy, DEFAULT_SETTINGS } from '../../xds-server/src/generate/i
 import type { Inventory, PolicyRule, ServicePolicy } from '../../xds-server/src/model/index.js';
 import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 import type { Benchmark, Metric } from './types.js';
-import { BenchLab, median, sleep, type LoadResult } from './lab.js';
+import { BenchLab, isRoot, median, sleep, type LoadResult } from './lab.js';
 
 const SERVER_URL = 'http://server.bench:8080/';
 const SERVER = 'bench/server';
@@ -40,6 +40,7 @@ export const rbacScale: Benchmark = {
     const rounds = quick ? 3 : 6;
     const seconds = quick ? 4 : 12;
     const warmup = quick ? 1 : 2;
+    if (!isRoot()) { progress('skipped: the lab needs root (network namespaces, nftables)'); return []; }
     const lab = await BenchLab.start('nanoseg-bench-rbac-scale-', ['--min-observations', '10']);
     try {
       lab.up('rbacscale', [
@@ -93,7 +94,7 @@ export const rbacScale: Benchmark = {
         const load = await lab.load('rs-client', { mode: 'open', url: SERVER_URL, rate: RATE, seconds, warmup, conns: 16 });
         if (load.errors || load.non2xx) throw new Error(`${addresses[s]} addresses: ${load.errors} errors, ${load.non2xx} non-2xx responses`);
         samples[s].push(load);
-        progress(`${String(addresses[s]).padStart(5)} address${addresses[s] === 1 ? "" : "es"}: p50 ${(load.p50 / 1000).toFixed(3)} ms  p99 ${(load.p99 / 1000).toFixed(3)} ms  late p99 ${(load.lateP99 / 1000).toFixed(2)} ms`);
+        progress(`${String(addresses[s]).padStart(5)} address${addresses[s] === 1 ? '' : 'es'}: p50 ${(load.p50 / 1000).toFixed(3)} ms  p99 ${(load.p99 / 1000).toFixed(3)} ms  late p99 ${(load.lateP99 / 1000).toFixed(2)} ms`);
       };
       for (let r = 0; r < rounds; r++) {
         for (const s of (r % 2 === 0 ? ['one', 'tenk'] : ['tenk', 'one']) as Size[]) await measure(s);

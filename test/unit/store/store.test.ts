@@ -149,13 +149,13 @@ test('kill -9 while writing: every edge committed before the kill is there and t
       const lines = buf.split('\n');
       buf = lines.pop()!;
       for (const l of lines) confirmed = Number(l);
-      if (confirmed >= 2000 && !proc.killed) proc.kill('SIGKILL');
+      if (confirmed >= 500 && !proc.killed) proc.kill('SIGKILL');
     });
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 120_000);
     const signal = await exited;
     clearTimeout(timer);
     assert.equal(signal, 'SIGKILL', `writer did not die by SIGKILL: ${stderr}`);
-    assert.ok(confirmed >= 2000, `writer only confirmed ${confirmed} edges: ${stderr}`);
+    assert.ok(confirmed >= 500, `writer only confirmed ${confirmed} edges: ${stderr}`);
 
     const s = open(dir); // runs quick_check: throws if damaged
     const ids = new Set(s.loadEdges().map((e) => e.id));
