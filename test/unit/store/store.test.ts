@@ -151,7 +151,7 @@ test('kill -9 while writing: every edge committed before the kill is there and t
       for (const l of lines) confirmed = Number(l);
       if (confirmed >= 500 && !proc.killed) proc.kill('SIGKILL');
     });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 120_000);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 120_000);
     const signal = await exited;
     clearTimeout(timer);
     assert.equal(signal, 'SIGKILL', `writer did not die by SIGKILL: ${stderr}`);
