@@ -9,6 +9,13 @@ import { stringify } from 'yaml';
 import { BIN, ServerProcess, nanoseg, tempDir, type CliResult } from '../support/cli.js';
 import { ApiClient } from '../../xds-server/src/cli/client.js';
 import type { StatusView } from '../../xds-server/src/controlplane/views.js';
+import { ENVOY_DRAIN_SECONDS } from '../../xds-server/src/lab/lab.js';
+
+/**
+ * After a change that replaced listeners, Envoy drains the old filter chains for this long: measuring only after it
+ * keeps draining work out of the next sample.
+ */
+export const DRAIN_MS = ENVOY_DRAIN_SECONDS * 1000 + 500;
 
 // ---- apps that run inside the pods ------------------------------------------------------------------------------
 

@@ -1,14 +1,18 @@
 // What enforcement costs on the request path, in a real lab (own control plane, real Envoys): HTTP from a client pod
 // through its sidecar and the server pod's sidecar to a Node HTTP server, in learn mode (RBAC filters present but
 // empty) and in enforce mode (the policy learned from the warm-up traffic: RBAC matchers evaluated on both sides),
-// plus the same server app reached directly between two externals (no sidecars) as the baseline.
+// plus the same server app reached directly between two externals (no sidecars) as the baseline. Monitor mode (the
+// shadow matcher alone) is measured too, as a diagnostic: it tells the cost of evaluating a matcher and carrying its
+// result in every access log apart from the cost of enforcing.
 //
-// Per round, the three paths are measured one after another (learn and enforce swap order every round, the mode
-// is flipped for both services with `nanoseg mode --all`): an open-loop load at a fixed rate (latency) and wrk with
-// a fixed connection count (max throughput). Ratios are medians of per-round ratios, so drift between rounds on
-// this shared 2-core machine cancels out.
+// Per round, the paths are measured one after another (the order reverses every round; the mode is flipped for
+// both services with `nanoseg mode --all`, and a flip that replaced listeners is given Envoy's drain time): an
+// open-loop load at a fixed rate (latency, CPU of the sidecars and the control plane per request) and wrk with a
+// fixed connection count (max throughput). Ratios are medians of per-round ratios, so drift between rounds on this
+// shared 2-core machine cancels out.
 import type { Benchmark, Metric } from './types.js';
-import { BenchLab, isRoot, median, sleep, type LoadResult } from './lab.js';
+import { cpuSeconds } from './child.js';
+import { BenchLab, DRAIN_MS, isRoot, median, sleep, type LoadResult } from './lab.js';
 
 const SERVER_URL = 'http://server.bench:8080/';
 const DIRECT_URL = 'http://203.0.113.51:8080/';
@@ -16,9 +20,9 @@ const DIRECT_URL = 'http://203.0.113.51:8080/';
 const RATE = 500;
 const WRK_CONNS = 16;
 
-type Path = 'learn' | 'enforce' | 'direct';
+type Path = 'learn' | 'monitor' | 'enforce' | 'direct';
 
-interface Sample { load: LoadResult; rps?: number; wrkErrors: number }
+interface Sample { load: LoadResult; rps?: number; wrkErrors: number; cpUsPerReq?: number; envoyUsPerReq?: number }
 
 export const rbacCost: Benchmark = {
   name: 'rbac-cost',
@@ -51,19 +55,28 @@ export const rbacCost: Benchmark = {
         await sleep(250);
       }
 
-      let mode: 'learn' | 'enforce' = 'learn';
+      const cpPid = lab.server.proc?.pid;
+      if (cpPid === undefined) throw new Error('no control plane process');
+      const listing = JSON.parse(lab.cli(['lab', 'list', '-o', 'json']).stdout) as { pods: { envoy?: { pid: number } }[] };
+      const envoyPids = listing.pods.flatMap((p) => (p.envoy ? [p.envoy.pid] : []));
+      let mode: Exclude<Path, 'direct'> = 'learn';
       let hasWrk = false;
-      const setMode = async (m: 'learn' | 'enforce') => {
+      const setMode = async (m: Exclude<Path, 'direct'>) => {
         if (m === mode) return;
+        const before = await lab.status();
         lab.cli(['mode', '--all', m]);
         mode = m;
-        await lab.settled(2);
-        await sleep(500);
+        const { types } = await lab.waitChanged(before, () => true);
+        await sleep(types.includes('lds') ? DRAIN_MS : 500); // a mode flip replaces listeners: let the old ones drain
       };
       const measure = async (path: Path): Promise<Sample> => {
         const [pod, url] = path === 'direct' ? ['rc-dclient', DIRECT_URL] : ['rc-client', SERVER_URL];
         if (path !== 'direct') await setMode(path);
+        const cpu = () => ({ cp: cpuSeconds(cpPid), envoy: envoyPids.reduce((n, p) => n + cpuSeconds(p), 0) });
+        const c0 = cpu();
         const load = await lab.load(pod, { mode: 'open', url, rate: RATE, seconds, warmup, conns: 16 });
+        const c1 = cpu();
+        const perReq = (s: number) => (s * 1e6) / (RATE * seconds);
         if (load.errors || load.non2xx) throw new Error(`${path}: ${load.errors} errors, ${load.non2xx} non-2xx responses at ${RATE} req/s`);
         const w = await lab.wrk(pod, url, WRK_CONNS, wrkSeconds);
         hasWrk = w !== undefined;
@@ -75,12 +88,12 @@ export const rbacCost: Benchmark = {
           wrkErrors = c.errors + c.non2xx;
         }
         progress(`${path.padEnd(7)} p50 ${(load.p50 / 1000).toFixed(3)} ms  p99 ${(load.p99 / 1000).toFixed(3)} ms  late p99 ${(load.lateP99 / 1000).toFixed(2)} ms  max ${Math.round(rps ?? NaN)} req/s`);
-        return { load, rps, wrkErrors };
+        return { load, rps, wrkErrors, ...(path !== 'direct' && { cpUsPerReq: perReq(c1.cp - c0.cp), envoyUsPerReq: perReq(c1.envoy - c0.envoy) }) };
       };
 
-      const samples: Record<Path, Sample[]> = { learn: [], enforce: [], direct: [] };
+      const samples: Record<Path, Sample[]> = { learn: [], monitor: [], enforce: [], direct: [] };
       for (let r = 0; r < rounds; r++) {
-        const order: Path[] = r % 2 === 0 ? ['learn', 'direct', 'enforce'] : ['enforce', 'direct', 'learn'];
+        const order: Path[] = r % 2 === 0 ? ['learn', 'direct', 'monitor', 'enforce'] : ['enforce', 'monitor', 'direct', 'learn'];
         for (const p of order) samples[p].push(await measure(p));
       }
       const med = (p: Path, f: (s: Sample) => number) => median(samples[p].map(f));
@@ -95,6 +108,8 @@ export const rbacCost: Benchmark = {
         { name: 'enforce p99', value: ms(med('enforce', (s) => s.load.p99)), unit: 'ms', note: lat },
         { name: 'enforce / learn p50', value: pairRatio('enforce', 'learn', (s) => s.load.p50), unit: 'ratio', target: { op: '<=', value: 1.05 }, note: 'median of per-round ratios' },
         { name: 'enforce / learn p99', value: pairRatio('enforce', 'learn', (s) => s.load.p99), unit: 'ratio', note: 'median of per-round ratios' },
+        { name: 'monitor p50', value: ms(med('monitor', (s) => s.load.p50)), unit: 'ms', note: `${lat}; diagnostic: shadow matcher only` },
+        { name: 'monitor / learn p50', value: pairRatio('monitor', 'learn', (s) => s.load.p50), unit: 'ratio', note: 'diagnostic: the cost of evaluating the shadow matcher (and its metadata in every access log) alone' },
         { name: 'learn p99 incl. queueing', value: ms(med('learn', (s) => s.load.totalP99)), unit: 'ms', note: 'due time → response: adds generator timer lateness and queueing' },
         { name: 'enforce p99 incl. queueing', value: ms(med('enforce', (s) => s.load.totalP99)), unit: 'ms', note: 'due time → response: adds generator timer lateness and queueing' },
         { name: 'learn max throughput', value: med('learn', (s) => s.rps ?? NaN), unit: 'req/s', note: tool },
@@ -105,7 +120,13 @@ export const rbacCost: Benchmark = {
         { name: 'direct max throughput', value: med('direct', (s) => s.rps ?? NaN), unit: 'req/s', note: tool },
         { name: 'sidecars (learn) / direct p50', value: pairRatio('learn', 'direct', (s) => s.load.p50), unit: 'ratio', note: 'two sidecar hops vs none; median of per-round ratios' },
         { name: 'sidecars (enforce) / direct p50', value: pairRatio('enforce', 'direct', (s) => s.load.p50), unit: 'ratio', note: 'median of per-round ratios' },
-        { name: 'throughput-run errors', value: (['learn', 'enforce', 'direct'] as const).reduce((n, p) => n + samples[p].reduce((k, s) => k + s.wrkErrors, 0), 0), unit: 'count', target: { op: '<=', value: 0 } },
+        { name: 'learn control plane CPU / request', value: med('learn', (s) => s.cpUsPerReq ?? NaN), unit: 'µs', note: `during the ${RATE} req/s runs (access logs of both sidecars); /proc, 10 ms ticks` },
+        { name: 'monitor control plane CPU / request', value: med('monitor', (s) => s.cpUsPerReq ?? NaN), unit: 'µs', note: 'diagnostic' },
+        { name: 'enforce control plane CPU / request', value: med('enforce', (s) => s.cpUsPerReq ?? NaN), unit: 'µs', note: `during the ${RATE} req/s runs (access logs of both sidecars); /proc, 10 ms ticks` },
+        { name: 'learn sidecars CPU / request', value: med('learn', (s) => s.envoyUsPerReq ?? NaN), unit: 'µs', note: 'both Envoys together' },
+        { name: 'monitor sidecars CPU / request', value: med('monitor', (s) => s.envoyUsPerReq ?? NaN), unit: 'µs', note: 'diagnostic' },
+        { name: 'enforce sidecars CPU / request', value: med('enforce', (s) => s.envoyUsPerReq ?? NaN), unit: 'µs', note: 'both Envoys together' },
+        { name: 'throughput-run errors', value: (['learn', 'monitor', 'enforce', 'direct'] as const).reduce((n, p) => n + samples[p].reduce((k, s) => k + s.wrkErrors, 0), 0), unit: 'count', target: { op: '<=', value: 0 } },
       ];
       return m;
     } finally {

@@ -11,7 +11,7 @@ import { generateProxy, DEFAULT_SETTINGS } from '../../xds-server/src/generate/i
 import type { Inventory, PolicyRule, ServicePolicy } from '../../xds-server/src/model/index.js';
 import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 import type { Benchmark, Metric } from './types.js';
-import { BenchLab, isRoot, median, sleep, type LoadResult } from './lab.js';
+import { BenchLab, DRAIN_MS, isRoot, median, sleep, type LoadResult } from './lab.js';
 
 const SERVER_URL = 'http://server.bench:8080/';
 const SERVER = 'bench/server';
@@ -79,8 +79,10 @@ export const rbacScale: Benchmark = {
           const t0 = performance.now();
           const out = lab.cli(['policy', 'apply', '-f', files[s]]).stdout;
           if (!/unchanged/.test(out)) { // the 1-address policy is the learned one: the first apply changes nothing
-            const { at } = await lab.waitChanged(before, (e) => e.service === SERVER);
+            const { at, types } = await lab.waitChanged(before, (e) => e.service === SERVER);
             applyMs[s].push(at - t0);
+            // revoking ingress while enforced re-creates the inbound chains: let the old ones drain
+            if (types.includes('lds')) await sleep(DRAIN_MS);
           }
           current = s;
           await sleep(500);
