@@ -69,6 +69,11 @@ const sotwCases: SotwCase[] = [
     check: (d) => assert.deepEqual([...d.next.names].sort(), ['a', 'b']),
   },
   {
+    name: 'EDS unsubscribed from every name while the snapshot moved on: nothing to send', typeUrl: EDS, prev: sent(V1.eds, '1', ['a']), current: V2.eds,
+    req: { typeUrl: EDS, responseNonce: '1', versionInfo: V1.eds, resourceNames: [] }, action: 'ack',
+    check: (d) => assert.equal(d.next.names.size, 0),
+  },
+  {
     name: 'ACK that only drops a name', typeUrl: EDS, prev: sent(V1.eds, '1', ['a', 'b']), current: V1.eds,
     req: { typeUrl: EDS, responseNonce: '1', versionInfo: V1.eds, resourceNames: ['a'] }, action: 'ack',
     check: (d) => assert.deepEqual([...d.next.names], ['a']),

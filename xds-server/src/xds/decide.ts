@@ -88,6 +88,8 @@ export function decideSotw(
 
   const acked = req.versionInfo;
   const next: SotwState = { ...withNames, ackedVersion: acked };
+  // a named type the client no longer subscribes to anything of (e.g. EDS once it has no EDS clusters)
+  if (!wildcard && next.names.size === 0) return { action: 'ack', why: `ACK of ${acked}; subscribed to nothing`, next, acked };
   if (sotwHasNewer(next, current)) {
     return { action: 'respond', why: `ACK of ${acked}, snapshot moved on to ${current}`, next, acked };
   }
