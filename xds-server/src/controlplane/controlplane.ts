@@ -120,6 +120,7 @@ export class ControlPlane {
    * replica of a service gets the same resources, so a push generates once per service, not once per sidecar.
    */
   private readonly generated = new Map<string, Snapshot>();
+  private readonly compiledPolicies = new Map<ServiceName, CompiledPolicy>();
   /** connected nodes: id → node info (latest stream) */
   private readonly nodes = new Map<string, NodeInfo>();
   private readonly als = { entries: 0, rejected: 0, rejectedByKind: {} as Record<string, number>, streams: 0, window: [] as [number, number][] };
@@ -326,6 +327,10 @@ export class ControlPlane {
     this.log.info({ edge: describeEdge(edge), protocol: edge.protocol }, 'learned new edge');
     if (isServicePeer(edge.source)) this.metrics.learnedEdges.inc({ service: edge.source.service, direction: 'egress' });
     if (isServicePeer(edge.destination)) this.metrics.learnedEdges.inc({ service: edge.destination.service, direction: 'ingress' });
+    // In learn mode the learned edges shape the chains (a destination's own chain, a server port's chain), so
+    // connections opened now already sit on the chain they will keep once the service is enforced.
+    const learning = [edge.source, edge.destination].flatMap((p) => (isServicePeer(p) && this.modeOf(p.service) === 'learn' && !this.states.get(p.service)?.policy ? [p.service] : []));
+    if (learning.length) this.configChanged(`new edge ${describeEdge(edge)}`, learning);
   }
 
   private reject(kind: string, count: number, detail: string, node?: string): void {
@@ -498,10 +503,14 @@ export class ControlPlane {
   private configChanged(reason: string, services?: readonly ServiceName[]): void {
     if (!services) {
       this.generated.clear();
+      this.compiledPolicies.clear();
       this.pushes.enqueue({ full: true, reasons: [reason] });
       return;
     }
-    for (const svc of services) this.generated.delete(svc);
+    for (const svc of services) {
+      this.generated.delete(svc);
+      this.compiledPolicies.delete(svc);
+    }
     const nodes = new Set([...this.nodes.values()].filter((n) => services.includes(this.serviceOfNode(n))).map((n) => n.id));
     if (nodes.size) this.pushes.enqueue({ full: false, nodes, reasons: [reason] });
   }
@@ -554,8 +563,11 @@ export class ControlPlane {
     return this.modeOf(service) === 'learn' ? freezePolicy(service, this.learner.edgesOf(service), 0) : emptyPolicy(service);
   }
 
+  /** The compiled policy in force (for alert explanations), cached until the service's config changes. */
   private compiled(service: ServiceName): CompiledPolicy {
-    return compilePolicy(this.policyInForce(service), this.inventory);
+    let c = this.compiledPolicies.get(service);
+    if (!c) this.compiledPolicies.set(service, (c = compilePolicy(this.policyInForce(service), this.inventory)));
+    return c;
   }
 
   private requireService(service: string): ServiceName {
