@@ -41,7 +41,7 @@ interface Batch {
 }
 
 /**
- * Messages are queued and handed to the sink in slices of at most `budgetMs`, yielding to the event loop between
+ * Messages are queued and handed to the sink in slices of at most `budgetMs` (2 ms), yielding to the event loop between
  * slices, so a flood of access logs never starves ADS pushes or timers. When the queue passes `highWater`
  * entries, streams are paused (HTTP/2 flow control then slows the senders: nothing is dropped) until it drains
  * below `lowWater`.
@@ -57,9 +57,9 @@ export class AccessLogService {
   private readonly lowWater: number;
 
   constructor(private readonly sink: AlsSink, private readonly log: Logger, opts: AccessLogServiceOptions = {}) {
-    this.budgetMs = opts.budgetMs ?? 8;
-    this.highWater = opts.highWater ?? 50_000;
-    this.lowWater = opts.lowWater ?? 10_000;
+    this.budgetMs = opts.budgetMs ?? 2;
+    this.highWater = opts.highWater ?? 10_000;
+    this.lowWater = opts.lowWater ?? 2_000;
   }
 
   /** entries waiting to be processed */
