@@ -18,135 +18,30 @@
 // one trie lookup per connection, like a policy allowing one.
 import type { Any } from '../../../proto/gen/google/protobuf/any.js';
 import type { Matcher, Matcher_OnMatch } from '../../../proto/gen/xds/type/matcher/v3/matcher.js';
-import { Matcher_OnMatch as OnMatchCodec } from '../../../proto/gen/xds/type/matcher/v3/matcher.js';
 import { Action as RbacAction, RBAC_Action } from '../../../proto/gen/envoy/config/rbac/v3/rbac.js';
 import { ApiVersion } from '../../../proto/gen/envoy/config/core/v3/config_source.js';
-import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
+import { IPMatcher } from '../../../proto/gen/xds/type/matcher/v3/ip.js';
+import type { CidrRange } from '../../../proto/gen/xds/core/v3/cidr.js';
+import {
+  DestinationIPInput, DestinationPortInput, ServerNameInput, SourceIPInput,
+} from '../../../proto/gen/envoy/extensions/matching/common_inputs/network/v3/network_inputs.js';
 import type { Mode } from '../model/index.js';
 import type { CompiledPolicy, OutboundDestination } from '../policy/compile.js';
 import { sniApplies } from '../policy/compile.js';
 import { parseCidr } from '../policy/ip.js';
 import { noRuleName, type PolicySide } from '../policy/rules.js';
-import { T, encode, pack, type Codec, type PartialOf, type Typed } from './envoy-types.js';
+import { T, encode, pack, type PartialOf, type Typed } from './envoy-types.js';
 import type { GeneratedResource } from './proxy.js';
 
-// ---------------------------------------------------------------------------------------------------------------
-// Message types the unified matcher needs that proto/gen does not contain yet. STOPGAP until proto/generate.mjs
-// ROOTS include 'xds/type/matcher/v3/ip.proto' and
-// 'envoy/extensions/matching/common_inputs/network/v3/network_inputs.proto' (then import the generated codecs
-// and move these entries into envoy-types.ts `T`). The four inputs are empty messages; IPMatcher is
-//   message IPMatcher { repeated IPRangeMatcher range_matchers = 1; }
-//   message IPRangeMatcher { repeated xds.core.v3.CidrRange ranges = 1; Matcher.OnMatch on_match = 2; bool exclusive = 3; }
-//   message xds.core.v3.CidrRange { string address_prefix = 1; google.protobuf.UInt32Value prefix_len = 2; }
-// ---------------------------------------------------------------------------------------------------------------
-
-export interface XdsCidrRange {
-  addressPrefix: string;
-  prefixLen?: number | undefined;
-}
-export interface IpRangeMatcher {
-  ranges: XdsCidrRange[];
-  onMatch?: Matcher_OnMatch | undefined;
-  exclusive: boolean;
-}
-export interface IpMatcher {
-  rangeMatchers: IpRangeMatcher[];
-}
-
-function wrapperU32(w: BinaryWriter, tag: number, v: number | undefined): void {
-  if (v === undefined) return;
-  w.uint32(tag).fork();
-  if (v !== 0) w.uint32(8).uint32(v);
-  w.join();
-}
-
-function readU32Wrapper(r: BinaryReader, len: number): number {
-  const end = r.pos + len;
-  let v = 0;
-  while (r.pos < end) {
-    const tag = r.uint32();
-    if (tag === 8) v = r.uint32();
-    else r.skip(tag & 7);
-  }
-  return v;
-}
-
-const IpMatcherCodec: Codec<IpMatcher> = {
-  encode(m: IpMatcher) {
-    const w = new BinaryWriter();
-    for (const rm of m.rangeMatchers) {
-      w.uint32(10).fork();
-      for (const c of rm.ranges) {
-        w.uint32(10).fork();
-        if (c.addressPrefix !== '') w.uint32(10).string(c.addressPrefix);
-        wrapperU32(w, 18, c.prefixLen);
-        w.join();
-      }
-      if (rm.onMatch) OnMatchCodec.encode(rm.onMatch, w.uint32(18).fork()).join();
-      if (rm.exclusive) w.uint32(24).bool(true);
-      w.join();
-    }
-    return w;
-  },
-  decode(b: Uint8Array): IpMatcher {
-    const r = new BinaryReader(b);
-    const out: IpMatcher = { rangeMatchers: [] };
-    while (r.pos < r.len) {
-      const tag = r.uint32();
-      if (tag !== 10) { r.skip(tag & 7); continue; }
-      const end = r.uint32() + r.pos;
-      const rm: IpRangeMatcher = { ranges: [], onMatch: undefined, exclusive: false };
-      while (r.pos < end) {
-        const t = r.uint32();
-        if (t === 10) {
-          const cend = r.uint32() + r.pos;
-          const c: XdsCidrRange = { addressPrefix: '', prefixLen: undefined };
-          while (r.pos < cend) {
-            const ct = r.uint32();
-            if (ct === 10) c.addressPrefix = r.string();
-            else if (ct === 18) c.prefixLen = readU32Wrapper(r, r.uint32());
-            else r.skip(ct & 7);
-          }
-          rm.ranges.push(c);
-        } else if (t === 18) rm.onMatch = OnMatchCodec.decode(r, r.uint32());
-        else if (t === 24) rm.exclusive = r.bool();
-        else r.skip(t & 7);
-      }
-      out.rangeMatchers.push(rm);
-    }
-    return out;
-  },
-  fromPartial(o: never): IpMatcher {
-    const p = o as DeepPartialIp;
-    return {
-      rangeMatchers: (p.rangeMatchers ?? []).map((rm) => ({
-        ranges: (rm.ranges ?? []).map((c) => ({ addressPrefix: c.addressPrefix ?? '', prefixLen: c.prefixLen })),
-        onMatch: rm.onMatch === undefined ? undefined : OnMatchCodec.fromPartial(rm.onMatch),
-        exclusive: rm.exclusive ?? false,
-      })),
-    };
-  },
-};
-interface DeepPartialIp {
-  rangeMatchers?: { ranges?: Partial<XdsCidrRange>[]; onMatch?: PartialOf<typeof OnMatchCodec>; exclusive?: boolean }[];
-}
-
-type Empty = Record<string, never>;
-const EmptyCodec: Codec<Empty> = {
-  encode: () => new BinaryWriter(),
-  decode: () => ({}),
-  fromPartial: () => ({}),
-};
-
 const PREFIX = 'type.googleapis.com/';
-/** The matching types RBAC generation uses beyond envoy-types.ts `T` (candidates to move into `T`). */
+/** The matching types RBAC generation uses beyond envoy-types.ts `T`. */
 export const MATCHING_TYPES = {
   rbacAction: { url: `${PREFIX}envoy.config.rbac.v3.Action`, codec: RbacAction },
-  ipMatcher: { url: `${PREFIX}xds.type.matcher.v3.IPMatcher`, codec: IpMatcherCodec },
-  sourceIpInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.SourceIPInput`, codec: EmptyCodec },
-  destinationIpInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput`, codec: EmptyCodec },
-  destinationPortInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput`, codec: EmptyCodec },
-  serverNameInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.ServerNameInput`, codec: EmptyCodec },
+  ipMatcher: { url: `${PREFIX}xds.type.matcher.v3.IPMatcher`, codec: IPMatcher },
+  sourceIpInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.SourceIPInput`, codec: SourceIPInput },
+  destinationIpInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput`, codec: DestinationIPInput },
+  destinationPortInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput`, codec: DestinationPortInput },
+  serverNameInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.ServerNameInput`, codec: ServerNameInput },
 } as const satisfies Record<string, Typed<unknown>>;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -179,7 +74,7 @@ function action(policyName: string, allow: boolean): Matcher_OnMatch {
   };
 }
 
-function cidrRange(c: string): XdsCidrRange {
+function cidrRange(c: string): CidrRange {
   const r = parseCidr(c);
   if ('error' in r) throw new Error(`internal: compiled policy holds an invalid CIDR: ${r.error}`);
   const slash = c.indexOf('/');
@@ -188,7 +83,7 @@ function cidrRange(c: string): XdsCidrRange {
 
 /** An address trie: each group of ranges → its on_match. Groups are given in a deterministic order. */
 function trie(inputName: string, inputType: { url: string }, groups: readonly { cidrs: readonly string[]; onMatch: Matcher_OnMatch }[]): Matcher {
-  const ip: IpMatcher = {
+  const ip: IPMatcher = {
     rangeMatchers: groups.map((g) => ({ ranges: g.cidrs.map(cidrRange), onMatch: g.onMatch, exclusive: false })),
   };
   return {
@@ -196,7 +91,7 @@ function trie(inputName: string, inputType: { url: string }, groups: readonly { 
       input: input(inputName, inputType),
       customMatch: {
         name: 'envoy.matching.custom_matchers.trie_matcher',
-        typedConfig: { typeUrl: MATCHING_TYPES.ipMatcher.url, value: Buffer.from(IpMatcherCodec.encode(ip).finish()) },
+        typedConfig: { typeUrl: MATCHING_TYPES.ipMatcher.url, value: Buffer.from(IPMatcher.encode(ip).finish()) },
       },
       exactMatchMap: undefined,
       prefixMatchMap: undefined,
