@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AlertAggregator, alertKey } from '../../../xds-server/src/alerts/index.js';
 import type { Alert } from '../../../xds-server/src/model/index.js';
-import { FakeScheduler } from './fake-scheduler.js';
+import { FakeScheduler } from '../../support/fake-scheduler.js';
 
 function alert(over: Partial<Alert> = {}, t = 0): Alert {
   return {

@@ -1,14 +1,9 @@
 // Shared inputs of the policy tests: a small shop with a database and an external payment API.
 import type { Edge, Inventory, PolicyRule, ServicePolicy } from '../../../xds-server/src/model/index.js';
 import { edgeId } from '../../../xds-server/src/model/index.js';
-import { GOLDEN_FILES, assertGolden } from '../../support/golden.js';
 import { render } from '../../../xds-server/src/generate/envoy-types.js';
 import { MATCHING_TYPES } from '../../../xds-server/src/generate/rbac.js';
 import type { GeneratedResource } from '../../../xds-server/src/generate/proxy.js';
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import assert from 'node:assert/strict';
-import { GOLDEN_DIR } from '../../support/golden.js';
 
 export const inventory: Inventory = {
   workloads: [
@@ -113,22 +108,3 @@ function clean(v: unknown): unknown {
   return out;
 }
 
-/**
- * assertGolden once the file is listed in test/support/golden.ts GOLDEN_FILES; until then the same comparison
- * here (REFRESH_GOLDEN=true writes).
- */
-export function golden(name: string, actual: unknown): void {
-  if (GOLDEN_FILES.includes(name)) {
-    assertGolden(name, actual);
-    return;
-  }
-  const file = join(GOLDEN_DIR, name);
-  const text = JSON.stringify(actual, null, 2) + '\n';
-  if (process.env.REFRESH_GOLDEN === 'true') {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, text);
-    return;
-  }
-  if (!existsSync(file)) assert.fail(`missing golden file ${file}: run with REFRESH_GOLDEN=true to create it, then review it`);
-  assert.equal(text, readFileSync(file, 'utf8'), `${name} differs from the golden file (REFRESH_GOLDEN=true to update after review)`);
-}

@@ -8,7 +8,8 @@ import type { GeneratedResource } from '../../../xds-server/src/generate/proxy.j
 import type { Matcher } from '../../../proto/gen/xds/type/matcher/v3/matcher.js';
 import { compilePolicy } from '../../../xds-server/src/policy/compile.js';
 import type { Inventory, Mode, ServicePolicy, Workload } from '../../../xds-server/src/model/index.js';
-import { apiPolicy, golden, inventory, renderResource, rule } from './fixtures.js';
+import { apiPolicy, inventory, renderResource, rule } from './fixtures.js';
+import { assertGolden } from '../../support/golden.js';
 
 const MODES: readonly Mode[] = ['learn', 'monitor', 'enforce'];
 const api = compilePolicy(apiPolicy, inventory);
@@ -150,13 +151,13 @@ test('scale: 10,000 allowed addresses are one trie per port, grouped per rule (n
 
 test('golden: representative policies in every mode', () => {
   for (const mode of MODES) {
-    golden(`policy/shop-api-${mode}.json`, [
+    assertGolden(`policy/shop-api-${mode}.json`, [
       inboundNetworkRbac(api, mode, 'inbound-rbac'),
       inboundHttpRbac(api, mode, 'inbound-http-rbac'),
       outboundNetworkRbac(api, mode, 'outbound-rbac'),
     ].map(renderResource));
   }
-  golden('policy/deny-all-enforce.json', [
+  assertGolden('policy/deny-all-enforce.json', [
     denyAllRbac('network', 'ingress', 'enforce', 'inbound-rbac'),
     denyAllRbac('http', 'ingress', 'enforce', 'inbound-http-rbac'),
     denyAllRbac('network', 'egress', 'enforce', 'outbound-rbac'),

@@ -1,36 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PushDebouncer, mergePush } from '../../../xds-server/src/xds/index.js';
-import type { PushRequest, Scheduler } from '../../../xds-server/src/xds/index.js';
+import type { PushRequest } from '../../../xds-server/src/xds/index.js';
+import { FakeScheduler } from '../../support/fake-scheduler.js';
 
-/** A manual clock: `advance` runs due timers in order. */
-class FakeScheduler implements Scheduler {
-  private t = 0;
-  private timers: { at: number; fn: () => void }[] = [];
-  now(): number {
-    return this.t;
-  }
-  schedule(fn: () => void, ms: number): unknown {
-    const timer = { at: this.t + ms, fn };
-    this.timers.push(timer);
-    return timer;
-  }
-  cancel(h: unknown): void {
-    this.timers = this.timers.filter((x) => x !== h);
-  }
-  async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    for (;;) {
-      await new Promise((r) => setImmediate(r));
-      const next = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!next) break;
-      this.timers = this.timers.filter((x) => x !== next);
-      this.t = next.at;
-      next.fn();
-    }
-    this.t = end;
-  }
-}
 
 const ev = (reason: string, nodes?: string[], full = false): PushRequest =>
   (nodes ? { full, nodes: new Set(nodes), reasons: [reason] } : { full, reasons: [reason] });
@@ -52,11 +25,11 @@ test('mergePush widens: full wins, missing nodes means every node, reasons dedup
 test('a burst becomes one push after the quiet period', async () => {
   const { sched, pushes, d } = setup();
   d.enqueue(ev('a', ['n1']));
-  await sched.advance(50);
+  await sched.advanceAsync(50);
   d.enqueue(ev('b', ['n2']));
-  await sched.advance(99);
+  await sched.advanceAsync(99);
   assert.equal(pushes.length, 0);
-  await sched.advance(1);
+  await sched.advanceAsync(1);
   assert.deepEqual(pushes, [{ full: false, nodes: new Set(['n1', 'n2']), reasons: ['a', 'b'] }]);
   assert.deepEqual(d.stats, { events: 2, pushes: 1 });
 });
@@ -65,7 +38,7 @@ test('a continuous stream of events still pushes after maxDelay', async () => {
   const { sched, pushes, d } = setup();
   for (let i = 0; i < 25; i++) {
     d.enqueue(ev(`e${i}`));
-    await sched.advance(50);
+    await sched.advanceAsync(50);
   }
   assert.equal(pushes.length, 1);
   assert.equal(pushes[0]!.reasons.length, 20); // events at t=0..950; pushed at t=1000
@@ -75,14 +48,14 @@ test('one push in flight; events during it merge into the next', async () => {
   let release!: () => void;
   const { sched, pushes, d } = setup((r) => (r.reasons[0] === 'a' ? new Promise<void>((res) => (release = res)) : undefined));
   d.enqueue(ev('a'));
-  await sched.advance(100);
+  await sched.advanceAsync(100);
   assert.equal(pushes.length, 1);
   d.enqueue(ev('b'));
   d.enqueue(ev('c'));
-  await sched.advance(500);
+  await sched.advanceAsync(500);
   assert.equal(pushes.length, 1, 'waits for the push in flight');
   release();
-  await sched.advance(0);
+  await sched.advanceAsync(0);
   assert.deepEqual(pushes[1]?.reasons, ['b', 'c']);
 });
 
@@ -91,9 +64,9 @@ test('a failing push is logged and does not stop later pushes', async () => {
     if (r.reasons[0] === 'boom') throw new Error('boom');
   });
   d.enqueue(ev('boom'));
-  await sched.advance(100);
+  await sched.advanceAsync(100);
   d.enqueue(ev('ok'));
-  await sched.advance(100);
+  await sched.advanceAsync(100);
   assert.deepEqual(pushes.map((p) => p.reasons[0]), ['boom', 'ok']);
 });
 
@@ -103,6 +76,6 @@ test('stop drops pending events and is idempotent', async () => {
   d.stop();
   d.stop();
   d.enqueue(ev('b'));
-  await sched.advance(2000);
+  await sched.advanceAsync(2000);
   assert.equal(pushes.length, 0);
 });

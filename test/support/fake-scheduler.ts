@@ -1,5 +1,6 @@
-// A manual clock for alert tests: `advance` runs due timers in time order.
-import type { Scheduler } from '../../../xds-server/src/xds/index.js';
+// A manual clock for tests of timer-driven code: `advance` runs due timers in time order; `advanceAsync` also
+// yields to the event loop before each timer, for code whose timers start async work (the push debouncer).
+import type { Scheduler } from '../../xds-server/src/xds/index.js';
 
 export class FakeScheduler implements Scheduler {
   private t: number;
@@ -24,6 +25,19 @@ export class FakeScheduler implements Scheduler {
   advance(ms: number): void {
     const end = this.t + ms;
     for (;;) {
+      const next = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!next) break;
+      this.timers = this.timers.filter((x) => x !== next);
+      this.t = next.at;
+      next.fn();
+    }
+    this.t = end;
+  }
+
+  async advanceAsync(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
       const next = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
       if (!next) break;
       this.timers = this.timers.filter((x) => x !== next);
