@@ -29,7 +29,9 @@ export interface VerdictResult {
 }
 
 /** Log names of the deny chains end with this. */
-export const DENY_LOG_SUFFIX = '-deny';
+import { DENY_LOG_SUFFIX } from '../model/index.js';
+
+export { DENY_LOG_SUFFIX };
 export const RBAC_DENIED_PREFIX = 'rbac_access_denied';
 export const RBAC_FILTERS = ['envoy.filters.network.rbac', 'envoy.filters.http.rbac'] as const;
 const SHADOW_RESULT_KEY = 'shadow_engine_result';

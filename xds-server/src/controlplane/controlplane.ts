@@ -7,7 +7,7 @@ import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/serv
 import { AccessLogServiceService } from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
 import type { HTTPAccessLogEntry, TCPAccessLogEntry } from '../../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
 import type { Alert, AuditEvent, Edge, Inventory, Mode, Observation, PolicyRule, ServiceName, ServicePolicy, Workload } from '../model/index.js';
-import { EMPTY_INVENTORY, MODES, SERVICE_NAME_RE, isServicePeer } from '../model/index.js';
+import { DENY_LOG_SUFFIX, EMPTY_INVENTORY, MODES, SERVICE_NAME_RE, isServicePeer } from '../model/index.js';
 import { ConvergenceTracker, DEFAULT_CONVERGENCE, InventoryIndex, Learner, toObservation, describeEdge } from '../learn/index.js';
 import type { ConvergenceConfig, ConvergenceMemory } from '../learn/index.js';
 import { Store } from '../store/index.js';
@@ -248,8 +248,8 @@ export class ControlPlane {
 
   private ingest(s: AlsStreamIdentity, kind: 'tcp' | 'http', entries: readonly (TCPAccessLogEntry | HTTPAccessLogEntry)[]): void {
     // deny chains log under "<side>-deny"; attribution is the same as for their side
-    const denyChain = s.logName.endsWith('-deny');
-    const ctx = { logName: denyChain ? s.logName.slice(0, -'-deny'.length) : s.logName, node: { id: s.nodeId, cluster: s.cluster }, index: this.index, now: Date.now() };
+    const denyChain = s.logName.endsWith(DENY_LOG_SUFFIX);
+    const ctx = { logName: denyChain ? s.logName.slice(0, -DENY_LOG_SUFFIX.length) : s.logName, node: { id: s.nodeId, cluster: s.cluster }, index: this.index, now: Date.now() };
     let accepted = 0;
     for (const entry of entries) {
       const r = toObservation(entry, kind, ctx);

@@ -26,7 +26,7 @@
 //     never even accepts a connection on a port nobody may use ("inbound-deny").
 // Config scoping: once converged in monitor/enforce, only the VIP services of the egress policy are configured.
 import type { Inventory, Mode, ServiceName, ServicePolicy } from '../model/index.js';
-import { isServicePeer } from '../model/index.js';
+import { DENY_LOG_SUFFIX, LOG_INBOUND, LOG_OUTBOUND, isServicePeer } from '../model/index.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 import { inboundHttpRbac, inboundNetworkRbac, outboundNetworkRbac, rbacFilterRef } from './rbac.js';
 import type { Any } from '../../../proto/gen/google/protobuf/any.js';
@@ -347,8 +347,8 @@ class Builder {
         const name = serviceClusterName(v.service, port);
         const match = { prefixRanges: [{ addressPrefix: v.vip, prefixLen: 32 }], destinationPort: port };
         chains.push(
-          { name: `${name}|http`, filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS }, filters: [rbac, this.hcm(name, name, 'outbound')] },
-          { name: `${name}|tcp`, filterChainMatch: match, filters: [rbac, this.tcpProxy(name, name, 'outbound')] },
+          { name: `${name}|http`, filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS }, filters: [rbac, this.hcm(name, name, LOG_OUTBOUND)] },
+          { name: `${name}|tcp`, filterChainMatch: match, filters: [rbac, this.tcpProxy(name, name, LOG_OUTBOUND)] },
         );
         deps.push({ kind: 'cluster', name }, { kind: 'route', name });
       }
@@ -358,8 +358,8 @@ class Builder {
       const match = { prefixRanges: [{ addressPrefix, prefixLen: Number(len) }], destinationPort: d.port };
       const name = `direct|${d.port}|${d.cidr}`;
       chains.push(
-        { name: `${name}|http`, filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS }, filters: [rbac, this.hcm('outbound_direct', 'outbound|passthrough', 'outbound')] },
-        { name: `${name}|tcp`, filterChainMatch: match, filters: [rbac, this.tcpProxy('outbound_direct', PASSTHROUGH, 'outbound')] },
+        { name: `${name}|http`, filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS }, filters: [rbac, this.hcm('outbound_direct', 'outbound|passthrough', LOG_OUTBOUND)] },
+        { name: `${name}|tcp`, filterChainMatch: match, filters: [rbac, this.tcpProxy('outbound_direct', PASSTHROUGH, LOG_OUTBOUND)] },
       );
     }
     if (direct.length || !enforce) deps.push({ kind: 'cluster', name: PASSTHROUGH }, { kind: 'route', name: 'outbound|passthrough' });
@@ -367,12 +367,12 @@ class Builder {
       chains.push({
         name: 'passthrough|http',
         filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS },
-        filters: [rbac, this.hcm('outbound_passthrough', 'outbound|passthrough', 'outbound')],
+        filters: [rbac, this.hcm('outbound_passthrough', 'outbound|passthrough', LOG_OUTBOUND)],
       });
     }
     const defaultChain = enforce
-      ? { name: 'deny|tcp', filters: [rbac, this.tcpProxy('outbound_deny', BLACKHOLE, 'outbound-deny')] }
-      : { name: 'passthrough|tcp', filters: [rbac, this.tcpProxy('outbound_passthrough', PASSTHROUGH, 'outbound')] };
+      ? { name: 'deny|tcp', filters: [rbac, this.tcpProxy('outbound_deny', BLACKHOLE, LOG_OUTBOUND + DENY_LOG_SUFFIX)] }
+      : { name: 'passthrough|tcp', filters: [rbac, this.tcpProxy('outbound_passthrough', PASSTHROUGH, LOG_OUTBOUND)] };
     return res('listener', T.listener.url, 'outbound', encode(T.listener, {
       name: 'outbound',
       address: { socketAddress: { address: '0.0.0.0', portValue: OUTBOUND_PORT } },
@@ -391,16 +391,16 @@ class Builder {
     for (const port of ports) {
       const g = generations[port] ? `|g${generations[port]}` : '';
       chains.push(
-        { name: `inbound|${port}|http${g}`, filterChainMatch: { destinationPort: port, applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm('inbound', 'inbound', 'inbound', RBAC_INBOUND_HTTP)] },
-        { name: `inbound|${port}|tcp${g}`, filterChainMatch: { destinationPort: port }, filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, 'inbound')] },
+        { name: `inbound|${port}|http${g}`, filterChainMatch: { destinationPort: port, applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm('inbound', 'inbound', LOG_INBOUND, RBAC_INBOUND_HTTP)] },
+        { name: `inbound|${port}|tcp${g}`, filterChainMatch: { destinationPort: port }, filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, LOG_INBOUND)] },
       );
     }
     if (!enforce) {
-      chains.push({ name: 'inbound|http', filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm('inbound', 'inbound', 'inbound', RBAC_INBOUND_HTTP)] });
+      chains.push({ name: 'inbound|http', filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm('inbound', 'inbound', LOG_INBOUND, RBAC_INBOUND_HTTP)] });
     }
     const defaultChain = enforce
-      ? { name: 'inbound|deny', filters: [rbac, this.tcpProxy('inbound_deny', BLACKHOLE, 'inbound-deny')] }
-      : { name: 'inbound|tcp', filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, 'inbound')] };
+      ? { name: 'inbound|deny', filters: [rbac, this.tcpProxy('inbound_deny', BLACKHOLE, LOG_INBOUND + DENY_LOG_SUFFIX)] }
+      : { name: 'inbound|tcp', filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, LOG_INBOUND)] };
     return res('listener', T.listener.url, 'inbound', encode(T.listener, {
       name: 'inbound',
       address: { socketAddress: { address: '0.0.0.0', portValue: INBOUND_PORT } },

@@ -94,6 +94,14 @@ export function hostCidr(ip: string): string {
   return ip.includes(':') ? `${ip}/128` : `${ip}/32`;
 }
 
+/**
+ * Access-log names of the sidecar's listeners, and the suffix of chains that deny (enforce mode): the generator
+ * names its loggers with them, the learner and the alert pipeline read them back.
+ */
+export const LOG_OUTBOUND = 'outbound';
+export const LOG_INBOUND = 'inbound';
+export const DENY_LOG_SUFFIX = '-deny';
+
 export const SERVICE_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /**
