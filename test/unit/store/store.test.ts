@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { projectRoot } from '../../../xds-server/src/util/envoy.js';
-import { mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -168,6 +168,64 @@ test('kill -9 while writing: every edge committed before the kill is there and t
     assert.deepEqual(db.pragma('integrity_check'), [{ integrity_check: 'ok' }]);
     db.close();
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('background checkpoints move committed evidence into the database file without a checkpoint on the writer', async () => {
+  const dir = tmp();
+  const s = open(dir);
+  const copy = tmp();
+  try {
+    const failures: string[] = [];
+    s.checkpointInBackground(30, (r) => failures.push(r));
+    // 30 small transactions: together far below SQLite's automatic checkpoint (1000 pages), so only the worker
+    // can have copied them from the WAL into the database file
+    for (let round = 1; round <= 30; round++) {
+      s.upsertEdges(Array.from({ length: 50 }, (_, j) => edge(j, round)));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // the database file alone (no WAL beside it) holds the last commit once a checkpoint has run
+    const countInDbFile = (): number | undefined => {
+      writeFileSync(join(copy, 'x.db'), readFileSync(s.file));
+      const db = new Database(join(copy, 'x.db'), { readonly: true });
+      try {
+        const row = db.prepare('SELECT evidence FROM edges WHERE id = ?').get(edge(7).id) as { evidence: string } | undefined;
+        return row && (JSON.parse(row.evidence) as { count: number }).count;
+      } finally {
+        db.close();
+      }
+    };
+    let count: number | undefined;
+    for (let i = 0; i < 100 && count !== 30; i++) {
+      count = countInDbFile();
+      if (count !== 30) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(count, 30, 'the database file never caught up with the WAL');
+    assert.deepEqual(failures, []);
+  } finally {
+    s.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(copy, { recursive: true, force: true });
+  }
+});
+
+test('when background checkpoints cannot run, the store says why and keeps working', async () => {
+  const dir = tmp();
+  const s = open(dir);
+  try {
+    rmSync(s.file); // the worker opens the file by name: it is gone, the open connection still works
+    // the worker is unref'd (it never holds the process open): a timer keeps this test's loop alive meanwhile
+    let timer: NodeJS.Timeout | undefined;
+    const reason = await new Promise<string>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('no failure reported in 5 s')), 5000);
+      s.checkpointInBackground(30, resolve);
+    }).finally(() => clearTimeout(timer));
+    assert.match(reason, /unable to open|no such file|SQLITE_CANTOPEN/i);
+    s.upsertEdges([edge(1)]);
+    assert.equal(s.loadEdges().length, 1);
+  } finally {
+    s.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -75,7 +75,9 @@ interface ServiceState {
 }
 
 const ENVOY_GID = 1337;
-const FLUSH_CHUNK = 500;
+const FLUSH_CHUNK = 100;
+/** how often the store's WAL is checkpointed, off the event loop */
+const CHECKPOINT_INTERVAL_MS = 1000;
 const KIND_TYPE: Record<ResourceKind, TypeUrl> = { cluster: CDS, endpoints: EDS, listener: LDS, route: RDS, extension: ECDS };
 const TYPE_SHORT: Record<TypeUrl, 'cds' | 'eds' | 'lds' | 'rds' | 'ecds'> = { [CDS]: 'cds', [EDS]: 'eds', [LDS]: 'lds', [RDS]: 'rds', [ECDS]: 'ecds' };
 
@@ -152,6 +154,8 @@ export class ControlPlane {
     this.startedAt = Date.now();
     const store = Store.open(this.opts.stateDir);
     this.store = store;
+    store.checkpointInBackground(CHECKPOINT_INTERVAL_MS, (reason) =>
+      this.log.warn({ reason }, 'background WAL checkpoints stopped; SQLite checkpoints during commits again'));
     this.restore(store);
     this.auditFile = new JsonlAuditFile(join(this.opts.stateDir, 'audit.jsonl'), { logger: this.log });
     await this.listenGrpc();

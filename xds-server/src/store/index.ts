@@ -12,9 +12,12 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Checkpointer } from './checkpointer.js';
 import type { Edge, EdgeKey, Evidence, Inventory, Mode, ServiceName, AuditEvent } from '../model/index.js';
 
 export const DB_FILE = 'nanoseg.db';
+/** SQLite's default WAL size that triggers an automatic checkpoint */
+const AUTO_CHECKPOINT_PAGES = 1000;
 
 export type StoreErrorCode = 'corrupt' | 'open-failed';
 
@@ -75,6 +78,7 @@ interface EdgeRow {
 export class Store {
   private readonly db: Database.Database;
   private readonly upsertEdge: Database.Statement<[string, string, string]>;
+  private readonly updateEvidence: Database.Statement<[string, string]>;
   private readonly upsertMany: (edges: readonly Edge[]) => void;
   private readonly selectEdges: Database.Statement<[], EdgeRow>;
   private readonly selectInventory: Database.Statement<[string], { json: string }>;
@@ -83,6 +87,7 @@ export class Store {
   private readonly upsertService: Database.Statement<[string, string, string]>;
   private readonly selectKv: Database.Statement<[string], { value: string }>;
   private readonly upsertKv: Database.Statement<[string, string]>;
+  private checkpointer: Checkpointer | undefined;
 
   private constructor(
     db: Database.Database,
@@ -93,10 +98,15 @@ export class Store {
     this.upsertEdge = db.prepare(
       'INSERT INTO edges (id, key, evidence) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET evidence = excluded.evidence',
     );
+    this.updateEvidence = db.prepare('UPDATE edges SET evidence = ? WHERE id = ?');
+    // Most writes are evidence of known edges (the periodic flush): update the evidence alone, and write the key
+    // only for an edge that has no row yet.
     this.upsertMany = db.transaction((edges: readonly Edge[]) => {
       for (const e of edges) {
+        const evidence = JSON.stringify(e.evidence);
+        if (this.updateEvidence.run(evidence, e.id).changes > 0) continue;
         const key: EdgeKey = { source: e.source, destination: e.destination, protocol: e.protocol, port: e.port };
-        this.upsertEdge.run(e.id, JSON.stringify(key), JSON.stringify(e.evidence));
+        this.upsertEdge.run(e.id, JSON.stringify(key), evidence);
       }
     });
     this.selectEdges = db.prepare('SELECT id, key, evidence FROM edges ORDER BY id');
@@ -224,8 +234,29 @@ export class Store {
   }
 
   /** Idempotent. Checkpoints the WAL into the main file on the way out. */
+  /**
+   * Moves WAL checkpoints to a worker thread (see checkpointer.ts) so no commit on the event loop pays for one.
+   * If the worker cannot run, SQLite's automatic checkpoints come back and `onFailure` says why.
+   */
+  checkpointInBackground(intervalMs: number, onFailure: (reason: string) => void): void {
+    if (this.checkpointer || !this.db.open) return;
+    const fallBack = (reason: string): void => {
+      this.checkpointer = undefined;
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+      onFailure(reason);
+    };
+    this.db.pragma('wal_autocheckpoint = 0');
+    try {
+      this.checkpointer = Checkpointer.start({ file: this.file, intervalMs, onFailure: fallBack });
+    } catch (err) {
+      fallBack(errMsg(err));
+    }
+  }
+
   close(): void {
     if (!this.db.open) return;
+    this.checkpointer?.stop();
+    this.checkpointer = undefined;
     this.db.close();
   }
 }
