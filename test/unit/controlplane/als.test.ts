@@ -51,10 +51,11 @@ test('malformed access-log entries are counted by kind, logged once, and never s
 
   const s = await waitFor('rejections counted', () => {
     const st = cp.status();
-    return st.accessLogs.rejected >= 5 ? st : undefined;
+    return st.accessLogs.rejected >= 6 ? st : undefined;
   }, 5000);
   assert.equal(s.accessLogs.entries, 0);
   assert.equal(s.accessLogs.rejectedByKind['no-identifier'], 2);
+  assert.equal(s.accessLogs.rejectedByKind['malformed'], 1, JSON.stringify(s.accessLogs.rejectedByKind));
   assert.ok((s.accessLogs.rejectedByKind['missing-address'] ?? 0) >= 1, JSON.stringify(s.accessLogs.rejectedByKind));
   assert.ok((s.accessLogs.rejectedByKind['unknown-log-name'] ?? 0) >= 1, JSON.stringify(s.accessLogs.rejectedByKind));
 

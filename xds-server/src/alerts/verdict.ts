@@ -12,11 +12,7 @@
 //      key is matched by its suffix.
 // Anything else (an allowed connection, a malformed entry) → undefined.
 
-import type { Verdict } from '../model/index.js';
-import type {
-  HTTPAccessLogEntry,
-  TCPAccessLogEntry,
-} from '../../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
+import type { LogEntry, Verdict } from '../model/index.js';
 
 export type VerdictEntryKind = 'tcp' | 'http';
 
@@ -73,7 +69,7 @@ function shadowVerdict(c: Record<string, unknown> | undefined): VerdictResult | 
   return undefined;
 }
 
-function classify(entry: TCPAccessLogEntry | HTTPAccessLogEntry, kind: VerdictEntryKind, logName: string): VerdictResult | undefined {
+function classify(entry: LogEntry, kind: VerdictEntryKind, logName: string): VerdictResult | undefined {
   if (typeof logName === 'string' && logName.endsWith(DENY_LOG_SUFFIX)) {
     return { verdict: 'denied', detail: `log ${logName}: no allowed rule matched` };
   }
@@ -104,7 +100,7 @@ function classify(entry: TCPAccessLogEntry | HTTPAccessLogEntry, kind: VerdictEn
  * `identifier.log_name`. Never throws, whatever the input.
  */
 export function verdictOf(
-  entry: TCPAccessLogEntry | HTTPAccessLogEntry,
+  entry: LogEntry,
   kind: VerdictEntryKind,
   logName: string,
 ): VerdictResult | undefined {

@@ -4,9 +4,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs
 import { dirname, join, resolve } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
-import { AccessLogServiceService } from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
-import type { HTTPAccessLogEntry, TCPAccessLogEntry } from '../../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
-import type { Alert, AuditEvent, Edge, Inventory, Mode, Observation, PolicyRule, ServiceName, ServicePolicy, Workload } from '../model/index.js';
+import type { Alert, AuditEvent, Edge, HttpLogEntry, Inventory, LogEntry, Mode, Observation, PolicyRule, ServiceName, ServicePolicy, TcpLogEntry, Workload } from '../model/index.js';
 import { DENY_LOG_SUFFIX, EMPTY_INVENTORY, MODES, SERVICE_NAME_RE, isServicePeer } from '../model/index.js';
 import { ConvergenceTracker, DEFAULT_CONVERGENCE, InventoryIndex, Learner, toObservation, describeEdge } from '../learn/index.js';
 import type { ConvergenceConfig, ConvergenceMemory } from '../learn/index.js';
@@ -17,7 +15,7 @@ import { generateProxy, egressServices, emptyPolicy, type GeneratedResource, typ
 import { compilePolicy, diffPolicy, explainDeny, freezePolicy, parsePolicyFile, policyDocument, type CompiledPolicy, type ParsedPolicy, type PolicyDocument } from '../policy/index.js';
 import { AlertAggregator, AlertLog, JsonlAuditFile, WebhookSink, verdictOf, type VerdictResult } from '../alerts/index.js';
 import { normalizeIp } from '../learn/index.js';
-import { AccessLogService, type AlsStreamIdentity } from '../serve/als.js';
+import { AccessLogService, RAW_ACCESS_LOG_SERVICE, type AlsStreamIdentity } from '../serve/als.js';
 import { HttpApi, ApiError, socketAnswers } from '../serve/http-api.js';
 import { Metrics } from '../serve/metrics.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
@@ -243,14 +241,14 @@ export class ControlPlane {
   }
 
   private readonly alsSink = {
-    tcp: (s: AlsStreamIdentity, entries: readonly TCPAccessLogEntry[]) => this.ingest(s, 'tcp', entries),
-    http: (s: AlsStreamIdentity, entries: readonly HTTPAccessLogEntry[]) => this.ingest(s, 'http', entries),
+    tcp: (s: AlsStreamIdentity, entries: readonly TcpLogEntry[]) => this.ingest(s, 'tcp', entries),
+    http: (s: AlsStreamIdentity, entries: readonly HttpLogEntry[]) => this.ingest(s, 'http', entries),
     rejected: (kind: string, count: number, detail: string) => this.reject(kind, count, detail),
     streamOpened: () => { this.als.streams++; this.metrics.alsStreams.inc(); },
     streamClosed: () => { this.als.streams--; this.metrics.alsStreams.dec(); },
   };
 
-  private ingest(s: AlsStreamIdentity, kind: 'tcp' | 'http', entries: readonly (TCPAccessLogEntry | HTTPAccessLogEntry)[]): void {
+  private ingest(s: AlsStreamIdentity, kind: 'tcp' | 'http', entries: readonly LogEntry[]): void {
     // deny chains log under "<side>-deny"; attribution is the same as for their side
     const denyChain = s.logName.endsWith(DENY_LOG_SUFFIX);
     const ctx = { logName: denyChain ? s.logName.slice(0, -DENY_LOG_SUFFIX.length) : s.logName, node: { id: s.nodeId, cluster: s.cluster }, index: this.index, now: Date.now() };
@@ -284,7 +282,7 @@ export class ControlPlane {
   }
 
   /** A denied or would-deny connection seen by a sidecar: an alert naming the missing rule. */
-  private onVerdict(s: AlsStreamIdentity, obs: Observation, entry: TCPAccessLogEntry | HTTPAccessLogEntry, v: VerdictResult): void {
+  private onVerdict(s: AlsStreamIdentity, obs: Observation, entry: LogEntry, v: VerdictResult): void {
     const enforcer = this.index.workloadByNodeId(s.nodeId)?.service ?? s.cluster;
     const side = obs.side === 'outbound' ? 'egress' : 'ingress';
     const c = entry.commonProperties;
@@ -443,7 +441,7 @@ export class ControlPlane {
   private async listenGrpc(): Promise<void> {
     const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
     server.addService(AggregatedDiscoveryServiceService, this.ads.handlers());
-    server.addService(AccessLogServiceService, new AccessLogService(this.alsSink, this.log).handlers());
+    server.addService(RAW_ACCESS_LOG_SERVICE, new AccessLogService(this.alsSink, this.log).handlers());
     const bind = (addr: string) => new Promise<number>((res, rej) =>
       server.bindAsync(addr, ServerCredentials.createInsecure(), (e, port) => (e ? rej(new Error(`cannot listen on ${addr}: ${e.message}`)) : res(port))));
     if (this.opts.xdsSocket) {

@@ -9,14 +9,8 @@
 // So the 4-tuple upstream_local→upstream_remote (outbound) equals downstream_remote→downstream_local (inbound) for
 // one connection, and that tuple is the dedup key that lets the learner count the connection once.
 
-import type { ExternalPeer, Observation, Peer, Protocol } from '../model/index.js';
+import type { ExternalPeer, HttpLogEntry, LogAddress, LogCommon, LogEntry, Observation, Peer, Protocol, TcpLogEntry } from '../model/index.js';
 import { hostCidr } from '../model/index.js';
-import type { Address } from '../../../proto/gen/envoy/config/core/v3/address.js';
-import type {
-  AccessLogCommon,
-  HTTPAccessLogEntry,
-  TCPAccessLogEntry,
-} from '../../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
 import type { InventoryIndex } from './inventory-index.js';
 import { normalizeIp } from './inventory-index.js';
 
@@ -53,7 +47,7 @@ interface HostPort {
 
 /** gRPC paths are `/package.Service/Method`. */
 const GRPC_PATH_RE = /^\/[A-Za-z_][\w.]*\.[A-Za-z_]\w*\/[A-Za-z_]\w*$/;
-const HTTP2 = 3; // HTTPAccessLogEntry_HTTPVersion.HTTP2 (a const here keeps this module free of generated runtime code)
+const HTTP2 = 3; // HTTPAccessLogEntry.HTTPVersion.HTTP2
 const HTTP3 = 4;
 
 function fail(kind: AlsErrorKind, detail: string): ToObservationResult {
@@ -65,7 +59,7 @@ function isPort(p: unknown, allowZero: boolean): p is number {
 }
 
 /** `undefined` = absent; `string` = present but unusable (the reason). */
-function hostPort(a: Address | undefined, allowZeroPort: boolean): HostPort | undefined | string {
+function hostPort(a: LogAddress | undefined, allowZeroPort: boolean): HostPort | undefined | string {
   const sa = a?.socketAddress;
   if (sa === undefined || sa === null) return a?.pipe || a?.envoyInternalAddress ? 'not a socket address' : undefined;
   if (typeof sa.address !== 'string' || sa.address === '') return 'empty ip';
@@ -74,7 +68,7 @@ function hostPort(a: Address | undefined, allowZeroPort: boolean): HostPort | un
 }
 
 function required(
-  a: Address | undefined,
+  a: LogAddress | undefined,
   field: string,
 ): { ok: true; hp: HostPort } | { ok: false; err: ToObservationResult } {
   const hp = hostPort(a, false);
@@ -87,7 +81,7 @@ function required(
 }
 
 /** The optional half of a 4-tuple: usable or nothing (a bad upstream address only costs the dedup key). */
-function optional(a: Address | undefined): HostPort | undefined {
+function optional(a: LogAddress | undefined): HostPort | undefined {
   const hp = hostPort(a, true);
   return typeof hp === 'object' ? hp : undefined;
 }
@@ -96,7 +90,7 @@ function tupleKey(prefix: string, c: HostPort, s: HostPort): string {
   return `${prefix}|${c.ip}:${c.port}>${s.ip}:${s.port}`;
 }
 
-function timeOf(c: AccessLogCommon, now: number | undefined): number | undefined {
+function timeOf(c: LogCommon, now: number | undefined): number | undefined {
   const st = c.startTime;
   if (st && typeof st.seconds === 'number') {
     let t = st.seconds * 1000 + Math.floor((st.nanos ?? 0) / 1e6);
@@ -128,7 +122,7 @@ function externalPeer(ip: string, sni: string | undefined): ExternalPeer {
  * `/package.Service/Method` (our access-log config does not log content-type, and the path shape is what every
  * gRPC client sends); otherwise 'http'. Both sides of one request see the same path, so they agree.
  */
-export function httpProtocol(e: HTTPAccessLogEntry): Protocol {
+export function httpProtocol(e: HttpLogEntry): Protocol {
   const v = e.protocolVersion;
   const path = e.request?.originalPath || e.request?.path || '';
   if ((v === HTTP2 || v === HTTP3) && GRPC_PATH_RE.test(path)) return 'grpc';
@@ -147,7 +141,7 @@ export function httpProtocol(e: HTTPAccessLogEntry): Protocol {
  * Source ports only ever appear in the dedup key, never in the attribution.
  */
 export function toObservation(
-  entry: TCPAccessLogEntry | HTTPAccessLogEntry,
+  entry: LogEntry,
   kind: AlsEntryKind,
   ctx: AlsContext,
 ): ToObservationResult {
@@ -159,7 +153,7 @@ export function toObservation(
   }
 }
 
-function convert(entry: TCPAccessLogEntry | HTTPAccessLogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObservationResult {
+function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObservationResult {
   const side = ctx.logName;
   if (side !== 'outbound' && side !== 'inbound') return fail('unknown-log-name', `log name "${side}"`);
   const c = entry?.commonProperties;
@@ -174,7 +168,7 @@ function convert(entry: TCPAccessLogEntry | HTTPAccessLogEntry, kind: AlsEntryKi
   if (time === undefined || !Number.isFinite(time)) return fail('missing-time', 'entry has no start_time');
 
   const index = ctx.index;
-  const http = kind === 'http' ? (entry as HTTPAccessLogEntry) : undefined;
+  const http = kind === 'http' ? (entry as HttpLogEntry) : undefined;
   const protocol: Protocol = http ? httpProtocol(http) : 'tcp';
 
   // Bytes from the source's point of view: sent = source → destination. Downstream is the client on both sides.
@@ -184,7 +178,7 @@ function convert(entry: TCPAccessLogEntry | HTTPAccessLogEntry, kind: AlsEntryKi
     bytesSent = c.downstreamWireBytesReceived || (http.request?.requestHeadersBytes ?? 0) + (http.request?.requestBodyBytes ?? 0);
     bytesReceived = c.downstreamWireBytesSent || (http.response?.responseHeadersBytes ?? 0) + (http.response?.responseBodyBytes ?? 0);
   } else {
-    const cp = (entry as TCPAccessLogEntry).connectionProperties;
+    const cp = (entry as TcpLogEntry).connectionProperties;
     bytesSent = cp?.receivedBytes || c.downstreamWireBytesReceived || 0;
     bytesReceived = cp?.sentBytes || c.downstreamWireBytesSent || 0;
   }

@@ -1,13 +1,10 @@
-// gRPC Access Log Service (envoy.service.accesslog.v3): receives Envoy's access-log streams and hands batches of
-// entries, with the stream's identity, to a sink. Thin adapter: no attribution or learning here.
-import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
-import type {
-  AccessLogServiceServer,
-  StreamAccessLogsMessage,
-  StreamAccessLogsResponse,
-} from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
-import type { HTTPAccessLogEntry, TCPAccessLogEntry } from '../../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
+// gRPC Access Log Service (envoy.service.accesslog.v3): receives Envoy's access-log streams and hands decoded
+// batches of entries, with the stream's identity, to a sink. Thin adapter: no attribution or learning here.
+import type { ServerReadableStream, ServiceDefinition, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
+import { AccessLogServiceService, type StreamAccessLogsResponse } from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
+import type { HttpLogEntry, TcpLogEntry } from '../model/index.js';
 import type { Logger } from '../util/logger.js';
+import { decodeAlsMessage, type DecodedAlsMessage } from './als-decode.js';
 
 /** Identity of an access-log stream, from its first message. */
 export interface AlsStreamIdentity {
@@ -17,9 +14,9 @@ export interface AlsStreamIdentity {
 }
 
 export interface AlsSink {
-  tcp(stream: AlsStreamIdentity, entries: readonly TCPAccessLogEntry[]): void;
-  http(stream: AlsStreamIdentity, entries: readonly HTTPAccessLogEntry[]): void;
-  /** entries that cannot be attributed at all (no identifier on the stream) */
+  tcp(stream: AlsStreamIdentity, entries: readonly TcpLogEntry[]): void;
+  http(stream: AlsStreamIdentity, entries: readonly HttpLogEntry[]): void;
+  /** entries that cannot be attributed at all (no identifier on the stream), or a message that does not decode */
   rejected(kind: string, count: number, detail: string): void;
   streamOpened?(): void;
   streamClosed?(): void;
@@ -28,51 +25,69 @@ export interface AlsSink {
 export interface AccessLogServiceOptions {
   /** longest a burst of ingest holds the event loop before yielding (ms) */
   readonly budgetMs?: number;
-  /** queued entries above which streams are paused (gRPC flow control pushes back on Envoy) */
-  readonly highWater?: number;
-  /** queued entries below which paused streams resume */
-  readonly lowWater?: number;
+  /** queued bytes (encoded messages) above which streams are paused (gRPC flow control pushes back on Envoy) */
+  readonly highWaterBytes?: number;
+  /** queued bytes below which paused streams resume */
+  readonly lowWaterBytes?: number;
 }
 
-interface Batch {
-  readonly id: AlsStreamIdentity;
-  readonly kind: 'tcp' | 'http';
-  readonly entries: readonly (TCPAccessLogEntry | HTTPAccessLogEntry)[];
+type Call = ServerReadableStream<Buffer, StreamAccessLogsResponse>;
+
+/** One access-log stream: who it is (from its first message, set when that message is decoded). */
+interface Stream {
+  readonly call: Call;
+  id: AlsStreamIdentity | undefined;
+}
+
+interface Pending {
+  readonly stream: Stream;
+  readonly message: Buffer;
 }
 
 /**
- * Messages are queued and handed to the sink in slices of at most `budgetMs` (2 ms), yielding to the event loop between
- * slices, so a flood of access logs never starves ADS pushes or timers. When the queue passes `highWater`
- * entries, streams are paused (HTTP/2 flow control then slows the senders: nothing is dropped) until it drains
- * below `lowWater`.
+ * The ALS service definition with the request left encoded: messages are decoded in the ingest slices, not in
+ * grpc-js's read callback, so decode cost is budgeted like the rest of ingest and a backlog is held as compact
+ * bytes rather than as decoded objects.
+ */
+export const RAW_ACCESS_LOG_SERVICE: ServiceDefinition = {
+  streamAccessLogs: { ...AccessLogServiceService.streamAccessLogs, requestDeserialize: (b: Buffer): Buffer => b },
+} as unknown as ServiceDefinition;
+
+/**
+ * Messages are queued encoded and handed to the sink, decoded, in slices of at most `budgetMs` (2 ms), yielding to
+ * the event loop between slices, so a flood of access logs never starves ADS pushes or timers. When the queue
+ * passes `highWaterBytes`, streams are paused (HTTP/2 flow control then slows the senders: nothing is dropped)
+ * until it drains below `lowWaterBytes`. A message that does not decode is counted as rejected ("malformed") and
+ * the stream goes on.
  */
 export class AccessLogService {
-  private readonly queue: Batch[] = [];
+  private readonly queue: Pending[] = [];
   private head = 0;
-  private queued = 0;
+  private queuedBytes = 0;
   private scheduled = false;
-  private readonly paused = new Set<ServerReadableStream<StreamAccessLogsMessage, StreamAccessLogsResponse>>();
+  private readonly paused = new Set<Call>();
   private readonly budgetMs: number;
   private readonly highWater: number;
   private readonly lowWater: number;
 
   constructor(private readonly sink: AlsSink, private readonly log: Logger, opts: AccessLogServiceOptions = {}) {
     this.budgetMs = opts.budgetMs ?? 2;
-    this.highWater = opts.highWater ?? 10_000;
-    this.lowWater = opts.lowWater ?? 2_000;
+    this.highWater = opts.highWaterBytes ?? 4 * 2 ** 20;
+    this.lowWater = opts.lowWaterBytes ?? 2 ** 20;
   }
 
-  /** entries waiting to be processed */
-  get backlog(): number {
-    return this.queued;
+  /** encoded bytes waiting to be processed */
+  get backlogBytes(): number {
+    return this.queuedBytes;
   }
 
-  handlers(): AccessLogServiceServer {
-    return { streamAccessLogs: (call, callback) => this.stream(call, callback) };
+  /** Handlers for RAW_ACCESS_LOG_SERVICE. */
+  handlers(): UntypedServiceImplementation {
+    return { streamAccessLogs: (call: Call, callback: sendUnaryData<StreamAccessLogsResponse>) => this.stream(call, callback) };
   }
 
-  private stream(call: ServerReadableStream<StreamAccessLogsMessage, StreamAccessLogsResponse>, callback: sendUnaryData<StreamAccessLogsResponse>): void {
-    let id: AlsStreamIdentity | undefined;
+  private stream(call: Call, callback: sendUnaryData<StreamAccessLogsResponse>): void {
+    const stream: Stream = { call, id: undefined };
     let done = false;
     this.sink.streamOpened?.();
     const finish = (): void => {
@@ -81,27 +96,20 @@ export class AccessLogService {
       this.paused.delete(call);
       this.sink.streamClosed?.();
     };
-    call.on('data', (m: StreamAccessLogsMessage) => {
-      if (m.identifier) {
-        const node = m.identifier.node;
-        id = { nodeId: node?.id ?? '', cluster: node?.cluster ?? '', logName: m.identifier.logName ?? '' };
+    call.on('data', (message: Buffer) => {
+      this.queue.push({ stream, message });
+      this.queuedBytes += message.length;
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.drain());
       }
-      const tcp = m.tcpLogs?.logEntry ?? [];
-      const http = m.httpLogs?.logEntry ?? [];
-      if (!id || !id.nodeId) {
-        const n = tcp.length + http.length;
-        if (n > 0) this.sink.rejected('no-identifier', n, 'access-log stream without node identifier in its first message');
-        return;
-      }
-      if (tcp.length) this.enqueue({ id, kind: 'tcp', entries: tcp });
-      if (http.length) this.enqueue({ id, kind: 'http', entries: http });
-      if (this.queued > this.highWater && !this.paused.has(call)) {
+      if (this.queuedBytes > this.highWater && !this.paused.has(call)) {
         this.paused.add(call);
         call.pause();
       }
     });
     call.on('error', (e) => {
-      this.log.debug({ err: e.message, node: id?.nodeId }, 'access-log stream error');
+      this.log.debug({ err: e.message, node: stream.id?.nodeId }, 'access-log stream error');
       finish();
     });
     call.on('end', () => {
@@ -110,28 +118,41 @@ export class AccessLogService {
     });
   }
 
-  private enqueue(b: Batch): void {
-    this.queue.push(b);
-    this.queued += b.entries.length;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.drain());
+  /** Decodes one message and hands its entries to the sink. */
+  private process(p: Pending): void {
+    let m: DecodedAlsMessage;
+    try {
+      m = decodeAlsMessage(p.message);
+    } catch (e) {
+      this.sink.rejected('malformed', 1, `access-log message does not decode: ${(e as Error).message}`);
+      return;
     }
+    const s = p.stream;
+    if (m.identifier) s.id = m.identifier;
+    const { tcp, http } = m;
+    const id = s.id;
+    if (!id || !id.nodeId) {
+      const n = tcp.length + http.length;
+      if (n > 0) this.sink.rejected('no-identifier', n, 'access-log stream without node identifier in its first message');
+      return;
+    }
+    if (tcp.length) this.sink.tcp(id, tcp);
+    if (http.length) this.sink.http(id, http);
   }
 
-  /** Processes queued batches for at most budgetMs, then yields. */
+  /** Processes queued messages for at most budgetMs, then yields. */
   private drain(): void {
     this.scheduled = false;
     const end = performance.now() + this.budgetMs;
     while (this.head < this.queue.length) {
-      const b = this.queue[this.head++]!;
-      this.queued -= b.entries.length;
+      const p = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as unknown as Pending; // let the bytes go
+      this.queuedBytes -= p.message.length;
       try {
-        if (b.kind === 'tcp') this.sink.tcp(b.id, b.entries as TCPAccessLogEntry[]);
-        else this.sink.http(b.id, b.entries as HTTPAccessLogEntry[]);
+        this.process(p);
       } catch (e) {
-        // The sink never throws by design; if it does, drop this batch, keep serving.
-        this.log.error({ err: e }, 'access-log batch failed');
+        // The sink never throws by design; if it does, drop this message, keep serving.
+        this.log.error({ err: e }, 'access-log message failed');
       }
       if (performance.now() > end) break;
     }
@@ -142,7 +163,7 @@ export class AccessLogService {
       this.queue.splice(0, this.head);
       this.head = 0;
     }
-    if (this.queued < this.lowWater && this.paused.size > 0) {
+    if (this.queuedBytes < this.lowWater && this.paused.size > 0) {
       for (const c of this.paused) c.resume();
       this.paused.clear();
     }

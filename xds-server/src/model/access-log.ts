@@ -1,0 +1,63 @@
+// The parts of Envoy's access-log entries (envoy.data.accesslog.v3) that nanoseg reads: attribution (learn/als.ts),
+// verdicts (alerts/verdict.ts) and alerts. Field names and defaults are those of the generated messages, so a
+// ts-proto TCPAccessLogEntry / HTTPAccessLogEntry is one of these too; the ALS service decodes only these fields
+// (serve/als-decode.ts), which keeps ingest cheap.
+
+/** envoy.config.core.v3.Address; only socket addresses are usable, the others are told apart to say why. */
+export interface LogAddress {
+  /** portValue is absent when the address names a port instead */
+  readonly socketAddress?: { readonly address: string; readonly portValue?: number | undefined } | undefined;
+  readonly pipe?: unknown;
+  readonly envoyInternalAddress?: unknown;
+}
+
+/** google.protobuf.Timestamp / Duration */
+export interface LogTime {
+  readonly seconds: number;
+  readonly nanos: number;
+}
+
+/** envoy.data.accesslog.v3.AccessLogCommon (subset) */
+export interface LogCommon {
+  readonly downstreamRemoteAddress?: LogAddress | undefined;
+  readonly downstreamLocalAddress?: LogAddress | undefined;
+  readonly upstreamRemoteAddress?: LogAddress | undefined;
+  readonly upstreamLocalAddress?: LogAddress | undefined;
+  readonly tlsProperties?: { readonly tlsSniHostname: string } | undefined;
+  readonly startTime?: LogTime | undefined;
+  readonly duration?: LogTime | undefined;
+  /** dynamic metadata: filter name → its Struct as a plain object */
+  readonly metadata?: { readonly filterMetadata: { readonly [filter: string]: { readonly [key: string]: unknown } | undefined } } | undefined;
+  readonly connectionTerminationDetails: string;
+  readonly downstreamWireBytesSent: number;
+  readonly downstreamWireBytesReceived: number;
+}
+
+/** envoy.data.accesslog.v3.TCPAccessLogEntry (subset) */
+export interface TcpLogEntry {
+  readonly commonProperties?: LogCommon | undefined;
+  readonly connectionProperties?: { readonly receivedBytes: number; readonly sentBytes: number } | undefined;
+}
+
+/** envoy.data.accesslog.v3.HTTPAccessLogEntry (subset) */
+export interface HttpLogEntry {
+  readonly commonProperties?: LogCommon | undefined;
+  /** HTTPAccessLogEntry.HTTPVersion: 1 HTTP/1.0, 2 HTTP/1.1, 3 HTTP/2, 4 HTTP/3 */
+  readonly protocolVersion: number;
+  readonly request?: {
+    readonly authority: string;
+    readonly path: string;
+    readonly originalPath: string;
+    readonly requestId: string;
+    readonly requestHeadersBytes: number;
+    readonly requestBodyBytes: number;
+  } | undefined;
+  readonly response?: {
+    readonly responseCode?: number | undefined;
+    readonly responseCodeDetails: string;
+    readonly responseHeadersBytes: number;
+    readonly responseBodyBytes: number;
+  } | undefined;
+}
+
+export type LogEntry = TcpLogEntry | HttpLogEntry;
