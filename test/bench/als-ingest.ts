@@ -15,6 +15,7 @@ import type { HTTPAccessLogEntry, TCPAccessLogEntry } from '../../proto/gen/envo
 import { AccessLogType, HTTPAccessLogEntry_HTTPVersion } from '../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
 import { RequestMethod } from '../../proto/gen/envoy/config/core/v3/base.js';
 import type { DeepPartialEntry } from './partial.js';
+import { prng as rng } from '../support/prng.js';
 import type { Benchmark, Metric } from './types.js';
 import { ControlPlaneChild, pinSelf, type ChildStats } from './child.js';
 import { SERVICE_PORT, makeInventory, podName, serviceName, vipIp, workloadIp, type MeshSpec } from './inventory.js';
@@ -23,6 +24,8 @@ const MESH: MeshSpec = { services: 50, replicas: 2, namespace: 'shop' };
 /** Entries per message: Envoy flushes its 16 KiB buffer at about this many entries. */
 const BATCH = 64;
 const FANOUT = [1, 7, 13];
+/** monitorEventLoopDelay's default resolution, which the control plane child uses */
+const LOOP_SAMPLING_MS = 10;
 
 type Side = 'outbound' | 'inbound';
 
@@ -34,18 +37,6 @@ interface StreamPlan {
   tcp: DeepPartialEntry<TCPAccessLogEntry>[];
   http: DeepPartialEntry<HTTPAccessLogEntry>[];
   entries: number;
-}
-
-/** Small deterministic PRNG (mulberry32) so every run sends the same traffic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sock = (address: string, portValue: number) => ({ socketAddress: { address, portValue } });
@@ -265,7 +256,7 @@ export const alsIngest: Benchmark = {
     pinSelf(0);
     const perPhase = quick ? 40_000 : 400_000;
     const phases = 2;
-    const cp = await ControlPlaneChild.start();
+    const cp = await ControlPlaneChild.start({ fineLoop: true });
     const clients = new Map<string, RawAlsClient>();
     try {
       await cp.api('PUT', '/v1/inventory/lab', makeInventory(MESH));
@@ -298,7 +289,7 @@ export const alsIngest: Benchmark = {
       }
       // the operating point: a paced load well under saturation, for the event-loop delay Envoy's ADS sees then
       const pacedRate = 50_000; // the target ingest rate
-      const pacedPlans = gen.generate(pacedRate * (quick ? 2 : 6));
+      const pacedPlans = gen.generate(pacedRate * (quick ? 2 : 10));
       const pacedN = pacedPlans.reduce((a, p) => a + p.entries, 0);
       await cp.reset();
       const pt0 = performance.now();
@@ -317,6 +308,9 @@ export const alsIngest: Benchmark = {
       const cpu = results.reduce((a, r) => a + r.cpuSeconds, 0);
       const MiB = 2 ** 20;
       const worst = <K extends 'p99' | 'max'>(k: K) => Math.max(...results.map((r) => r.stats.eventLoop[k]));
+      // Each 10 ms sample is the time between timer callbacks: the 10 ms itself plus how late the timer ran. The
+      // delay is the lateness (nodejs/node#34661); the raw reading is reported too.
+      const lateness = (sampleMs: number) => Math.max(0, sampleMs - LOOP_SAMPLING_MS);
       const peak = Math.max(...results.map((r) => r.stats.peakRss));
       const last = results[results.length - 1]!;
       const m: Metric[] = [
@@ -325,10 +319,12 @@ export const alsIngest: Benchmark = {
         { name: 'loss', value: loss, unit: 'entries', target: { op: '<=', value: 0 }, note: 'sent − (accepted + rejected) from /v1/status' },
         { name: 'rejected', value: status.accessLogs.rejected, unit: 'entries', note: JSON.stringify(status.accessLogs.rejectedByKind) },
         { name: 'edges learned', value: status.store.edges, unit: 'edges' },
-        { name: 'event loop p99 (saturated)', value: worst('p99'), unit: 'ms', note: 'worst saturated phase (offered load above capacity), monitorEventLoopDelay in the child' },
-        { name: 'event loop max', value: worst('max'), unit: 'ms' },
-        { name: `event loop p99 @${pacedRate / 1000}k/s paced`, value: paced.eventLoop.p99, unit: 'ms', target: { op: '<=', value: 20 }, note: `${pacedN} entries offered at ${pacedRate}/s over the same streams` },
-        { name: `event loop max @${pacedRate / 1000}k/s paced`, value: paced.eventLoop.max, unit: 'ms' },
+        { name: `event-loop delay p99 @${pacedRate / 1000}k/s paced`, value: lateness(paced.eventLoop.p99), unit: 'ms', target: { op: '<=', value: 20 }, note: `${pacedN} entries offered at ${pacedRate}/s over the same streams; lateness of a 10 ms timer (raw sample − 10 ms)` },
+        { name: `event loop p99 @${pacedRate / 1000}k/s paced, raw`, value: paced.eventLoop.p99, unit: 'ms', note: 'monitorEventLoopDelay p99 as read, 10 ms sampling: includes the 10 ms (an idle loop reads ~10.2)' },
+        { name: `event loop p99 @${pacedRate / 1000}k/s paced, 1 ms sampling`, value: paced.eventLoopFine?.p99 ?? NaN, unit: 'ms', note: 'same phase, 1 ms resolution, raw: ten times the samples, mostly idle ones, so a lower p99' },
+        { name: `event loop max @${pacedRate / 1000}k/s paced`, value: paced.eventLoop.max, unit: 'ms', note: 'raw' },
+        { name: 'event-loop delay p99 (saturated)', value: lateness(worst('p99')), unit: 'ms', note: 'worst saturated phase (offered load above capacity); raw sample − 10 ms' },
+        { name: 'event loop max (saturated)', value: worst('max'), unit: 'ms', note: 'raw' },
         { name: 'cpu per entry', value: (cpu / total) * 1e6, unit: 'µs', note: 'child utime+stime / entries' },
         { name: 'child cpu busy', value: cpu / secs * 100, unit: '%', note: 'of one core, while ingesting' },
         { name: 'gc pause per 100k entries', value: results.reduce((a, r) => a + r.stats.gc.ms, 0) / total * 1e5, unit: 'ms' },

@@ -9,10 +9,15 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+export interface LoopStats { p50: number; p99: number; max: number; mean: number; samples: number }
+
 export interface ChildStats {
   rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number;
   peakRss: number; vmHwm?: number;
-  eventLoop: { p50: number; p99: number; max: number; mean: number; samples: number };
+  /** monitorEventLoopDelay at its default 10 ms resolution (every sample includes the 10 ms) */
+  eventLoop: LoopStats;
+  /** at 1 ms resolution, when started with fineLoop */
+  eventLoopFine?: LoopStats;
   gc: { count: number; ms: number };
   cpu: { user: number; system: number };
   logged: { warn: number; error: number; samples: string[] };
@@ -104,7 +109,7 @@ export class ControlPlaneChild {
     });
   }
 
-  static async start(opts: { debounceMs?: number } = {}): Promise<ControlPlaneChild> {
+  static async start(opts: { debounceMs?: number; fineLoop?: boolean } = {}): Promise<ControlPlaneChild> {
     const dir = mkdtempSync(join(tmpdir(), 'nanoseg-bench-'));
     const port = await freePort();
     const xdsAddress = `127.0.0.1:${port}`;
