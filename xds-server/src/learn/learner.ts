@@ -2,11 +2,12 @@
 //
 // One connection is often logged several times: by the client's outbound listener and the server's inbound
 // listener, and for TCP as TcpUpstreamConnected / TcpPeriodic / TcpConnectionEnd. All those logs carry the same
-// dedup key (see als.ts). A bounded TTL map remembers recent keys so the connection counts once and its byte
-// counters (cumulative in every log) are added as deltas.
+// dedup key (see als.ts). A bounded TTL table (dedup-table.ts) remembers recent keys so the connection counts once
+// and its byte counters (cumulative in every log) are added as deltas.
 
 import type { Edge, EdgeKey, Evidence, Observation, Peer, ServiceName } from '../model/index.js';
 import { edgeId, isServicePeer, peerId } from '../model/index.js';
+import { DedupTable } from './dedup-table.js';
 
 export interface LearnerOptions {
   /** How long a dedup key is remembered after its last log (default 120 s). Must exceed the TCP flush interval. */
@@ -31,13 +32,6 @@ export interface ServiceEdges {
   readonly egress: Edge[];
 }
 
-interface DedupEntry {
-  edge: Edge;
-  sent: number;
-  received: number;
-  touched: number;
-}
-
 interface ServiceSlot {
   readonly ingress: Set<Edge>;
   readonly egress: Set<Edge>;
@@ -60,26 +54,18 @@ function copyEdge(e: Edge): Edge {
 
 export class Learner {
   private readonly byId = new Map<string, Edge>();
-  /** peerId(source) → peerId(destination) → `${protocol}/${port}` id lookups without building the id string. */
-  private readonly byPeers = new Map<string, Map<string, Map<string, Edge>>>();
+  /** Every edge, by the index the dedup table stores. */
+  private readonly list: Edge[] = [];
+  /** peerId(source) → peerId(destination) → `${protocol}/${port}` → index in `list`, without building the id. */
+  private readonly byPeers = new Map<string, Map<string, Map<string, number>>>();
   private readonly services = new Map<ServiceName, ServiceSlot>();
-  /**
-   * Dedup keys in two generations: lookups check `cur` then `prev`; when `cur` is half the key bound or a TTL old,
-   * `prev` is dropped whole and `cur` becomes `prev`. No per-hit reordering, no sweeps: O(1) per observation. A key
-   * is remembered at least a TTL (or half the bound's worth of newer keys) and at most twice that.
-   */
-  private cur = new Map<string, DedupEntry>();
-  private prev = new Map<string, DedupEntry>();
-  private rotatedAt = 0;
+  private readonly dedup: DedupTable;
   private dirtyIds = new Set<string>();
   private clock = 0;
-  private readonly ttl: number;
-  private readonly maxKeys: number;
   private readonly maxExamples: number;
 
   constructor(opts: LearnerOptions = {}) {
-    this.ttl = opts.dedupTtlMs ?? DEFAULT_TTL_MS;
-    this.maxKeys = opts.dedupMaxKeys ?? DEFAULT_MAX_KEYS;
+    this.dedup = new DedupTable(opts.dedupMaxKeys ?? DEFAULT_MAX_KEYS, opts.dedupTtlMs ?? DEFAULT_TTL_MS);
     this.maxExamples = opts.maxExampleWorkloads ?? 3;
   }
 
@@ -90,7 +76,7 @@ export class Learner {
 
   /** Number of remembered dedup keys (for metrics). */
   get dedupSize(): number {
-    return this.cur.size + this.prev.size;
+    return this.dedup.size;
   }
 
   observe(obs: Observation): ObserveResult {
@@ -98,48 +84,49 @@ export class Learner {
     if (t > this.clock) this.clock = t;
     const key = obs.dedupKey;
 
-    if (key !== undefined) {
-      let d = this.cur.get(key);
-      if (d === undefined) {
-        d = this.prev.get(key);
-        if (d !== undefined) this.cur.set(key, d);
+    const dedup = this.dedup;
+    if (key !== undefined && dedup.lookup(key, this.clock)) {
+      // Another log of a connection/request already counted: only the growth of its cumulative bytes counts.
+      // Whichever side logged first chose the edge; the other side's attribution is the same in practice.
+      const g = dedup.hit!;
+      const i = dedup.slot;
+      const idx = g.edge[i]!;
+      let sent = g.sent[i]!;
+      let received = g.received[i]!;
+      const edge = this.list[idx]!;
+      const ev = edge.evidence;
+      let changed = false;
+      if (obs.bytesSent > sent) {
+        ev.bytesSent += obs.bytesSent - sent;
+        sent = obs.bytesSent;
+        changed = true;
       }
-      if (d !== undefined && d.touched + this.ttl >= this.clock) {
-        // Another log of a connection/request already counted: only the growth of its cumulative bytes counts.
-        // Whichever side logged first chose the edge; the other side's attribution is the same in practice.
-        const edge = d.edge;
-        const ev = edge.evidence;
-        let changed = false;
-        if (obs.bytesSent > d.sent) {
-          ev.bytesSent += obs.bytesSent - d.sent;
-          d.sent = obs.bytesSent;
-          changed = true;
-        }
-        if (obs.bytesReceived > d.received) {
-          ev.bytesReceived += obs.bytesReceived - d.received;
-          d.received = obs.bytesReceived;
-          changed = true;
-        }
-        if (t > ev.lastSeen) {
-          ev.lastSeen = t;
-          changed = true;
-        }
-        if (obs.sourceWorkload !== undefined) changed = this.addExample(ev, obs.sourceWorkload) || changed;
-        if (changed) this.dirtyIds.add(edge.id);
-        d.touched = this.clock;
-        return { edge, isNew: false, counted: false };
+      if (obs.bytesReceived > received) {
+        ev.bytesReceived += obs.bytesReceived - received;
+        received = obs.bytesReceived;
+        changed = true;
       }
+      if (t > ev.lastSeen) {
+        ev.lastSeen = t;
+        changed = true;
+      }
+      if (obs.sourceWorkload !== undefined) changed = this.addExample(ev, obs.sourceWorkload) || changed;
+      if (changed) this.dirtyIds.add(edge.id);
+      // refreshes the key (and moves it to the current generation when it was found in the previous one)
+      dedup.set(idx, sent, received, this.clock);
+      return { edge, isNew: false, counted: false };
     }
 
     let isNew = false;
-    let edge = this.find(obs.source, obs.destination, obs.protocol, obs.port);
-    if (edge === undefined) {
-      edge = this.insert(
+    let idx = this.find(obs.source, obs.destination, obs.protocol, obs.port);
+    if (idx < 0) {
+      idx = this.insert(
         { source: obs.source, destination: obs.destination, protocol: obs.protocol, port: obs.port },
         { firstSeen: t, lastSeen: t, count: 0, bytesSent: 0, bytesReceived: 0, exampleWorkloads: [] },
       );
       isNew = true;
     }
+    const edge = this.list[idx]!;
     const ev = edge.evidence;
     ev.count++;
     ev.bytesSent += obs.bytesSent;
@@ -149,10 +136,8 @@ export class Learner {
     if (obs.sourceWorkload !== undefined) this.addExample(ev, obs.sourceWorkload);
     this.dirtyIds.add(edge.id);
 
-    if (key !== undefined) {
-      this.rotate();
-      this.cur.set(key, { edge, sent: obs.bytesSent, received: obs.bytesReceived, touched: this.clock });
-    }
+    // lookup() above hashed the key: set() remembers it
+    if (key !== undefined) dedup.set(idx, obs.bytesSent, obs.bytesReceived, this.clock);
     return { edge, isNew, counted: true };
   }
 
@@ -182,10 +167,10 @@ export class Learner {
    */
   load(edges: readonly Edge[]): void {
     this.byId.clear();
+    this.list.length = 0;
     this.byPeers.clear();
     this.services.clear();
-    this.cur = new Map();
-    this.prev = new Map();
+    this.dedup.clear();
     this.dirtyIds = new Set();
     for (const e of edges) {
       const ev = e.evidence;
@@ -212,15 +197,17 @@ export class Learner {
     for (const e of edges) this.dirtyIds.add(e.id);
   }
 
-  private find(source: Peer, destination: Peer, protocol: string, port: number): Edge | undefined {
+  /** The edge's index in `list`, or -1. */
+  private find(source: Peer, destination: Peer, protocol: string, port: number): number {
     const bySrc = this.byPeers.get(peerId(source));
-    if (bySrc === undefined) return undefined;
+    if (bySrc === undefined) return -1;
     const byDst = bySrc.get(peerId(destination));
-    if (byDst === undefined) return undefined;
-    return byDst.get(`${protocol}/${port}`);
+    if (byDst === undefined) return -1;
+    return byDst.get(`${protocol}/${port}`) ?? -1;
   }
 
-  private insert(k: EdgeKey, evidence: Evidence): Edge {
+  /** Adds an edge; returns its index in `list`. */
+  private insert(k: EdgeKey, evidence: Evidence): number {
     const edge: Edge = {
       id: edgeId(k),
       source: k.source,
@@ -230,16 +217,17 @@ export class Learner {
       evidence,
     };
     this.byId.set(edge.id, edge);
+    const idx = this.list.push(edge) - 1;
     const s = peerId(k.source);
     const d = peerId(k.destination);
     let bySrc = this.byPeers.get(s);
     if (bySrc === undefined) this.byPeers.set(s, (bySrc = new Map()));
     let byDst = bySrc.get(d);
     if (byDst === undefined) bySrc.set(d, (byDst = new Map()));
-    byDst.set(`${k.protocol}/${k.port}`, edge);
+    byDst.set(`${k.protocol}/${k.port}`, idx);
     if (isServicePeer(k.source)) this.slot(k.source.service).egress.add(edge);
     if (isServicePeer(k.destination)) this.slot(k.destination.service).ingress.add(edge);
-    return edge;
+    return idx;
   }
 
   private slot(service: ServiceName): ServiceSlot {
@@ -255,11 +243,5 @@ export class Learner {
     return true;
   }
 
-  private rotate(): void {
-    if (this.cur.size * 2 < this.maxKeys && this.clock - this.rotatedAt < this.ttl) return;
-    this.prev = this.cur;
-    this.cur = new Map();
-    this.rotatedAt = this.clock;
-  }
 
 }
