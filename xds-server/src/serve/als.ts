@@ -33,6 +33,9 @@ export interface AccessLogServiceOptions {
 
 type Call = ServerReadableStream<Buffer, StreamAccessLogsResponse>;
 
+/** paused streams resumed per ingest slice */
+const RESUME_PER_SLICE = 8;
+
 /** One access-log stream: who it is (from its first message, set when that message is decoded). */
 interface Stream {
   readonly call: Call;
@@ -164,10 +167,16 @@ export class AccessLogService {
       this.head = 0;
     }
     if (this.queuedBytes < this.lowWater && this.paused.size > 0) {
-      for (const c of this.paused) c.resume();
-      this.paused.clear();
+      // a few at a time, longest paused first: each resumed stream delivers what HTTP/2 buffered for it (up to its
+      // flow-control window) at once, and all of them together would hold the loop for tens of milliseconds
+      let n = 0;
+      for (const c of this.paused) {
+        if (n++ === RESUME_PER_SLICE) break;
+        this.paused.delete(c);
+        c.resume();
+      }
     }
-    if (this.head < this.queue.length && !this.scheduled) {
+    if ((this.head < this.queue.length || this.paused.size > 0) && !this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.drain());
     }
