@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 DEMO=${NANOSEG_DEMO_DIR:-/tmp/nanoseg-demo}
 QUIET=${QUIET:-20s}
-nanoseg() { node "$ROOT/bin/nanoseg.js" --api-socket "$DEMO/api.sock" "$@"; }
+nanoseg() { "$ROOT/bin/nanoseg.js" --api-socket "$DEMO/api.sock" "$@"; }
 export NANOSEG_LAB_DIR="$DEMO/lab"
 
 if [ "$(id -u)" != 0 ]; then echo "the demo builds network namespaces: run it as root" >&2; exit 1; fi
@@ -31,7 +31,7 @@ trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "control plane: nanoseg serve --quiet-period $QUIET (state in $DEMO/state, log $DEMO/serve.log)"
-node "$ROOT/bin/nanoseg.js" serve --state-dir "$DEMO/state" --api-socket "$DEMO/api.sock" --xds-socket "$DEMO/xds.sock" \
+"$ROOT/bin/nanoseg.js" serve --state-dir "$DEMO/state" --api-socket "$DEMO/api.sock" --xds-socket "$DEMO/xds.sock" \
   --xds-address off --metrics-address 127.0.0.1:15014 --quiet-period "$QUIET" >"$DEMO/serve.log" 2>&1 &
 echo $! >"$DEMO/serve.pid"
 for _ in $(seq 50); do [ -S "$DEMO/api.sock" ] && break; sleep 0.2; done
@@ -85,5 +85,5 @@ nanoseg policy show shop/web -o yaml
 step "control plane status"
 nanoseg status
 if [ "${KEEP:-0}" = 1 ]; then
-  echo; echo "lab left running (KEEP=1): try NANOSEG_LAB_DIR=$DEMO/lab node bin/nanoseg.js --api-socket $DEMO/api.sock services; stop with scripts/demo.sh --down"
+  echo; echo "lab left running (KEEP=1): try NANOSEG_LAB_DIR=$DEMO/lab bin/nanoseg.js --api-socket $DEMO/api.sock services; stop with scripts/demo.sh --down"
 fi

@@ -8,6 +8,15 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { projectRoot } from '../../xds-server/src/util/envoy.js';
+
+/** The node flags `bin/nanoseg.js` runs with (its shebang line): the benchmarks measure the control plane as shipped. */
+const SHIPPED_NODE_FLAGS: string[] = (() => {
+  const bin = join(projectRoot(), 'bin', 'nanoseg.js');
+  const m = /^#!.*\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/m.exec(readFileSync(bin, 'utf8').split('\n')[0] ?? '');
+  if (!m) throw new Error(`${bin}:1: expected a "#!/usr/bin/env -S node [--flag ...]" line`);
+  return m[1]!.trim().split(/\s+/).filter(Boolean);
+})();
 
 export interface LoopStats { p50: number; p99: number; max: number; mean: number; samples: number }
 
@@ -118,7 +127,7 @@ export class ControlPlaneChild {
     const script = join(self, '..', ts ? 'cp-child.ts' : 'cp-child.js');
     // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the control plane (open it in Chrome DevTools)
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-    const nodeArgs = [...(ts ? ['--import', 'tsx'] : []), '--expose-gc', ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []), ...prof, script, JSON.stringify({ stateDir: dir, xdsAddress, ...opts })];
+    const nodeArgs = [...(ts ? ['--import', 'tsx'] : []), '--expose-gc', ...SHIPPED_NODE_FLAGS, ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []), ...prof, script, JSON.stringify({ stateDir: dir, xdsAddress, ...opts })];
     const [cmd, argv] = HAS_TASKSET ? ['taskset', ['-c', '1', process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
     const proc = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     const stderr: string[] = [];
