@@ -26,14 +26,16 @@ const say = (what, e) => parentPort.postMessage({ error: what + ': ' + ((e && e.
     } catch (e) {
       say('checkpoint failed', e);
       clearInterval(timer);
+      try { db.close(); } catch {}
+      parentPort.close(); // the worker ends: the caller has turned automatic checkpoints back on
     }
   };
   const timer = setInterval(run, workerData.intervalMs);
   parentPort.on('message', (m) => {
-    if (m !== 'stop') return;
+    if (m !== 'stop' || !db.open) return;
     clearInterval(timer);
     run();
-    db.close();
+    if (db.open) db.close();
     parentPort.close();
   });
 })();

@@ -233,7 +233,6 @@ export class Store {
     this.upsertKv.run(key, value);
   }
 
-  /** Idempotent. Checkpoints the WAL into the main file on the way out. */
   /**
    * Moves WAL checkpoints to a worker thread (see checkpointer.ts) so no commit on the event loop pays for one.
    * If the worker cannot run, SQLite's automatic checkpoints come back and `onFailure` says why.
@@ -253,6 +252,10 @@ export class Store {
     }
   }
 
+  /**
+   * Idempotent. The WAL is checkpointed on the way out (by the background worker, or by SQLite when this is the
+   * last connection); a WAL left behind is safe: the next open replays it.
+   */
   close(): void {
     if (!this.db.open) return;
     this.checkpointer?.stop();
