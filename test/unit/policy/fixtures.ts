@@ -2,7 +2,6 @@
 import type { Edge, Inventory, PolicyRule, ServicePolicy } from '../../../xds-server/src/model/index.js';
 import { edgeId } from '../../../xds-server/src/model/index.js';
 import { render } from '../../../xds-server/src/generate/envoy-types.js';
-import { MATCHING_TYPES } from '../../../xds-server/src/generate/rbac.js';
 import type { GeneratedResource } from '../../../xds-server/src/generate/proxy.js';
 
 export const inventory: Inventory = {
@@ -58,43 +57,8 @@ export { prng } from '../../support/prng.js';
 
 // ---- rendering ECDS resources for golden files --------------------------------------------------------------------
 
-const EXTRA = new Map<string, { decode(b: Uint8Array): unknown }>(Object.values(MATCHING_TYPES).map((t) => [t.url, t.codec]));
-
-/**
- * `render()` from envoy-types.ts, plus the matching types envoy-types.ts `T` does not list yet (rendered the same
- * way, so the golden files stay the same when they move into `T`).
- */
+/** A generated resource as readable JSON (envoy-types.ts `render`), for golden files. */
 export function renderResource(g: GeneratedResource): unknown {
-  return expand(render(g.typeUrl, g.body));
-}
-
-function expand(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(expand);
-  if (v === null || typeof v !== 'object') return v;
-  const o = v as Record<string, unknown>;
-  const url = o['@type'];
-  if (typeof url === 'string' && typeof o.bytes === 'string' && EXTRA.has(url) && Object.keys(o).length === 2) {
-    return expand({ '@type': url, ...(clean(EXTRA.get(url)!.decode(Buffer.from(o.bytes, 'base64'))) as object) });
-  }
-  return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, expand(x)]));
-}
-
-/** Same defaults-dropping as envoy-types.ts render; nested Any are rendered with `render()`. */
-function clean(v: unknown): unknown {
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return Buffer.from(v).toString('base64');
-  if (Array.isArray(v)) return v.map(clean);
-  if (v === null || typeof v !== 'object') return v;
-  const o = v as Record<string, unknown>;
-  if (typeof o.typeUrl === 'string' && o.value instanceof Uint8Array) return render(o.typeUrl, o.value);
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(o)) {
-    if (x === undefined || x === '' || x === false || x === 0 || (Array.isArray(x) && x.length === 0)) continue;
-    if (typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array) && Object.keys(x).length === 0) {
-      out[k] = {};
-      continue;
-    }
-    out[k] = clean(x);
-  }
-  return out;
+  return render(g.typeUrl, g.body);
 }
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { T } from '../../../xds-server/src/generate/envoy-types.js';
 import {
-  MATCHING_TYPES, denyAllRbac, inboundHttpRbac, inboundMatcher, inboundNetworkRbac, outboundMatcher, outboundNetworkRbac, rbacFilterRef,
+  denyAllRbac, inboundHttpRbac, inboundMatcher, inboundNetworkRbac, outboundMatcher, outboundNetworkRbac, rbacFilterRef,
 } from '../../../xds-server/src/generate/rbac.js';
 import type { GeneratedResource } from '../../../xds-server/src/generate/proxy.js';
 import type { Matcher } from '../../../proto/gen/xds/type/matcher/v3/matcher.js';
@@ -72,13 +72,13 @@ function evaluate(m: Matcher, inputs: { port: number; sourceIp?: string; destIp?
   if (t) {
     const url = t.input!.typedConfig!.typeUrl;
     if (t.exactMatchMap) {
-      const key = url === MATCHING_TYPES.destinationPortInput.url ? String(inputs.port) : url === MATCHING_TYPES.serverNameInput.url ? inputs.sni : undefined;
+      const key = url === T.destinationPortInput.url ? String(inputs.port) : url === T.serverNameInput.url ? inputs.sni : undefined;
       const hit = key === undefined ? undefined : t.exactMatchMap.map[key];
       const r = hit ? onMatch(hit) : undefined;
       if (r !== undefined) return r;
     } else if (t.customMatch) {
-      const ip = url === MATCHING_TYPES.sourceIpInput.url ? inputs.sourceIp : inputs.destIp;
-      const trie = MATCHING_TYPES.ipMatcher.codec.decode(t.customMatch.typedConfig!.value);
+      const ip = url === T.sourceIpInput.url ? inputs.sourceIp : inputs.destIp;
+      const trie = T.ipMatcher.codec.decode(t.customMatch.typedConfig!.value);
       const hits = trie.rangeMatchers.flatMap((rm) => rm.ranges.filter((r) => ip !== undefined && inRange(ip, r.addressPrefix, r.prefixLen ?? 0)).map((r) => ({ rm, len: r.prefixLen ?? 0 })))
         .sort((a, b) => b.len - a.len);
       for (const h of hits) {
@@ -140,7 +140,7 @@ test('scale: 10,000 allowed addresses are one trie per port, grouped per rule (n
   const p: ServicePolicy = { ...apiPolicy, ingress: [...apiPolicy.ingress, rule({ service: 'load/gen' }, 'tcp', 9090)] };
   const small = inboundMatcher(compilePolicy(apiPolicy, inv));
   const big = inboundMatcher(compilePolicy(p, inv));
-  const tries = (m: Matcher) => Object.values(m.matcherTree!.exactMatchMap!.map).map((o) => MATCHING_TYPES.ipMatcher.codec.decode(o.matcher!.matcherTree!.customMatch!.typedConfig!.value));
+  const tries = (m: Matcher) => Object.values(m.matcherTree!.exactMatchMap!.map).map((o) => T.ipMatcher.codec.decode(o.matcher!.matcherTree!.customMatch!.typedConfig!.value));
   assert.equal(tries(big).length, tries(small).length, 'one trie per port either way');
   assert.deepEqual(tries(big)[0]!.rangeMatchers.map((r) => r.ranges.length), [10_000, 2, 1]);
   assert.equal(evaluate(big, { port: 9090, sourceIp: '10.100.39.15' }), 'ingress|load/gen|tcp/9090');
@@ -165,7 +165,7 @@ test('golden: representative policies in every mode', () => {
 });
 
 test('the stopgap IPMatcher codec round-trips (Envoy decodes it too: see envoy-rbac.test.ts)', () => {
-  const codec = MATCHING_TYPES.ipMatcher.codec;
+  const codec = T.ipMatcher.codec;
   const m = {
     rangeMatchers: [
       { ranges: [{ addressPrefix: '10.0.0.0', prefixLen: 8 }, { addressPrefix: '::', prefixLen: 0 }], onMatch: { matcher: undefined, action: { name: 'a', typedConfig: undefined } }, exclusive: true },

@@ -17,6 +17,11 @@ import { HttpInspector } from '../../../proto/gen/envoy/extensions/filters/liste
 import { TlsInspector } from '../../../proto/gen/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.js';
 import { HttpGrpcAccessLogConfig, TcpGrpcAccessLogConfig } from '../../../proto/gen/envoy/extensions/access_loggers/grpc/v3/als.js';
 import { HttpProtocolOptions } from '../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options.js';
+import { Action as RbacAction } from '../../../proto/gen/envoy/config/rbac/v3/rbac.js';
+import { IPMatcher } from '../../../proto/gen/xds/type/matcher/v3/ip.js';
+import {
+  DestinationIPInput, DestinationPortInput, ServerNameInput, SourceIPInput,
+} from '../../../proto/gen/envoy/extensions/matching/common_inputs/network/v3/network_inputs.js';
 
 interface Writer { finish(): Uint8Array }
 /** The shape every ts-proto message object has. */
@@ -59,6 +64,13 @@ export const T = {
   tcpGrpcLog: typed('envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig', TcpGrpcAccessLogConfig),
   httpGrpcLog: typed('envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig', HttpGrpcAccessLogConfig),
   upstreamHttpOptions: typed('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', HttpProtocolOptions),
+  // the unified matcher RBAC rules are built from (generate/rbac.ts)
+  rbacAction: typed('envoy.config.rbac.v3.Action', RbacAction),
+  ipMatcher: typed('xds.type.matcher.v3.IPMatcher', IPMatcher),
+  sourceIpInput: typed('envoy.extensions.matching.common_inputs.network.v3.SourceIPInput', SourceIPInput),
+  destinationIpInput: typed('envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput', DestinationIPInput),
+  destinationPortInput: typed('envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput', DestinationPortInput),
+  serverNameInput: typed('envoy.extensions.matching.common_inputs.network.v3.ServerNameInput', ServerNameInput),
 } as const;
 
 /** Encodes a message given as a partial object (defaults filled by the codec). */

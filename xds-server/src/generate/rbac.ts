@@ -18,31 +18,17 @@
 // one trie lookup per connection, like a policy allowing one.
 import type { Any } from '../../../proto/gen/google/protobuf/any.js';
 import type { Matcher, Matcher_OnMatch } from '../../../proto/gen/xds/type/matcher/v3/matcher.js';
-import { Action as RbacAction, RBAC_Action } from '../../../proto/gen/envoy/config/rbac/v3/rbac.js';
+import { RBAC_Action } from '../../../proto/gen/envoy/config/rbac/v3/rbac.js';
 import { ApiVersion } from '../../../proto/gen/envoy/config/core/v3/config_source.js';
 import { IPMatcher } from '../../../proto/gen/xds/type/matcher/v3/ip.js';
 import type { CidrRange } from '../../../proto/gen/xds/core/v3/cidr.js';
-import {
-  DestinationIPInput, DestinationPortInput, ServerNameInput, SourceIPInput,
-} from '../../../proto/gen/envoy/extensions/matching/common_inputs/network/v3/network_inputs.js';
 import type { Mode } from '../model/index.js';
 import type { CompiledPolicy, OutboundDestination } from '../policy/compile.js';
 import { sniApplies } from '../policy/compile.js';
 import { parseCidr } from '../policy/ip.js';
 import { noRuleName, type PolicySide } from '../policy/rules.js';
-import { T, encode, pack, type PartialOf, type Typed } from './envoy-types.js';
+import { T, encode, pack, type PartialOf } from './envoy-types.js';
 import type { GeneratedResource } from './proxy.js';
-
-const PREFIX = 'type.googleapis.com/';
-/** The matching types RBAC generation uses beyond envoy-types.ts `T`. */
-export const MATCHING_TYPES = {
-  rbacAction: { url: `${PREFIX}envoy.config.rbac.v3.Action`, codec: RbacAction },
-  ipMatcher: { url: `${PREFIX}xds.type.matcher.v3.IPMatcher`, codec: IPMatcher },
-  sourceIpInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.SourceIPInput`, codec: SourceIPInput },
-  destinationIpInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput`, codec: DestinationIPInput },
-  destinationPortInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput`, codec: DestinationPortInput },
-  serverNameInput: { url: `${PREFIX}envoy.extensions.matching.common_inputs.network.v3.ServerNameInput`, codec: ServerNameInput },
-} as const satisfies Record<string, Typed<unknown>>;
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -69,7 +55,7 @@ function action(policyName: string, allow: boolean): Matcher_OnMatch {
     matcher: undefined,
     action: {
       name: policyName,
-      typedConfig: pack(MATCHING_TYPES.rbacAction, { name: policyName, action: allow ? RBAC_Action.ALLOW : RBAC_Action.DENY }),
+      typedConfig: pack(T.rbacAction, { name: policyName, action: allow ? RBAC_Action.ALLOW : RBAC_Action.DENY }),
     },
   };
 }
@@ -91,7 +77,7 @@ function trie(inputName: string, inputType: { url: string }, groups: readonly { 
       input: input(inputName, inputType),
       customMatch: {
         name: 'envoy.matching.custom_matchers.trie_matcher',
-        typedConfig: { typeUrl: MATCHING_TYPES.ipMatcher.url, value: Buffer.from(IPMatcher.encode(ip).finish()) },
+        typedConfig: { typeUrl: T.ipMatcher.url, value: Buffer.from(IPMatcher.encode(ip).finish()) },
       },
       exactMatchMap: undefined,
       prefixMatchMap: undefined,
@@ -110,7 +96,7 @@ function byPort(side: PolicySide, ports: ReadonlyMap<number, Matcher>): Matcher 
   return {
     matcherList: undefined,
     matcherTree: {
-      input: input('destination-port', MATCHING_TYPES.destinationPortInput),
+      input: input('destination-port', T.destinationPortInput),
       exactMatchMap: { map },
       prefixMatchMap: undefined,
       customMatch: undefined,
@@ -147,7 +133,7 @@ export function inboundMatcher(compiled: CompiledPolicy): Matcher {
     const ruleOrder = p.rules.map((r) => r.name);
     const groups = groupBy([...first.entries()].map(([cidr, name]) => ({ cidr, key: name, value: name })))
       .sort((a, b) => ruleOrder.indexOf(a.value) - ruleOrder.indexOf(b.value));
-    ports.set(p.port, trie('source-ip', MATCHING_TYPES.sourceIpInput, groups.map((g) => ({ cidrs: g.cidrs, onMatch: action(g.value, true) }))));
+    ports.set(p.port, trie('source-ip', T.sourceIpInput, groups.map((g) => ({ cidrs: g.cidrs, onMatch: action(g.value, true) }))));
   }
   return byPort('ingress', ports);
 }
@@ -200,14 +186,14 @@ export function outboundMatcher(compiled: CompiledPolicy): Matcher {
             matcher: {
               matcherList: undefined,
               onNoMatch: undefined,
-              matcherTree: { input: input('server-name', MATCHING_TYPES.serverNameInput), exactMatchMap: { map }, prefixMatchMap: undefined, customMatch: undefined },
+              matcherTree: { input: input('server-name', T.serverNameInput), exactMatchMap: { map }, prefixMatchMap: undefined, customMatch: undefined },
             },
           },
         });
       }
     }
     const groups = groupBy(entries).map((g) => ({ cidrs: g.cidrs, onMatch: g.value }));
-    ports.set(port, trie('destination-ip', MATCHING_TYPES.destinationIpInput, groups));
+    ports.set(port, trie('destination-ip', T.destinationIpInput, groups));
   }
   return byPort('egress', ports);
 }
