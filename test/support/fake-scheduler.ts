@@ -24,26 +24,25 @@ export class FakeScheduler implements Scheduler {
   }
   advance(ms: number): void {
     const end = this.t + ms;
-    for (;;) {
-      const next = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!next) break;
-      this.timers = this.timers.filter((x) => x !== next);
-      this.t = next.at;
-      next.fn();
-    }
+    while (this.fireNext(end));
     this.t = end;
   }
 
+  /** advance(), letting promise callbacks and I/O run before each timer fires */
   async advanceAsync(ms: number): Promise<void> {
     const end = this.t + ms;
-    for (;;) {
-      await new Promise((r) => setImmediate(r));
-      const next = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!next) break;
-      this.timers = this.timers.filter((x) => x !== next);
-      this.t = next.at;
-      next.fn();
-    }
+    do await new Promise((r) => setImmediate(r));
+    while (this.fireNext(end));
     this.t = end;
+  }
+
+  /** Fires the earliest timer due by `end`; false when there is none. */
+  private fireNext(end: number): boolean {
+    const next = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
+    if (!next) return false;
+    this.timers = this.timers.filter((x) => x !== next);
+    this.t = next.at;
+    next.fn();
+    return true;
   }
 }
