@@ -130,22 +130,23 @@ class TrafficGenerator {
     const serverIp = workloadIp(t, rr);
     const inb = this.stream(t, rr, 'inbound');
     const bothSides = R() < 0.9;
+    // the client's outbound log and the server's inbound log of the same connection (4-tuples match)
+    const outCommon = {
+      downstreamRemoteAddress: sock(clientIp, eph1), downstreamLocalAddress: sock(vipIp(t), SERVICE_PORT),
+      upstreamLocalAddress: ul, upstreamRemoteAddress: sock(serverIp, SERVICE_PORT), startTime: ts(start),
+    };
+    const inCommon = {
+      downstreamRemoteAddress: ul, downstreamLocalAddress: sock(serverIp, SERVICE_PORT),
+      upstreamLocalAddress: sock('127.0.0.6', eph1), upstreamRemoteAddress: sock(serverIp, SERVICE_PORT), startTime: ts(start),
+    };
     if (R() < 0.55) {
-      const outCommon = {
-        downstreamRemoteAddress: sock(clientIp, eph1), downstreamLocalAddress: sock(vipIp(t), SERVICE_PORT),
-        upstreamLocalAddress: ul, upstreamRemoteAddress: sock(serverIp, SERVICE_PORT), startTime: ts(start),
-      };
       if (R() < 0.1) {
         this.add(out, 'tcp', { commonProperties: { ...outCommon, accessLogType: AccessLogType.TcpPeriodic }, connectionProperties: { receivedBytes: sent >> 1, sentBytes: recv >> 1 } });
       }
       this.add(out, 'tcp', { commonProperties: { ...outCommon, accessLogType: AccessLogType.TcpConnectionEnd }, connectionProperties: { receivedBytes: sent, sentBytes: recv } });
       if (bothSides) {
         this.add(inb, 'tcp', {
-          commonProperties: {
-            downstreamRemoteAddress: ul, downstreamLocalAddress: sock(serverIp, SERVICE_PORT),
-            upstreamLocalAddress: sock('127.0.0.6', eph1), upstreamRemoteAddress: sock(serverIp, SERVICE_PORT),
-            startTime: ts(start), accessLogType: AccessLogType.TcpConnectionEnd,
-          },
+          commonProperties: { ...inCommon, accessLogType: AccessLogType.TcpConnectionEnd },
           connectionProperties: { receivedBytes: sent, sentBytes: recv },
         });
       }
@@ -159,20 +160,12 @@ class TrafficGenerator {
       };
       const response = { responseCode: 200, responseHeadersBytes: 120, responseBodyBytes: recv };
       this.add(out, 'http', {
-        commonProperties: {
-          downstreamRemoteAddress: sock(clientIp, eph1), downstreamLocalAddress: sock(vipIp(t), SERVICE_PORT),
-          upstreamLocalAddress: ul, upstreamRemoteAddress: sock(serverIp, SERVICE_PORT), startTime: ts(start),
-          accessLogType: AccessLogType.DownstreamEnd,
-        },
+        commonProperties: { ...outCommon, accessLogType: AccessLogType.DownstreamEnd },
         protocolVersion: HTTPAccessLogEntry_HTTPVersion.HTTP11, request, response,
       });
       if (bothSides) {
         this.add(inb, 'http', {
-          commonProperties: {
-            downstreamRemoteAddress: ul, downstreamLocalAddress: sock(serverIp, SERVICE_PORT),
-            upstreamLocalAddress: sock('127.0.0.6', eph1), upstreamRemoteAddress: sock(serverIp, SERVICE_PORT),
-            startTime: ts(start), accessLogType: AccessLogType.DownstreamEnd,
-          },
+          commonProperties: { ...inCommon, accessLogType: AccessLogType.DownstreamEnd },
           protocolVersion: HTTPAccessLogEntry_HTTPVersion.HTTP11, request, response,
         });
       }
