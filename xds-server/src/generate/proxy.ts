@@ -25,7 +25,7 @@
 //   - inbound default chain (ports without rules): the app in learn/monitor, the blackhole in enforce, so the app
 //     never even accepts a connection on a port nobody may use ("inbound-deny").
 // Config scoping: once converged in monitor/enforce, only the VIP services of the egress policy are configured.
-import type { Inventory, Mode, ServiceName, ServicePolicy } from '../model/index.js';
+import type { Inventory, Mode, ServiceName, ServicePolicy, Workload } from '../model/index.js';
 import { DENY_LOG_SUFFIX, LOG_INBOUND, LOG_OUTBOUND, isServicePeer } from '../model/index.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 import { inboundHttpRbac, inboundNetworkRbac, outboundNetworkRbac, rbacFilterRef } from './rbac.js';
@@ -105,10 +105,15 @@ interface VipService {
   readonly addresses: readonly string[];
 }
 
-function vipServices(inv: Inventory): VipService[] {
+/** The VIP services in `scope` (all when undefined), sorted by service; workloads are grouped in one pass. */
+function vipServices(inv: Inventory, scope: ReadonlySet<ServiceName> | undefined): VipService[] {
+  const vips = inv.vips.filter((v) => !scope || scope.has(v.service));
+  if (vips.length === 0) return [];
+  const byService = new Map<ServiceName, Workload[]>(vips.map((v) => [v.service, []]));
+  for (const w of inv.workloads) byService.get(w.service)?.push(w);
   const out: VipService[] = [];
-  for (const v of [...inv.vips].sort((a, b) => a.service.localeCompare(b.service))) {
-    const ws = inv.workloads.filter((w) => w.service === v.service);
+  for (const v of vips.sort((a, b) => a.service.localeCompare(b.service))) {
+    const ws = byService.get(v.service)!;
     const ports = [...new Set(ws.flatMap((w) => w.ports))].sort((a, b) => a - b);
     if (ports.length === 0) continue;
     out.push({ service: v.service, vip: v.address, ports, addresses: [...new Set(ws.flatMap((w) => w.addresses))].sort() });
@@ -139,7 +144,7 @@ export function emptyPolicy(service: ServiceName): ServicePolicy {
 /** Generates every resource one sidecar needs. Deterministic: the same input gives byte-identical output. */
 export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_SETTINGS): GeneratedResource[] {
   const inv = input.inventory;
-  const services = vipServices(inv).filter((v) => !input.scope || input.scope.has(v.service));
+  const services = vipServices(inv, input.scope);
   const compiled = compilePolicy(input.policy, inv);
   const out: GeneratedResource[] = [];
   const b = builderFor(s);
