@@ -14,7 +14,7 @@ import { AccessLogServiceService, StreamAccessLogsMessage } from '../../proto/ge
 import type { HTTPAccessLogEntry, TCPAccessLogEntry } from '../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
 import { AccessLogType, HTTPAccessLogEntry_HTTPVersion } from '../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
 import { RequestMethod } from '../../proto/gen/envoy/config/core/v3/base.js';
-import type { DeepPartialEntry } from './partial.js';
+import type { DeepPartial as DeepPartialEntry } from '../../xds-server/src/generate/index.js';
 import { prng as rng } from '../support/prng.js';
 import type { Benchmark, Metric } from './types.js';
 import { ControlPlaneChild, pinSelf, type ChildStats } from './child.js';

@@ -14,7 +14,7 @@ import { T, encode, pack } from '../../../xds-server/src/generate/envoy-types.js
 import {
   denyAllRbac, inboundHttpRbac, inboundNetworkRbac, outboundNetworkRbac, rbacFilterRef,
 } from '../../../xds-server/src/generate/rbac.js';
-import type { GeneratedResource } from '../../../xds-server/src/generate/proxy.js';
+import type { GeneratedResource } from '../../../xds-server/src/generate/resource.js';
 import { compilePolicy } from '../../../xds-server/src/policy/compile.js';
 import type { Inventory, Mode, ServicePolicy } from '../../../xds-server/src/model/index.js';
 import { AdsServer, ECDS, LDS, SnapshotCache, makeSnapshot, resource } from '../../../xds-server/src/xds/index.js';

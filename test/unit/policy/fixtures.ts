@@ -2,7 +2,7 @@
 import type { Edge, Inventory, PolicyRule, ServicePolicy } from '../../../xds-server/src/model/index.js';
 import { edgeId } from '../../../xds-server/src/model/index.js';
 import { render } from '../../../xds-server/src/generate/envoy-types.js';
-import type { GeneratedResource } from '../../../xds-server/src/generate/proxy.js';
+import type { GeneratedResource } from '../../../xds-server/src/generate/resource.js';
 
 export const inventory: Inventory = {
   workloads: [

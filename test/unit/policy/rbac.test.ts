@@ -4,7 +4,7 @@ import { T } from '../../../xds-server/src/generate/envoy-types.js';
 import {
   denyAllRbac, inboundHttpRbac, inboundMatcher, inboundNetworkRbac, outboundMatcher, outboundNetworkRbac, rbacFilterRef,
 } from '../../../xds-server/src/generate/rbac.js';
-import type { GeneratedResource } from '../../../xds-server/src/generate/proxy.js';
+import type { GeneratedResource } from '../../../xds-server/src/generate/resource.js';
 import type { Matcher } from '../../../proto/gen/xds/type/matcher/v3/matcher.js';
 import { compilePolicy } from '../../../xds-server/src/policy/compile.js';
 import type { Inventory, Mode, ServicePolicy, Workload } from '../../../xds-server/src/model/index.js';

@@ -7,7 +7,7 @@ import type { HTTPAccessLogEntry, TCPAccessLogEntry, AccessLogCommon } from '../
 import type { Address } from '../../../proto/gen/envoy/config/core/v3/address.js';
 import { AlsDecodeError, decodeAlsMessage } from '../../../xds-server/src/serve/als-decode.js';
 import { prng as rng } from '../../support/prng.js';
-import type { DeepPartialEntry } from '../../bench/partial.js';
+import type { DeepPartial as DeepPartialEntry } from '../../../xds-server/src/generate/index.js';
 
 function gen(R: () => number) {
   const maybe = <T>(p: number, f: () => T): T | undefined => (R() < p ? f() : undefined);

@@ -2,7 +2,7 @@
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { context } from './main.js';
+import { context } from './context.js';
 import { CliError, type ApiClient } from './client.js';
 import { printData, table } from './output.js';
 import { findEnvoy } from '../util/envoy.js';

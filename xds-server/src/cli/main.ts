@@ -1,28 +1,8 @@
-// `nanoseg` command line. Thin: parses flags, calls the API (or the lab adapter), prints.
-import { Command, CommanderError, Option } from 'commander';
-import { ApiClient, CliError, apiSocket } from './client.js';
-import { parseOutput } from './output.js';
-import { registerServe } from './serve.js';
-import { registerLab } from './lab.js';
-import { registerQueries } from './queries.js';
-
-export function buildProgram(): Command {
-  const program = new Command('nanoseg')
-    .description('Automated network nano-segmentation: learn each service\'s connections from Envoy, know when the set is complete, enforce it.')
-    .addOption(new Option('--api-socket <path>', 'control plane API socket (env NANOSEG_API)').default(undefined, '/run/nanoseg/api.sock'))
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-  registerServe(program);
-  registerLab(program);
-  registerQueries(program);
-  return program;
-}
-
-/** Everything a command needs from the global flags. */
-export function context(cmd: Command): { api: ApiClient; output: ReturnType<typeof parseOutput> } {
-  const o = cmd.optsWithGlobals() as { apiSocket?: string; output?: string };
-  return { api: new ApiClient(apiSocket(o.apiSocket)), output: parseOutput(o.output) };
-}
+// `nanoseg` command line entry point: runs the program (cli/program.ts) on process.argv. Thin: parses flags, calls the
+// API (or the lab adapter), prints. Only bin/nanoseg.js imports this file: importing it runs the CLI.
+import { CommanderError } from 'commander';
+import { CliError } from './client.js';
+import { buildProgram } from './program.js';
 
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();

@@ -1,7 +1,7 @@
 // Commands that read or change state through the API: status, services, policy, mode, alerts, audit, release.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { context } from './main.js';
+import { context } from './context.js';
 import { printData, table, ago } from './output.js';
 import type { ServiceView, StatusView } from '../controlplane/views.js';
 import { CliError } from './client.js';

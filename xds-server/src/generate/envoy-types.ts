@@ -34,7 +34,7 @@ export interface Typed<M> {
   readonly url: string;
   readonly codec: Codec<M>;
 }
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+type Builtin = Date | ((...args: never[]) => unknown) | Uint8Array | string | number | boolean | undefined;
 /** A message with every field optional, recursively (what ts-proto's `fromPartial` fills with defaults). */
 export type DeepPartial<M> = M extends Builtin ? M
   : M extends readonly (infer E)[] ? DeepPartial<E>[]

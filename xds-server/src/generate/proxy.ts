@@ -36,6 +36,7 @@ import { ApiVersion } from '../../../proto/gen/envoy/config/core/v3/config_sourc
 import { TrafficDirection } from '../../../proto/gen/envoy/config/core/v3/base.js';
 import { HttpConnectionManager_CodecType } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import { T, encode, pack, type PartialOf } from './envoy-types.js';
+import type { GeneratedResource, ResourceKind } from './resource.js';
 
 export interface ProxyIdentity {
   /** Envoy node id */
@@ -63,17 +64,6 @@ export const DEFAULT_SETTINGS: GenerateSettings = {
   connectTimeoutMs: 5000,
   sniffTimeoutMs: 1000,
 };
-
-export type ResourceKind = 'cluster' | 'endpoints' | 'listener' | 'route' | 'extension';
-
-/** A generated resource: encoded body plus the names it references (for the consistency check). */
-export interface GeneratedResource {
-  readonly kind: ResourceKind;
-  readonly typeUrl: string;
-  readonly name: string;
-  readonly body: Buffer;
-  readonly deps: readonly { readonly kind: ResourceKind; readonly name: string }[];
-}
 
 export const OUTBOUND_PORT = 15001;
 export const INBOUND_PORT = 15006;

@@ -28,7 +28,7 @@ import { sniApplies } from '../policy/compile.js';
 import { parseCidr } from '../policy/ip.js';
 import { noRuleName, type PolicySide } from '../policy/rules.js';
 import { T, encode, pack, type PartialOf } from './envoy-types.js';
-import type { GeneratedResource } from './proxy.js';
+import type { GeneratedResource } from './resource.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,96 @@
+// Lint: typescript-eslint's recommended syntax rules (no type information needed) plus the project's boundaries:
+//  - the pure core (model, learn, policy, generate, sidecar, inventory's pure part, the xDS protocol decisions)
+//    never imports serving, the xDS transport, the API, the store, the lab, processes, sockets or the kernel;
+//  - no `export *` (each folder's index names what it exports);
+//  - no import cycles.
+// test/unit/lint.test.ts proves that each boundary rule fails when broken (fixtures in test/lint/fixtures/).
+import tseslint from 'typescript-eslint';
+import { importX } from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+
+/** Folders and files that must stay free of I/O: input in, value out. */
+export const PURE_CORE = [
+  'xds-server/src/model/**/*.ts',
+  'xds-server/src/learn/**/*.ts',
+  'xds-server/src/policy/**/*.ts',
+  'xds-server/src/generate/**/*.ts',
+  'xds-server/src/sidecar/**/*.ts',
+  'xds-server/src/inventory/{merge,identity,schema,validate}.ts',
+  'xds-server/src/xds/{types,snapshot,decide}.ts',
+  'xds-server/src/alerts/verdict.ts',
+];
+
+const IO_MODULES = [
+  '@grpc/grpc-js',
+  'better-sqlite3',
+  'pino',
+  'prom-client',
+  '@kubernetes/client-node',
+  'node:child_process',
+  'node:fs',
+  'node:fs/promises',
+  'node:net',
+  'node:http',
+  'node:https',
+  'node:http2',
+  'node:dgram',
+  'node:worker_threads',
+  'node:cluster',
+];
+
+const pureCoreMessage =
+  'the pure core does no I/O: it never imports serving, the xDS transport, the API, the store, the lab, ' +
+  'controllers, processes, sockets or the kernel (see docs/architecture.md)';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'proto/gen/**', '.venv/**', 'bench-results/**', 'test/lint/fixtures/**'] },
+  {
+    files: ['**/*.ts', '**/*.mjs'],
+    extends: [tseslint.configs.recommended],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+    },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportAllDeclaration', message: 'no `export *`: name what the module exports' },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: PURE_CORE,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: IO_MODULES.map((name) => ({ name, message: pureCoreMessage })),
+          patterns: [
+            {
+              group: [
+                '**/serve/**',
+                '**/api/**',
+                '**/store/**',
+                '**/lab/**',
+                '**/cli/**',
+                '**/controllers/**',
+                '**/controlplane/**',
+                '**/xds/ads.js',
+                '**/xds/cache.js',
+                '**/xds/discovery.js',
+                '**/xds/push.js',
+                '**/xds/index.js',
+                '**/ebpf-redirect/**',
+                '**/injector/**',
+              ],
+              message: pureCoreMessage,
+            },
+          ],
+        },
+      ],
+    },
+  },
+);
