@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (unit, integration with a real Envoy, end to end in the lab), after one quick run of
-# every benchmark so they keep working (their targets are judged by full `npm run bench` runs, not here).
+# Runs the whole test suite (unit, integration with a real Envoy, end to end in the lab), after lint and the format
+# check and one quick run of every benchmark so they keep working (their targets are judged by full
+# `npm run bench` runs, not here).
 # Installs what it needs. NANOSEG_SKIP_BENCH=1 skips the benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+echo "== lint and format check (npm run lint: eslint with the import boundaries, prettier --check)"
+lint=0
+npm run -s lint || lint=$?
+[ "$lint" = 0 ] || echo "lint FAILED (exit $lint); npm run format fixes formatting"
 bench=0
 if [ "${NANOSEG_SKIP_BENCH:-0}" != 1 ]; then
   echo "== benchmark smoke run (npm run bench -- --quick)"
@@ -16,4 +21,5 @@ fi
 status=0
 node scripts/run-tests.mjs "$@" || status=$?
 [ "$bench" = 0 ] || status=1
+[ "$lint" = 0 ] || status=1
 exit "$status"

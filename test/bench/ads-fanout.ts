@@ -79,18 +79,31 @@ class LightEnvoy {
   private markReady!: () => void;
   round?: Round;
 
-  constructor(readonly kind: Kind, address: string, readonly id: string, cluster: string) {
+  constructor(
+    readonly kind: Kind,
+    address: string,
+    readonly id: string,
+    cluster: string,
+  ) {
     // one connection per Envoy: a channel of its own, not shared through the global subchannel pool
-    this.channel = new AggregatedDiscoveryServiceClient(address, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    this.channel = new AggregatedDiscoveryServiceClient(address, credentials.createInsecure(), {
+      'grpc.use_local_subchannel_pool': 1,
+    });
     this.ready = new Promise((r) => (this.markReady = r));
     const node = { id, cluster };
     if (kind === 'sotw') {
-      const c: SotwAdsClient = new SotwAdsClient(address, node, { client: this.channel, ackPolicy: (res) => this.onSotw(c, res) });
+      const c: SotwAdsClient = new SotwAdsClient(address, node, {
+        client: this.channel,
+        ackPolicy: (res) => this.onSotw(c, res),
+      });
       this.client = c;
       c.request(CDS);
       c.request(LDS);
     } else {
-      const c: DeltaAdsClient = new DeltaAdsClient(address, node, { client: this.channel, ackPolicy: (res) => this.onDelta(c, res) });
+      const c: DeltaAdsClient = new DeltaAdsClient(address, node, {
+        client: this.channel,
+        ackPolicy: (res) => this.onDelta(c, res),
+      });
       this.client = c;
       c.subscribe(CDS);
       c.subscribe(LDS);
@@ -101,7 +114,9 @@ class LightEnvoy {
   private onSotw(c: SotwAdsClient, res: DiscoveryResponse): undefined {
     this.observe(res.typeUrl, () => DiscoveryResponse.encode(res).finish().length);
     if (res.typeUrl === CDS) {
-      const names = res.resources.map((a) => edsNameOf(bodyKey(a.value), a.value)).filter((n): n is string => n !== null);
+      const names = res.resources
+        .map((a) => edsNameOf(bodyKey(a.value), a.value))
+        .filter((n): n is string => n !== null);
       if (!sameSet(names, this.edsNames)) {
         this.edsNames = new Set(names);
         queueMicrotask(() => c.request(EDS, [...this.edsNames]));
@@ -119,13 +134,17 @@ class LightEnvoy {
   private onDelta(c: DeltaAdsClient, res: DeltaDiscoveryResponse): undefined {
     this.observe(res.typeUrl, () => DeltaDiscoveryResponse.encode(res).finish().length);
     if (res.typeUrl === CDS) {
-      const add = res.resources.map((r) => edsNameOf(`${r.name}/${r.version}`, r.resource?.value ?? new Uint8Array()))
+      const add = res.resources
+        .map((r) => edsNameOf(`${r.name}/${r.version}`, r.resource?.value ?? new Uint8Array()))
         .filter((n): n is string => n !== null && !this.edsNames.has(n));
       for (const n of add) this.edsNames.add(n);
       if (add.length) queueMicrotask(() => c.subscribe(EDS, add));
     } else if (res.typeUrl === LDS) {
-      const add = [...new Set(res.resources.flatMap((r) => rdsNamesOf(`${r.name}/${r.version}`, r.resource?.value ?? new Uint8Array())))]
-        .filter((n) => !this.rdsNames.has(n));
+      const add = [
+        ...new Set(
+          res.resources.flatMap((r) => rdsNamesOf(`${r.name}/${r.version}`, r.resource?.value ?? new Uint8Array())),
+        ),
+      ].filter((n) => !this.rdsNames.has(n));
       for (const n of add) this.rdsNames.add(n);
       if (add.length) queueMicrotask(() => c.subscribe(RDS, add));
     }
@@ -173,7 +192,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no result in ${ms / 1000} s`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>(
+        (_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no result in ${ms / 1000} s`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -198,7 +222,13 @@ interface VariantResult {
   readonly errorSamples: string[];
 }
 
-async function runVariant(kind: Kind, streams: number, rounds: number, idleSeconds: number, progress: (m: string) => void): Promise<VariantResult> {
+async function runVariant(
+  kind: Kind,
+  streams: number,
+  rounds: number,
+  idleSeconds: number,
+  progress: (m: string) => void,
+): Promise<VariantResult> {
   const cp = await ControlPlaneChild.start();
   const envoys: LightEnvoy[] = [];
   try {
@@ -214,7 +244,11 @@ async function runVariant(kind: Kind, streams: number, rounds: number, idleSecon
       envoys.push(new LightEnvoy(kind, cp.xdsAddress, `bench-${i}.bench`, `bench/svc${i % 50}`));
       if (i % 100 === 99) await sleep(10); // let connections be accepted in waves, as a fleet restart would
     }
-    await withTimeout(Promise.all(envoys.map((e) => e.ready)), 180_000, `${kind}: ${streams} streams ACKing the initial config`);
+    await withTimeout(
+      Promise.all(envoys.map((e) => e.ready)),
+      180_000,
+      `${kind}: ${streams} streams ACKing the initial config`,
+    );
     const connectSeconds = (performance.now() - t0) / 1000;
     progress(`${kind}: ${streams} streams connected and ACKed in ${connectSeconds.toFixed(1)} s`);
 
@@ -223,14 +257,19 @@ async function runVariant(kind: Kind, streams: number, rounds: number, idleSecon
     await sleep(200);
     const loaded = await cp.stats();
     const st = await cp.status();
-    if (st.xds.connected !== streams) throw new Error(`${kind}: control plane reports ${st.xds.connected} connected streams, expected ${streams}`);
+    if (st.xds.connected !== streams)
+      throw new Error(`${kind}: control plane reports ${st.xds.connected} connected streams, expected ${streams}`);
 
     const cpu0 = cp.cpuSeconds();
     await sleep(idleSeconds * 1000);
     const idleCpuPercent = ((cp.cpuSeconds() - cpu0) / idleSeconds) * 100;
     progress(`${kind}: idle cpu ${idleCpuPercent.toFixed(2)}% of a core over ${idleSeconds} s`);
 
-    const lastAckMs: number[] = [], streamAckMs: number[] = [], bytesPerStream: number[] = [], responsesPerStream: number[] = [], pushCpuMs: number[] = [];
+    const lastAckMs: number[] = [],
+      streamAckMs: number[] = [],
+      bytesPerStream: number[] = [],
+      responsesPerStream: number[] = [],
+      pushCpuMs: number[] = [];
     await cp.reset();
     for (let k = 0; k < rounds; k++) {
       const svc = (k * 7) % MESH.services;
@@ -240,9 +279,13 @@ async function runVariant(kind: Kind, streams: number, rounds: number, idleSecon
       const start = performance.now();
       for (const e of envoys) e.round = { t0: start, bytes: 0, responses: 0 };
       await cp.api('PUT', '/v1/inventory/lab', inv);
-      await withTimeout((async () => {
-        while (envoys.some((e) => e.round!.ackAt === undefined)) await sleep(5);
-      })(), 60_000, `${kind} round ${k + 1}: every stream ACKing the change`);
+      await withTimeout(
+        (async () => {
+          while (envoys.some((e) => e.round!.ackAt === undefined)) await sleep(5);
+        })(),
+        60_000,
+        `${kind} round ${k + 1}: every stream ACKing the change`,
+      );
       const acks = envoys.map((e) => e.round!.ackAt! - start);
       lastAckMs.push(Math.max(...acks));
       streamAckMs.push(...acks);
@@ -251,16 +294,29 @@ async function runVariant(kind: Kind, streams: number, rounds: number, idleSecon
       await sleep(300);
       pushCpuMs.push((cp.cpuSeconds() - c0) * 1000);
       for (const e of envoys) e.round = undefined;
-      progress(`${kind} round ${k + 1}/${rounds}: last ACK ${lastAckMs[k]!.toFixed(0)} ms, ${bytesPerStream[k]!.toFixed(0)} B/stream`);
+      progress(
+        `${kind} round ${k + 1}/${rounds}: last ACK ${lastAckMs[k]!.toFixed(0)} ms, ${bytesPerStream[k]!.toFixed(0)} B/stream`,
+      );
       await sleep(200);
     }
     const after = await cp.stats();
     return {
-      kind, streams, connectSeconds,
-      rssPerStream: (loaded.rss - base.rss) / streams, heapPerStream: (loaded.heapUsed - base.heapUsed) / streams,
-      rssBase: base.rss, rssLoaded: loaded.rss, idleCpuPercent,
-      lastAckMs, streamAckMs, bytesPerStream, responsesPerStream, pushCpuMs,
-      eventLoopMax: after.eventLoop.max, errors: after.logged.error + after.logged.warn, errorSamples: after.logged.samples,
+      kind,
+      streams,
+      connectSeconds,
+      rssPerStream: (loaded.rss - base.rss) / streams,
+      heapPerStream: (loaded.heapUsed - base.heapUsed) / streams,
+      rssBase: base.rss,
+      rssLoaded: loaded.rss,
+      idleCpuPercent,
+      lastAckMs,
+      streamAckMs,
+      bytesPerStream,
+      responsesPerStream,
+      pushCpuMs,
+      eventLoopMax: after.eventLoop.max,
+      errors: after.logged.error + after.logged.warn,
+      errorSamples: after.logged.samples,
     };
   } finally {
     for (const e of envoys) e.close();
@@ -270,27 +326,63 @@ async function runVariant(kind: Kind, streams: number, rounds: number, idleSecon
 
 function variantMetrics(r: VariantResult): Metric[] {
   const v = r.kind;
-  const KiB = 1024, MiB = 2 ** 20;
+  const KiB = 1024,
+    MiB = 2 ** 20;
   const m: Metric[] = [
     { name: `${v}: connect+ACK ${r.streams} streams`, value: r.connectSeconds, unit: 's' },
-    { name: `${v}: PUT→last ACK p50`, value: percentile(r.lastAckMs, 50), unit: 'ms', note: `over ${r.lastAckMs.length} rounds: ${r.lastAckMs.map((x) => x.toFixed(0)).join(', ')}` },
-    { name: `${v}: PUT→last ACK p99`, value: percentile(r.lastAckMs, 99), unit: 'ms', target: { op: '<=', value: 1000 }, note: 'includes the 100 ms debounce' },
+    {
+      name: `${v}: PUT→last ACK p50`,
+      value: percentile(r.lastAckMs, 50),
+      unit: 'ms',
+      note: `over ${r.lastAckMs.length} rounds: ${r.lastAckMs.map((x) => x.toFixed(0)).join(', ')}`,
+    },
+    {
+      name: `${v}: PUT→last ACK p99`,
+      value: percentile(r.lastAckMs, 99),
+      unit: 'ms',
+      target: { op: '<=', value: 1000 },
+      note: 'includes the 100 ms debounce',
+    },
     { name: `${v}: PUT→ACK per stream p50`, value: percentile(r.streamAckMs, 50), unit: 'ms' },
-    { name: `${v}: bytes per stream per change`, value: percentile(r.bytesPerStream, 50), unit: 'B', note: 'encoded responses received for one EDS change' },
+    {
+      name: `${v}: bytes per stream per change`,
+      value: percentile(r.bytesPerStream, 50),
+      unit: 'B',
+      note: 'encoded responses received for one EDS change',
+    },
     { name: `${v}: responses per stream per change`, value: percentile(r.responsesPerStream, 50), unit: 'msgs' },
     { name: `${v}: control plane cpu per change`, value: percentile(r.pushCpuMs, 50), unit: 'ms' },
-    { name: `${v}: rss per stream`, value: r.rssPerStream / KiB, unit: 'KiB', target: { op: '<=', value: 1024 }, note: `(rss@${r.streams} ${(r.rssLoaded / MiB).toFixed(0)} MiB − rss@0 ${(r.rssBase / MiB).toFixed(0)} MiB) / ${r.streams}, after GC` },
+    {
+      name: `${v}: rss per stream`,
+      value: r.rssPerStream / KiB,
+      unit: 'KiB',
+      target: { op: '<=', value: 1024 },
+      note: `(rss@${r.streams} ${(r.rssLoaded / MiB).toFixed(0)} MiB − rss@0 ${(r.rssBase / MiB).toFixed(0)} MiB) / ${r.streams}, after GC`,
+    },
     { name: `${v}: heap per stream`, value: r.heapPerStream / KiB, unit: 'KiB' },
     { name: `${v}: idle cpu, ${r.streams} streams`, value: r.idleCpuPercent, unit: '% core' },
-    { name: `${v}: event loop max during rounds`, value: r.eventLoopMax, unit: "ms", note: "the longest block; p99 hides a single multi-second push" },
+    {
+      name: `${v}: event loop max during rounds`,
+      value: r.eventLoopMax,
+      unit: 'ms',
+      note: 'the longest block; p99 hides a single multi-second push',
+    },
   ];
-  if (r.errors) m.push({ name: `${v}: warnings/errors logged`, value: r.errors, unit: 'lines', target: { op: '<=', value: 0 }, note: r.errorSamples.join(' | ') });
+  if (r.errors)
+    m.push({
+      name: `${v}: warnings/errors logged`,
+      value: r.errors,
+      unit: 'lines',
+      target: { op: '<=', value: 0 },
+      note: r.errorSamples.join(' | '),
+    });
   return m;
 }
 
 export const adsFanout: Benchmark = {
   name: 'ads-fanout',
-  description: '1,000 ADS streams (SotW, then delta): one EDS change → last ACK latency, bytes per stream, memory per stream, idle CPU',
+  description:
+    '1,000 ADS streams (SotW, then delta): one EDS change → last ACK latency, bytes per stream, memory per stream, idle CPU',
   async run({ quick, progress }) {
     pinSelf(0);
     const streams = quick ? 100 : 1000;
@@ -302,7 +394,13 @@ export const adsFanout: Benchmark = {
     return [
       ...variantMetrics(sotw),
       ...variantMetrics(delta),
-      { name: 'delta/SotW bytes per change', value: ratio * 100, unit: '%', target: { op: '<=', value: 5 }, note: 'same change, same mesh, one run' },
+      {
+        name: 'delta/SotW bytes per change',
+        value: ratio * 100,
+        unit: '%',
+        target: { op: '<=', value: 5 },
+        note: 'same change, same mesh, one run',
+      },
     ];
   },
 };

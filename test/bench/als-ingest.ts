@@ -48,7 +48,10 @@ class TrafficGenerator {
   private conn = 0;
   entries = 0;
 
-  constructor(seed: number, private readonly t0: number) {
+  constructor(
+    seed: number,
+    private readonly t0: number,
+  ) {
     this.rand = rng(seed);
   }
 
@@ -56,7 +59,15 @@ class TrafficGenerator {
     const key = `${s}/${r}/${side}`;
     let p = this.streams.get(key);
     if (!p) {
-      p = { node: `${podName(s, r)}.${MESH.namespace}`, cluster: serviceName(MESH, s), logName: side, messages: [], tcp: [], http: [], entries: 0 };
+      p = {
+        node: `${podName(s, r)}.${MESH.namespace}`,
+        cluster: serviceName(MESH, s),
+        logName: side,
+        messages: [],
+        tcp: [],
+        http: [],
+        entries: 0,
+      };
       this.streams.set(key, p);
     }
     return p;
@@ -64,7 +75,11 @@ class TrafficGenerator {
 
   private add(p: StreamPlan, kind: 'tcp', e: DeepPartialEntry<TCPAccessLogEntry>): void;
   private add(p: StreamPlan, kind: 'http', e: DeepPartialEntry<HTTPAccessLogEntry>): void;
-  private add(p: StreamPlan, kind: 'tcp' | 'http', e: DeepPartialEntry<TCPAccessLogEntry> | DeepPartialEntry<HTTPAccessLogEntry>): void {
+  private add(
+    p: StreamPlan,
+    kind: 'tcp' | 'http',
+    e: DeepPartialEntry<TCPAccessLogEntry> | DeepPartialEntry<HTTPAccessLogEntry>,
+  ): void {
     this.entries++;
     p.entries++;
     if (kind === 'tcp') p.tcp.push(e as DeepPartialEntry<TCPAccessLogEntry>);
@@ -76,19 +91,34 @@ class TrafficGenerator {
     const first = p.messages.length === 0;
     const identifier = first ? { node: { id: p.node, cluster: p.cluster }, logName: p.logName } : undefined;
     if (p.tcp.length) {
-      p.messages.push(Buffer.from(StreamAccessLogsMessage.encode(StreamAccessLogsMessage.fromPartial({ identifier, tcpLogs: { logEntry: p.tcp } })).finish()));
+      p.messages.push(
+        Buffer.from(
+          StreamAccessLogsMessage.encode(
+            StreamAccessLogsMessage.fromPartial({ identifier, tcpLogs: { logEntry: p.tcp } }),
+          ).finish(),
+        ),
+      );
       p.tcp = [];
     }
     if (p.http.length) {
       const id = p.messages.length === 0 ? identifier : undefined;
-      p.messages.push(Buffer.from(StreamAccessLogsMessage.encode(StreamAccessLogsMessage.fromPartial({ identifier: id, httpLogs: { logEntry: p.http } })).finish()));
+      p.messages.push(
+        Buffer.from(
+          StreamAccessLogsMessage.encode(
+            StreamAccessLogsMessage.fromPartial({ identifier: id, httpLogs: { logEntry: p.http } }),
+          ).finish(),
+        ),
+      );
       p.http = [];
     }
   }
 
   /** Generates connections until at least `n` more entries exist; returns the stream plans (flushed). */
   generate(n: number): StreamPlan[] {
-    for (const p of this.streams.values()) { p.messages.length = 0; p.entries = 0; }
+    for (const p of this.streams.values()) {
+      p.messages.length = 0;
+      p.entries = 0;
+    }
     const target = this.entries + n;
     while (this.entries < target) this.connection();
     for (const p of this.streams.values()) this.flush(p);
@@ -118,9 +148,13 @@ class TrafficGenerator {
       const ext = `203.0.113.${1 + (c % 20)}`;
       this.add(out, 'tcp', {
         commonProperties: {
-          downstreamRemoteAddress: sock(clientIp, eph1), downstreamLocalAddress: sock(ext, 443),
-          upstreamLocalAddress: ul, upstreamRemoteAddress: sock(ext, 443), startTime: ts(start),
-          tlsProperties: { tlsSniHostname: `api${c % 5}.partner.example` }, accessLogType: AccessLogType.TcpConnectionEnd,
+          downstreamRemoteAddress: sock(clientIp, eph1),
+          downstreamLocalAddress: sock(ext, 443),
+          upstreamLocalAddress: ul,
+          upstreamRemoteAddress: sock(ext, 443),
+          startTime: ts(start),
+          tlsProperties: { tlsSniHostname: `api${c % 5}.partner.example` },
+          accessLogType: AccessLogType.TcpConnectionEnd,
         },
         connectionProperties: { receivedBytes: sent, sentBytes: recv },
       });
@@ -132,18 +166,30 @@ class TrafficGenerator {
     const bothSides = R() < 0.9;
     // the client's outbound log and the server's inbound log of the same connection (4-tuples match)
     const outCommon = {
-      downstreamRemoteAddress: sock(clientIp, eph1), downstreamLocalAddress: sock(vipIp(t), SERVICE_PORT),
-      upstreamLocalAddress: ul, upstreamRemoteAddress: sock(serverIp, SERVICE_PORT), startTime: ts(start),
+      downstreamRemoteAddress: sock(clientIp, eph1),
+      downstreamLocalAddress: sock(vipIp(t), SERVICE_PORT),
+      upstreamLocalAddress: ul,
+      upstreamRemoteAddress: sock(serverIp, SERVICE_PORT),
+      startTime: ts(start),
     };
     const inCommon = {
-      downstreamRemoteAddress: ul, downstreamLocalAddress: sock(serverIp, SERVICE_PORT),
-      upstreamLocalAddress: sock('127.0.0.6', eph1), upstreamRemoteAddress: sock(serverIp, SERVICE_PORT), startTime: ts(start),
+      downstreamRemoteAddress: ul,
+      downstreamLocalAddress: sock(serverIp, SERVICE_PORT),
+      upstreamLocalAddress: sock('127.0.0.6', eph1),
+      upstreamRemoteAddress: sock(serverIp, SERVICE_PORT),
+      startTime: ts(start),
     };
     if (R() < 0.55) {
       if (R() < 0.1) {
-        this.add(out, 'tcp', { commonProperties: { ...outCommon, accessLogType: AccessLogType.TcpPeriodic }, connectionProperties: { receivedBytes: sent >> 1, sentBytes: recv >> 1 } });
+        this.add(out, 'tcp', {
+          commonProperties: { ...outCommon, accessLogType: AccessLogType.TcpPeriodic },
+          connectionProperties: { receivedBytes: sent >> 1, sentBytes: recv >> 1 },
+        });
       }
-      this.add(out, 'tcp', { commonProperties: { ...outCommon, accessLogType: AccessLogType.TcpConnectionEnd }, connectionProperties: { receivedBytes: sent, sentBytes: recv } });
+      this.add(out, 'tcp', {
+        commonProperties: { ...outCommon, accessLogType: AccessLogType.TcpConnectionEnd },
+        connectionProperties: { receivedBytes: sent, sentBytes: recv },
+      });
       if (bothSides) {
         this.add(inb, 'tcp', {
           commonProperties: { ...inCommon, accessLogType: AccessLogType.TcpConnectionEnd },
@@ -152,21 +198,26 @@ class TrafficGenerator {
       }
     } else {
       const request = {
-        requestId: `${c.toString(16).padStart(8, '0')}-6b1d-4c4e-9a2f-${(c * 2654435761 >>> 0).toString(16).padStart(12, '0')}`,
+        requestId: `${c.toString(16).padStart(8, '0')}-6b1d-4c4e-9a2f-${((c * 2654435761) >>> 0).toString(16).padStart(12, '0')}`,
         authority: `svc${t}.${MESH.namespace}:${SERVICE_PORT}`,
         path: `/api/v1/items/${c % 1000}`,
         requestMethod: c % 4 === 0 ? RequestMethod.POST : RequestMethod.GET,
-        requestHeadersBytes: 180, requestBodyBytes: c % 4 === 0 ? sent : 0,
+        requestHeadersBytes: 180,
+        requestBodyBytes: c % 4 === 0 ? sent : 0,
       };
       const response = { responseCode: 200, responseHeadersBytes: 120, responseBodyBytes: recv };
       this.add(out, 'http', {
         commonProperties: { ...outCommon, accessLogType: AccessLogType.DownstreamEnd },
-        protocolVersion: HTTPAccessLogEntry_HTTPVersion.HTTP11, request, response,
+        protocolVersion: HTTPAccessLogEntry_HTTPVersion.HTTP11,
+        request,
+        response,
       });
       if (bothSides) {
         this.add(inb, 'http', {
           commonProperties: { ...inCommon, accessLogType: AccessLogType.DownstreamEnd },
-          protocolVersion: HTTPAccessLogEntry_HTTPVersion.HTTP11, request, response,
+          protocolVersion: HTTPAccessLogEntry_HTTPVersion.HTTP11,
+          request,
+          response,
         });
       }
     }
@@ -179,10 +230,15 @@ interface RawAlsClient {
 }
 
 /** The generated service definition with an identity serializer: batches are encoded before the clock starts. */
-const RawAlsClient = makeGenericClientConstructor({
-  streamAccessLogs: { ...AccessLogServiceService.streamAccessLogs, requestSerialize: (b: Buffer) => b },
-} as unknown as Parameters<typeof makeGenericClientConstructor>[0], 'AccessLogService') as unknown as new (
-  address: string, creds: ReturnType<typeof credentials.createInsecure>, options: Record<string, unknown>,
+const RawAlsClient = makeGenericClientConstructor(
+  {
+    streamAccessLogs: { ...AccessLogServiceService.streamAccessLogs, requestSerialize: (b: Buffer) => b },
+  } as unknown as Parameters<typeof makeGenericClientConstructor>[0],
+  'AccessLogService',
+) as unknown as new (
+  address: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+  options: Record<string, unknown>,
 ) => RawAlsClient;
 
 async function sendStream(client: RawAlsClient, plan: StreamPlan): Promise<void> {
@@ -201,7 +257,11 @@ async function sendStream(client: RawAlsClient, plan: StreamPlan): Promise<void>
  * Offered load instead of saturation: the streams stay open and batches go out at `rate` entries/s in total,
  * round-robin over the streams (what a fleet flushing its buffers every second looks like).
  */
-async function sendPaced(clients: ReadonlyMap<string, RawAlsClient>, plans: readonly StreamPlan[], rate: number): Promise<void> {
+async function sendPaced(
+  clients: ReadonlyMap<string, RawAlsClient>,
+  plans: readonly StreamPlan[],
+  rate: number,
+): Promise<void> {
   const calls = plans.map((p) => {
     let done!: (e: ServiceError | null) => void;
     const finished = new Promise<ServiceError | null>((r) => (done = r));
@@ -244,7 +304,8 @@ interface Phase {
 
 export const alsIngest: Benchmark = {
   name: 'als-ingest',
-  description: 'access-log entries/s through gRPC ALS into a control plane child process; loss, memory, event-loop delay',
+  description:
+    'access-log entries/s through gRPC ALS into a control plane child process; loss, memory, event-loop delay',
   async run({ quick, progress }) {
     pinSelf(0);
     const perPhase = quick ? 40_000 : 400_000;
@@ -257,7 +318,10 @@ export const alsIngest: Benchmark = {
       // one connection per sidecar, as Envoy has
       for (let s = 0; s < MESH.services; s++) {
         for (let r = 0; r < MESH.replicas; r++) {
-          clients.set(`${podName(s, r)}.${MESH.namespace}`, new RawAlsClient(cp.xdsAddress, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
+          clients.set(
+            `${podName(s, r)}.${MESH.namespace}`,
+            new RawAlsClient(cp.xdsAddress, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }),
+          );
         }
       }
       await cp.gc();
@@ -268,7 +332,9 @@ export const alsIngest: Benchmark = {
         const plans = gen.generate(perPhase);
         const n = plans.reduce((a, p) => a + p.entries, 0);
         const bytes = plans.reduce((a, p) => a + p.messages.reduce((b, m) => b + m.length, 0), 0);
-        progress(`phase ${i + 1}/${phases}: ${n} entries in ${plans.length} streams, ${(bytes / 1e6).toFixed(1)} MB encoded`);
+        progress(
+          `phase ${i + 1}/${phases}: ${n} entries in ${plans.length} streams, ${(bytes / 1e6).toFixed(1)} MB encoded`,
+        );
         await cp.reset();
         const cpu0 = cp.cpuSeconds();
         const t0 = performance.now();
@@ -278,7 +344,9 @@ export const alsIngest: Benchmark = {
         const stats = await cp.stats();
         sent += n;
         results.push({ entries: n, seconds, cpuSeconds, stats });
-        progress(`phase ${i + 1}: ${Math.round(n / seconds)} entries/s, event loop p99 ${stats.eventLoop.p99.toFixed(1)} ms, rss ${(stats.rss / 2 ** 20).toFixed(0)} MiB`);
+        progress(
+          `phase ${i + 1}: ${Math.round(n / seconds)} entries/s, event loop p99 ${stats.eventLoop.p99.toFixed(1)} ms, rss ${(stats.rss / 2 ** 20).toFixed(0)} MiB`,
+        );
       }
       // the operating point: a paced load well under saturation, for the event-loop delay Envoy's ADS sees then
       const pacedRate = 50_000; // the target ingest rate
@@ -290,7 +358,9 @@ export const alsIngest: Benchmark = {
       const pacedSecs = (performance.now() - pt0) / 1000;
       const paced = await cp.stats();
       sent += pacedN;
-      progress(`paced: ${pacedN} entries at ${Math.round(pacedN / pacedSecs)}/s, event loop p99 ${paced.eventLoop.p99.toFixed(1)} ms`);
+      progress(
+        `paced: ${pacedN} entries at ${Math.round(pacedN / pacedSecs)}/s, event loop p99 ${paced.eventLoop.p99.toFixed(1)} ms`,
+      );
 
       const status = await cp.status();
       await cp.gc();
@@ -307,27 +377,92 @@ export const alsIngest: Benchmark = {
       const peak = Math.max(...results.map((r) => r.stats.peakRss));
       const last = results[results.length - 1]!;
       const m: Metric[] = [
-        { name: 'entries/s', value: total / secs, unit: 'entries/s', target: { op: '>=', value: 50_000 }, note: `${total} entries over ${clients.size * 2} streams, ${clients.size} connections, saturated` },
-        ...results.map((r, i) => ({ name: `entries/s phase ${i + 1}`, value: r.entries / r.seconds, unit: 'entries/s', note: i === 0 ? 'learner empty at start' : 'learner holding the earlier phases (dedup map capped at 200k keys)' })),
-        { name: 'loss', value: loss, unit: 'entries', target: { op: '<=', value: 0 }, note: 'sent − (accepted + rejected) from /v1/status' },
-        { name: 'rejected', value: status.accessLogs.rejected, unit: 'entries', note: JSON.stringify(status.accessLogs.rejectedByKind) },
+        {
+          name: 'entries/s',
+          value: total / secs,
+          unit: 'entries/s',
+          target: { op: '>=', value: 50_000 },
+          note: `${total} entries over ${clients.size * 2} streams, ${clients.size} connections, saturated`,
+        },
+        ...results.map((r, i) => ({
+          name: `entries/s phase ${i + 1}`,
+          value: r.entries / r.seconds,
+          unit: 'entries/s',
+          note:
+            i === 0 ? 'learner empty at start' : 'learner holding the earlier phases (dedup map capped at 200k keys)',
+        })),
+        {
+          name: 'loss',
+          value: loss,
+          unit: 'entries',
+          target: { op: '<=', value: 0 },
+          note: 'sent − (accepted + rejected) from /v1/status',
+        },
+        {
+          name: 'rejected',
+          value: status.accessLogs.rejected,
+          unit: 'entries',
+          note: JSON.stringify(status.accessLogs.rejectedByKind),
+        },
         { name: 'edges learned', value: status.store.edges, unit: 'edges' },
-        { name: `event-loop delay p99 @${pacedRate / 1000}k/s paced`, value: lateness(paced.eventLoop.p99), unit: 'ms', target: { op: '<=', value: 20 }, note: `${pacedN} entries offered at ${pacedRate}/s over the same streams; lateness of a 10 ms timer (raw sample − 10 ms)` },
-        { name: `event loop p99 @${pacedRate / 1000}k/s paced, raw`, value: paced.eventLoop.p99, unit: 'ms', note: 'monitorEventLoopDelay p99 as read, 10 ms sampling: includes the 10 ms (an idle loop reads ~10.2)' },
-        { name: `event loop p99 @${pacedRate / 1000}k/s paced, 1 ms sampling`, value: paced.eventLoopFine?.p99 ?? NaN, unit: 'ms', note: 'same phase, 1 ms resolution, raw: ten times the samples, mostly idle ones, so a lower p99' },
+        {
+          name: `event-loop delay p99 @${pacedRate / 1000}k/s paced`,
+          value: lateness(paced.eventLoop.p99),
+          unit: 'ms',
+          target: { op: '<=', value: 20 },
+          note: `${pacedN} entries offered at ${pacedRate}/s over the same streams; lateness of a 10 ms timer (raw sample − 10 ms)`,
+        },
+        {
+          name: `event loop p99 @${pacedRate / 1000}k/s paced, raw`,
+          value: paced.eventLoop.p99,
+          unit: 'ms',
+          note: 'monitorEventLoopDelay p99 as read, 10 ms sampling: includes the 10 ms (an idle loop reads ~10.2)',
+        },
+        {
+          name: `event loop p99 @${pacedRate / 1000}k/s paced, 1 ms sampling`,
+          value: paced.eventLoopFine?.p99 ?? NaN,
+          unit: 'ms',
+          note: 'same phase, 1 ms resolution, raw: ten times the samples, mostly idle ones, so a lower p99',
+        },
         { name: `event loop max @${pacedRate / 1000}k/s paced`, value: paced.eventLoop.max, unit: 'ms', note: 'raw' },
-        { name: 'event-loop delay p99 (saturated)', value: lateness(worst('p99')), unit: 'ms', note: 'worst saturated phase (offered load above capacity); raw sample − 10 ms' },
+        {
+          name: 'event-loop delay p99 (saturated)',
+          value: lateness(worst('p99')),
+          unit: 'ms',
+          note: 'worst saturated phase (offered load above capacity); raw sample − 10 ms',
+        },
         { name: 'event loop max (saturated)', value: worst('max'), unit: 'ms', note: 'raw' },
         { name: 'cpu per entry', value: (cpu / total) * 1e6, unit: 'µs', note: 'child utime+stime / entries' },
-        { name: 'child cpu busy', value: cpu / secs * 100, unit: '%', note: 'of one core, while ingesting' },
-        { name: 'gc pause per 100k entries', value: results.reduce((a, r) => a + r.stats.gc.ms, 0) / total * 1e5, unit: 'ms' },
+        { name: 'child cpu busy', value: (cpu / secs) * 100, unit: '%', note: 'of one core, while ingesting' },
+        {
+          name: 'gc pause per 100k entries',
+          value: (results.reduce((a, r) => a + r.stats.gc.ms, 0) / total) * 1e5,
+          unit: 'ms',
+        },
         { name: 'rss before', value: before.rss / MiB, unit: 'MiB', note: 'after inventory, after GC' },
         { name: 'rss peak', value: peak / MiB, unit: 'MiB' },
         { name: 'rss after', value: after.rss / MiB, unit: 'MiB', note: 'after GC' },
-        { name: 'heap used after', value: after.heapUsed / MiB, unit: 'MiB', note: 'after GC; dedup map is bounded at 200k keys' },
-        { name: 'rss growth last phase', value: (last.stats.rss - results[0]!.stats.rss) / MiB, unit: 'MiB', note: 'flat when memory is bounded' },
+        {
+          name: 'heap used after',
+          value: after.heapUsed / MiB,
+          unit: 'MiB',
+          note: 'after GC; dedup map is bounded at 200k keys',
+        },
+        {
+          name: 'rss growth last phase',
+          value: (last.stats.rss - results[0]!.stats.rss) / MiB,
+          unit: 'MiB',
+          note: 'flat when memory is bounded',
+        },
       ];
-      if (after.logged.error) m.push({ name: 'control plane errors logged', value: after.logged.error, unit: 'lines', target: { op: '<=', value: 0 }, note: after.logged.samples.join(' | ') });
+      if (after.logged.error)
+        m.push({
+          name: 'control plane errors logged',
+          value: after.logged.error,
+          unit: 'lines',
+          target: { op: '<=', value: 0 },
+          note: after.logged.samples.join(' | '),
+        });
       return m;
     } finally {
       for (const c of clients.values()) c.close();

@@ -18,11 +18,22 @@ const SHIPPED_NODE_FLAGS: string[] = (() => {
   return m[1]!.trim().split(/\s+/).filter(Boolean);
 })();
 
-export interface LoopStats { p50: number; p99: number; max: number; mean: number; samples: number }
+export interface LoopStats {
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+  samples: number;
+}
 
 export interface ChildStats {
-  rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number;
-  peakRss: number; vmHwm?: number;
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  peakRss: number;
+  vmHwm?: number;
   /** monitorEventLoopDelay at its default 10 ms resolution (every sample includes the 10 ms) */
   eventLoop: LoopStats;
   /** at 1 ms resolution, when started with fineLoop */
@@ -107,9 +118,16 @@ export class ControlPlaneChild {
   ) {
     createInterface({ input: proc.stdout }).on('line', (l) => {
       let o: Record<string, unknown>;
-      try { o = JSON.parse(l) as Record<string, unknown>; } catch { return; }
+      try {
+        o = JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return;
+      }
       const w = typeof o.id === 'number' ? this.waiting.get(o.id) : undefined;
-      if (w) { this.waiting.delete(o.id as number); w(o); }
+      if (w) {
+        this.waiting.delete(o.id as number);
+        w(o);
+      }
     });
     proc.on('exit', () => {
       this.exited = true;
@@ -127,23 +145,50 @@ export class ControlPlaneChild {
     const script = join(self, '..', ts ? 'cp-child.ts' : 'cp-child.js');
     // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the control plane (open it in Chrome DevTools)
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-    const nodeArgs = [...(ts ? ['--import', 'tsx'] : []), '--expose-gc', ...SHIPPED_NODE_FLAGS, ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []), ...prof, script, JSON.stringify({ stateDir: dir, xdsAddress, ...opts })];
-    const [cmd, argv] = HAS_TASKSET ? ['taskset', ['-c', '1', process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
+    const nodeArgs = [
+      ...(ts ? ['--import', 'tsx'] : []),
+      '--expose-gc',
+      ...SHIPPED_NODE_FLAGS,
+      ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []),
+      ...prof,
+      script,
+      JSON.stringify({ stateDir: dir, xdsAddress, ...opts }),
+    ];
+    const [cmd, argv] = HAS_TASKSET
+      ? ['taskset', ['-c', '1', process.execPath, ...nodeArgs]]
+      : [process.execPath, nodeArgs];
     const proc = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     const stderr: string[] = [];
-    proc.stderr.on('data', (d: Buffer) => { stderr.push(d.toString()); if (stderr.length > 50) stderr.shift(); });
+    proc.stderr.on('data', (d: Buffer) => {
+      stderr.push(d.toString());
+      if (stderr.length > 50) stderr.shift();
+    });
     const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
       const rl = createInterface({ input: proc.stdout });
-      const timer = setTimeout(() => reject(new Error(`control plane did not start in 30 s: ${stderr.join('')}`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`control plane did not start in 30 s: ${stderr.join('')}`)),
+        30_000,
+      );
       rl.on('line', (l) => {
         if (!l.includes('"ready"')) return;
         clearTimeout(timer);
         rl.close();
         resolve(JSON.parse(l) as Record<string, unknown>);
       });
-      proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`control plane exited (${code}): ${stderr.join('')}`)); });
+      proc.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`control plane exited (${code}): ${stderr.join('')}`));
+      });
     });
-    return new ControlPlaneChild(proc, Number(ready.pid), xdsAddress, String(ready.apiSocket), dir, HAS_TASKSET, stderr);
+    return new ControlPlaneChild(
+      proc,
+      Number(ready.pid),
+      xdsAddress,
+      String(ready.apiSocket),
+      dir,
+      HAS_TASKSET,
+      stderr,
+    );
   }
 
   private command<T>(cmd: string): Promise<T> {
@@ -155,36 +200,54 @@ export class ControlPlaneChild {
     });
   }
 
-  stats(): Promise<ChildStats> { return this.command<ChildStats>('stats'); }
-  reset(): Promise<void> { return this.command<void>('reset'); }
-  async gc(): Promise<void> { await this.command('gc'); }
+  stats(): Promise<ChildStats> {
+    return this.command<ChildStats>('stats');
+  }
+  reset(): Promise<void> {
+    return this.command<void>('reset');
+  }
+  async gc(): Promise<void> {
+    await this.command('gc');
+  }
 
-  cpuSeconds(): number { return cpuSeconds(this.pid); }
-  rss(): number { return rssOf(this.pid); }
+  cpuSeconds(): number {
+    return cpuSeconds(this.pid);
+  }
+  rss(): number {
+    return rssOf(this.pid);
+  }
 
   /** One call to the control plane's JSON API. */
   api<T>(method: string, path: string, body?: unknown): Promise<T> {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise<T>((resolve, reject) => {
-      const req = request({
-        socketPath: this.apiSocket, method, path,
-        headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {},
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 300)}`));
-          else resolve(JSON.parse(text) as T);
-        });
-        res.on('error', reject);
-      });
+      const req = request(
+        {
+          socketPath: this.apiSocket,
+          method,
+          path,
+          headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            if ((res.statusCode ?? 500) >= 300)
+              reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 300)}`));
+            else resolve(JSON.parse(text) as T);
+          });
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end(data);
     });
   }
 
-  status(): Promise<StatusLike> { return this.api<StatusLike>('GET', '/v1/status'); }
+  status(): Promise<StatusLike> {
+    return this.api<StatusLike>('GET', '/v1/status');
+  }
 
   async stop(): Promise<void> {
     if (!this.exited) {

@@ -77,10 +77,29 @@ function stats() {
   if (mem.rss > peakRss) peakRss = mem.rss;
   const ms = (ns: number) => ns / 1e6;
   return {
-    rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external, arrayBuffers: mem.arrayBuffers,
-    peakRss, vmHwm: vmHwm(),
-    eventLoop: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max), mean: ms(loop.mean), samples: loop.count },
-    ...(fine && { eventLoopFine: { p50: ms(fine.percentile(50)), p99: ms(fine.percentile(99)), max: ms(fine.max), mean: ms(fine.mean), samples: fine.count } }),
+    rss: mem.rss,
+    heapUsed: mem.heapUsed,
+    heapTotal: mem.heapTotal,
+    external: mem.external,
+    arrayBuffers: mem.arrayBuffers,
+    peakRss,
+    vmHwm: vmHwm(),
+    eventLoop: {
+      p50: ms(loop.percentile(50)),
+      p99: ms(loop.percentile(99)),
+      max: ms(loop.max),
+      mean: ms(loop.mean),
+      samples: loop.count,
+    },
+    ...(fine && {
+      eventLoopFine: {
+        p50: ms(fine.percentile(50)),
+        p99: ms(fine.percentile(99)),
+        max: ms(fine.max),
+        mean: ms(fine.mean),
+        samples: fine.count,
+      },
+    }),
     gc: { ...gc },
     cpu: process.cpuUsage(),
     logged: { ...logged, samples: [...logged.samples] },
@@ -111,7 +130,10 @@ async function command(line: string): Promise<void> {
       return reply({ id, ok: true });
     case 'gc': {
       const g = (globalThis as { gc?: () => void }).gc;
-      if (g) { g(); g(); }
+      if (g) {
+        g();
+        g();
+      }
       return reply({ id, ok: true, collected: Boolean(g) });
     }
     case 'stop':

@@ -36,7 +36,12 @@ export function makeInventory(spec: MeshSpec, replicasOf: ReadonlyMap<number, nu
   for (let s = 0; s < spec.services; s++) {
     const replicas = replicasOf.get(s) ?? spec.replicas;
     for (let r = 0; r < replicas; r++) {
-      workloads.push({ name: podName(s, r), service: serviceName(spec, s), addresses: [workloadIp(s, r)], ports: [SERVICE_PORT] });
+      workloads.push({
+        name: podName(s, r),
+        service: serviceName(spec, s),
+        addresses: [workloadIp(s, r)],
+        ports: [SERVICE_PORT],
+      });
     }
   }
   const vips = Array.from({ length: spec.services }, (_, s) => ({ service: serviceName(spec, s), address: vipIp(s) }));

@@ -149,15 +149,33 @@ export interface LoadResult {
   perSecond: number;
   opened: number;
   /** service time (response end − write), µs */
-  p50: number; p90: number; p99: number; p999: number; max: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
   /** response end − due time (open loop: includes queueing and timer lateness), µs */
-  totalP50: number; totalP99: number;
+  totalP50: number;
+  totalP99: number;
   /** how late requests were written after they were due, µs */
-  lateP99: number; lateMax: number;
+  lateP99: number;
+  lateMax: number;
 }
 
-export interface OpenLoad { url: string; rate: number; seconds: number; warmup: number; conns: number; maxConns?: number }
-export interface ClosedLoad { url: string; conns: number; seconds: number; warmup: number }
+export interface OpenLoad {
+  url: string;
+  rate: number;
+  seconds: number;
+  warmup: number;
+  conns: number;
+  maxConns?: number;
+}
+export interface ClosedLoad {
+  url: string;
+  conns: number;
+  seconds: number;
+  warmup: number;
+}
 
 // ---- the lab ------------------------------------------------------------------------------------------------------
 
@@ -199,7 +217,10 @@ export class BenchLab {
   readonly api: ApiClient;
   private closed = false;
 
-  private constructor(private readonly tmp: { dir: string; remove(): void }, serveArgs: readonly string[]) {
+  private constructor(
+    private readonly tmp: { dir: string; remove(): void },
+    serveArgs: readonly string[],
+  ) {
     this.server = new ServerProcess(tmp.dir, ['--quiet-period', '3s', '--log-level', 'warn', ...serveArgs]);
     this.labFile = join(tmp.dir, 'lab.yaml');
     this.serverJs = join(tmp.dir, 'server.mjs');
@@ -212,7 +233,10 @@ export class BenchLab {
   /** A fresh control plane in a temp dir. Refuses when another lab is up: there is one lab per machine. */
   static async start(prefix: string, serveArgs: readonly string[] = []): Promise<BenchLab> {
     if (!isRoot()) throw new Error('the lab benchmarks need root (network namespaces, nftables)');
-    if (namespaces().includes('nsg-lab')) throw new Error('another lab is up on this machine (namespace nsg-lab exists): the lab benchmarks need it to themselves');
+    if (namespaces().includes('nsg-lab'))
+      throw new Error(
+        'another lab is up on this machine (namespace nsg-lab exists): the lab benchmarks need it to themselves',
+      );
     const lab = new BenchLab(tempDir(prefix), serveArgs);
     live.add(lab);
     if (!handlersInstalled) {
@@ -239,8 +263,18 @@ export class BenchLab {
 
   /** Writes the lab file and runs `nanoseg lab up -f` on it. */
   up(name: string, members: readonly LabMember[]): void {
-    const pods = members.filter((m) => m.service).map((m) => ({ name: m.name, service: m.service, address: m.address, ...(m.ports ? { ports: [...m.ports] } : {}), run: [...(m.run ?? ['exec sleep 1000000'])] }));
-    const externals = members.filter((m) => !m.service).map((m) => ({ name: m.name, address: m.address, ...(m.run ? { run: [...m.run] } : {}) }));
+    const pods = members
+      .filter((m) => m.service)
+      .map((m) => ({
+        name: m.name,
+        service: m.service,
+        address: m.address,
+        ...(m.ports ? { ports: [...m.ports] } : {}),
+        run: [...(m.run ?? ['exec sleep 1000000'])],
+      }));
+    const externals = members
+      .filter((m) => !m.service)
+      .map((m) => ({ name: m.name, address: m.address, ...(m.run ? { run: [...m.run] } : {}) }));
     writeFileSync(this.labFile, stringify({ apiVersion: 'nanoseg.io/v1alpha1', kind: 'Lab', name, pods, externals }));
     const r = nanoseg(['lab', 'up', '-f', this.labFile], this.env, 300_000);
     if (r.code !== 0) throw new Error(`lab up failed (${r.code}): ${r.stderr.slice(-2000)}`);
@@ -256,27 +290,51 @@ export class BenchLab {
   /** `nanoseg lab exec POD -- ARGV`, without blocking this process. */
   exec(pod: string, argv: readonly string[], timeoutMs = 300_000): Promise<CliResult> {
     return new Promise((resolve) => {
-      const p = spawn(process.execPath, [BIN, 'lab', 'exec', pod, '--', ...argv], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '', stderr = '';
-      p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-      p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      const p = spawn(process.execPath, [BIN, 'lab', 'exec', pod, '--', ...argv], {
+        env: { ...process.env, ...this.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '',
+        stderr = '';
+      p.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      p.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
       const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-      p.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
+      p.on('close', (code) => {
+        clearTimeout(t);
+        resolve({ code: code ?? -1, stdout, stderr });
+      });
     });
   }
 
   /** Runs the load generator in POD; throws when it fails or prints no result. */
-  async load(pod: string, spec: ({ mode: 'open' } & OpenLoad) | ({ mode: 'closed' } & ClosedLoad)): Promise<LoadResult> {
+  async load(
+    pod: string,
+    spec: ({ mode: 'open' } & OpenLoad) | ({ mode: 'closed' } & ClosedLoad),
+  ): Promise<LoadResult> {
     const r = await this.exec(pod, ['node', this.loadJs, JSON.stringify(spec)], (spec.seconds + 60) * 1000);
     const line = r.stdout.trim().split('\n').pop() ?? '';
-    if (r.code !== 0 || !line.startsWith('{')) throw new Error(`load generator in ${pod} failed (${r.code}): ${r.stderr.slice(-1000)} ${r.stdout.slice(-500)}`);
+    if (r.code !== 0 || !line.startsWith('{'))
+      throw new Error(`load generator in ${pod} failed (${r.code}): ${r.stderr.slice(-1000)} ${r.stdout.slice(-500)}`);
     return JSON.parse(line) as LoadResult;
   }
 
   /** wrk with a fixed connection count in POD; undefined when wrk is not installed. */
-  async wrk(pod: string, url: string, conns: number, seconds: number): Promise<{ perSecond: number; p50us?: number; p99us?: number; errors: number } | undefined> {
+  async wrk(
+    pod: string,
+    url: string,
+    conns: number,
+    seconds: number,
+  ): Promise<{ perSecond: number; p50us?: number; p99us?: number; errors: number } | undefined> {
     if (spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error) return undefined;
-    const r = await this.exec(pod, ['wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--latency', url], (seconds + 60) * 1000);
+    const r = await this.exec(
+      pod,
+      ['wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--latency', url],
+      (seconds + 60) * 1000,
+    );
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
     if (!rps) throw new Error(`wrk in ${pod} failed (${r.code}): ${r.stderr.slice(-500)} ${r.stdout.slice(-500)}`);
     const us = (s: string | undefined) => {
@@ -304,7 +362,10 @@ export class BenchLab {
     for (;;) {
       const s = await this.status();
       if (s.envoys.length >= envoys && s.envoys.every(allAcked)) return s;
-      if (Date.now() > end) throw new Error(`sidecars did not settle in ${timeoutMs} ms: ${JSON.stringify(s.envoys.map((e) => ({ node: e.node, sent: e.sent, acked: e.acked, nack: e.lastNack })))}`);
+      if (Date.now() > end)
+        throw new Error(
+          `sidecars did not settle in ${timeoutMs} ms: ${JSON.stringify(s.envoys.map((e) => ({ node: e.node, sent: e.sent, acked: e.acked, nack: e.lastNack })))}`,
+        );
       await sleep(50);
     }
   }
@@ -314,7 +375,12 @@ export class BenchLab {
    * for some type, and every connected sidecar has ACKed all it was sent. Returns performance.now() of the answer
    * that showed it, the status, and which types changed on the affected sidecars.
    */
-  async waitChanged(before: StatusView, affected: (e: StatusView['envoys'][number]) => boolean, timeoutMs = 30_000, everyMs = 10): Promise<{ at: number; status: StatusView; types: string[] }> {
+  async waitChanged(
+    before: StatusView,
+    affected: (e: StatusView['envoys'][number]) => boolean,
+    timeoutMs = 30_000,
+    everyMs = 10,
+  ): Promise<{ at: number; status: StatusView; types: string[] }> {
     const was = new Map(before.envoys.map((e) => [e.node, e.acked as Record<string, string | undefined>]));
     const end = performance.now() + timeoutMs;
     for (;;) {
@@ -330,7 +396,10 @@ export class BenchLab {
         return diff.length > 0;
       });
       if (mine.length > 0 && changed && s.envoys.every(allAcked)) return { at, status: s, types: [...types].sort() };
-      if (at > end) throw new Error(`no ACKed change in ${timeoutMs} ms: ${JSON.stringify(s.envoys.map((e) => ({ node: e.node, sent: e.sent, acked: e.acked, nack: e.lastNack })))}`);
+      if (at > end)
+        throw new Error(
+          `no ACKed change in ${timeoutMs} ms: ${JSON.stringify(s.envoys.map((e) => ({ node: e.node, sent: e.sent, acked: e.acked, nack: e.lastNack })))}`,
+        );
       await sleep(everyMs);
     }
   }
@@ -365,7 +434,8 @@ export class BenchLab {
 export const EMPTY_SET_VERSION = 'e3b0c44298fc1c14';
 
 export function allAcked(e: StatusView['envoys'][number]): boolean {
-  const sent = e.sent as Record<string, string | undefined>, acked = e.acked as Record<string, string | undefined>;
+  const sent = e.sent as Record<string, string | undefined>,
+    acked = e.acked as Record<string, string | undefined>;
   return Object.keys(sent).every((t) => sent[t] === acked[t] || sent[t] === EMPTY_SET_VERSION);
 }
 

@@ -25,12 +25,31 @@ export const propagation: Benchmark = {
     const flips = quick ? 10 : 30;
     const cliFlips = quick ? 2 : 6;
     const joins = quick ? 2 : 5;
-    if (!isRoot()) { progress('skipped: the lab needs root (network namespaces, nftables)'); return []; }
+    if (!isRoot()) {
+      progress('skipped: the lab needs root (network namespaces, nftables)');
+      return [];
+    }
     const lab = await BenchLab.start('nanoseg-bench-propagation-', ['--min-observations', '10']);
     try {
-      const server = (name: string, address: string): LabMember => ({ name, service: SERVER, address, ports: [8080], run: [`exec node ${lab.serverJs} 8080`] });
-      const client = (name: string, address: string): LabMember => ({ name, service: CLIENT, address, run: [`exec python3 ${APP} call --every 0.25 http://server.bench:8080/`] });
-      const members = [client('pg-client-1', '10.213.0.11'), client('pg-client-2', '10.213.0.12'), server('pg-server-1', '10.213.0.21'), server('pg-server-2', '10.213.0.22')];
+      const server = (name: string, address: string): LabMember => ({
+        name,
+        service: SERVER,
+        address,
+        ports: [8080],
+        run: [`exec node ${lab.serverJs} 8080`],
+      });
+      const client = (name: string, address: string): LabMember => ({
+        name,
+        service: CLIENT,
+        address,
+        run: [`exec python3 ${APP} call --every 0.25 http://server.bench:8080/`],
+      });
+      const members = [
+        client('pg-client-1', '10.213.0.11'),
+        client('pg-client-2', '10.213.0.12'),
+        server('pg-server-1', '10.213.0.21'),
+        server('pg-server-2', '10.213.0.22'),
+      ];
       lab.up('propagation', members);
       await lab.settled(4);
       progress('lab up; waiting for both services to converge');
@@ -65,7 +84,9 @@ export const propagation: Benchmark = {
         others += r.status.envoys.filter((e) => !isServer(e) && was.get(e.node) !== JSON.stringify(e.acked)).length;
         await sleep(200 + Math.random() * 300); // apart from the debounce window
       }
-      progress(`mode flips: p50 ${median(flipMs).toFixed(0)} ms, max ${Math.max(...flipMs).toFixed(0)} ms; types changed: ${[...types].join(', ')}`);
+      progress(
+        `mode flips: p50 ${median(flipMs).toFixed(0)} ms, max ${Math.max(...flipMs).toFixed(0)} ms; types changed: ${[...types].join(', ')}`,
+      );
 
       // ---- a replica joining while enforced ---------------------------------------------------------------------
       lab.cli(['mode', '--all', 'enforce']);
@@ -91,25 +112,73 @@ export const propagation: Benchmark = {
         for (;;) {
           const s = await lab.status();
           const e = s.envoys.find((x) => x.node === node);
-          if (e && e.acked.lds && e.acked.ecds && s.envoys.every(allAcked)) { upMs.push(performance.now() - u0); break; }
-          if (performance.now() - u0 > 60_000) throw new Error(`${node} did not get its config: ${JSON.stringify(s.envoys)}`);
+          if (e && e.acked.lds && e.acked.ecds && s.envoys.every(allAcked)) {
+            upMs.push(performance.now() - u0);
+            break;
+          }
+          if (performance.now() - u0 > 60_000)
+            throw new Error(`${node} did not get its config: ${JSON.stringify(s.envoys)}`);
           await sleep(10);
         }
-        progress(`join ${j + 1}: inventory → peers ACKed ${invMs[j]!.toFixed(0)} ms (${r.types.join(',')}), lab up → new sidecar ACKed ${upMs[j]!.toFixed(0)} ms`);
+        progress(
+          `join ${j + 1}: inventory → peers ACKed ${invMs[j]!.toFixed(0)} ms (${r.types.join(',')}), lab up → new sidecar ACKed ${upMs[j]!.toFixed(0)} ms`,
+        );
         lab.up('propagation', members);
         await lab.settled(4);
         await sleep(300);
       }
 
       const m: Metric[] = [
-        { name: 'mode flip → ACKed p50', value: median(flipMs), unit: 'ms', note: `${flips} flips monitor ↔ enforce of ${SERVER} (2 sidecars), API call → all ACKed; types changed: ${[...types].join(',')}` },
-        { name: 'mode flip → ACKed p99', value: percentile(flipMs, 99), unit: 'ms', target: { op: '<=', value: 1000 }, note: `max of ${flips} when fewer than 100` },
-        { name: 'mode flip via CLI → ACKed p50', value: median(cliMs), unit: 'ms', note: `${cliFlips} flips with \`nanoseg mode\` (its process start included)` },
-        { name: 'sidecars of other services changed by a flip', value: others, unit: 'count', note: 'should be 0: a mode is per service' },
-        { name: 'replica join: inventory → peers ACKed p50', value: median(invMs), unit: 'ms', note: `${joins} joins; PUT /v1/inventory/lab → both client sidecars ACKed (${[...joinTypes].join(',')})` },
-        { name: 'replica join: inventory → peers ACKed p99', value: percentile(invMs, 99), unit: 'ms', target: { op: '<=', value: 1000 }, note: `max of ${joins}` },
-        { name: 'replica join: lab up → new sidecar ACKed p50', value: median(upMs), unit: 'ms', note: 'namespace, capture, Envoy start and listener wait included' },
-        { name: 'replica join: lab up duration p50', value: median(labUpMs), unit: 'ms', note: '`nanoseg lab up` with one more pod, to its exit' },
+        {
+          name: 'mode flip → ACKed p50',
+          value: median(flipMs),
+          unit: 'ms',
+          note: `${flips} flips monitor ↔ enforce of ${SERVER} (2 sidecars), API call → all ACKed; types changed: ${[...types].join(',')}`,
+        },
+        {
+          name: 'mode flip → ACKed p99',
+          value: percentile(flipMs, 99),
+          unit: 'ms',
+          target: { op: '<=', value: 1000 },
+          note: `max of ${flips} when fewer than 100`,
+        },
+        {
+          name: 'mode flip via CLI → ACKed p50',
+          value: median(cliMs),
+          unit: 'ms',
+          note: `${cliFlips} flips with \`nanoseg mode\` (its process start included)`,
+        },
+        {
+          name: 'sidecars of other services changed by a flip',
+          value: others,
+          unit: 'count',
+          note: 'should be 0: a mode is per service',
+        },
+        {
+          name: 'replica join: inventory → peers ACKed p50',
+          value: median(invMs),
+          unit: 'ms',
+          note: `${joins} joins; PUT /v1/inventory/lab → both client sidecars ACKed (${[...joinTypes].join(',')})`,
+        },
+        {
+          name: 'replica join: inventory → peers ACKed p99',
+          value: percentile(invMs, 99),
+          unit: 'ms',
+          target: { op: '<=', value: 1000 },
+          note: `max of ${joins}`,
+        },
+        {
+          name: 'replica join: lab up → new sidecar ACKed p50',
+          value: median(upMs),
+          unit: 'ms',
+          note: 'namespace, capture, Envoy start and listener wait included',
+        },
+        {
+          name: 'replica join: lab up duration p50',
+          value: median(labUpMs),
+          unit: 'ms',
+          note: '`nanoseg lab up` with one more pod, to its exit',
+        },
       ];
       return m;
     } finally {

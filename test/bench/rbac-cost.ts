@@ -22,7 +22,13 @@ const WRK_CONNS = 16;
 
 type Path = 'learn' | 'monitor' | 'enforce' | 'direct';
 
-interface Sample { load: LoadResult; rps?: number; wrkErrors: number; cpUsPerReq?: number; envoyUsPerReq?: number }
+interface Sample {
+  load: LoadResult;
+  rps?: number;
+  wrkErrors: number;
+  cpUsPerReq?: number;
+  envoyUsPerReq?: number;
+}
 
 export const rbacCost: Benchmark = {
   name: 'rbac-cost',
@@ -32,12 +38,21 @@ export const rbacCost: Benchmark = {
     const seconds = quick ? 4 : 12;
     const warmup = quick ? 1 : 2;
     const wrkSeconds = quick ? 2 : 5;
-    if (!isRoot()) { progress('skipped: the lab needs root (network namespaces, nftables)'); return []; }
+    if (!isRoot()) {
+      progress('skipped: the lab needs root (network namespaces, nftables)');
+      return [];
+    }
     const lab = await BenchLab.start('nanoseg-bench-rbac-cost-', ['--min-observations', '10']);
     try {
       lab.up('rbaccost', [
         { name: 'rc-client', service: 'bench/client', address: '10.213.0.5' },
-        { name: 'rc-server', service: 'bench/server', address: '10.213.0.10', ports: [8080], run: [`exec node ${lab.serverJs} 8080`] },
+        {
+          name: 'rc-server',
+          service: 'bench/server',
+          address: '10.213.0.10',
+          ports: [8080],
+          run: [`exec node ${lab.serverJs} 8080`],
+        },
         { name: 'rc-dclient', address: '203.0.113.50' },
         { name: 'rc-dserver', address: '203.0.113.51', run: [`exec node ${lab.serverJs} 8080`] },
       ]);
@@ -48,16 +63,23 @@ export const rbacCost: Benchmark = {
       // converged services get their config scoped in enforce mode, as in production
       const end = Date.now() + 30_000;
       for (;;) {
-        const s = await lab.api.call<{ name: string; state: string; egress: number; ingress: number }[]>('GET', '/v1/services');
-        const client = s.find((x) => x.name === 'bench/client'), server = s.find((x) => x.name === 'bench/server');
-        if (client?.state === 'converged' && server?.state === 'converged' && client.egress > 0 && server.ingress > 0) break;
+        const s = await lab.api.call<{ name: string; state: string; egress: number; ingress: number }[]>(
+          'GET',
+          '/v1/services',
+        );
+        const client = s.find((x) => x.name === 'bench/client'),
+          server = s.find((x) => x.name === 'bench/server');
+        if (client?.state === 'converged' && server?.state === 'converged' && client.egress > 0 && server.ingress > 0)
+          break;
         if (Date.now() > end) throw new Error(`services did not converge: ${JSON.stringify(s)}`);
         await sleep(250);
       }
 
       const cpPid = lab.server.proc?.pid;
       if (cpPid === undefined) throw new Error('no control plane process');
-      const listing = JSON.parse(lab.cli(['lab', 'list', '-o', 'json']).stdout) as { pods: { envoy?: { pid: number } }[] };
+      const listing = JSON.parse(lab.cli(['lab', 'list', '-o', 'json']).stdout) as {
+        pods: { envoy?: { pid: number } }[];
+      };
       const envoyPids = listing.pods.flatMap((p) => (p.envoy ? [p.envoy.pid] : []));
       let mode: Exclude<Path, 'direct'> = 'learn';
       let hasWrk = false;
@@ -77,27 +99,38 @@ export const rbacCost: Benchmark = {
         const load = await lab.load(pod, { mode: 'open', url, rate: RATE, seconds, warmup, conns: 16 });
         const c1 = cpu();
         const perReq = (s: number) => (s * 1e6) / (RATE * seconds);
-        if (load.errors || load.non2xx) throw new Error(`${path}: ${load.errors} errors, ${load.non2xx} non-2xx responses at ${RATE} req/s`);
+        if (load.errors || load.non2xx)
+          throw new Error(`${path}: ${load.errors} errors, ${load.non2xx} non-2xx responses at ${RATE} req/s`);
         const w = await lab.wrk(pod, url, WRK_CONNS, wrkSeconds);
         hasWrk = w !== undefined;
         let rps = w?.perSecond;
         let wrkErrors = w?.errors ?? 0;
-        if (!w) { // no wrk here: the Node generator in closed loop (it saturates earlier than wrk would)
+        if (!w) {
+          // no wrk here: the Node generator in closed loop (it saturates earlier than wrk would)
           const c = await lab.load(pod, { mode: 'closed', url, conns: WRK_CONNS, seconds: wrkSeconds + 1, warmup: 1 });
           rps = c.perSecond;
           wrkErrors = c.errors + c.non2xx;
         }
-        progress(`${path.padEnd(7)} p50 ${(load.p50 / 1000).toFixed(3)} ms  p99 ${(load.p99 / 1000).toFixed(3)} ms  late p99 ${(load.lateP99 / 1000).toFixed(2)} ms  max ${Math.round(rps ?? NaN)} req/s`);
-        return { load, rps, wrkErrors, ...(path !== 'direct' && { cpUsPerReq: perReq(c1.cp - c0.cp), envoyUsPerReq: perReq(c1.envoy - c0.envoy) }) };
+        progress(
+          `${path.padEnd(7)} p50 ${(load.p50 / 1000).toFixed(3)} ms  p99 ${(load.p99 / 1000).toFixed(3)} ms  late p99 ${(load.lateP99 / 1000).toFixed(2)} ms  max ${Math.round(rps ?? NaN)} req/s`,
+        );
+        return {
+          load,
+          rps,
+          wrkErrors,
+          ...(path !== 'direct' && { cpUsPerReq: perReq(c1.cp - c0.cp), envoyUsPerReq: perReq(c1.envoy - c0.envoy) }),
+        };
       };
 
       const samples: Record<Path, Sample[]> = { learn: [], monitor: [], enforce: [], direct: [] };
       for (let r = 0; r < rounds; r++) {
-        const order: Path[] = r % 2 === 0 ? ['learn', 'direct', 'monitor', 'enforce'] : ['enforce', 'monitor', 'direct', 'learn'];
+        const order: Path[] =
+          r % 2 === 0 ? ['learn', 'direct', 'monitor', 'enforce'] : ['enforce', 'monitor', 'direct', 'learn'];
         for (const p of order) samples[p].push(await measure(p));
       }
       const med = (p: Path, f: (s: Sample) => number) => median(samples[p].map(f));
-      const pairRatio = (a: Path, b: Path, f: (s: Sample) => number) => median(samples[a].map((s, i) => f(s) / f(samples[b][i]!)));
+      const pairRatio = (a: Path, b: Path, f: (s: Sample) => number) =>
+        median(samples[a].map((s, i) => f(s) / f(samples[b][i]!)));
       const ms = (us: number) => us / 1000;
       const tool = hasWrk ? `wrk -t1 -c${WRK_CONNS}` : `Node closed loop, ${WRK_CONNS} connections (wrk not installed)`;
       const lat = `open loop ${RATE} req/s, ${seconds - warmup} s × ${rounds} rounds, keep-alive; median of rounds; service time (write → response)`;
@@ -106,27 +139,121 @@ export const rbacCost: Benchmark = {
         { name: 'learn p99', value: ms(med('learn', (s) => s.load.p99)), unit: 'ms', note: lat },
         { name: 'enforce p50', value: ms(med('enforce', (s) => s.load.p50)), unit: 'ms', note: lat },
         { name: 'enforce p99', value: ms(med('enforce', (s) => s.load.p99)), unit: 'ms', note: lat },
-        { name: 'enforce / learn p50', value: pairRatio('enforce', 'learn', (s) => s.load.p50), unit: 'ratio', target: { op: '<=', value: 1.05 }, note: 'median of per-round ratios' },
-        { name: 'enforce / learn p99', value: pairRatio('enforce', 'learn', (s) => s.load.p99), unit: 'ratio', note: 'median of per-round ratios' },
-        { name: 'monitor p50', value: ms(med('monitor', (s) => s.load.p50)), unit: 'ms', note: `${lat}; diagnostic: shadow matcher only` },
-        { name: 'monitor / learn p50', value: pairRatio('monitor', 'learn', (s) => s.load.p50), unit: 'ratio', note: 'diagnostic: the cost of evaluating the shadow matcher (and its metadata in every access log) alone' },
-        { name: 'learn p99 incl. queueing', value: ms(med('learn', (s) => s.load.totalP99)), unit: 'ms', note: 'due time → response: adds generator timer lateness and queueing' },
-        { name: 'enforce p99 incl. queueing', value: ms(med('enforce', (s) => s.load.totalP99)), unit: 'ms', note: 'due time → response: adds generator timer lateness and queueing' },
+        {
+          name: 'enforce / learn p50',
+          value: pairRatio('enforce', 'learn', (s) => s.load.p50),
+          unit: 'ratio',
+          target: { op: '<=', value: 1.05 },
+          note: 'median of per-round ratios',
+        },
+        {
+          name: 'enforce / learn p99',
+          value: pairRatio('enforce', 'learn', (s) => s.load.p99),
+          unit: 'ratio',
+          note: 'median of per-round ratios',
+        },
+        {
+          name: 'monitor p50',
+          value: ms(med('monitor', (s) => s.load.p50)),
+          unit: 'ms',
+          note: `${lat}; diagnostic: shadow matcher only`,
+        },
+        {
+          name: 'monitor / learn p50',
+          value: pairRatio('monitor', 'learn', (s) => s.load.p50),
+          unit: 'ratio',
+          note: 'diagnostic: the cost of evaluating the shadow matcher (and its metadata in every access log) alone',
+        },
+        {
+          name: 'learn p99 incl. queueing',
+          value: ms(med('learn', (s) => s.load.totalP99)),
+          unit: 'ms',
+          note: 'due time → response: adds generator timer lateness and queueing',
+        },
+        {
+          name: 'enforce p99 incl. queueing',
+          value: ms(med('enforce', (s) => s.load.totalP99)),
+          unit: 'ms',
+          note: 'due time → response: adds generator timer lateness and queueing',
+        },
         { name: 'learn max throughput', value: med('learn', (s) => s.rps ?? NaN), unit: 'req/s', note: tool },
         { name: 'enforce max throughput', value: med('enforce', (s) => s.rps ?? NaN), unit: 'req/s', note: tool },
-        { name: 'enforce / learn throughput', value: pairRatio('enforce', 'learn', (s) => s.rps ?? NaN), unit: 'ratio', note: 'median of per-round ratios' },
-        { name: 'direct p50 (no sidecar)', value: ms(med('direct', (s) => s.load.p50)), unit: 'ms', note: `external → external, ${lat}` },
-        { name: 'direct p99 (no sidecar)', value: ms(med('direct', (s) => s.load.p99)), unit: 'ms', note: `external → external, ${lat}` },
+        {
+          name: 'enforce / learn throughput',
+          value: pairRatio('enforce', 'learn', (s) => s.rps ?? NaN),
+          unit: 'ratio',
+          note: 'median of per-round ratios',
+        },
+        {
+          name: 'direct p50 (no sidecar)',
+          value: ms(med('direct', (s) => s.load.p50)),
+          unit: 'ms',
+          note: `external → external, ${lat}`,
+        },
+        {
+          name: 'direct p99 (no sidecar)',
+          value: ms(med('direct', (s) => s.load.p99)),
+          unit: 'ms',
+          note: `external → external, ${lat}`,
+        },
         { name: 'direct max throughput', value: med('direct', (s) => s.rps ?? NaN), unit: 'req/s', note: tool },
-        { name: 'sidecars (learn) / direct p50', value: pairRatio('learn', 'direct', (s) => s.load.p50), unit: 'ratio', note: 'two sidecar hops vs none; median of per-round ratios' },
-        { name: 'sidecars (enforce) / direct p50', value: pairRatio('enforce', 'direct', (s) => s.load.p50), unit: 'ratio', note: 'median of per-round ratios' },
-        { name: 'learn control plane CPU / request', value: med('learn', (s) => s.cpUsPerReq ?? NaN), unit: 'µs', note: `during the ${RATE} req/s runs (access logs of both sidecars); /proc, 10 ms ticks` },
-        { name: 'monitor control plane CPU / request', value: med('monitor', (s) => s.cpUsPerReq ?? NaN), unit: 'µs', note: 'diagnostic' },
-        { name: 'enforce control plane CPU / request', value: med('enforce', (s) => s.cpUsPerReq ?? NaN), unit: 'µs', note: `during the ${RATE} req/s runs (access logs of both sidecars); /proc, 10 ms ticks` },
-        { name: 'learn sidecars CPU / request', value: med('learn', (s) => s.envoyUsPerReq ?? NaN), unit: 'µs', note: 'both Envoys together' },
-        { name: 'monitor sidecars CPU / request', value: med('monitor', (s) => s.envoyUsPerReq ?? NaN), unit: 'µs', note: 'diagnostic' },
-        { name: 'enforce sidecars CPU / request', value: med('enforce', (s) => s.envoyUsPerReq ?? NaN), unit: 'µs', note: 'both Envoys together' },
-        { name: 'throughput-run errors', value: (['learn', 'monitor', 'enforce', 'direct'] as const).reduce((n, p) => n + samples[p].reduce((k, s) => k + s.wrkErrors, 0), 0), unit: 'count', target: { op: '<=', value: 0 } },
+        {
+          name: 'sidecars (learn) / direct p50',
+          value: pairRatio('learn', 'direct', (s) => s.load.p50),
+          unit: 'ratio',
+          note: 'two sidecar hops vs none; median of per-round ratios',
+        },
+        {
+          name: 'sidecars (enforce) / direct p50',
+          value: pairRatio('enforce', 'direct', (s) => s.load.p50),
+          unit: 'ratio',
+          note: 'median of per-round ratios',
+        },
+        {
+          name: 'learn control plane CPU / request',
+          value: med('learn', (s) => s.cpUsPerReq ?? NaN),
+          unit: 'µs',
+          note: `during the ${RATE} req/s runs (access logs of both sidecars); /proc, 10 ms ticks`,
+        },
+        {
+          name: 'monitor control plane CPU / request',
+          value: med('monitor', (s) => s.cpUsPerReq ?? NaN),
+          unit: 'µs',
+          note: 'diagnostic',
+        },
+        {
+          name: 'enforce control plane CPU / request',
+          value: med('enforce', (s) => s.cpUsPerReq ?? NaN),
+          unit: 'µs',
+          note: `during the ${RATE} req/s runs (access logs of both sidecars); /proc, 10 ms ticks`,
+        },
+        {
+          name: 'learn sidecars CPU / request',
+          value: med('learn', (s) => s.envoyUsPerReq ?? NaN),
+          unit: 'µs',
+          note: 'both Envoys together',
+        },
+        {
+          name: 'monitor sidecars CPU / request',
+          value: med('monitor', (s) => s.envoyUsPerReq ?? NaN),
+          unit: 'µs',
+          note: 'diagnostic',
+        },
+        {
+          name: 'enforce sidecars CPU / request',
+          value: med('enforce', (s) => s.envoyUsPerReq ?? NaN),
+          unit: 'µs',
+          note: 'both Envoys together',
+        },
+        {
+          name: 'throughput-run errors',
+          value: (['learn', 'monitor', 'enforce', 'direct'] as const).reduce(
+            (n, p) => n + samples[p].reduce((k, s) => k + s.wrkErrors, 0),
+            0,
+          ),
+          unit: 'count',
+          target: { op: '<=', value: 0 },
+        },
       ];
       return m;
     } finally {

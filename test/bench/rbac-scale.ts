@@ -28,9 +28,19 @@ function extraCidr(i: number): string {
 
 function ecdsBytes(rules: readonly PolicyRule[], inventory: Inventory): { all: number; inboundHttp: number } {
   const policy: ServicePolicy = { service: SERVER, ingress: rules, egress: [], origin: 'applied', updatedAt: 0 };
-  const rs = generateProxy({ identity: { nodeId: 'rs-server.bench', service: SERVER, workload: 'rs-server' }, inventory, mode: 'enforce', policy }, { ...DEFAULT_SETTINGS })
-    .filter((r) => r.kind === 'extension');
-  return { all: rs.reduce((n, r) => n + r.body.length, 0), inboundHttp: rs.find((r) => r.name === 'nanoseg.rbac.inbound-http')?.body.length ?? NaN };
+  const rs = generateProxy(
+    {
+      identity: { nodeId: 'rs-server.bench', service: SERVER, workload: 'rs-server' },
+      inventory,
+      mode: 'enforce',
+      policy,
+    },
+    { ...DEFAULT_SETTINGS },
+  ).filter((r) => r.kind === 'extension');
+  return {
+    all: rs.reduce((n, r) => n + r.body.length, 0),
+    inboundHttp: rs.find((r) => r.name === 'nanoseg.rbac.inbound-http')?.body.length ?? NaN,
+  };
 }
 
 export const rbacScale: Benchmark = {
@@ -40,12 +50,21 @@ export const rbacScale: Benchmark = {
     const rounds = quick ? 3 : 6;
     const seconds = quick ? 4 : 12;
     const warmup = quick ? 1 : 2;
-    if (!isRoot()) { progress('skipped: the lab needs root (network namespaces, nftables)'); return []; }
+    if (!isRoot()) {
+      progress('skipped: the lab needs root (network namespaces, nftables)');
+      return [];
+    }
     const lab = await BenchLab.start('nanoseg-bench-rbac-scale-', ['--min-observations', '10']);
     try {
       lab.up('rbacscale', [
         { name: 'rs-client', service: 'bench/client', address: '10.213.0.5' },
-        { name: 'rs-server', service: SERVER, address: '10.213.0.10', ports: [8080], run: [`exec node ${lab.serverJs} 8080`] },
+        {
+          name: 'rs-server',
+          service: SERVER,
+          address: '10.213.0.10',
+          ports: [8080],
+          run: [`exec node ${lab.serverJs} 8080`],
+        },
         { name: 'rs-stranger', address: '203.0.113.60' },
       ]);
       await lab.settled(2);
@@ -56,18 +75,39 @@ export const rbacScale: Benchmark = {
 
       const shown = JSON.parse(lab.cli(['policy', 'show', SERVER, '-o', 'json']).stdout) as PolicyDocument;
       const real = shown.ingress.map((r) => ({ peer: r.peer, protocol: r.protocol, port: r.port }));
-      if (!real.some((r) => 'service' in r.peer && r.peer.service === 'bench/client')) throw new Error(`no learned rule for bench/client in ${JSON.stringify(shown.ingress)}`);
-      progress(`learned ingress of ${SERVER}: ${real.map((r) => `${JSON.stringify(r.peer)} ${r.protocol}/${r.port}`).join('; ')}`);
+      if (!real.some((r) => 'service' in r.peer && r.peer.service === 'bench/client'))
+        throw new Error(`no learned rule for bench/client in ${JSON.stringify(shown.ingress)}`);
+      progress(
+        `learned ingress of ${SERVER}: ${real.map((r) => `${JSON.stringify(r.peer)} ${r.protocol}/${r.port}`).join('; ')}`,
+      );
       const port = real[0]!.port;
-      const extra = Array.from({ length: EXTRA }, (_, i) => ({ peer: { cidr: extraCidr(i) }, protocol: real[0]!.protocol, port }));
-      const files: Record<Size, string> = { one: join(lab.dir, 'policy-1.json'), tenk: join(lab.dir, 'policy-10k.json') };
-      const doc = (ingress: unknown[]) => JSON.stringify({ apiVersion: 'nanoseg.io/v1alpha1', kind: 'Policy', service: SERVER, mode: 'enforce', ingress, egress: [] });
+      const extra = Array.from({ length: EXTRA }, (_, i) => ({
+        peer: { cidr: extraCidr(i) },
+        protocol: real[0]!.protocol,
+        port,
+      }));
+      const files: Record<Size, string> = {
+        one: join(lab.dir, 'policy-1.json'),
+        tenk: join(lab.dir, 'policy-10k.json'),
+      };
+      const doc = (ingress: unknown[]) =>
+        JSON.stringify({
+          apiVersion: 'nanoseg.io/v1alpha1',
+          kind: 'Policy',
+          service: SERVER,
+          mode: 'enforce',
+          ingress,
+          egress: [],
+        });
       writeFileSync(files.one, doc(real));
       writeFileSync(files.tenk, doc([...real, ...extra]));
       const addresses = { one: real.length, tenk: real.length + EXTRA };
 
       const inventory = await lab.api.call<Inventory>('GET', '/v1/inventory');
-      const size = { one: ecdsBytes(real as PolicyRule[], inventory), tenk: ecdsBytes([...real, ...extra] as PolicyRule[], inventory) };
+      const size = {
+        one: ecdsBytes(real as PolicyRule[], inventory),
+        tenk: ecdsBytes([...real, ...extra] as PolicyRule[], inventory),
+      };
 
       const applyMs: Record<Size, number[]> = { one: [], tenk: [] };
       const samples: Record<Size, LoadResult[]> = { one: [], tenk: [] };
@@ -78,7 +118,8 @@ export const rbacScale: Benchmark = {
           const before = await lab.status();
           const t0 = performance.now();
           const out = lab.cli(['policy', 'apply', '-f', files[s]]).stdout;
-          if (!/unchanged/.test(out)) { // the 1-address policy is the learned one: the first apply changes nothing
+          if (!/unchanged/.test(out)) {
+            // the 1-address policy is the learned one: the first apply changes nothing
             const { at, types } = await lab.waitChanged(before, (e) => e.service === SERVER);
             applyMs[s].push(at - t0);
             // revoking ingress while enforced re-creates the inbound chains: let the old ones drain
@@ -89,14 +130,37 @@ export const rbacScale: Benchmark = {
         }
         if (s === 'tenk' && !strangerChecked) {
           // the big policy is really in force: an address it does not list gets a 403 from the server's sidecar
-          const r = await lab.exec('rs-stranger', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', 'http://10.213.0.10:8080/']);
-          if (r.stdout.trim() !== '403') throw new Error(`stranger → server under the 10,000-address policy: expected 403, got "${r.stdout.trim()}" (${r.stderr.trim()})`);
+          const r = await lab.exec('rs-stranger', [
+            'curl',
+            '-s',
+            '-o',
+            '/dev/null',
+            '-w',
+            '%{http_code}',
+            '--max-time',
+            '5',
+            'http://10.213.0.10:8080/',
+          ]);
+          if (r.stdout.trim() !== '403')
+            throw new Error(
+              `stranger → server under the 10,000-address policy: expected 403, got "${r.stdout.trim()}" (${r.stderr.trim()})`,
+            );
           strangerChecked = true;
         }
-        const load = await lab.load('rs-client', { mode: 'open', url: SERVER_URL, rate: RATE, seconds, warmup, conns: 16 });
-        if (load.errors || load.non2xx) throw new Error(`${addresses[s]} addresses: ${load.errors} errors, ${load.non2xx} non-2xx responses`);
+        const load = await lab.load('rs-client', {
+          mode: 'open',
+          url: SERVER_URL,
+          rate: RATE,
+          seconds,
+          warmup,
+          conns: 16,
+        });
+        if (load.errors || load.non2xx)
+          throw new Error(`${addresses[s]} addresses: ${load.errors} errors, ${load.non2xx} non-2xx responses`);
         samples[s].push(load);
-        progress(`${String(addresses[s]).padStart(5)} address${addresses[s] === 1 ? '' : 'es'}: p50 ${(load.p50 / 1000).toFixed(3)} ms  p99 ${(load.p99 / 1000).toFixed(3)} ms  late p99 ${(load.lateP99 / 1000).toFixed(2)} ms`);
+        progress(
+          `${String(addresses[s]).padStart(5)} address${addresses[s] === 1 ? '' : 'es'}: p50 ${(load.p50 / 1000).toFixed(3)} ms  p99 ${(load.p99 / 1000).toFixed(3)} ms  late p99 ${(load.lateP99 / 1000).toFixed(2)} ms`,
+        );
       };
       for (let r = 0; r < rounds; r++) {
         for (const s of (r % 2 === 0 ? ['one', 'tenk'] : ['tenk', 'one']) as Size[]) await measure(s);
@@ -108,15 +172,41 @@ export const rbacScale: Benchmark = {
       const m: Metric[] = [
         { name: 'p99, 1 address', value: med('one', (l) => l.p99) / 1000, unit: 'ms', note },
         { name: 'p99, 10,000 addresses', value: med('tenk', (l) => l.p99) / 1000, unit: 'ms', note },
-        { name: '10k / 1 p99', value: pair((l) => l.p99), unit: 'ratio', target: { op: '<=', value: 1.1 }, note: 'median of per-round ratios' },
+        {
+          name: '10k / 1 p99',
+          value: pair((l) => l.p99),
+          unit: 'ratio',
+          target: { op: '<=', value: 1.1 },
+          note: 'median of per-round ratios',
+        },
         { name: 'p50, 1 address', value: med('one', (l) => l.p50) / 1000, unit: 'ms', note },
         { name: 'p50, 10,000 addresses', value: med('tenk', (l) => l.p50) / 1000, unit: 'ms', note },
         { name: '10k / 1 p50', value: pair((l) => l.p50), unit: 'ratio', note: 'median of per-round ratios' },
-        { name: 'ECDS bytes, 1 address', value: size.one.all, unit: 'B', note: `3 RBAC configs; inbound HTTP RBAC ${size.one.inboundHttp} B` },
-        { name: 'ECDS bytes, 10,000 addresses', value: size.tenk.all, unit: 'B', note: `3 RBAC configs; inbound HTTP RBAC ${size.tenk.inboundHttp} B` },
+        {
+          name: 'ECDS bytes, 1 address',
+          value: size.one.all,
+          unit: 'B',
+          note: `3 RBAC configs; inbound HTTP RBAC ${size.one.inboundHttp} B`,
+        },
+        {
+          name: 'ECDS bytes, 10,000 addresses',
+          value: size.tenk.all,
+          unit: 'B',
+          note: `3 RBAC configs; inbound HTTP RBAC ${size.tenk.inboundHttp} B`,
+        },
         { name: 'ECDS bytes per extra address', value: (size.tenk.all - size.one.all) / EXTRA, unit: 'B' },
-        { name: 'apply → ACK, 1 address', value: median(applyMs.one), unit: 'ms', note: '`nanoseg policy apply -f` (CLI start included) until the server sidecar ACKed it; 10 ms polls' },
-        { name: 'apply → ACK, 10,000 addresses', value: median(applyMs.tenk), unit: 'ms', note: '`nanoseg policy apply -f` (CLI start included) until the server sidecar ACKed it; 10 ms polls' },
+        {
+          name: 'apply → ACK, 1 address',
+          value: median(applyMs.one),
+          unit: 'ms',
+          note: '`nanoseg policy apply -f` (CLI start included) until the server sidecar ACKed it; 10 ms polls',
+        },
+        {
+          name: 'apply → ACK, 10,000 addresses',
+          value: median(applyMs.tenk),
+          unit: 'ms',
+          note: '`nanoseg policy apply -f` (CLI start included) until the server sidecar ACKed it; 10 ms polls',
+        },
       ];
       return m;
     } finally {

@@ -20,7 +20,15 @@ import { rbacCost } from './rbac-cost.js';
 import { rbacScale } from './rbac-scale.js';
 import { propagation } from './propagation.js';
 
-const BENCHMARKS: readonly Benchmark[] = [learnerObserve, alsIngest, adsFanout, rbacCost, rbacScale, propagation, scoping];
+const BENCHMARKS: readonly Benchmark[] = [
+  learnerObserve,
+  alsIngest,
+  adsFanout,
+  rbacCost,
+  rbacScale,
+  propagation,
+  scoping,
+];
 
 interface Result {
   readonly benchmark: string;
@@ -41,8 +49,16 @@ function repoRoot(): string {
 
 function gitCommit(root: string): string | undefined {
   try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     return dirty ? `${head}+dirty` : head;
   } catch {
     return undefined;
@@ -68,7 +84,11 @@ function table(results: readonly Result[], quick: boolean): string {
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: string[]) => row.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
@@ -92,11 +112,16 @@ async function main(): Promise<number> {
   const results: Result[] = [];
   for (const b of chosen) {
     const t0 = performance.now();
-    const progress = (msg: string) => process.stderr.write(`[${b.name} ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+    const progress = (msg: string) =>
+      process.stderr.write(`[${b.name} ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
     progress(quick ? 'starting (quick)' : 'starting');
     try {
       const metrics = await b.run({ quick, progress });
-      results.push({ benchmark: b.name, durationMs: Math.round(performance.now() - t0), metrics: metrics.map((m) => (m.target ? { ...m, pass: meets(m.value, m.target) } : m)) });
+      results.push({
+        benchmark: b.name,
+        durationMs: Math.round(performance.now() - t0),
+        metrics: metrics.map((m) => (m.target ? { ...m, pass: meets(m.value, m.target) } : m)),
+      });
     } catch (e) {
       const err = e instanceof Error ? (e.stack ?? e.message) : String(e);
       progress(`crashed: ${err}`);
@@ -111,7 +136,14 @@ async function main(): Promise<number> {
     startedAt: startedAt.toISOString(),
     quick,
     commit: gitCommit(root),
-    host: { node: process.version, platform: process.platform, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryBytes: totalmem(), loadavgAtEnd: loadavg() },
+    host: {
+      node: process.version,
+      platform: process.platform,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memoryBytes: totalmem(),
+      loadavgAtEnd: loadavg(),
+    },
     results,
     summary: { benchmarks: results.length, crashed, targetsMissed: missed },
   };
@@ -121,7 +153,9 @@ async function main(): Promise<number> {
   const text = JSON.stringify(report, null, 2) + '\n';
   writeFileSync(file, text);
   writeFileSync(join(dir, 'latest.json'), text);
-  console.log(`\nresults: ${file}${missed ? `\n${missed} target(s) missed${quick ? ' (quick run: not counted)' : ''}` : ''}`);
+  console.log(
+    `\nresults: ${file}${missed ? `\n${missed} target(s) missed${quick ? ' (quick run: not counted)' : ''}` : ''}`,
+  );
   if (crashed) return 1;
   return strict && !quick && missed ? 1 : 0;
 }

@@ -59,18 +59,37 @@ describe('enforcement in the lab', { skip: root, timeout: 600_000 }, () => {
   const labFile = join(tmp?.dir ?? '/nonexistent', 'lab.yaml');
   const env = () => server.env;
   /** one call from POD; the exit code says whether it got through */
-  const call = (pod: string, target: string) => nanoseg(['lab', 'exec', pod, '--', 'python3', APP, 'call', '--count', '1', target], env(), 30_000).code;
+  const call = (pod: string, target: string) =>
+    nanoseg(['lab', 'exec', pod, '--', 'python3', APP, 'call', '--count', '1', target], env(), 30_000).code;
   const alerts = () => json<Alert[]>(['alerts'], env());
   const findAlert = (verdict: string, src: string, dst: string, port: number) =>
-    alerts().find((a) => a.verdict === verdict && (a.source.service ?? a.source.ip) === src && (a.destination.service ?? a.destination.ip) === dst && a.destination.port === port);
+    alerts().find(
+      (a) =>
+        a.verdict === verdict &&
+        (a.source.service ?? a.source.ip) === src &&
+        (a.destination.service ?? a.destination.ip) === dst &&
+        a.destination.port === port,
+    );
   const acked = () => json<StatusView>(['status'], env()).envoys;
   /** wait until every sidecar ACKed what it was last sent (pushes are debounced) */
   const settled = async () => {
     await new Promise((res) => setTimeout(res, 400)); // pushes are debounced (100 ms, at most 1 s)
-    return waitFor('every sidecar to ACK its latest config', () => {
-    const e = acked();
-    return e.length > 0 && e.every((x) => ['cds', 'lds', 'ecds'].every((t) => (x.sent as Record<string, string>)[t] === (x.acked as Record<string, string>)[t])) ? e : undefined;
-    }, 30_000, 200);
+    return waitFor(
+      'every sidecar to ACK its latest config',
+      () => {
+        const e = acked();
+        return e.length > 0 &&
+          e.every((x) =>
+            ['cds', 'lds', 'ecds'].every(
+              (t) => (x.sent as Record<string, string>)[t] === (x.acked as Record<string, string>)[t],
+            ),
+          )
+          ? e
+          : undefined;
+      },
+      30_000,
+      200,
+    );
   };
 
   // a webhook receiver on loopback: every alert must arrive there as a JSON POST
@@ -80,8 +99,14 @@ describe('enforcement in the lab', { skip: root, timeout: 600_000 }, () => {
   before(async () => {
     hook = createServer((req, res) => {
       let body = '';
-      req.on('data', (c: Buffer) => { body += c.toString(); });
-      req.on('end', () => { received.push(JSON.parse(body) as Alert); res.writeHead(204); res.end(); });
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        received.push(JSON.parse(body) as Alert);
+        res.writeHead(204);
+        res.end();
+      });
     });
     await new Promise<void>((r) => hook!.listen(0, '127.0.0.1', () => r()));
     const port = (hook.address() as { port: number }).port;
@@ -90,10 +115,15 @@ describe('enforcement in the lab', { skip: root, timeout: 600_000 }, () => {
     await server.start();
     const up = nanoseg(['lab', 'up', '-f', labFile], env(), 180_000);
     assert.equal(up.code, 0, up.stderr);
-    await waitFor('the shop to converge', () => {
-      const s = json<ServiceView[]>(['services'], env());
-      return s.length === 4 && s.every((x) => x.state === 'converged') ? s : undefined;
-    }, 120_000, 1000);
+    await waitFor(
+      'the shop to converge',
+      () => {
+        const s = json<ServiceView[]>(['services'], env());
+        return s.length === 4 && s.every((x) => x.state === 'converged') ? s : undefined;
+      },
+      120_000,
+      1000,
+    );
   });
   after(async () => {
     hook?.close();
@@ -116,7 +146,10 @@ describe('enforcement in the lab', { skip: root, timeout: 600_000 }, () => {
     const a = await waitFor('a would-deny alert', () => findAlert('would-deny', 'shop/web', 'data/db', 5432), 15_000);
     assert.equal(a.mode, 'monitor');
     // either side may report first; both name the missing rule
-    assert.match(a.reason, /shop\/web egress has no rule for data\/db|data\/db ingress allows shop\/api on 5432 but not shop\/web/);
+    assert.match(
+      a.reason,
+      /shop\/web egress has no rule for data\/db|data\/db ingress allows shop\/api on 5432 but not shop\/web/,
+    );
     assert.equal(a.source.workload, 'web-1');
     assert.equal(a.source.ip, '10.213.0.11');
   });
@@ -140,18 +173,35 @@ describe('enforcement in the lab', { skip: root, timeout: 600_000 }, () => {
     // reverse direction of a learned edge
     assert.notEqual(call('db-1', 'http://api.shop:9090/'), 0, 'db → api denied');
     assert.notEqual(call('db-1', 'http://10.213.0.21:9090/'), 0, 'db → api pod address denied');
-    for (const [src, dst, port] of [['shop/web', 'data/db', 5432], ['shop/web', '203.0.113.20', 80], ['shop/api', '203.0.113.10', 444], ['data/db', 'shop/api', 9090]] as const) {
-      const a = await waitFor(`denied alert ${src} → ${dst}:${port}`, () => findAlert('denied', src, dst, port), 15_000);
+    for (const [src, dst, port] of [
+      ['shop/web', 'data/db', 5432],
+      ['shop/web', '203.0.113.20', 80],
+      ['shop/api', '203.0.113.10', 444],
+      ['data/db', 'shop/api', 9090],
+    ] as const) {
+      const a = await waitFor(
+        `denied alert ${src} → ${dst}:${port}`,
+        () => findAlert('denied', src, dst, port),
+        15_000,
+      );
       assert.equal(a.mode, 'enforce');
       assert.ok(a.reason.length > 10, a.reason);
     }
     // the same alerts went to the webhook, and the metrics count the verdicts
-    await waitFor('alerts at the webhook', () => received.some((a) => a.verdict === 'denied' && a.source.service === 'shop/web' && a.destination.port === 5432), 15_000);
+    await waitFor(
+      'alerts at the webhook',
+      () =>
+        received.some((a) => a.verdict === 'denied' && a.source.service === 'shop/web' && a.destination.port === 5432),
+      15_000,
+    );
     const status = json<StatusView>(['status'], env());
     assert.ok((status.alerts.webhook?.sent ?? 0) >= received.length, JSON.stringify(status.alerts));
     // the background loops keep succeeding: evidence keeps growing on every learned edge
-    const count = () => json<{ egress: { peer: { service?: string }; evidence?: { count: number } }[] }>(['policy', 'show', 'shop/api'], env())
-      .egress.map((e) => e.evidence?.count ?? 0);
+    const count = () =>
+      json<{ egress: { peer: { service?: string }; evidence?: { count: number } }[] }>(
+        ['policy', 'show', 'shop/api'],
+        env(),
+      ).egress.map((e) => e.evidence?.count ?? 0);
     const c0 = count();
     await new Promise((res) => setTimeout(res, 4000));
     count().forEach((c, i) => assert.ok(c > c0[i]!, `api egress[${i}] still used: ${c0[i]} → ${c}`));
@@ -183,13 +233,22 @@ describe('enforcement in the lab', { skip: root, timeout: 600_000 }, () => {
     await settled();
     assert.notEqual(call('api-1', 'http://payments:443/charge'), 0, 'the removed rule is enforced');
     const audit = json<{ actor: string; action: string; target: string }[]>(['audit'], env());
-    assert.ok(audit.some((e) => e.action === 'policy-apply' && e.target === 'shop/api' && e.actor.length > 0), JSON.stringify(audit));
+    assert.ok(
+      audit.some((e) => e.action === 'policy-apply' && e.target === 'shop/api' && e.actor.length > 0),
+      JSON.stringify(audit),
+    );
     assert.ok(audit.some((e) => e.action === 'mode' && e.target === 'shop/api'));
     // the audit file in the state dir has it too
-    const lines = readFileSync(join(server.stateDir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type?: string; action?: string });
+    const lines = readFileSync(join(server.stateDir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type?: string; action?: string });
     assert.ok(lines.some((l) => l.action === 'policy-apply'));
     // a file that does not parse changes nothing
-    writeFileSync(file, 'apiVersion: nanoseg.io/v1alpha1\nkind: Policy\nservice: shop/api\ningress:\n  - peer: {service: shop/web}\n    protocol: http\n    port: 70000\n');
+    writeFileSync(
+      file,
+      'apiVersion: nanoseg.io/v1alpha1\nkind: Policy\nservice: shop/api\ningress:\n  - peer: {service: shop/web}\n    protocol: http\n    port: 70000\n',
+    );
     const bad = nanoseg(['policy', 'apply', '-f', file], env());
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /api-policy\.yaml:7:\d+: ingress\[0\]\.port/);
@@ -198,7 +257,17 @@ describe('enforcement in the lab', { skip: root, timeout: 600_000 }, () => {
 
   test('a long-lived allowed connection survives 100 unrelated policy updates', async () => {
     // loadgen → db is not learned; use api → db (learned, allowed): one TCP connection pinging for the whole test
-    const pinger = spawn(process.execPath, [join(projectRoot(), 'bin', 'nanoseg.js'), 'lab', 'exec', 'api-1', '--', 'python3', '-c', `
+    const pinger = spawn(
+      process.execPath,
+      [
+        join(projectRoot(), 'bin', 'nanoseg.js'),
+        'lab',
+        'exec',
+        'api-1',
+        '--',
+        'python3',
+        '-c',
+        `
 import socket, sys, time
 s = socket.create_connection(("10.213.0.31", 5432), timeout=5)
 f = s.makefile()
@@ -211,16 +280,27 @@ while time.time() < end:
     n += 1
     time.sleep(0.05)
 print("ok", n, flush=True)
-`, '40'], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+`,
+        '40',
+      ],
+      { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
-    pinger.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    pinger.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    pinger.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    pinger.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     const exited = new Promise<number>((res) => pinger.on('exit', (c) => res(c ?? -1)));
     await new Promise((res) => setTimeout(res, 1000));
     const file = join(tmp!.dir, 'db-policy.yaml');
     const base = parse(nanoseg(['policy', 'show', 'data/db', '-o', 'yaml'], env()).stdout) as { ingress: unknown[] };
     for (let i = 0; i < 100; i++) {
-      const doc = { ...base, ingress: [...base.ingress, { peer: { cidr: `198.51.100.${i % 50}/32` }, protocol: 'tcp', port: 1000 + i }] };
+      const doc = {
+        ...base,
+        ingress: [...base.ingress, { peer: { cidr: `198.51.100.${i % 50}/32` }, protocol: 'tcp', port: 1000 + i }],
+      };
       writeFileSync(file, stringify(doc));
       const r = nanoseg(['policy', 'apply', '-f', file], env());
       assert.equal(r.code, 0, r.stderr);
@@ -239,21 +319,32 @@ print("ok", n, flush=True)
     assert.notEqual(call('web-1', 'http://203.0.113.20:80/'), 0, 'still denied while the control plane is down');
     assert.equal(call('loadgen', 'http://web.shop:8080/'), 0, 'allowed traffic works while the control plane is down');
     await server.start();
-    const after = await waitFor('sidecars to reconnect', () => {
-      const e = acked();
-      return e.length === beforeAcked.size && e.every((x) => x.acked.lds) ? e : undefined;
-    }, 60_000, 500).catch((e: Error) => { throw new Error(`${e.message}: ${JSON.stringify(acked())} before: ${JSON.stringify([...beforeAcked])}`); });
+    const after = await waitFor(
+      'sidecars to reconnect',
+      () => {
+        const e = acked();
+        return e.length === beforeAcked.size && e.every((x) => x.acked.lds) ? e : undefined;
+      },
+      60_000,
+      500,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}: ${JSON.stringify(acked())} before: ${JSON.stringify([...beforeAcked])}`);
+    });
     for (const e of after) {
       // every type the sidecar still subscribes to is at the version it had (EDS of a scoped sidecar may be unused)
       const was = beforeAcked.get(e.node) as Record<string, string>;
-      for (const [t, v] of Object.entries(e.acked)) assert.equal(v, was[t], `${e.node} ${t}: same config after restart (${server.log})`);
+      for (const [t, v] of Object.entries(e.acked))
+        assert.equal(v, was[t], `${e.node} ${t}: same config after restart (${server.log})`);
     }
     assert.notEqual(call('web-1', 'tcp://db.data:5432'), 0, 'still denied after the restart');
     assert.equal(json<StatusView>(['status'], env()).held.length, 0, 'a control plane with its state holds nobody');
   });
 
-  test('Envoy killed in an enforced pod: the app\'s connections fail closed, they do not bypass', async () => {
-    const pods = json<{ pods: { name: string; envoy?: { pid: number; alive: boolean } }[] }>(['lab', 'list'], env()).pods;
+  test("Envoy killed in an enforced pod: the app's connections fail closed, they do not bypass", async () => {
+    const pods = json<{ pods: { name: string; envoy?: { pid: number; alive: boolean } }[] }>(
+      ['lab', 'list'],
+      env(),
+    ).pods;
     const envoy = pods.find((p) => p.name === 'web-2')?.envoy;
     assert.ok(envoy?.alive, `web-2's Envoy: ${JSON.stringify(envoy)}`);
     process.kill(envoy.pid, 'SIGKILL');

@@ -55,7 +55,10 @@ const EXPECTED: Record<string, { ingress: Rule[]; egress: Rule[] }> = {
   'data/db': { ingress: ['shop/loadgen tcp/5432', 'shop/api tcp/5432'], egress: [] },
 };
 
-const sorted = (x: { ingress: Rule[]; egress: Rule[] }) => ({ ingress: [...x.ingress].sort(), egress: [...x.egress].sort() });
+const sorted = (x: { ingress: Rule[]; egress: Rule[] }) => ({
+  ingress: [...x.ingress].sort(),
+  egress: [...x.egress].sort(),
+});
 
 function rules(p: PolicyView): { ingress: Rule[]; egress: Rule[] } {
   const r = (x: PolicyView['ingress'][number]) =>
@@ -63,69 +66,95 @@ function rules(p: PolicyView): { ingress: Rule[]; egress: Rule[] } {
   return { ingress: p.ingress.map(r).sort(), egress: p.egress.map(r).sort() };
 }
 
-test('the lab learns exactly the connections the apps make, converges, and survives kill -9', { skip: !isRoot && 'needs root (network namespaces, nftables)', timeout: 300_000 }, async (t) => {
-  const tmp = tempDir('nanoseg-e2e-');
-  const server = new ServerProcess(tmp.dir, ['--quiet-period', '6s', '--min-observations', '20']);
-  const labFile = join(tmp.dir, 'lab.yaml');
-  writeFileSync(labFile, LAB);
-  t.after(async () => {
-    nanoseg(['lab', 'down'], server.env);
-    await server.stop();
-    tmp.remove();
-  });
-  await server.start();
+test(
+  'the lab learns exactly the connections the apps make, converges, and survives kill -9',
+  { skip: !isRoot && 'needs root (network namespaces, nftables)', timeout: 300_000 },
+  async (t) => {
+    const tmp = tempDir('nanoseg-e2e-');
+    const server = new ServerProcess(tmp.dir, ['--quiet-period', '6s', '--min-observations', '20']);
+    const labFile = join(tmp.dir, 'lab.yaml');
+    writeFileSync(labFile, LAB);
+    t.after(async () => {
+      nanoseg(['lab', 'down'], server.env);
+      await server.stop();
+      tmp.remove();
+    });
+    await server.start();
 
-  const up = nanoseg(['lab', 'up', '-f', labFile], server.env, 180_000);
-  assert.equal(up.code, 0, `lab up failed: ${up.stderr}`);
+    const up = nanoseg(['lab', 'up', '-f', labFile], server.env, 180_000);
+    assert.equal(up.code, 0, `lab up failed: ${up.stderr}`);
 
-  // every pod's sidecar is connected and has ACKed its config
-  const status = json<StatusView>(['status'], server.env);
-  assert.equal(status.envoys.length, 5, JSON.stringify(status.envoys.map((e) => e.node)));
+    // every pod's sidecar is connected and has ACKed its config
+    const status = json<StatusView>(['status'], server.env);
+    assert.equal(status.envoys.length, 5, JSON.stringify(status.envoys.map((e) => e.node)));
 
-  const services = await waitFor('every service to converge', () => {
-    const list = json<ServiceView[]>(['services'], server.env);
-    return list.length === 4 && list.every((s) => s.state === 'converged') ? list : undefined;
-  }, 120_000, 1000);
-  assert.deepEqual(services.map((s) => s.name).sort(), Object.keys(EXPECTED).sort());
-  const web = services.find((s) => s.name === 'shop/web')!;
-  assert.deepEqual(web.workloads.map((w) => w.name), ['web-1', 'web-2'], 'replicas collapse into one service');
+    const services = await waitFor(
+      'every service to converge',
+      () => {
+        const list = json<ServiceView[]>(['services'], server.env);
+        return list.length === 4 && list.every((s) => s.state === 'converged') ? list : undefined;
+      },
+      120_000,
+      1000,
+    );
+    assert.deepEqual(services.map((s) => s.name).sort(), Object.keys(EXPECTED).sort());
+    const web = services.find((s) => s.name === 'shop/web')!;
+    assert.deepEqual(
+      web.workloads.map((w) => w.name),
+      ['web-1', 'web-2'],
+      'replicas collapse into one service',
+    );
 
-  const before: Record<string, PolicyView> = {};
-  for (const name of Object.keys(EXPECTED)) {
-    const p = json<PolicyView>(['policy', 'show', name], server.env);
-    assert.deepEqual(rules(p), sorted(EXPECTED[name]!), `learned policy of ${name}`);
-    before[name] = p;
-  }
-  const ackedBefore = new Map(json<StatusView>(['status'], server.env).envoys.map((e) => [e.node, e.acked]));
-
-  // kill -9 and restart: nothing learned is lost, and sidecars get the same config (same versions)
-  server.kill9();
-  await server.waitExit();
-  await server.start();
-  for (const name of Object.keys(EXPECTED)) {
-    const p = json<PolicyView>(['policy', 'show', name], server.env);
-    assert.deepEqual(rules(p), sorted(EXPECTED[name]!), `policy of ${name} after kill -9`);
-    for (const side of ['ingress', 'egress'] as const) {
-      p[side].forEach((r, i) => {
-        const old = before[name]![side][i]!;
-        assert.equal(r.evidence!.firstSeen, old.evidence!.firstSeen);
-        assert.ok(r.evidence!.count >= old.evidence!.count - 20, `${name} ${side}[${i}] count ${r.evidence!.count} vs ${old.evidence!.count} before`);
-      });
+    const before: Record<string, PolicyView> = {};
+    for (const name of Object.keys(EXPECTED)) {
+      const p = json<PolicyView>(['policy', 'show', name], server.env);
+      assert.deepEqual(rules(p), sorted(EXPECTED[name]!), `learned policy of ${name}`);
+      before[name] = p;
     }
-  }
-  await waitFor('every sidecar to reconnect and ACK', () => {
-    const s = json<StatusView>(['status'], server.env);
-    return s.envoys.length === 5 && s.envoys.every((e) => e.acked.lds && e.acked.cds) ? s : undefined;
-  }, 60_000, 500).then((s) => {
-    for (const e of s.envoys) {
-      const was = ackedBefore.get(e.node) as Record<string, string>;
-      for (const [t, v] of Object.entries(e.acked)) assert.equal(v, was[t], `${e.node} ${t}: same config after restart`);
+    const ackedBefore = new Map(json<StatusView>(['status'], server.env).envoys.map((e) => [e.node, e.acked]));
+
+    // kill -9 and restart: nothing learned is lost, and sidecars get the same config (same versions)
+    server.kill9();
+    await server.waitExit();
+    await server.start();
+    for (const name of Object.keys(EXPECTED)) {
+      const p = json<PolicyView>(['policy', 'show', name], server.env);
+      assert.deepEqual(rules(p), sorted(EXPECTED[name]!), `policy of ${name} after kill -9`);
+      for (const side of ['ingress', 'egress'] as const) {
+        p[side].forEach((r, i) => {
+          const old = before[name]![side][i]!;
+          assert.equal(r.evidence!.firstSeen, old.evidence!.firstSeen);
+          assert.ok(
+            r.evidence!.count >= old.evidence!.count - 20,
+            `${name} ${side}[${i}] count ${r.evidence!.count} vs ${old.evidence!.count} before`,
+          );
+        });
+      }
     }
-  });
-  // learning goes on after the restart
-  const after = await waitFor('access logs after restart', () => {
-    const s = json<StatusView>(['status'], server.env);
-    return s.accessLogs.entries > 0 ? s : undefined;
-  }, 30_000);
-  assert.equal(after.accessLogs.rejected, 0, JSON.stringify(after.accessLogs.rejectedByKind));
-});
+    await waitFor(
+      'every sidecar to reconnect and ACK',
+      () => {
+        const s = json<StatusView>(['status'], server.env);
+        return s.envoys.length === 5 && s.envoys.every((e) => e.acked.lds && e.acked.cds) ? s : undefined;
+      },
+      60_000,
+      500,
+    ).then((s) => {
+      for (const e of s.envoys) {
+        const was = ackedBefore.get(e.node) as Record<string, string>;
+        for (const [t, v] of Object.entries(e.acked))
+          assert.equal(v, was[t], `${e.node} ${t}: same config after restart`);
+      }
+    });
+    // learning goes on after the restart
+    const after = await waitFor(
+      'access logs after restart',
+      () => {
+        const s = json<StatusView>(['status'], server.env);
+        return s.accessLogs.entries > 0 ? s : undefined;
+      },
+      30_000,
+    );
+    assert.equal(after.accessLogs.rejected, 0, JSON.stringify(after.accessLogs.rejectedByKind));
+  },
+);

@@ -52,20 +52,48 @@ export class NetnsEnvoy {
     await exec('ip', ['-n', this.ns, 'link', 'set', 'lo', 'up']);
     writeFileSync(this.bootstrap, JSON.stringify(bootstrap(this.opts)));
     // `ip netns exec` execs Envoy in place: the child's pid is Envoy's
-    const p = spawn('ip', ['netns', 'exec', this.ns, findEnvoy(), '-c', this.bootstrap, '--disable-hot-restart',
-      '--concurrency', '1', '--base-id', String(this.baseId), '--log-path', this.log, '-l', 'info'], { stdio: 'ignore' });
+    const p = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.ns,
+        findEnvoy(),
+        '-c',
+        this.bootstrap,
+        '--disable-hot-restart',
+        '--concurrency',
+        '1',
+        '--base-id',
+        String(this.baseId),
+        '--log-path',
+        this.log,
+        '-l',
+        'info',
+      ],
+      { stdio: 'ignore' },
+    );
     this.proc = p;
     p.on('error', () => {}); // reported through exitCode below
-    await waitFor(`Envoy ${this.opts.name}'s admin`, async () => {
-      if (p.exitCode !== null || p.signalCode !== null) throw new Error(`Envoy exited (${p.exitCode ?? p.signalCode}):\n${this.logTail()}`);
-      return (await this.admin('/server_info')).includes('"state"');
-    }, timeoutMs, 100);
+    await waitFor(
+      `Envoy ${this.opts.name}'s admin`,
+      async () => {
+        if (p.exitCode !== null || p.signalCode !== null)
+          throw new Error(`Envoy exited (${p.exitCode ?? p.signalCode}):\n${this.logTail()}`);
+        return (await this.admin('/server_info')).includes('"state"');
+      },
+      timeoutMs,
+      100,
+    );
   }
 
   /** GET on the admin interface inside the namespace; the body as text. */
   async admin(path: string): Promise<string> {
-    const r = await exec('ip', ['netns', 'exec', this.ns, 'curl', '-sS', '--max-time', '2', `http://127.0.0.1:15000${path}`],
-      { maxBuffer: 64 * 1024 * 1024 });
+    const r = await exec(
+      'ip',
+      ['netns', 'exec', this.ns, 'curl', '-sS', '--max-time', '2', `http://127.0.0.1:15000${path}`],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
     return r.stdout;
   }
 
@@ -76,7 +104,8 @@ export class NetnsEnvoy {
   /** One counter or gauge by exact name (0 when Envoy has not created it). */
   async stat(name: string): Promise<number> {
     const body = await this.adminJson<{ stats: { name: string; value?: number }[] }>(
-      `/stats?format=json&filter=${encodeURIComponent(`^${escapeRegExp(name)}$`)}`);
+      `/stats?format=json&filter=${encodeURIComponent(`^${escapeRegExp(name)}$`)}`,
+    );
     return body.stats.find((s) => s.name === name)?.value ?? 0;
   }
 
@@ -97,7 +126,10 @@ export class NetnsEnvoy {
     const out = new Map<string, string[]>();
     for (const c of body.cluster_statuses ?? []) {
       const hosts = (c.host_statuses ?? []).map((h) =>
-        (h.address.socket_address ? `${h.address.socket_address.address}:${h.address.socket_address.port_value}` : `pipe:${h.address.pipe?.path}`));
+        h.address.socket_address
+          ? `${h.address.socket_address.address}:${h.address.socket_address.port_value}`
+          : `pipe:${h.address.pipe?.path}`,
+      );
       out.set(c.name, hosts.sort());
     }
     return out;
@@ -136,7 +168,9 @@ interface ConfigDump {
 interface ClustersJson {
   cluster_statuses?: {
     name: string;
-    host_statuses?: { address: { socket_address?: { address: string; port_value: number }; pipe?: { path: string } } }[];
+    host_statuses?: {
+      address: { socket_address?: { address: string; port_value: number }; pipe?: { path: string } };
+    }[];
   }[];
 }
 
@@ -161,21 +195,23 @@ function bootstrap(o: EnvoyOptions): object {
       cds_config: ads,
     },
     static_resources: {
-      clusters: [{
-        name: 'xds_cluster',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        typed_extension_protocol_options: {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-            explicit_http_config: { http2_protocol_options: {} },
+      clusters: [
+        {
+          name: 'xds_cluster',
+          type: 'STATIC',
+          connect_timeout: '1s',
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: { http2_protocol_options: {} },
+            },
+          },
+          load_assignment: {
+            cluster_name: 'xds_cluster',
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: o.xdsSocket } } } }] }],
           },
         },
-        load_assignment: {
-          cluster_name: 'xds_cluster',
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: o.xdsSocket } } } }] }],
-        },
-      }],
+      ],
     },
   };
 }

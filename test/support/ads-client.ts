@@ -4,7 +4,10 @@ import { credentials } from '@grpc/grpc-js';
 import type { ClientDuplexStream, StatusObject } from '@grpc/grpc-js';
 import { AggregatedDiscoveryServiceClient } from '../../proto/gen/envoy/service/discovery/v3/ads.js';
 import type {
-  DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DiscoveryRequest,
+  DiscoveryResponse,
 } from '../../proto/gen/envoy/service/discovery/v3/discovery.js';
 import type { Node } from '../../proto/gen/envoy/config/core/v3/base.js';
 
@@ -44,7 +47,9 @@ abstract class RecordingClient<Req, Res extends { typeUrl: string }> {
   private nodeSent = false;
 
   protected constructor(
-    address: string, readonly node: TestNode, opts: AdsClientOptions<Res>,
+    address: string,
+    readonly node: TestNode,
+    opts: AdsClientOptions<Res>,
     open: (c: AggregatedDiscoveryServiceClient) => ClientDuplexStream<Req, Res>,
   ) {
     this.ownsChannel = !opts.client;
@@ -92,7 +97,8 @@ abstract class RecordingClient<Req, Res extends { typeUrl: string }> {
   }
 
   last(typeUrl: string): Res | undefined {
-    for (let i = this.responses.length - 1; i >= 0; i--) if (this.responses[i]!.typeUrl === typeUrl) return this.responses[i];
+    for (let i = this.responses.length - 1; i >= 0; i--)
+      if (this.responses[i]!.typeUrl === typeUrl) return this.responses[i];
     return undefined;
   }
 
@@ -102,7 +108,13 @@ abstract class RecordingClient<Req, Res extends { typeUrl: string }> {
       this.nodeSent = true;
       const { id, cluster = '', metadata } = this.node;
       const node: Node = {
-        id, cluster, metadata, userAgentName: 'nanoseg-test', dynamicParameters: {}, extensions: [], clientFeatures: [],
+        id,
+        cluster,
+        metadata,
+        userAgentName: 'nanoseg-test',
+        dynamicParameters: {},
+        extensions: [],
+        clientFeatures: [],
         listeningAddresses: [],
       };
       req = { ...req, node };
@@ -131,23 +143,34 @@ export class SotwAdsClient extends RecordingClient<DiscoveryRequest, DiscoveryRe
   request(typeUrl: string, names: string[] = [], over: Partial<DiscoveryRequest> = {}): void {
     this.names.set(typeUrl, names);
     this.send({
-      versionInfo: this.ackedVersion.get(typeUrl) ?? '', resourceNames: names, resourceLocators: [], typeUrl,
-      responseNonce: this.lastNonce.get(typeUrl) ?? '', ...over,
+      versionInfo: this.ackedVersion.get(typeUrl) ?? '',
+      resourceNames: names,
+      resourceLocators: [],
+      typeUrl,
+      responseNonce: this.lastNonce.get(typeUrl) ?? '',
+      ...over,
     });
   }
 
   ack(res: DiscoveryResponse): void {
     this.ackedVersion.set(res.typeUrl, res.versionInfo);
     this.send({
-      versionInfo: res.versionInfo, resourceNames: this.names.get(res.typeUrl) ?? [], resourceLocators: [], typeUrl: res.typeUrl,
+      versionInfo: res.versionInfo,
+      resourceNames: this.names.get(res.typeUrl) ?? [],
+      resourceLocators: [],
+      typeUrl: res.typeUrl,
       responseNonce: res.nonce,
     });
   }
 
   nack(res: DiscoveryResponse, message: string): void {
     this.send({
-      versionInfo: this.ackedVersion.get(res.typeUrl) ?? '', resourceNames: this.names.get(res.typeUrl) ?? [],
-      resourceLocators: [], typeUrl: res.typeUrl, responseNonce: res.nonce, errorDetail: { code: 3, message, details: [] },
+      versionInfo: this.ackedVersion.get(res.typeUrl) ?? '',
+      resourceNames: this.names.get(res.typeUrl) ?? [],
+      resourceLocators: [],
+      typeUrl: res.typeUrl,
+      responseNonce: res.nonce,
+      errorDetail: { code: 3, message, details: [] },
     });
   }
 
@@ -193,7 +216,13 @@ export class DeltaAdsClient extends RecordingClient<DeltaDiscoveryRequest, Delta
 
 function deltaRequest(typeUrl: string, over: Partial<DeltaDiscoveryRequest>): DeltaDiscoveryRequest {
   return {
-    typeUrl, resourceNamesSubscribe: [], resourceNamesUnsubscribe: [], resourceLocatorsSubscribe: [],
-    resourceLocatorsUnsubscribe: [], initialResourceVersions: {}, responseNonce: '', ...over,
+    typeUrl,
+    resourceNamesSubscribe: [],
+    resourceNamesUnsubscribe: [],
+    resourceLocatorsSubscribe: [],
+    resourceLocatorsUnsubscribe: [],
+    initialResourceVersions: {},
+    responseNonce: '',
+    ...over,
   };
 }

@@ -9,11 +9,19 @@ export const BIN = join(projectRoot(), 'bin', 'nanoseg.js');
 
 export const isRoot = process.getuid?.() === 0;
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `nanoseg ARGS` to completion. */
 export function nanoseg(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: timeoutMs,
+  });
   return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
@@ -23,7 +31,12 @@ export function json<T>(args: readonly string[], env: NodeJS.ProcessEnv = {}): T
   return JSON.parse(r.stdout) as T;
 }
 
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, everyMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 250,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -33,7 +46,10 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | false |
     } catch (e) {
       last = e;
     }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > end)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -46,7 +62,10 @@ export class ServerProcess {
   readonly stateDir: string;
   readonly log: string;
 
-  constructor(readonly dir: string, readonly args: string[] = []) {
+  constructor(
+    readonly dir: string,
+    readonly args: string[] = [],
+  ) {
     this.apiSocket = join(dir, 'api.sock');
     this.xdsSocket = join(dir, 'xds.sock');
     this.stateDir = join(dir, 'state');
@@ -59,15 +78,37 @@ export class ServerProcess {
 
   async start(): Promise<void> {
     const out = openSync(this.log, 'a');
-    this.proc = spawn(process.execPath, [BIN, 'serve', '--state-dir', this.stateDir, '--api-socket', this.apiSocket,
-      '--xds-socket', this.xdsSocket, '--xds-address', 'off', '--metrics-address', 'off', '--log-level', 'debug', ...this.args],
-    { stdio: ['ignore', out, out] });
+    this.proc = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--state-dir',
+        this.stateDir,
+        '--api-socket',
+        this.apiSocket,
+        '--xds-socket',
+        this.xdsSocket,
+        '--xds-address',
+        'off',
+        '--metrics-address',
+        'off',
+        '--log-level',
+        'debug',
+        ...this.args,
+      ],
+      { stdio: ['ignore', out, out] },
+    );
     closeSync(out);
     const p = this.proc;
-    await waitFor('the control plane API', () => {
-      if (p.exitCode !== null) throw new Error(`nanoseg serve exited with ${p.exitCode}; see ${this.log}`);
-      return existsSync(this.apiSocket) && nanoseg(['status'], this.env).code === 0;
-    }, 20_000);
+    await waitFor(
+      'the control plane API',
+      () => {
+        if (p.exitCode !== null) throw new Error(`nanoseg serve exited with ${p.exitCode}; see ${this.log}`);
+        return existsSync(this.apiSocket) && nanoseg(['status'], this.env).code === 0;
+      },
+      20_000,
+    );
   }
 
   kill9(): void {
@@ -95,5 +136,8 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   chmodSync(dir, 0o755); // sidecars run as uid 1337 and must reach the xDS socket in here
   // KEEP_TEST_DIRS=1 keeps logs and state for a look after a failure
-  return { dir, remove: () => (process.env.KEEP_TEST_DIRS ? undefined : rmSync(dir, { recursive: true, force: true })) };
+  return {
+    dir,
+    remove: () => (process.env.KEEP_TEST_DIRS ? undefined : rmSync(dir, { recursive: true, force: true })),
+  };
 }

@@ -19,7 +19,9 @@ function ruleIds(results: ESLint.LintResult[]): string[] {
   return [...new Set(results.flatMap((r) => r.messages.map((m) => m.ruleId ?? `fatal: ${m.message}`)))].sort();
 }
 
-const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.ts')).sort();
+const files = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.ts'))
+  .sort();
 
 test('there is a fixture for every boundary rule', () => {
   const expected = new Set(files.map((f) => header(readFileSync(join(FIXTURES, f), 'utf8'), 'expect')));
@@ -43,5 +45,6 @@ test('an import cycle is reported', async () => {
   const eslint = new ESLint({ cwd: ROOT, ignore: false });
   const results = await eslint.lintFiles([join(FIXTURES, 'cycle', '*.ts')]);
   assert.equal(results.length, 2);
-  for (const r of results) assert.deepEqual(ruleIds([r]), ['import-x/no-cycle'], `${r.filePath}: ${JSON.stringify(r.messages)}`);
+  for (const r of results)
+    assert.deepEqual(ruleIds([r]), ['import-x/no-cycle'], `${r.filePath}: ${JSON.stringify(r.messages)}`);
 });

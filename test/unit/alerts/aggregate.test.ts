@@ -28,11 +28,20 @@ function setup(opts: { windowMs?: number; maxKeys?: number } = {}) {
 test('the key: source service or ip, destination service or ip, port, verdict', () => {
   assert.equal(alertKey(alert()), 'shop/web>shop/db:5432|denied');
   assert.equal(
-    alertKey(alert({ source: { ip: '203.0.113.9' }, destination: { ip: '198.51.100.1', port: 443, sni: 'x' }, verdict: 'would-deny' })),
+    alertKey(
+      alert({
+        source: { ip: '203.0.113.9' },
+        destination: { ip: '198.51.100.1', port: 443, sni: 'x' },
+        verdict: 'would-deny',
+      }),
+    ),
     '203.0.113.9>198.51.100.1:443|would-deny',
   );
   // workload and source ip do not split a service key
-  assert.equal(alertKey(alert({ source: { service: 'shop/web', workload: 'web-2', ip: '10.0.0.12' } })), alertKey(alert()));
+  assert.equal(
+    alertKey(alert({ source: { service: 'shop/web', workload: 'web-2', ip: '10.0.0.12' } })),
+    alertKey(alert()),
+  );
 });
 
 test('the first occurrence is emitted at once, repeats within the window as one aggregate at its end', () => {
@@ -64,14 +73,24 @@ test('a steady storm gives one alert per window; a quiet window forgets the key'
     agg.push(alert({}, t * 1000));
   }
   // t=25s: emitted at 0 (1), at 10s (repeats 1..9 = 9), at 20s (repeats 10..19 = 10); 20..25 pending
-  assert.deepEqual(out.map((a) => a.count), [1, 9, 10]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 9, 10],
+  );
   sched.advance(5000); // t = 30: window [20, 30) ends with 6 repeats (20..25)
-  assert.deepEqual(out.map((a) => a.count), [1, 9, 10, 6]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 9, 10, 6],
+  );
   sched.advance(10_000); // t = 40: quiet window → forgotten
   assert.equal(agg.stats().keys, 0);
   assert.equal(sched.pending, 0, 'no timer left when nothing is tracked');
   agg.push(alert({}, 41_000));
-  assert.deepEqual(out.map((a) => a.count), [1, 9, 10, 6, 1], 'fresh: emitted at once');
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 9, 10, 6, 1],
+    'fresh: emitted at once',
+  );
 });
 
 test('window boundaries: a repeat exactly at the window end starts the next window', () => {
@@ -80,15 +99,24 @@ test('window boundaries: a repeat exactly at the window end starts the next wind
   sched.advance(99);
   agg.push(alert());
   sched.advance(1); // t=100: window end, the repeat goes out
-  assert.deepEqual(out.map((a) => a.count), [1, 1]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 1],
+  );
   agg.push(alert()); // t=100: inside the next window [100, 200)
   assert.equal(out.length, 2);
   sched.advance(100);
-  assert.deepEqual(out.map((a) => a.count), [1, 1, 1]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 1, 1],
+  );
   sched.advance(100); // [200, 300) quiet → forgotten
   sched.advance(50);
   agg.push(alert());
-  assert.deepEqual(out.map((a) => a.count), [1, 1, 1, 1]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 1, 1, 1],
+  );
 });
 
 test('a late timer: a push after the window end acts as the timer would have', () => {
@@ -101,13 +129,22 @@ test('a late timer: a push after the window end acts as the timer would have', (
   agg.push(alert());
   sched.advance(150);
   agg.push(alert()); // old window had a repeat: it goes out, this one opens the next window's aggregate
-  assert.deepEqual(out.map((a) => a.count), [1, 1]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 1],
+  );
   sched.advance(300);
   agg.flush();
-  assert.deepEqual(out.map((a) => a.count), [1, 1, 1]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 1, 1],
+  );
   sched.advance(300);
   agg.push(alert()); // old window had nothing pending: fresh
-  assert.deepEqual(out.map((a) => a.count), [1, 1, 1, 1]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 1, 1, 1],
+  );
 });
 
 test('separate keys are aggregated separately', () => {
@@ -124,7 +161,13 @@ test('separate keys are aggregated separately', () => {
   sched.advance(10_000);
   assert.equal(out.length, 6);
   const byKey = new Map(out.slice(4).map((x) => [alertKey(x), x.count]));
-  assert.deepEqual(byKey, new Map([[alertKey(a), 2], [alertKey(c), 1]]));
+  assert.deepEqual(
+    byKey,
+    new Map([
+      [alertKey(a), 2],
+      [alertKey(c), 1],
+    ]),
+  );
 });
 
 test('counts of incoming aggregates add up', () => {
@@ -133,7 +176,10 @@ test('counts of incoming aggregates add up', () => {
   agg.push(alert({ count: 3 }));
   agg.push(alert({ count: 0 })); // invalid count counts as one occurrence
   sched.advance(10_000);
-  assert.deepEqual(out.map((a) => a.count), [5, 4]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [5, 4],
+  );
 });
 
 test('bounded keys: the oldest is evicted (its repeats emitted), and counted', () => {
@@ -145,7 +191,16 @@ test('bounded keys: the oldest is evicted (its repeats emitted), and counted', (
   agg.push(k(3));
   assert.equal(out.length, 3);
   agg.push(k(4)); // evicts port 1: its pending repeat goes out first
-  assert.deepEqual(out.map((a) => [a.destination.port, a.count]), [[1, 1], [2, 1], [3, 1], [1, 1], [4, 1]]);
+  assert.deepEqual(
+    out.map((a) => [a.destination.port, a.count]),
+    [
+      [1, 1],
+      [2, 1],
+      [3, 1],
+      [1, 1],
+      [4, 1],
+    ],
+  );
   assert.equal(agg.stats().evicted, 1);
   assert.equal(agg.stats().keys, 3);
   agg.push(k(1)); // forgotten → first again (evicts port 2)
@@ -162,11 +217,17 @@ test('flush emits pending aggregates now; stop flushes, cancels the timer and ig
   agg.push(alert());
   agg.push(alert());
   agg.flush();
-  assert.deepEqual(out.map((a) => a.count), [1, 1]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 1],
+  );
   agg.push(alert()); // same window: still aggregated
   assert.equal(out.length, 2);
   agg.stop();
-  assert.deepEqual(out.map((a) => a.count), [1, 1, 1]);
+  assert.deepEqual(
+    out.map((a) => a.count),
+    [1, 1, 1],
+  );
   assert.equal(sched.pending, 0);
   agg.stop();
   agg.push(alert());
@@ -177,10 +238,13 @@ test('flush emits pending aggregates now; stop flushes, cancels the timer and ig
 test('a throwing consumer does not break aggregation', () => {
   const sched = new FakeScheduler();
   let calls = 0;
-  const agg = new AlertAggregator(() => {
-    calls++;
-    throw new Error('consumer');
-  }, { scheduler: sched });
+  const agg = new AlertAggregator(
+    () => {
+      calls++;
+      throw new Error('consumer');
+    },
+    { scheduler: sched },
+  );
   assert.doesNotThrow(() => agg.push(alert()));
   agg.push(alert());
   assert.doesNotThrow(() => sched.advance(10_000));

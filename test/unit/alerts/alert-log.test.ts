@@ -10,8 +10,14 @@ test('list(since) returns alerts whose time is at or after since, in append orde
   log.append(alertAt(T0 + 60_000));
   log.append(alertAt(T0 + 30_000, { count: 7 })); // an aggregate carries its first occurrence's time
   assert.equal(log.list().length, 3);
-  assert.deepEqual(log.list(T0 + 30_000).map((a) => a.count), [1, 7]);
-  assert.deepEqual(log.list(T0 + 30_001).map((a) => a.time), [new Date(T0 + 60_000).toISOString()]);
+  assert.deepEqual(
+    log.list(T0 + 30_000).map((a) => a.count),
+    [1, 7],
+  );
+  assert.deepEqual(
+    log.list(T0 + 30_001).map((a) => a.time),
+    [new Date(T0 + 60_000).toISOString()],
+  );
   assert.deepEqual(log.list(T0 + 120_000), []);
 });
 
@@ -27,8 +33,14 @@ test('an unparsable time falls back to the append clock', () => {
 test('the ring is bounded: the oldest are overwritten and counted', () => {
   const log = new AlertLog({ capacity: 5 });
   for (let i = 0; i < 12; i++) log.append(alertAt(T0 + i * 1000, { count: i }));
-  assert.deepEqual(log.list().map((a) => a.count), [7, 8, 9, 10, 11]);
-  assert.deepEqual(log.list(T0 + 9000).map((a) => a.count), [9, 10, 11]);
+  assert.deepEqual(
+    log.list().map((a) => a.count),
+    [7, 8, 9, 10, 11],
+  );
+  assert.deepEqual(
+    log.list(T0 + 9000).map((a) => a.count),
+    [9, 10, 11],
+  );
   assert.deepEqual(log.stats(), { stored: 5, appended: 12, overwritten: 7, subscribers: 0 });
 });
 
@@ -46,8 +58,14 @@ test('subscribe follows new alerts until unsubscribed; a throwing subscriber har
   offA();
   offA();
   log.append(alertAt(T0, { count: 3 }));
-  assert.deepEqual(a.map((x) => x.count), [2]);
-  assert.deepEqual(b.map((x) => x.count), [2, 3]);
+  assert.deepEqual(
+    a.map((x) => x.count),
+    [2],
+  );
+  assert.deepEqual(
+    b.map((x) => x.count),
+    [2, 3],
+  );
   assert.equal(log.stats().subscribers, 2);
   // the same function subscribed twice is two subscriptions
   const c: Alert[] = [];

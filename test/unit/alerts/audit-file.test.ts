@@ -19,7 +19,10 @@ const audit: AuditEvent = {
 async function lines(path: string): Promise<Record<string, unknown>[]> {
   const text = await readFile(path, 'utf8');
   assert.ok(text === '' || text.endsWith('\n'), 'every line is terminated');
-  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 async function tmp(t: { after(fn: () => Promise<void>): void }): Promise<string> {
@@ -40,7 +43,10 @@ test('writes one JSON object per line, alerts and audit events, in order', async
   assert.equal(got.length, 2501);
   assert.deepEqual(got[0], { type: 'alert', ...alertAt(T0, { count: 1 }) });
   assert.deepEqual(got[1], { type: 'audit', ...audit });
-  assert.deepEqual(got.slice(2).map((l) => l['count']), Array.from({ length: 2499 }, (_, i) => i + 2));
+  assert.deepEqual(
+    got.slice(2).map((l) => l['count']),
+    Array.from({ length: 2499 }, (_, i) => i + 2),
+  );
   assert.equal((await stat(path)).mode & 0o777, 0o600);
   assert.deepEqual(f.stats(), { written: 2501, errors: 0, dropped: 0, queued: 0, reopens: 0 });
   await f.stop();
@@ -58,7 +64,10 @@ test('appends to an existing file', async (t) => {
   const b = new JsonlAuditFile(path, { fsync: 'never' });
   b.writeAlert(alertAt(T0));
   await b.stop();
-  assert.deepEqual((await lines(path)).map((l) => l['type']), ['audit', 'alert']);
+  assert.deepEqual(
+    (await lines(path)).map((l) => l['type']),
+    ['audit', 'alert'],
+  );
 });
 
 test('recovers after the file is deleted, and after it is rotated away', async (t) => {
@@ -71,14 +80,23 @@ test('recovers after the file is deleted, and after it is rotated away', async (
   await rm(path);
   f.writeAlert(alertAt(T0, { count: 2 }));
   await f.flush();
-  assert.deepEqual((await lines(path)).map((l) => l['count']), [2]);
+  assert.deepEqual(
+    (await lines(path)).map((l) => l['count']),
+    [2],
+  );
   assert.equal(f.stats().reopens, 1);
 
   await rename(path, `${path}.1`);
   f.writeAudit(audit);
   await f.flush();
-  assert.deepEqual((await lines(path)).map((l) => l['type']), ['audit']);
-  assert.deepEqual((await lines(`${path}.1`)).map((l) => l['count']), [2]);
+  assert.deepEqual(
+    (await lines(path)).map((l) => l['type']),
+    ['audit'],
+  );
+  assert.deepEqual(
+    (await lines(`${path}.1`)).map((l) => l['count']),
+    [2],
+  );
   assert.equal(f.stats().reopens, 2);
   assert.equal(f.stats().errors, 0);
 });
@@ -98,7 +116,10 @@ test('write errors are counted, never thrown; the lines are kept and written onc
   await rm(blocker);
   await new Promise((r) => setTimeout(r, 80)); // the retry timer creates the directory and writes
   assert.equal(f.stats().queued, 0);
-  assert.deepEqual((await lines(path)).map((l) => l['type']), ['alert', 'audit']);
+  assert.deepEqual(
+    (await lines(path)).map((l) => l['type']),
+    ['alert', 'audit'],
+  );
 });
 
 test('an unwritable path: errors counted, queue bounded, stop ends promptly and counts what was left', async (t) => {

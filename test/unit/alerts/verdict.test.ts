@@ -17,7 +17,10 @@ const common = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 const tcp = (extra: Record<string, unknown> = {}) =>
-  TCPAccessLogEntry.fromPartial({ commonProperties: common(extra), connectionProperties: { receivedBytes: 1, sentBytes: 2 } });
+  TCPAccessLogEntry.fromPartial({
+    commonProperties: common(extra),
+    connectionProperties: { receivedBytes: 1, sentBytes: 2 },
+  });
 const http = (code: number | undefined, details: string, extra: Record<string, unknown> = {}) =>
   HTTPAccessLogEntry.fromPartial({
     commonProperties: common(extra),
@@ -27,7 +30,9 @@ const http = (code: number | undefined, details: string, extra: Record<string, u
   });
 /** Round-trips through the wire format, so the metadata has exactly the shape ts-proto decodes to. */
 const wire = (e: TCPAccessLogEntry) => TCPAccessLogEntry.decode(TCPAccessLogEntry.encode(e).finish());
-const shadow = (filter: string, fields: Record<string, unknown>) => ({ metadata: { filterMetadata: { [filter]: fields } } });
+const shadow = (filter: string, fields: Record<string, unknown>) => ({
+  metadata: { filterMetadata: { [filter]: fields } },
+});
 
 test('allowed entries carry no verdict', () => {
   assert.equal(verdictOf(tcp(), 'tcp', 'outbound'), undefined);
@@ -39,7 +44,9 @@ test('allowed entries carry no verdict', () => {
   // rbac details with another status is not a deny (e.g. a local reply rewritten elsewhere)
   assert.equal(verdictOf(http(200, 'rbac_access_denied_matched_policy[none]'), 'http', 'inbound'), undefined);
   // shadow engine allowed
-  const allowed = wire(tcp(shadow('envoy.filters.network.rbac', { shadow_engine_result: 'allowed', shadow_effective_policy_id: 'p' })));
+  const allowed = wire(
+    tcp(shadow('envoy.filters.network.rbac', { shadow_engine_result: 'allowed', shadow_effective_policy_id: 'p' })),
+  );
   assert.equal(verdictOf(allowed, 'tcp', 'inbound'), undefined);
 });
 
@@ -55,13 +62,28 @@ test('(a) a deny-chain log name means denied, for either side and kind', () => {
 });
 
 test('(b) network RBAC termination details mean denied, with the matched policy when named', () => {
-  const none = verdictOf(tcp({ connectionTerminationDetails: 'rbac_access_denied_matched_policy[none]' }), 'tcp', 'inbound');
-  assert.deepEqual(none, { verdict: 'denied', detail: 'connection terminated: rbac_access_denied_matched_policy[none]' });
-  const named = verdictOf(tcp({ connectionTerminationDetails: 'rbac_access_denied_matched_policy[deny-db]' }), 'tcp', 'inbound');
+  const none = verdictOf(
+    tcp({ connectionTerminationDetails: 'rbac_access_denied_matched_policy[none]' }),
+    'tcp',
+    'inbound',
+  );
+  assert.deepEqual(none, {
+    verdict: 'denied',
+    detail: 'connection terminated: rbac_access_denied_matched_policy[none]',
+  });
+  const named = verdictOf(
+    tcp({ connectionTerminationDetails: 'rbac_access_denied_matched_policy[deny-db]' }),
+    'tcp',
+    'inbound',
+  );
   assert.equal(named?.verdict, 'denied');
   assert.equal(named?.policy, 'deny-db');
   // survives the wire
-  const w = verdictOf(wire(tcp({ connectionTerminationDetails: 'rbac_access_denied_matched_policy[none]' })), 'tcp', 'inbound');
+  const w = verdictOf(
+    wire(tcp({ connectionTerminationDetails: 'rbac_access_denied_matched_policy[none]' })),
+    'tcp',
+    'inbound',
+  );
   assert.equal(w?.verdict, 'denied');
 });
 
@@ -74,7 +96,9 @@ test('(b) HTTP RBAC: 403 with rbac_access_denied details means denied', () => {
     HTTPAccessLogEntry.encode(http(403, 'rbac_access_denied_matched_policy[p1]')).finish(),
   );
   assert.deepEqual(verdictOf(wired, 'http', 'outbound'), {
-    verdict: 'denied', policy: 'p1', detail: 'HTTP 403 rbac_access_denied_matched_policy[p1]',
+    verdict: 'denied',
+    policy: 'p1',
+    detail: 'HTTP 403 rbac_access_denied_matched_policy[p1]',
   });
 });
 
@@ -89,11 +113,22 @@ test('(c) shadow engine denied → would-deny, with the shadow policy, for netwo
     assert.match(r?.detail ?? '', new RegExp(filter.replaceAll('.', '\\.')));
   }
   // no policy id: still would-deny, no policy
-  const bare = verdictOf(wire(tcp(shadow('envoy.filters.network.rbac', { shadow_engine_result: 'denied' }))), 'tcp', 'inbound');
+  const bare = verdictOf(
+    wire(tcp(shadow('envoy.filters.network.rbac', { shadow_engine_result: 'denied' }))),
+    'tcp',
+    'inbound',
+  );
   assert.deepEqual(bare, { verdict: 'would-deny', detail: 'envoy.filters.network.rbac shadow rules: denied' });
   // keys prefixed by shadow_rules_stat_prefix
   const pref = verdictOf(
-    wire(tcp(shadow('envoy.filters.network.rbac', { nsg_shadow_engine_result: 'denied', nsg_shadow_effective_policy_id: 'x' }))),
+    wire(
+      tcp(
+        shadow('envoy.filters.network.rbac', {
+          nsg_shadow_engine_result: 'denied',
+          nsg_shadow_effective_policy_id: 'x',
+        }),
+      ),
+    ),
     'tcp',
     'inbound',
   );
@@ -115,17 +150,47 @@ test('signals are checked in order: deny chain, then enforced RBAC, then shadow'
 
 test('malformed entries never throw', () => {
   const bad: unknown[] = [
-    undefined, null, 0, 'x', [], {}, { commonProperties: null }, { commonProperties: 5 },
+    undefined,
+    null,
+    0,
+    'x',
+    [],
+    {},
+    { commonProperties: null },
+    { commonProperties: 5 },
     { commonProperties: { connectionTerminationDetails: 42 } },
     { commonProperties: { metadata: null } },
     { commonProperties: { metadata: { filterMetadata: 'x' } } },
     { commonProperties: { metadata: { filterMetadata: { 'envoy.filters.network.rbac': null } } } },
     { commonProperties: { metadata: { filterMetadata: { 'envoy.filters.http.rbac': ['denied'] } } } },
-    { commonProperties: { metadata: { filterMetadata: { 'envoy.filters.http.rbac': { shadow_engine_result: 'denied', shadow_effective_policy_id: 7 } } } } },
-    { response: null }, { response: { responseCode: '403', responseCodeDetails: 'rbac_access_denied' } },
+    {
+      commonProperties: {
+        metadata: {
+          filterMetadata: {
+            'envoy.filters.http.rbac': { shadow_engine_result: 'denied', shadow_effective_policy_id: 7 },
+          },
+        },
+      },
+    },
+    { response: null },
+    { response: { responseCode: '403', responseCodeDetails: 'rbac_access_denied' } },
     { response: { responseCode: 403, responseCodeDetails: null } },
-    { get commonProperties(): never { throw new Error('boom'); } },
-    new Proxy({}, { get() { throw new Error('trap'); }, has() { throw new Error('trap'); } }),
+    {
+      get commonProperties(): never {
+        throw new Error('boom');
+      },
+    },
+    new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('trap');
+        },
+        has() {
+          throw new Error('trap');
+        },
+      },
+    ),
   ];
   for (const e of bad) {
     for (const kind of ['tcp', 'http'] as const) {
@@ -134,9 +199,18 @@ test('malformed entries never throw', () => {
       }
     }
   }
-  const weird = { commonProperties: { metadata: { filterMetadata: { 'envoy.filters.http.rbac': { shadow_engine_result: 'denied', shadow_effective_policy_id: 7 } } } } };
+  const weird = {
+    commonProperties: {
+      metadata: {
+        filterMetadata: {
+          'envoy.filters.http.rbac': { shadow_engine_result: 'denied', shadow_effective_policy_id: 7 },
+        },
+      },
+    },
+  };
   assert.deepEqual(verdictOf(weird as unknown as TCPAccessLogEntry, 'http', 'inbound'), {
-    verdict: 'would-deny', detail: 'envoy.filters.http.rbac shadow rules: denied',
+    verdict: 'would-deny',
+    detail: 'envoy.filters.http.rbac shadow rules: denied',
   });
   assert.equal(verdictOf(null as unknown as TCPAccessLogEntry, 'tcp', 'outbound-deny')?.verdict, 'denied');
 });

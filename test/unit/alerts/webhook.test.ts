@@ -68,7 +68,10 @@ test('POSTs one JSON alert per request, in order', async (t) => {
   const s = sink(r.url, fast, t);
   for (let i = 1; i <= 5; i++) s.send(alertAt(T0, { count: i }));
   await s.drain();
-  assert.deepEqual(r.got.map((g) => g.alert.count), [1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    r.got.map((g) => g.alert.count),
+    [1, 2, 3, 4, 5],
+  );
   assert.ok(r.got.every((g) => g.method === 'POST' && g.contentType === 'application/json'));
   assert.deepEqual(r.got[0]?.alert, alertAt(T0, { count: 1 }));
   assert.deepEqual(s.stats(), { sent: 5, failed: 0, dropped: 0, queued: 0, retries: 0 });
@@ -81,7 +84,10 @@ test('503 for the first N requests: retried with backoff, then delivered in orde
   for (let i = 1; i <= 4; i++) s.send(alertAt(T0, { count: i }));
   await s.drain();
   // the first alert is tried N+1 times; nothing overtakes it
-  assert.deepEqual(r.got.map((g) => g.alert.count), [1, 1, 1, 1, 2, 3, 4]);
+  assert.deepEqual(
+    r.got.map((g) => g.alert.count),
+    [1, 1, 1, 1, 2, 3, 4],
+  );
   assert.deepEqual(s.stats(), { sent: 4, failed: 0, dropped: 0, queued: 0, retries: N });
 });
 
@@ -99,7 +105,10 @@ test('400 is not retried: the alert is dropped and counted as failed; the next g
   s.send(alertAt(T0, { count: 1 }));
   s.send(alertAt(T0, { count: 2 }));
   await s.drain();
-  assert.deepEqual(r.got.map((g) => g.alert.count), [1, 2]);
+  assert.deepEqual(
+    r.got.map((g) => g.alert.count),
+    [1, 2],
+  );
   assert.deepEqual(s.stats(), { sent: 1, failed: 1, dropped: 0, queued: 0, retries: 0 });
 });
 
@@ -156,7 +165,10 @@ test('a full queue drops the oldest waiting alerts, counts them, and stays bound
   assert.deepEqual(s.stats(), { sent: 0, failed: 0, dropped: 4990, queued: 10, retries: 0 });
   release();
   await s.drain();
-  assert.deepEqual(r.got.map((g) => g.alert.count), [0, ...Array.from({ length: 10 }, (_, i) => 4991 + i)]);
+  assert.deepEqual(
+    r.got.map((g) => g.alert.count),
+    [0, ...Array.from({ length: 10 }, (_, i) => 4991 + i)],
+  );
   assert.deepEqual(s.stats(), { sent: 11, failed: 0, dropped: 4990, queued: 0, retries: 0 });
 });
 
@@ -200,9 +212,23 @@ test('backoff doubles up to the cap, with jitter in [0.5, 1) of it', async (t) =
     },
     cancel: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
   };
-  const s = sink(r.url, { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, timeoutMs: 60_000, scheduler: sched, random: () => 0.999999 }, t);
+  const s = sink(
+    r.url,
+    {
+      maxAttempts: 8,
+      baseDelayMs: 500,
+      maxDelayMs: 30_000,
+      timeoutMs: 60_000,
+      scheduler: sched,
+      random: () => 0.999999,
+    },
+    t,
+  );
   s.send(alertAt(T0));
   await s.drain();
-  assert.deepEqual(delays.map((d) => Math.round(d)), [500, 1000, 2000, 4000, 8000, 16000, 30000]);
+  assert.deepEqual(
+    delays.map((d) => Math.round(d)),
+    [500, 1000, 2000, 4000, 8000, 16000, 30000],
+  );
   assert.deepEqual(s.stats(), { sent: 0, failed: 1, dropped: 0, queued: 0, retries: 7 });
 });

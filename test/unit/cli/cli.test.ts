@@ -18,7 +18,13 @@ test('NANOSEG_API is the fallback for --api-socket', () => {
 });
 
 test('bad flags and values exit 2 with a one-line error', () => {
-  for (const args of [['serve', '--quiet-period', 'ten'], ['serve', '--min-observations', '-1'], ['services', '-o', 'xml'], ['bogus-command'], ['serve', '--xds-address', 'nope']]) {
+  for (const args of [
+    ['serve', '--quiet-period', 'ten'],
+    ['serve', '--min-observations', '-1'],
+    ['services', '-o', 'xml'],
+    ['bogus-command'],
+    ['serve', '--xds-address', 'nope'],
+  ]) {
     const r = nanoseg(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.ok(r.stderr.trim().length > 0);
@@ -36,8 +42,20 @@ test('a malformed lab file: FILE:LINE:COL and the field, exit 2, nothing created
   const tmp = tempDir('nanoseg-cli-');
   try {
     const f = join(tmp.dir, 'bad.yaml');
-    writeFileSync(f, 'apiVersion: nanoseg.io/v1alpha1\nkind: Lab\npods:\n  - name: web-1\n    service: shop/web\n    address: 10.999.0.1\n    run: "true"\n');
-    const r = nanoseg(['lab', 'up', '-f', f, '--lab-dir', join(tmp.dir, 'lab'), '--api-socket', '/nonexistent/api.sock']);
+    writeFileSync(
+      f,
+      'apiVersion: nanoseg.io/v1alpha1\nkind: Lab\npods:\n  - name: web-1\n    service: shop/web\n    address: 10.999.0.1\n    run: "true"\n',
+    );
+    const r = nanoseg([
+      'lab',
+      'up',
+      '-f',
+      f,
+      '--lab-dir',
+      join(tmp.dir, 'lab'),
+      '--api-socket',
+      '/nonexistent/api.sock',
+    ]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /bad\.yaml:6:\d+: pods\[0\]\.address/);
     assert.equal(existsSync(join(tmp.dir, 'lab')), false, 'nothing created');
@@ -49,7 +67,10 @@ test('a malformed lab file: FILE:LINE:COL and the field, exit 2, nothing created
 test('unknown service and unknown pod are one-line errors', { skip: !isRoot && 'lab exec needs root' }, async (t) => {
   const tmp = tempDir('nanoseg-cli-');
   const server = new ServerProcess(tmp.dir);
-  t.after(async () => { await server.stop(); tmp.remove(); });
+  t.after(async () => {
+    await server.stop();
+    tmp.remove();
+  });
   await server.start();
   const p = nanoseg(['policy', 'show', 'shop/nothing'], server.env);
   assert.equal(p.code, 1);

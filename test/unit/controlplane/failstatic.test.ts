@@ -11,12 +11,21 @@ import { tempDir, waitFor } from '../../support/cli.js';
 
 function plane(dir: string, state: string): ControlPlane {
   return new ControlPlane({
-    ...DEFAULT_CONTROL_PLANE_OPTIONS, stateDir: join(dir, state), apiSocket: join(dir, `${state}.sock`),
-    xdsSocket: undefined, xdsAddress: '127.0.0.1:0', metricsAddress: '127.0.0.1:0', logger: SILENT,
+    ...DEFAULT_CONTROL_PLANE_OPTIONS,
+    stateDir: join(dir, state),
+    apiSocket: join(dir, `${state}.sock`),
+    xdsSocket: undefined,
+    xdsAddress: '127.0.0.1:0',
+    metricsAddress: '127.0.0.1:0',
+    logger: SILENT,
   });
 }
 
-const INVENTORY = { workloads: [{ name: 'web-1', service: 'shop/web', addresses: ['10.213.0.11'], ports: [8080] }], externals: [], vips: [] };
+const INVENTORY = {
+  workloads: [{ name: 'web-1', service: 'shop/web', addresses: ['10.213.0.11'], ports: [8080] }],
+  externals: [],
+  vips: [],
+};
 
 test('a control plane with no state holds sidecars that already run config, until released', async (t) => {
   const tmp = tempDir('nanoseg-failstatic-');

@@ -22,7 +22,16 @@ test('every problem is reported with the path of the field', () => {
   });
   assert.equal(r.valid, false);
   const paths = !r.valid ? r.errors.map((e) => e.path).sort() : [];
-  assert.deepEqual(paths, ['bogus', 'externals', 'vips[0].address', 'workloads[0].addresses[0]', 'workloads[0].extra', 'workloads[0].name', 'workloads[0].ports[0]', 'workloads[0].service']);
+  assert.deepEqual(paths, [
+    'bogus',
+    'externals',
+    'vips[0].address',
+    'workloads[0].addresses[0]',
+    'workloads[0].extra',
+    'workloads[0].name',
+    'workloads[0].ports[0]',
+    'workloads[0].service',
+  ]);
   assert.equal(validateInventory(null).valid, false);
   assert.equal(validateInventory([]).valid, false);
 });

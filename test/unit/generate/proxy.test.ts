@@ -1,7 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateProxy, emptyPolicy, render, type ProxyInput } from '../../../xds-server/src/generate/index.js';
-import { makeSnapshot, checkConsistency, resource, CDS, EDS, LDS, RDS, ECDS } from '../../../xds-server/src/xds/index.js';
+import {
+  makeSnapshot,
+  checkConsistency,
+  resource,
+  CDS,
+  EDS,
+  LDS,
+  RDS,
+  ECDS,
+} from '../../../xds-server/src/xds/index.js';
 import type { Inventory, Mode, ServicePolicy } from '../../../xds-server/src/model/index.js';
 import { assertGolden } from '../../support/golden.js';
 
@@ -13,19 +22,35 @@ const INV: Inventory = {
     { name: 'loadgen', service: 'shop/loadgen', addresses: ['10.213.0.30'], ports: [] },
   ],
   externals: [{ name: 'payments', address: '203.0.113.10' }],
-  vips: [{ service: 'shop/web', address: '10.213.255.1' }, { service: 'shop/db', address: '10.213.255.2' }],
+  vips: [
+    { service: 'shop/web', address: '10.213.255.1' },
+    { service: 'shop/db', address: '10.213.255.2' },
+  ],
 };
 
 const T_LISTENER = LDS;
 const KIND = { cluster: CDS, endpoints: EDS, listener: LDS, route: RDS, extension: ECDS } as const;
 
-function input(service: string, inv: Inventory, mode: Mode = 'learn', policy: ServicePolicy = emptyPolicy(service)): ProxyInput {
-  return { identity: { nodeId: `${service.split('/')[1]}.${service.split('/')[0]}`, service }, inventory: inv, mode, policy };
+function input(
+  service: string,
+  inv: Inventory,
+  mode: Mode = 'learn',
+  policy: ServicePolicy = emptyPolicy(service),
+): ProxyInput {
+  return {
+    identity: { nodeId: `${service.split('/')[1]}.${service.split('/')[0]}`, service },
+    inventory: inv,
+    mode,
+    policy,
+  };
 }
 
 function rendered(inv: Inventory) {
-  return generateProxy(input('shop/loadgen', inv))
-    .map((r) => ({ name: r.name, deps: r.deps, config: render(r.typeUrl, r.body) }));
+  return generateProxy(input('shop/loadgen', inv)).map((r) => ({
+    name: r.name,
+    deps: r.deps,
+    config: render(r.typeUrl, r.body),
+  }));
 }
 
 test('learn-mode sidecar config matches the golden file', () => {
@@ -35,13 +60,27 @@ test('learn-mode sidecar config matches the golden file', () => {
 
 test('generation is deterministic: the same input gives byte-identical resources', () => {
   const a = generateProxy(input('shop/loadgen', INV));
-  const b = generateProxy(input('shop/loadgen', { ...INV, workloads: [...INV.workloads].reverse(), vips: [...INV.vips].reverse() }));
-  assert.deepEqual(a.map((r) => [r.name, r.body.toString('hex')]), b.map((r) => [r.name, r.body.toString('hex')]));
+  const b = generateProxy(
+    input('shop/loadgen', { ...INV, workloads: [...INV.workloads].reverse(), vips: [...INV.vips].reverse() }),
+  );
+  assert.deepEqual(
+    a.map((r) => [r.name, r.body.toString('hex')]),
+    b.map((r) => [r.name, r.body.toString('hex')]),
+  );
 });
 
 test('every generated snapshot passes the consistency check (each EDS/RDS name referenced, each dep present)', () => {
   const gen = generateProxy(input('shop/web', INV));
-  const snap = makeSnapshot(gen.map((g) => resource(KIND[g.kind], g.name, g.body, g.deps.map((d) => ({ typeUrl: KIND[d.kind], name: d.name })))));
+  const snap = makeSnapshot(
+    gen.map((g) =>
+      resource(
+        KIND[g.kind],
+        g.name,
+        g.body,
+        g.deps.map((d) => ({ typeUrl: KIND[d.kind], name: d.name })),
+      ),
+    ),
+  );
   const r = checkConsistency(snap);
   assert.equal(r.valid, true, JSON.stringify(!r.valid && r.errors));
 });
@@ -59,7 +98,9 @@ test('a VIP service gets an EDS cluster per port with every replica as endpoint'
 });
 
 const WEB_POLICY: ServicePolicy = {
-  service: 'shop/web', origin: 'learned', updatedAt: 0,
+  service: 'shop/web',
+  origin: 'learned',
+  updatedAt: 0,
   ingress: [{ peer: { service: 'shop/loadgen' }, protocol: 'http', port: 8080 }],
   egress: [
     { peer: { service: 'shop/db' }, protocol: 'tcp', port: 5432 },
@@ -74,14 +115,20 @@ function outboundOf(gen: ReturnType<typeof generateProxy>) {
 
 test('enforce: unlisted destinations go to the blackhole (no connection attempted), allowed ones get their own chains', () => {
   const gen = generateProxy({ ...input('shop/web', INV, 'enforce', WEB_POLICY), scope: new Set(['shop/db']) });
-  assertGolden('generate/enforce-sidecar.json', gen.map((r) => ({ name: r.name, deps: r.deps, config: render(r.typeUrl, r.body) })));
+  assertGolden(
+    'generate/enforce-sidecar.json',
+    gen.map((r) => ({ name: r.name, deps: r.deps, config: render(r.typeUrl, r.body) })),
+  );
   const out = outboundOf(gen);
   assert.equal(out.defaultFilterChain.name, 'deny|tcp');
   assert.match(JSON.stringify(out.defaultFilterChain), /"cluster":"blackhole"/);
   assert.match(JSON.stringify(out.defaultFilterChain), /outbound-deny/);
   const names = out.filterChains.map((c) => c.name);
   // scoped: only the VIP of the egress service; direct chains for the db pod address and the external
-  assert.deepEqual(names.filter((n) => n.startsWith('outbound|')), ['outbound|5432||shop/db|http', 'outbound|5432||shop/db|tcp']);
+  assert.deepEqual(
+    names.filter((n) => n.startsWith('outbound|')),
+    ['outbound|5432||shop/db|http', 'outbound|5432||shop/db|tcp'],
+  );
   assert.ok(names.includes('direct|5432|10.213.0.21/32|tcp'));
   assert.ok(names.includes('direct|443|203.0.113.10/32|tcp'));
   assert.ok(!names.includes('passthrough|http'), 'no passthrough in enforce');
@@ -96,15 +143,29 @@ test('policy and mode changes touch only ECDS resources, never the listeners of 
   // learn → monitor with the same rules: only RBAC configs change
   const learn = generateProxy(input('shop/web', INV, 'learn', WEB_POLICY));
   const modeChanged = learn.filter((g, i) => !g.body.equals(monitor[i]!.body)).map((g) => `${g.kind}/${g.name}`);
-  assert.deepEqual(modeChanged.filter((n) => !n.startsWith('extension/')), []);
+  assert.deepEqual(
+    modeChanged.filter((n) => !n.startsWith('extension/')),
+    [],
+  );
 });
 
-test('revoking ingress on a port while enforced bumps that port\'s chain generation only (Envoy drains just it)', () => {
-  const two: ServicePolicy = { ...WEB_POLICY, ingress: [...WEB_POLICY.ingress, { peer: { service: 'shop/db' }, protocol: 'tcp', port: 9000 }] };
+test("revoking ingress on a port while enforced bumps that port's chain generation only (Envoy drains just it)", () => {
+  const two: ServicePolicy = {
+    ...WEB_POLICY,
+    ingress: [...WEB_POLICY.ingress, { peer: { service: 'shop/db' }, protocol: 'tcp', port: 9000 }],
+  };
   const a = generateProxy(input('shop/web', INV, 'enforce', two));
   const b = generateProxy({ ...input('shop/web', INV, 'enforce', two), inboundGenerations: { 9000: 1 } });
-  const chains = (g: typeof a) => (render(T_LISTENER, g.find((x) => x.kind === 'listener' && x.name === 'inbound')!.body) as { filterChains: { name: string }[] }).filterChains;
-  assert.deepEqual(chains(b).map((c) => c.name), ['inbound|8080|http', 'inbound|8080|tcp', 'inbound|9000|http|g1', 'inbound|9000|tcp|g1']);
+  const chains = (g: typeof a) =>
+    (
+      render(T_LISTENER, g.find((x) => x.kind === 'listener' && x.name === 'inbound')!.body) as {
+        filterChains: { name: string }[];
+      }
+    ).filterChains;
+  assert.deepEqual(
+    chains(b).map((c) => c.name),
+    ['inbound|8080|http', 'inbound|8080|tcp', 'inbound|9000|http|g1', 'inbound|9000|tcp|g1'],
+  );
   // the 8080 chains are byte-identical, so Envoy keeps their connections
   assert.deepEqual(chains(a).slice(0, 2), chains(b).slice(0, 2));
 });
@@ -119,9 +180,22 @@ test('every mode and policy shape gives a consistent snapshot (no unreferenced r
     for (const policy of policies) {
       for (const scope of [undefined, new Set<string>()]) {
         const gen = generateProxy({ ...input('data/db', INV, mode, policy), scope });
-        const snap = makeSnapshot(gen.map((g) => resource(KIND[g.kind], g.name, g.body, g.deps.map((d) => ({ typeUrl: KIND[d.kind], name: d.name })))));
+        const snap = makeSnapshot(
+          gen.map((g) =>
+            resource(
+              KIND[g.kind],
+              g.name,
+              g.body,
+              g.deps.map((d) => ({ typeUrl: KIND[d.kind], name: d.name })),
+            ),
+          ),
+        );
         const r = checkConsistency(snap);
-        assert.equal(r.valid, true, `${mode} ${JSON.stringify(policy.egress)} scope=${scope ? 'empty' : 'all'}: ${JSON.stringify(!r.valid && r.errors)}`);
+        assert.equal(
+          r.valid,
+          true,
+          `${mode} ${JSON.stringify(policy.egress)} scope=${scope ? 'empty' : 'all'}: ${JSON.stringify(!r.valid && r.errors)}`,
+        );
       }
     }
   }

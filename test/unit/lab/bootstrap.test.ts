@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { envoyBootstrap, envoyNodeId } from '../../../xds-server/src/lab/index.js';
 
 test('bootstrap: node identity, admin on loopback, ADS over a unix socket, nothing else', () => {
-  const b = envoyBootstrap({ pod: 'web-1', service: 'shop/web', address: '10.213.0.11', lab: 'shop', xdsSocket: '/run/nanoseg/xds.sock' });
+  const b = envoyBootstrap({
+    pod: 'web-1',
+    service: 'shop/web',
+    address: '10.213.0.11',
+    lab: 'shop',
+    xdsSocket: '/run/nanoseg/xds.sock',
+  });
   assert.deepEqual(b, {
     node: {
       id: 'web-1.shop',
@@ -22,21 +28,23 @@ test('bootstrap: node identity, admin on loopback, ADS over a unix socket, nothi
       cds_config: { ads: {}, resource_api_version: 'V3' },
     },
     static_resources: {
-      clusters: [{
-        name: 'xds_cluster',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        load_assignment: {
-          cluster_name: 'xds_cluster',
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: '/run/nanoseg/xds.sock' } } } }] }],
-        },
-        typed_extension_protocol_options: {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-            explicit_http_config: { http2_protocol_options: {} },
+      clusters: [
+        {
+          name: 'xds_cluster',
+          type: 'STATIC',
+          connect_timeout: '1s',
+          load_assignment: {
+            cluster_name: 'xds_cluster',
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: '/run/nanoseg/xds.sock' } } } }] }],
+          },
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: { http2_protocol_options: {} },
+            },
           },
         },
-      }],
+      ],
     },
   });
   assert.equal(JSON.stringify(b).includes('listeners'), false);

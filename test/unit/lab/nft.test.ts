@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { captureRuleset } from '../../../xds-server/src/lab/index.js';
 
 test('capture ruleset: one inet table, replaced atomically, Istio ports', () => {
-  assert.equal(captureRuleset(), `table inet nanoseg
+  assert.equal(
+    captureRuleset(),
+    `table inet nanoseg
 delete table inet nanoseg
 table inet nanoseg {
   chain prerouting {
@@ -20,7 +22,8 @@ table inet nanoseg {
     meta l4proto tcp redirect to :15001
   }
 }
-`);
+`,
+  );
 });
 
 test('capture ruleset: the Envoy uid is exempt before any redirect', () => {

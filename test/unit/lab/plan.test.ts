@@ -1,8 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  hostVethName, hostsFile, labInventory, namespaceName, planLab,
-} from '../../../xds-server/src/lab/index.js';
+import { hostVethName, hostsFile, labInventory, namespaceName, planLab } from '../../../xds-server/src/lab/index.js';
 import type { LabPodSpec, LabSpec, LabState } from '../../../xds-server/src/lab/index.js';
 
 const OPTS = { xdsSocket: '/run/nanoseg/xds.sock', now: '2026-01-01T00:00:00.000Z' };
@@ -12,7 +10,13 @@ function pod(name: string, service: string, extra: Partial<LabPodSpec> = {}): La
 }
 
 function lab(pods: LabPodSpec[], extra: Partial<LabSpec> = {}): LabSpec {
-  return { name: 'shop', subnet: '10.213.0.0/16', pods, externals: [{ name: 'payments', address: '203.0.113.10', run: [] }], ...extra };
+  return {
+    name: 'shop',
+    subnet: '10.213.0.0/16',
+    pods,
+    externals: [{ name: 'payments', address: '203.0.113.10', run: [] }],
+    ...extra,
+  };
 }
 
 /** What labUp would record after a successful apply of `plan.desired`. */
@@ -25,17 +29,30 @@ function running(state: LabState): LabState {
 }
 
 test('first apply: addresses after the gateway, explicit ones respected, VIPs from the last /24', () => {
-  const plan = planLab(lab([
-    pod('web-1', 'shop/web', { ports: [8080] }),
-    pod('web-2', 'shop/web', { address: '10.213.0.2', ports: [8080] }),
-    pod('worker', 'shop/worker'),
-    pod('db', 'shop/db', { ports: [5432] }),
-  ]), undefined, OPTS);
+  const plan = planLab(
+    lab([
+      pod('web-1', 'shop/web', { ports: [8080] }),
+      pod('web-2', 'shop/web', { address: '10.213.0.2', ports: [8080] }),
+      pod('worker', 'shop/worker'),
+      pod('db', 'shop/db', { ports: [5432] }),
+    ]),
+    undefined,
+    OPTS,
+  );
   const d = plan.desired;
-  assert.deepEqual(d.pods.map((p) => [p.name, p.address]), [
-    ['web-1', '10.213.0.3'], ['web-2', '10.213.0.2'], ['worker', '10.213.0.4'], ['db', '10.213.0.5'],
+  assert.deepEqual(
+    d.pods.map((p) => [p.name, p.address]),
+    [
+      ['web-1', '10.213.0.3'],
+      ['web-2', '10.213.0.2'],
+      ['worker', '10.213.0.4'],
+      ['db', '10.213.0.5'],
+    ],
+  );
+  assert.deepEqual(d.vips, [
+    { service: 'shop/web', address: '10.213.255.1' },
+    { service: 'shop/db', address: '10.213.255.2' },
   ]);
-  assert.deepEqual(d.vips, [{ service: 'shop/web', address: '10.213.255.1' }, { service: 'shop/db', address: '10.213.255.2' }]);
   assert.equal(d.gateway, '10.213.0.1');
   assert.equal(d.vipBlock, '10.213.255.0/24');
   assert.equal(d.labNamespace, 'nsg-lab');
@@ -52,13 +69,19 @@ test('the VIP block is the last /24 of a custom subnet', () => {
 });
 
 test('re-apply keeps assigned addresses and VIPs even when earlier pods go away', () => {
-  const first = running(planLab(lab([
-    pod('a', 'x/a', { ports: [80] }), pod('b', 'x/b', { ports: [80] }), pod('c', 'x/c'),
-  ]), undefined, OPTS).desired);
+  const first = running(
+    planLab(lab([pod('a', 'x/a', { ports: [80] }), pod('b', 'x/b', { ports: [80] }), pod('c', 'x/c')]), undefined, OPTS)
+      .desired,
+  );
   const plan = planLab(lab([pod('b', 'x/b', { ports: [80] }), pod('c', 'x/c'), pod('d', 'x/d')]), first, OPTS);
-  assert.deepEqual(plan.desired.pods.map((p) => [p.name, p.address]), [
-    ['b', '10.213.0.3'], ['c', '10.213.0.4'], ['d', '10.213.0.2'],
-  ]);
+  assert.deepEqual(
+    plan.desired.pods.map((p) => [p.name, p.address]),
+    [
+      ['b', '10.213.0.3'],
+      ['c', '10.213.0.4'],
+      ['d', '10.213.0.2'],
+    ],
+  );
   assert.deepEqual(plan.desired.vips, [{ service: 'x/b', address: '10.213.255.2' }]);
   assert.deepEqual(plan.add, ['d']);
   assert.deepEqual(plan.remove, ['a']);
@@ -73,7 +96,13 @@ test('re-apply keeps assigned addresses and VIPs even when earlier pods go away'
 test('an explicit address claimed by another pod moves the auto-assigned one, which is recreated', () => {
   const first = running(planLab(lab([pod('a', 'x/a'), pod('b', 'x/b')]), undefined, OPTS).desired);
   const plan = planLab(lab([pod('a', 'x/a'), pod('b', 'x/b', { address: '10.213.0.2' })]), first, OPTS);
-  assert.deepEqual(plan.desired.pods.map((p) => [p.name, p.address]), [['a', '10.213.0.3'], ['b', '10.213.0.2']]);
+  assert.deepEqual(
+    plan.desired.pods.map((p) => [p.name, p.address]),
+    [
+      ['a', '10.213.0.3'],
+      ['b', '10.213.0.2'],
+    ],
+  );
   assert.deepEqual(plan.recreate, ['a', 'b']);
   assert.equal(plan.reasons['a'], 'address 10.213.0.2 → 10.213.0.3');
 });
@@ -91,9 +120,19 @@ test('what forces a recreate, and what does not', () => {
     assert.equal(plan.reasons['a'], why, JSON.stringify(spec.pods[0]));
     assert.deepEqual(plan.recreate, why === undefined ? [] : ['a']);
   }
-  assert.equal(planLab(lab([pod('a', 'x/a', { ports: [80] })]), first, { ...OPTS, capture: false }).reasons['a'], 'capture on → off');
-  assert.equal(planLab(lab([pod('a', 'x/a', { ports: [80] })]), first, { ...OPTS, xdsSocket: '/tmp/x' }).reasons['a'], 'xDS socket changed');
-  const externalMoved = planLab({ ...lab([pod('a', 'x/a', { ports: [80] })]), externals: [{ name: 'payments', address: '203.0.113.11', run: [] }] }, first, OPTS);
+  assert.equal(
+    planLab(lab([pod('a', 'x/a', { ports: [80] })]), first, { ...OPTS, capture: false }).reasons['a'],
+    'capture on → off',
+  );
+  assert.equal(
+    planLab(lab([pod('a', 'x/a', { ports: [80] })]), first, { ...OPTS, xdsSocket: '/tmp/x' }).reasons['a'],
+    'xDS socket changed',
+  );
+  const externalMoved = planLab(
+    { ...lab([pod('a', 'x/a', { ports: [80] })]), externals: [{ name: 'payments', address: '203.0.113.11', run: [] }] },
+    first,
+    OPTS,
+  );
   assert.deepEqual(externalMoved.recreate, ['payments']);
   // Ports changed in place: the kept record has the new ports.
   assert.deepEqual(planLab(cases[0]![0], first, OPTS).desired.pods[0]!.ports, [80, 81]);
@@ -134,22 +173,31 @@ test('namespace and veth names fit in 15 characters and are deterministic', () =
 });
 
 test('hosts file names pods, services (VIP or first pod) and externals', () => {
-  const d = planLab(lab([
-    pod('web-1', 'shop/web', { ports: [8080] }), pod('web-2', 'shop/web', { ports: [8080] }), pod('job', 'batch/job'),
-  ]), undefined, OPTS).desired;
-  assert.equal(hostsFile(d), [
-    '127.0.0.1\tlocalhost',
-    '::1\tlocalhost ip6-localhost ip6-loopback',
-    '',
-    '# nanoseg lab "shop"',
-    '10.213.0.2\tweb-1',
-    '10.213.0.3\tweb-2',
-    '10.213.0.4\tjob',
-    '10.213.255.1\tweb.shop',
-    '10.213.0.4\tjob.batch',
-    '203.0.113.10\tpayments',
-    '',
-  ].join('\n'));
+  const d = planLab(
+    lab([
+      pod('web-1', 'shop/web', { ports: [8080] }),
+      pod('web-2', 'shop/web', { ports: [8080] }),
+      pod('job', 'batch/job'),
+    ]),
+    undefined,
+    OPTS,
+  ).desired;
+  assert.equal(
+    hostsFile(d),
+    [
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      '',
+      '# nanoseg lab "shop"',
+      '10.213.0.2\tweb-1',
+      '10.213.0.3\tweb-2',
+      '10.213.0.4\tjob',
+      '10.213.255.1\tweb.shop',
+      '10.213.0.4\tjob.batch',
+      '203.0.113.10\tpayments',
+      '',
+    ].join('\n'),
+  );
 });
 
 test('labInventory turns a state into inventory facts', () => {

@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkLabSpec, formatValidationError, parseLabSpec, validateLabSpec } from '../../../xds-server/src/lab/index.js';
+import {
+  checkLabSpec,
+  formatValidationError,
+  parseLabSpec,
+  validateLabSpec,
+} from '../../../xds-server/src/lab/index.js';
 import type { ValidationError } from '../../../xds-server/src/lab/index.js';
 
 const VALID = `apiVersion: nanoseg.io/v1alpha1
@@ -44,7 +49,13 @@ test('a valid lab file parses with defaults filled in', () => {
     name: 'shop',
     subnet: '10.213.0.0/16',
     pods: [
-      { name: 'web-1', service: 'shop/web', address: '10.213.0.11', run: ['python3 -m http.server 8080'], ports: [8080] },
+      {
+        name: 'web-1',
+        service: 'shop/web',
+        address: '10.213.0.11',
+        run: ['python3 -m http.server 8080'],
+        ports: [8080],
+      },
       { name: 'worker', service: 'shop/worker', run: ['sleep 1000', 'sleep 2000'], ports: [] },
     ],
     externals: [
@@ -163,9 +174,14 @@ test('YAML syntax errors and duplicate keys carry positions', () => {
 });
 
 test('validateLabSpec works on plain objects, without positions', () => {
-  const r = validateLabSpec({ apiVersion: 'nanoseg.io/v1alpha1', kind: 'Lab', pods: [{ name: 'a', service: 'x/y', run: 'true', ports: [70000] }] });
+  const r = validateLabSpec({
+    apiVersion: 'nanoseg.io/v1alpha1',
+    kind: 'Lab',
+    pods: [{ name: 'a', service: 'x/y', run: 'true', ports: [70000] }],
+  });
   assert.equal(r.valid, false);
-  if (!r.valid) assert.deepEqual(r.errors, [{ path: 'pods[0].ports[0]', message: 'not a port number (an integer 1-65535)' }]);
+  if (!r.valid)
+    assert.deepEqual(r.errors, [{ path: 'pods[0].ports[0]', message: 'not a port number (an integer 1-65535)' }]);
 });
 
 test('property: mutated lab files never throw and never half-accept', () => {

@@ -191,14 +191,32 @@ test('malformed entries give error kinds and never throw', () => {
   const cases: [unknown, string, string][] = [
     [good, 'sideways', 'unknown-log-name'],
     [{}, 'outbound', 'missing-common'],
-    [TCPAccessLogEntry.fromPartial({ commonProperties: { downstreamRemoteAddress: sa('10.0.0.11', 1) } }), 'outbound', 'missing-address'],
+    [
+      TCPAccessLogEntry.fromPartial({ commonProperties: { downstreamRemoteAddress: sa('10.0.0.11', 1) } }),
+      'outbound',
+      'missing-address',
+    ],
     [outboundTcp(['10.0.0.21', 0]), 'outbound', 'bad-port'],
     [outboundTcp(['10.0.0.21', 70000]), 'outbound', 'bad-port'],
     [outboundTcp(['', 80]), 'outbound', 'bad-address'],
-    [outboundTcp(['10.0.0.21', 80], { downstreamLocalAddress: { pipe: { path: '/x', mode: 0 } } }), 'outbound', 'bad-address'],
+    [
+      outboundTcp(['10.0.0.21', 80], { downstreamLocalAddress: { pipe: { path: '/x', mode: 0 } } }),
+      'outbound',
+      'bad-address',
+    ],
     [outboundTcp(['10.0.0.21', 80], { startTime: undefined }), 'outbound', 'missing-time'],
     [{ commonProperties: { downstreamLocalAddress: { socketAddress: null } } }, 'inbound', 'missing-address'],
-    [{ commonProperties: { get downstreamLocalAddress(): never { throw new Error('boom'); } } }, 'inbound', 'internal'],
+    [
+      {
+        commonProperties: {
+          get downstreamLocalAddress(): never {
+            throw new Error('boom');
+          },
+        },
+      },
+      'inbound',
+      'internal',
+    ],
   ];
   for (const [entry, logName, kind] of cases) {
     const r = toObservation(entry as TCPAccessLogEntry, 'tcp', ctx(logName));
@@ -209,22 +227,33 @@ test('malformed entries give error kinds and never throw', () => {
     }
   }
   // a missing start time is fine when the caller supplies a receive time
-  const withNow = toObservation(outboundTcp(['10.0.0.21', 80], { startTime: undefined }), 'tcp', { ...ctx('outbound'), now: 42 });
+  const withNow = toObservation(outboundTcp(['10.0.0.21', 80], { startTime: undefined }), 'tcp', {
+    ...ctx('outbound'),
+    now: 42,
+  });
   assert.ok(withNow.ok);
   assert.equal(withNow.obs.time, 42);
 });
 
 test('fuzz: random structures never throw', () => {
   let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
-  const addr = () => pick([undefined, null, {}, { socketAddress: {} }, sa('10.0.0.11', 1), sa('1.2.3.4', -1), sa('x', 3.5)]);
+  const addr = () =>
+    pick([undefined, null, {}, { socketAddress: {} }, sa('10.0.0.11', 1), sa('1.2.3.4', -1), sa('x', 3.5)]);
   for (let i = 0; i < 2000; i++) {
     const e = {
-      commonProperties: pick([undefined, null, {
-        downstreamRemoteAddress: addr(), downstreamLocalAddress: addr(), upstreamLocalAddress: addr(),
-        upstreamRemoteAddress: addr(), startTime: pick([undefined, { seconds: T0, nanos: 0 }, { seconds: 'x' }]),
-      }]),
+      commonProperties: pick([
+        undefined,
+        null,
+        {
+          downstreamRemoteAddress: addr(),
+          downstreamLocalAddress: addr(),
+          upstreamLocalAddress: addr(),
+          upstreamRemoteAddress: addr(),
+          startTime: pick([undefined, { seconds: T0, nanos: 0 }, { seconds: 'x' }]),
+        },
+      ]),
       connectionProperties: pick([undefined, null, { receivedBytes: 1, sentBytes: 2 }]),
       request: pick([undefined, null, { requestId: 'a' }]),
     };

@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ConvergenceTracker, Learner, assess, emptyStats, formatDuration, missingMass,
+  ConvergenceTracker,
+  Learner,
+  assess,
+  emptyStats,
+  formatDuration,
+  missingMass,
 } from '../../../xds-server/src/learn/index.js';
 import type { Observation, Peer } from '../../../xds-server/src/model/index.js';
 
@@ -38,7 +43,13 @@ test('missing mass: Good–Turing with one pseudo-singleton', () => {
   assert.equal(missingMass(1, 20), 2 / 21);
   assert.equal(missingMass(30, 30), 1);
   // never below plain Good–Turing n1/N
-  for (const [n1, n] of [[0, 5], [3, 10], [10, 1000], [1, 1]] as const) assert.ok(missingMass(n1, n) >= n1 / n);
+  for (const [n1, n] of [
+    [0, 5],
+    [3, 10],
+    [10, 1000],
+    [1, 1],
+  ] as const)
+    assert.ok(missingMass(n1, n) >= n1 / n);
 });
 
 test('formatDuration', () => {
@@ -86,7 +97,9 @@ test('steady traffic converges once the quiet period has passed', () => {
   assert.equal(sim.tracker.report('shop/db', T0 + 30 * MIN).state, 'converged');
   const tr = sim.tracker.drainTransitions();
   assert.deepEqual(tr.map((x) => `${x.service}:${x.from}->${x.to}`).sort(), [
-    'shop/cache:learning->converged', 'shop/db:learning->converged', 'shop/web:learning->converged',
+    'shop/cache:learning->converged',
+    'shop/db:learning->converged',
+    'shop/web:learning->converged',
   ]);
   assert.equal(sim.tracker.transitions.length, 0);
 });
@@ -143,14 +156,18 @@ test('a late edge sends a converged service back to learning with a reason, then
   assert.equal(sim.tracker.memory('shop/db')!.state, 'converged');
 
   for (let t = 25 * MIN; t < 40 * MIN; t += 5000) sim.see(T0 + t, 'shop/web', 'shop/db', 5432);
-  for (let t = 25 * MIN; t < 40 * MIN; t += 60_000) sim.see(T0 + t + 1, 'shop/web', { cidr: '203.0.113.10/32', sni: 'pay.example' }, 443);
+  for (let t = 25 * MIN; t < 40 * MIN; t += 60_000)
+    sim.see(T0 + t + 1, 'shop/web', { cidr: '203.0.113.10/32', sni: 'pay.example' }, 443);
   const r = sim.tracker.evaluate(late + 3 * MIN).get('shop/web')!;
   assert.equal(r.state, 'learning');
   assert.match(r.reason, /^new edge shop\/web → 203\.0\.113\.10:443 \(pay\.example\) at .*; quiet for 3m of 10m$/);
   const back = sim.tracker.evaluate(late + 10 * MIN).get('shop/web')!;
   assert.equal(back.state, 'converged');
   assert.equal(back.lastNewEdgeAt, late);
-  assert.deepEqual(sim.tracker.drainTransitions().map((x) => x.to), ['converged']);
+  assert.deepEqual(
+    sim.tracker.drainTransitions().map((x) => x.to),
+    ['converged'],
+  );
 });
 
 test('seed() rebuilds stats from stored edges', () => {

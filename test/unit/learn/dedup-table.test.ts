@@ -7,7 +7,9 @@ test('key hashes: 1,000,000 keys shaped like real dedup keys give 1,000,000 dist
   for (let i = 0; i < 500_000; i++) {
     const tcp = hashKey(`tcp|10.1.${(i >> 8) & 255}.${i & 255}:${32768 + (i % 28000)}>10.2.0.${i % 200}:8080`);
     seen.add(`${tcp.a}:${tcp.b}`);
-    const http = hashKey(`http|${i.toString(16).padStart(8, '0')}-6b1d-4c4e-9a2f-${(i * 2654435761 >>> 0).toString(16).padStart(12, '0')}`);
+    const http = hashKey(
+      `http|${i.toString(16).padStart(8, '0')}-6b1d-4c4e-9a2f-${((i * 2654435761) >>> 0).toString(16).padStart(12, '0')}`,
+    );
     seen.add(`${http.a}:${http.b}`);
   }
   assert.equal(seen.size, 1_000_000);

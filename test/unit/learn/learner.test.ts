@@ -25,19 +25,40 @@ const inv: Inventory = {
 const index = InventoryIndex.build(inv);
 const T0 = 1_700_000_000;
 const sa = (ip: string, port: number) => ({ socketAddress: { address: ip, portValue: port } });
-const nodeOf: Record<string, string> = { '10.0.0.11': 'web-1.shop', '10.0.0.12': 'web-2.shop', '10.0.0.13': 'web-3.shop',
-  '10.0.0.14': 'web-4.shop', '10.0.0.21': 'db-0.shop', '10.0.0.22': 'db-1.shop' };
+const nodeOf: Record<string, string> = {
+  '10.0.0.11': 'web-1.shop',
+  '10.0.0.12': 'web-2.shop',
+  '10.0.0.13': 'web-3.shop',
+  '10.0.0.14': 'web-4.shop',
+  '10.0.0.21': 'db-0.shop',
+  '10.0.0.22': 'db-1.shop',
+};
 
-function obs(entry: TCPAccessLogEntry | HTTPAccessLogEntry, kind: AlsEntryKind, logName: 'inbound' | 'outbound', reporterIp: string): Observation {
+function obs(
+  entry: TCPAccessLogEntry | HTTPAccessLogEntry,
+  kind: AlsEntryKind,
+  logName: 'inbound' | 'outbound',
+  reporterIp: string,
+): Observation {
   const r = toObservation(entry, kind, { logName, node: { id: nodeOf[reporterIp]!, cluster: '' }, index });
   assert.ok(r.ok, JSON.stringify(r));
   return r.obs;
 }
 
 /** One TCP connection client → (vip or pod) as logged by both sidecars. */
-function connection(client: string, cport: number, dst: string, server: string, port: number, o: {
-  type?: AccessLogType; sec?: number; rx?: number; tx?: number;
-} = {}): { out: Observation; in: Observation } {
+function connection(
+  client: string,
+  cport: number,
+  dst: string,
+  server: string,
+  port: number,
+  o: {
+    type?: AccessLogType;
+    sec?: number;
+    rx?: number;
+    tx?: number;
+  } = {},
+): { out: Observation; in: Observation } {
   const common = {
     startTime: { seconds: T0 + (o.sec ?? 0), nanos: 0 },
     accessLogType: o.type ?? AccessLogType.TcpConnectionEnd,
@@ -173,7 +194,8 @@ test('dedup keys expire after the TTL and the key map stays bounded', () => {
   // 2 s later, same 4-tuple: the port was reused by a new connection
   const later = connection('10.0.0.11', 40001, '10.0.0.21', '10.0.0.21', 5432, { sec: 2 });
   assert.equal(l.observe(later.out).counted, true);
-  for (let i = 0; i < 100; i++) l.observe(connection('10.0.0.12', 20000 + i, '10.0.0.21', '10.0.0.21', 5432, { sec: 2 }).out);
+  for (let i = 0; i < 100; i++)
+    l.observe(connection('10.0.0.12', 20000 + i, '10.0.0.21', '10.0.0.21', 5432, { sec: 2 }).out);
   assert.ok(l.dedupSize <= 10);
 });
 

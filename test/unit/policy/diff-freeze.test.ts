@@ -13,18 +13,27 @@ test('diff: added and removed rules per side, compared by peer + protocol + port
   assert.deepEqual(d.ingress.added, [rule({ service: 'shop/web' }, 'grpc', 9090)]);
   assert.deepEqual(d.ingress.removed, [rule({ cidr: '192.0.2.0/24' }, 'tcp', 9090)]);
   assert.deepEqual(d.egress.added, [rule({ cidr: '203.0.113.10/32' }, 'tcp', 443)]);
-  assert.deepEqual(d.egress.removed, [rule({ cidr: '198.51.100.7/32' }, 'http', 80), rule({ cidr: '203.0.113.10/32', sni: 'payments' }, 'tcp', 443)]);
-  assert.equal(renderDiff(d), [
-    '- ingress  192.0.2.0/24                    tcp/9090',
-    '+ ingress  shop/web                        grpc/9090',
-    '- egress   198.51.100.7/32                 http/80',
-    '- egress   203.0.113.10/32 (sni payments)  tcp/443',
-    '+ egress   203.0.113.10/32                 tcp/443',
-  ].join('\n') + '\n');
+  assert.deepEqual(d.egress.removed, [
+    rule({ cidr: '198.51.100.7/32' }, 'http', 80),
+    rule({ cidr: '203.0.113.10/32', sni: 'payments' }, 'tcp', 443),
+  ]);
+  assert.equal(
+    renderDiff(d),
+    [
+      '- ingress  192.0.2.0/24                    tcp/9090',
+      '+ ingress  shop/web                        grpc/9090',
+      '- egress   198.51.100.7/32                 http/80',
+      '- egress   203.0.113.10/32 (sni payments)  tcp/443',
+      '+ egress   203.0.113.10/32                 tcp/443',
+    ].join('\n') + '\n',
+  );
 });
 
 test('diff: same rules in another order is no change; no current policy means everything is added', () => {
-  const same = diffPolicy(apiPolicy, { ingress: [...apiPolicy.ingress].reverse(), egress: [...apiPolicy.egress].reverse() });
+  const same = diffPolicy(apiPolicy, {
+    ingress: [...apiPolicy.ingress].reverse(),
+    egress: [...apiPolicy.egress].reverse(),
+  });
   assert.ok(isEmptyDiff(same));
   assert.equal(renderDiff(same), 'no changes\n');
   const fresh = diffPolicy(undefined, apiPolicy);
@@ -63,8 +72,15 @@ test('freeze: one rule per distinct (peer, protocol, port), deterministic whatev
   });
   const rand = prng(7);
   for (let i = 0; i < 50; i++) {
-    const shuffle = <T>(xs: T[]): T[] => xs.map((x) => [rand(), x] as const).sort((a, b) => a[0] - b[0]).map(([, x]) => x);
-    assert.deepEqual(freezePolicy('shop/api', { ingress: shuffle([...ingress]), egress: shuffle([...egress]) }, 1234), p);
+    const shuffle = <T>(xs: T[]): T[] =>
+      xs
+        .map((x) => [rand(), x] as const)
+        .sort((a, b) => a[0] - b[0])
+        .map(([, x]) => x);
+    assert.deepEqual(
+      freezePolicy('shop/api', { ingress: shuffle([...ingress]), egress: shuffle([...egress]) }, 1234),
+      p,
+    );
   }
   // rules carry only peer/protocol/port: edge ids and evidence do not leak into the policy
   assert.equal(JSON.stringify(p).includes('evidence'), false);

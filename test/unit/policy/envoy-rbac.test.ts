@@ -12,7 +12,11 @@ import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/serv
 import { HttpConnectionManager_CodecType } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import { T, encode, pack } from '../../../xds-server/src/generate/envoy-types.js';
 import {
-  denyAllRbac, inboundHttpRbac, inboundNetworkRbac, outboundNetworkRbac, rbacFilterRef,
+  denyAllRbac,
+  inboundHttpRbac,
+  inboundNetworkRbac,
+  outboundNetworkRbac,
+  rbacFilterRef,
 } from '../../../xds-server/src/generate/rbac.js';
 import type { GeneratedResource } from '../../../xds-server/src/generate/resource.js';
 import { compilePolicy } from '../../../xds-server/src/policy/compile.js';
@@ -70,7 +74,13 @@ function listener(name: string, port: number, netRbac?: string, httpRbac?: strin
     codecType: HttpConnectionManager_CodecType.AUTO,
     routeConfig: {
       name,
-      virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, directResponse: { status: 200, body: { inlineString: 'ok' } } }] }],
+      virtualHosts: [
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [{ match: { prefix: '/' }, directResponse: { status: 200, body: { inlineString: 'ok' } } }],
+        },
+      ],
     },
     httpFilters: [
       ...(httpRbac ? [rbacFilterRef('http', httpRbac)] : []),
@@ -80,12 +90,14 @@ function listener(name: string, port: number, netRbac?: string, httpRbac?: strin
   const body = encode(T.listener, {
     name,
     address: { socketAddress: { address: '0.0.0.0', portValue: port } },
-    filterChains: [{
-      filters: [
-        ...(netRbac ? [rbacFilterRef('network', netRbac)] : []),
-        { name: 'envoy.filters.network.http_connection_manager', typedConfig: pack(T.hcm, hcm) },
-      ],
-    }],
+    filterChains: [
+      {
+        filters: [
+          ...(netRbac ? [rbacFilterRef('network', netRbac)] : []),
+          { name: 'envoy.filters.network.http_connection_manager', typedConfig: pack(T.hcm, hcm) },
+        ],
+      },
+    ],
   });
   const deps = [netRbac, httpRbac].filter((n): n is string => !!n).map((n) => ({ typeUrl: ECDS, name: n }));
   return resource(LDS, name, body, deps);
@@ -96,11 +108,24 @@ const ecds = (g: GeneratedResource): XdsResource => resource(ECDS, g.name, g.bod
 // 10,000 more allowed sources (10.100.x.x), to show Envoy takes a big trie as readily as a small one
 const crowd: Inventory = {
   ...inventory,
-  workloads: [...inventory.workloads, ...Array.from({ length: 10_000 }, (_, i) => ({
-    name: `gen-${i}`, service: 'load/gen', addresses: [`10.100.${Math.floor(i / 256)}.${i % 256}`], ports: [],
-  }))],
+  workloads: [
+    ...inventory.workloads,
+    ...Array.from({ length: 10_000 }, (_, i) => ({
+      name: `gen-${i}`,
+      service: 'load/gen',
+      addresses: [`10.100.${Math.floor(i / 256)}.${i % 256}`],
+      ports: [],
+    })),
+  ],
 };
-const crowdPolicy: ServicePolicy = { ...policy, ingress: [...policy.ingress, { peer: { service: 'load/gen' }, protocol: 'tcp', port: 6432 }, { peer: { service: 'shop/api' }, protocol: 'tcp', port: 6432 }] };
+const crowdPolicy: ServicePolicy = {
+  ...policy,
+  ingress: [
+    ...policy.ingress,
+    { peer: { service: 'load/gen' }, protocol: 'tcp', port: 6432 },
+    { peer: { service: 'shop/api' }, protocol: 'tcp', port: 6432 },
+  ],
+};
 
 function snapshot(mode: Mode) {
   const compiled = compilePolicy(policy, inventory);
@@ -118,89 +143,142 @@ function snapshot(mode: Mode) {
   ]);
 }
 
-test('Envoy accepts the RBAC configs over ECDS and enforces them; a mode change does not touch listeners', { skip: skipReason(), timeout: 60_000 }, async (t) => {
-  const tmp = tempDir('nanoseg-rbac-');
-  const cache = new SnapshotCache();
-  const nacks: string[] = [];
-  const acks: string[] = [];
-  const server = new AdsServer(cache, {
-    logger: SILENT,
-    onAck: (_n, type, version) => void acks.push(`${type} ${version}`),
-    onNack: (_n, type, version, msg) => void nacks.push(`${type} ${version}: ${msg}`),
-  });
-  const grpc = new Server();
-  grpc.addService(AggregatedDiscoveryServiceService, server.handlers());
-  const socket = join(tmp.dir, 'xds.sock');
-  await new Promise<void>((res, rej) => grpc.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
-  const envoy = new NetnsEnvoy({ name: 'rbac', nodeId: 'db-1.data', cluster: 'data/db', xdsSocket: socket, api: 'sotw', dir: tmp.dir });
-  t.after(async () => {
-    await envoy.stop();
-    server.stop();
-    grpc.forceShutdown();
-    tmp.remove();
-  });
+test(
+  'Envoy accepts the RBAC configs over ECDS and enforces them; a mode change does not touch listeners',
+  { skip: skipReason(), timeout: 60_000 },
+  async (t) => {
+    const tmp = tempDir('nanoseg-rbac-');
+    const cache = new SnapshotCache();
+    const nacks: string[] = [];
+    const acks: string[] = [];
+    const server = new AdsServer(cache, {
+      logger: SILENT,
+      onAck: (_n, type, version) => void acks.push(`${type} ${version}`),
+      onNack: (_n, type, version, msg) => void nacks.push(`${type} ${version}: ${msg}`),
+    });
+    const grpc = new Server();
+    grpc.addService(AggregatedDiscoveryServiceService, server.handlers());
+    const socket = join(tmp.dir, 'xds.sock');
+    await new Promise<void>((res, rej) =>
+      grpc.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+    );
+    const envoy = new NetnsEnvoy({
+      name: 'rbac',
+      nodeId: 'db-1.data',
+      cluster: 'data/db',
+      xdsSocket: socket,
+      api: 'sotw',
+      dir: tmp.dir,
+    });
+    t.after(async () => {
+      await envoy.stop();
+      server.stop();
+      grpc.forceShutdown();
+      tmp.remove();
+    });
 
-  const enforce = snapshot('enforce');
-  const set = cache.setSnapshot('db-1.data', enforce);
-  assert.ok(set.valid, JSON.stringify(!set.valid && set.errors));
-  await envoy.start();
-  await waitFor('ECDS ACK', () => acks.includes(`${ECDS} ${enforce.types[ECDS].version}`) || nacks.length > 0, 15_000, 100);
-  assert.deepEqual(nacks, [], envoy.logTail());
-  await waitFor('listeners active', async () => {
-    const ls = await envoy.listeners();
-    return ['in-tcp', 'in-http', 'out', 'closed', 'in-crowd'].every((n) => ls.get(n)?.port !== undefined);
-  }, 15_000, 100);
-  // one EcdsConfigDump per filter category (HTTP, network); each holds the filters Envoy accepted over ECDS
-  const dump = await envoy.adminJson<{ configs: { '@type': string; ecds_filters?: { ecds_filter: { name: string } }[] }[] }>('/config_dump');
-  const accepted = dump.configs.filter((c) => c['@type'].endsWith('.EcdsConfigDump')).flatMap((c) => (c.ecds_filters ?? []).map((f) => f.ecds_filter.name));
-  assert.deepEqual(accepted.sort(), ['rbac-closed', 'rbac-in-crowd', 'rbac-in-http', 'rbac-in-tcp', 'rbac-out']);
+    const enforce = snapshot('enforce');
+    const set = cache.setSnapshot('db-1.data', enforce);
+    assert.ok(set.valid, JSON.stringify(!set.valid && set.errors));
+    await envoy.start();
+    await waitFor(
+      'ECDS ACK',
+      () => acks.includes(`${ECDS} ${enforce.types[ECDS].version}`) || nacks.length > 0,
+      15_000,
+      100,
+    );
+    assert.deepEqual(nacks, [], envoy.logTail());
+    await waitFor(
+      'listeners active',
+      async () => {
+        const ls = await envoy.listeners();
+        return ['in-tcp', 'in-http', 'out', 'closed', 'in-crowd'].every((n) => ls.get(n)?.port !== undefined);
+      },
+      15_000,
+      100,
+    );
+    // one EcdsConfigDump per filter category (HTTP, network); each holds the filters Envoy accepted over ECDS
+    const dump = await envoy.adminJson<{
+      configs: { '@type': string; ecds_filters?: { ecds_filter: { name: string } }[] }[];
+    }>('/config_dump');
+    const accepted = dump.configs
+      .filter((c) => c['@type'].endsWith('.EcdsConfigDump'))
+      .flatMap((c) => (c.ecds_filters ?? []).map((f) => f.ecds_filter.name));
+    assert.deepEqual(accepted.sort(), ['rbac-closed', 'rbac-in-crowd', 'rbac-in-http', 'rbac-in-tcp', 'rbac-out']);
 
-  await exec('ip', ['-n', envoy.ns, 'addr', 'add', '10.100.39.15/32', 'dev', 'lo']); // one of load/gen's 10,000
-  /** HTTP status, or 'closed' when the connection was closed without a response (network RBAC). */
-  const probe = async (src: string, url: string): Promise<string> => {
-    try {
-      const r = await exec('ip', ['netns', 'exec', envoy.ns, 'curl', '-sS', '--max-time', '3', '--interface', src, '-o', '/dev/null', '-w', '%{http_code}', url]);
-      return r.stdout.trim();
-    } catch {
-      return 'closed';
-    }
-  };
-  const expectations: [string, string, string][] = [
-    ['127.0.0.11', 'http://127.0.0.1:5432/', '200'], // shop/api → 5432: allowed
-    ['127.0.1.7', 'http://127.0.0.1:5432/', '200'], // 127.0.1.0/24 → 5432: allowed
-    ['127.0.0.12', 'http://127.0.0.1:5432/', 'closed'], // shop/web → 5432: no rule
-    ['127.0.0.12', 'http://127.0.0.1:9090/', '200'], // shop/web → 9090: allowed
-    ['127.0.0.11', 'http://127.0.0.1:9090/', '403'], // shop/api → 9090: no rule (HTTP RBAC)
-    ['127.0.0.30', 'http://127.0.0.20:8443/', '200'], // egress to 127.0.0.20/32: allowed
-    ['127.0.0.30', 'http://127.0.0.250:8443/', '200'], // egress to shop/web's VIP: allowed
-    ['127.0.0.30', 'http://127.0.0.12:8443/', '200'], // egress to shop/web's workload: allowed
-    ['127.0.0.30', 'http://127.0.0.21:8443/', 'closed'], // only with SNI payments
-    ['127.0.0.30', 'http://127.0.0.22:8443/', 'closed'], // no rule
-    ['127.0.0.11', 'http://127.0.0.1:7000/', 'closed'], // deny-all
-    ['127.0.0.11', 'http://127.0.0.1:6432/', '200'], // shop/api, next to 10,000 load/gen addresses
-    ['127.0.0.12', 'http://127.0.0.1:6432/', 'closed'], // shop/web is not among them
-    ['10.100.39.15', 'http://10.100.39.15:6432/', '200'], // load/gen (gen-9999)
-  ];
-  for (const [src, url, want] of expectations) assert.equal(await probe(src, url), want, `enforce: ${src} → ${url}`);
-  assert.ok(await envoy.stat('inbound.rbac.denied') >= 1);
+    await exec('ip', ['-n', envoy.ns, 'addr', 'add', '10.100.39.15/32', 'dev', 'lo']); // one of load/gen's 10,000
+    /** HTTP status, or 'closed' when the connection was closed without a response (network RBAC). */
+    const probe = async (src: string, url: string): Promise<string> => {
+      try {
+        const r = await exec('ip', [
+          'netns',
+          'exec',
+          envoy.ns,
+          'curl',
+          '-sS',
+          '--max-time',
+          '3',
+          '--interface',
+          src,
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          url,
+        ]);
+        return r.stdout.trim();
+      } catch {
+        return 'closed';
+      }
+    };
+    const expectations: [string, string, string][] = [
+      ['127.0.0.11', 'http://127.0.0.1:5432/', '200'], // shop/api → 5432: allowed
+      ['127.0.1.7', 'http://127.0.0.1:5432/', '200'], // 127.0.1.0/24 → 5432: allowed
+      ['127.0.0.12', 'http://127.0.0.1:5432/', 'closed'], // shop/web → 5432: no rule
+      ['127.0.0.12', 'http://127.0.0.1:9090/', '200'], // shop/web → 9090: allowed
+      ['127.0.0.11', 'http://127.0.0.1:9090/', '403'], // shop/api → 9090: no rule (HTTP RBAC)
+      ['127.0.0.30', 'http://127.0.0.20:8443/', '200'], // egress to 127.0.0.20/32: allowed
+      ['127.0.0.30', 'http://127.0.0.250:8443/', '200'], // egress to shop/web's VIP: allowed
+      ['127.0.0.30', 'http://127.0.0.12:8443/', '200'], // egress to shop/web's workload: allowed
+      ['127.0.0.30', 'http://127.0.0.21:8443/', 'closed'], // only with SNI payments
+      ['127.0.0.30', 'http://127.0.0.22:8443/', 'closed'], // no rule
+      ['127.0.0.11', 'http://127.0.0.1:7000/', 'closed'], // deny-all
+      ['127.0.0.11', 'http://127.0.0.1:6432/', '200'], // shop/api, next to 10,000 load/gen addresses
+      ['127.0.0.12', 'http://127.0.0.1:6432/', 'closed'], // shop/web is not among them
+      ['10.100.39.15', 'http://10.100.39.15:6432/', '200'], // load/gen (gen-9999)
+    ];
+    for (const [src, url, want] of expectations) assert.equal(await probe(src, url), want, `enforce: ${src} → ${url}`);
+    assert.ok((await envoy.stat('inbound.rbac.denied')) >= 1);
 
-  const modified = await envoy.stat('listener_manager.listener_modified');
-  const ldsVersion = enforce.types[LDS].version;
-  const monitor = snapshot('monitor');
-  assert.equal(monitor.types[LDS].version, ldsVersion, 'a mode change changes only ECDS resources');
-  assert.ok(cache.setSnapshot('db-1.data', monitor).valid);
-  await waitFor('ECDS ACK (monitor)', () => acks.includes(`${ECDS} ${monitor.types[ECDS].version}`) || nacks.length > 0, 15_000, 100);
-  assert.deepEqual(nacks, []);
-  assert.equal(await envoy.stat('listener_manager.listener_modified'), modified, 'no listener was modified');
-  assert.equal(await envoy.stat('listener_manager.total_filter_chains_draining'), 0);
+    const modified = await envoy.stat('listener_manager.listener_modified');
+    const ldsVersion = enforce.types[LDS].version;
+    const monitor = snapshot('monitor');
+    assert.equal(monitor.types[LDS].version, ldsVersion, 'a mode change changes only ECDS resources');
+    assert.ok(cache.setSnapshot('db-1.data', monitor).valid);
+    await waitFor(
+      'ECDS ACK (monitor)',
+      () => acks.includes(`${ECDS} ${monitor.types[ECDS].version}`) || nacks.length > 0,
+      15_000,
+      100,
+    );
+    assert.deepEqual(nacks, []);
+    assert.equal(await envoy.stat('listener_manager.listener_modified'), modified, 'no listener was modified');
+    assert.equal(await envoy.stat('listener_manager.total_filter_chains_draining'), 0);
 
-  const shadowDenied = await envoy.stat('inbound.rbac.shadow_denied');
-  for (const [src, url] of expectations) assert.equal(await probe(src, url), '200', `monitor: ${src} → ${url} passes`);
-  assert.ok(await envoy.stat('inbound.rbac.shadow_denied') > shadowDenied, 'monitor records would-deny');
+    const shadowDenied = await envoy.stat('inbound.rbac.shadow_denied');
+    for (const [src, url] of expectations)
+      assert.equal(await probe(src, url), '200', `monitor: ${src} → ${url} passes`);
+    assert.ok((await envoy.stat('inbound.rbac.shadow_denied')) > shadowDenied, 'monitor records would-deny');
 
-  const learn = snapshot('learn');
-  assert.ok(cache.setSnapshot('db-1.data', learn).valid);
-  await waitFor('ECDS ACK (learn)', () => acks.includes(`${ECDS} ${learn.types[ECDS].version}`) || nacks.length > 0, 15_000, 100);
-  assert.deepEqual(nacks, []);
-  assert.equal(await probe('127.0.0.12', 'http://127.0.0.1:5432/'), '200');
-});
+    const learn = snapshot('learn');
+    assert.ok(cache.setSnapshot('db-1.data', learn).valid);
+    await waitFor(
+      'ECDS ACK (learn)',
+      () => acks.includes(`${ECDS} ${learn.types[ECDS].version}`) || nacks.length > 0,
+      15_000,
+      100,
+    );
+    assert.deepEqual(nacks, []);
+    assert.equal(await probe('127.0.0.12', 'http://127.0.0.1:5432/'), '200');
+  },
+);

@@ -5,11 +5,22 @@ import type { ValidationResult } from '../../../xds-server/src/model/index.js';
 import { normalizeRules, ruleKey } from '../../../xds-server/src/policy/rules.js';
 import { apiPolicy, prng } from './fixtures.js';
 
-const evidence = () => ({ firstSeen: 1_700_000_000_000, lastSeen: 1_700_000_060_000, count: 52, bytesSent: 1, bytesReceived: 2, exampleWorkloads: [] });
+const evidence = () => ({
+  firstSeen: 1_700_000_000_000,
+  lastSeen: 1_700_000_060_000,
+  count: 52,
+  bytesSent: 1,
+  bytesReceived: 2,
+  exampleWorkloads: [],
+});
 
 test('show prints the documented YAML', () => {
-  const doc = policyDocument(apiPolicy, 'enforce', (side, r) => (side === 'ingress' && r.port === 9090 && r.protocol === 'http' ? evidence() : undefined));
-  assert.equal(formatPolicyDocument(doc), `apiVersion: nanoseg.io/v1alpha1
+  const doc = policyDocument(apiPolicy, 'enforce', (side, r) =>
+    side === 'ingress' && r.port === 9090 && r.protocol === 'http' ? evidence() : undefined,
+  );
+  assert.equal(
+    formatPolicyDocument(doc),
+    `apiVersion: nanoseg.io/v1alpha1
 kind: Policy
 service: shop/api
 mode: enforce
@@ -31,12 +42,16 @@ egress:
   - peer: {cidr: 203.0.113.10/32, sni: payments}
     protocol: tcp
     port: 443
-`);
+`,
+  );
 });
 
 test('round trip: show (YAML and JSON) → parse gives the same rules and mode', () => {
   for (const format of ['yaml', 'json'] as const) {
-    const text = formatPolicyDocument(policyDocument(apiPolicy, 'monitor', () => evidence()), format);
+    const text = formatPolicyDocument(
+      policyDocument(apiPolicy, 'monitor', () => evidence()),
+      format,
+    );
     const r = parsePolicyFile(text, `policy.${format}`);
     assert.ok(r.valid, JSON.stringify(!r.valid && r.errors));
     assert.equal(r.result.service, 'shop/api');
@@ -53,12 +68,15 @@ test('mode is optional on apply; empty or missing rule lists mean no rules', () 
 });
 
 test('addresses are canonical: IPv6 is compressed and lower-cased, SNI lower-cased', () => {
-  const r = parsePolicyFile(`apiVersion: nanoseg.io/v1alpha1
+  const r = parsePolicyFile(
+    `apiVersion: nanoseg.io/v1alpha1
 kind: Policy
 service: data/db
 egress:
   - {peer: {cidr: "2001:DB8:0:0::0/64", sni: Payments.Example.COM}, protocol: tcp, port: 443}
-`, 'p.yaml');
+`,
+    'p.yaml',
+  );
   assert.ok(r.valid, JSON.stringify(!r.valid && r.errors));
   assert.deepEqual(r.result.egress[0]!.peer, { cidr: '2001:db8::/64', sni: 'payments.example.com' });
 });
@@ -132,47 +150,85 @@ egress:
 });
 
 test('document-level errors: apiVersion, kind, service, mode, unknown and missing fields, shapes', () => {
-  assert.deepEqual(errorsOf(parsePolicyFile('apiVersion: v2\nkind: NetworkPolicy\nservice: api\nmode: strict\nspec: {}\ningress: {}\n', 'p.yaml')), [
-    'p.yaml:5:1: spec: unknown field (expected apiVersion, kind, service, mode, ingress, egress)',
-    'p.yaml:1:13: apiVersion: "v2" is not supported (expected nanoseg.io/v1alpha1)',
-    'p.yaml:2:7: kind: "NetworkPolicy" is not Policy',
-    'p.yaml:3:10: service: "api" is not a service name (namespace/name, lower case)',
-    'p.yaml:4:7: mode: "strict" is not a mode (learn|monitor|enforce)',
-    'p.yaml:6:10: ingress: expected a list of rules',
-  ]);
+  assert.deepEqual(
+    errorsOf(
+      parsePolicyFile(
+        'apiVersion: v2\nkind: NetworkPolicy\nservice: api\nmode: strict\nspec: {}\ningress: {}\n',
+        'p.yaml',
+      ),
+    ),
+    [
+      'p.yaml:5:1: spec: unknown field (expected apiVersion, kind, service, mode, ingress, egress)',
+      'p.yaml:1:13: apiVersion: "v2" is not supported (expected nanoseg.io/v1alpha1)',
+      'p.yaml:2:7: kind: "NetworkPolicy" is not Policy',
+      'p.yaml:3:10: service: "api" is not a service name (namespace/name, lower case)',
+      'p.yaml:4:7: mode: "strict" is not a mode (learn|monitor|enforce)',
+      'p.yaml:6:10: ingress: expected a list of rules',
+    ],
+  );
   assert.deepEqual(errorsOf(parsePolicyFile('kind: Policy\n', 'p.yaml')), [
     'p.yaml:1:1: missing field apiVersion',
     'p.yaml:1:1: missing field service',
   ]);
   assert.deepEqual(errorsOf(parsePolicyFile('', 'p.yaml')), ['p.yaml:1:1: empty document (expected a Policy)']);
-  assert.deepEqual(errorsOf(parsePolicyFile('- a\n', 'p.yaml')), ['p.yaml:1:1: a policy must be a mapping (apiVersion, kind, service, ingress, egress)']);
-  assert.deepEqual(errorsOf(parsePolicyFile(`${HEAD}egress: [1, {peer: shop/web, protocol: tcp, port: 1}]\n`, 'p.yaml')), [
-    'p.yaml:4:10: egress[0]: a rule must be a mapping (peer, protocol, port)',
-    'p.yaml:4:20: egress[1].peer: a peer must be a mapping: {service: namespace/name} or {cidr: ADDRESS/PREFIX, sni: NAME}',
+  assert.deepEqual(errorsOf(parsePolicyFile('- a\n', 'p.yaml')), [
+    'p.yaml:1:1: a policy must be a mapping (apiVersion, kind, service, ingress, egress)',
   ]);
+  assert.deepEqual(
+    errorsOf(parsePolicyFile(`${HEAD}egress: [1, {peer: shop/web, protocol: tcp, port: 1}]\n`, 'p.yaml')),
+    [
+      'p.yaml:4:10: egress[0]: a rule must be a mapping (peer, protocol, port)',
+      'p.yaml:4:20: egress[1].peer: a peer must be a mapping: {service: namespace/name} or {cidr: ADDRESS/PREFIX, sni: NAME}',
+    ],
+  );
 });
 
 test('YAML syntax errors, duplicate keys and several documents are errors with positions', () => {
   const syntax = errorsOf(parsePolicyFile(`${HEAD}ingress: [\n`, 'p.yaml'));
   assert.equal(syntax.length >= 1, true);
   assert.match(syntax[0]!, /^p\.yaml:\d+:\d+: /);
-  assert.deepEqual(errorsOf(parsePolicyFile(`${HEAD}service: data/db\n`, 'p.yaml')), ['p.yaml:4:1: Map keys must be unique']);
-  assert.match(errorsOf(parsePolicyFile(`${HEAD}---\n${HEAD}`, 'p.yaml'))[0]!, /^p\.yaml:4:1: Source contains multiple documents/);
+  assert.deepEqual(errorsOf(parsePolicyFile(`${HEAD}service: data/db\n`, 'p.yaml')), [
+    'p.yaml:4:1: Map keys must be unique',
+  ]);
+  assert.match(
+    errorsOf(parsePolicyFile(`${HEAD}---\n${HEAD}`, 'p.yaml'))[0]!,
+    /^p\.yaml:4:1: Source contains multiple documents/,
+  );
 });
 
 test('JSON input is accepted, and its errors have positions too', () => {
-  const ok = parsePolicyFile('{"apiVersion":"nanoseg.io/v1alpha1","kind":"Policy","service":"a/b","ingress":[{"peer":{"service":"c/d"},"protocol":"grpc","port":50051}]}', 'p.json');
+  const ok = parsePolicyFile(
+    '{"apiVersion":"nanoseg.io/v1alpha1","kind":"Policy","service":"a/b","ingress":[{"peer":{"service":"c/d"},"protocol":"grpc","port":50051}]}',
+    'p.json',
+  );
   assert.ok(ok.valid);
   assert.deepEqual(ok.result.ingress, [{ peer: { service: 'c/d' }, protocol: 'grpc', port: 50051 }]);
-  assert.deepEqual(errorsOf(parsePolicyFile('{"apiVersion":"nanoseg.io/v1alpha1","kind":"Policy","service":"a/b",\n "egress":[{"peer":{"cidr":"::1/128"},"protocol":"udp","port":0}]}', 'p.json')),
-    ['p.json:2:63: egress[0].port: 0 is not a port (1-65535)']);
+  assert.deepEqual(
+    errorsOf(
+      parsePolicyFile(
+        '{"apiVersion":"nanoseg.io/v1alpha1","kind":"Policy","service":"a/b",\n "egress":[{"peer":{"cidr":"::1/128"},"protocol":"udp","port":0}]}',
+        'p.json',
+      ),
+    ),
+    ['p.json:2:63: egress[0].port: 0 is not a port (1-65535)'],
+  );
 });
 
 test('evidence is accepted and ignored on apply; aliases are refused', () => {
-  const r = parsePolicyFile(`${HEAD}ingress:\n  - {peer: {service: shop/web}, protocol: tcp, port: 1, evidence: {anything: [1, 2]}}\n`, 'p.yaml');
+  const r = parsePolicyFile(
+    `${HEAD}ingress:\n  - {peer: {service: shop/web}, protocol: tcp, port: 1, evidence: {anything: [1, 2]}}\n`,
+    'p.yaml',
+  );
   assert.ok(r.valid);
-  assert.deepEqual(errorsOf(parsePolicyFile(`${HEAD}ingress:\n  - {peer: &p {service: shop/web}, protocol: tcp, port: 1}\n  - {peer: *p, protocol: tcp, port: 2}\n`, 'p.yaml')),
-    ['p.yaml:6:12: ingress[1].peer: aliases are not allowed in policy files']);
+  assert.deepEqual(
+    errorsOf(
+      parsePolicyFile(
+        `${HEAD}ingress:\n  - {peer: &p {service: shop/web}, protocol: tcp, port: 1}\n  - {peer: *p, protocol: tcp, port: 2}\n`,
+        'p.yaml',
+      ),
+    ),
+    ['p.yaml:6:12: ingress[1].peer: aliases are not allowed in policy files'],
+  );
 });
 
 test('property: random mutations of a valid file never throw and always give a ValidationResult', () => {
@@ -188,10 +244,17 @@ test('property: random mutations of a valid file never throw and always give a V
     for (let e = 0; e < edits; e++) {
       const at = Math.floor(rand() * (s.length + 1));
       switch (Math.floor(rand() * 5)) {
-        case 0: s = s.slice(0, at) + pick(alphabet) + s.slice(at); break; // insert
-        case 1: s = s.slice(0, at) + s.slice(at + 1 + Math.floor(rand() * 8)); break; // delete
-        case 2: s = s.slice(0, at) + pick(alphabet) + s.slice(at + 1); break; // replace
-        case 3: { // swap two lines
+        case 0:
+          s = s.slice(0, at) + pick(alphabet) + s.slice(at);
+          break; // insert
+        case 1:
+          s = s.slice(0, at) + s.slice(at + 1 + Math.floor(rand() * 8));
+          break; // delete
+        case 2:
+          s = s.slice(0, at) + pick(alphabet) + s.slice(at + 1);
+          break; // replace
+        case 3: {
+          // swap two lines
           const lines = s.split('\n');
           const a = Math.floor(rand() * lines.length);
           const b = Math.floor(rand() * lines.length);
@@ -199,21 +262,29 @@ test('property: random mutations of a valid file never throw and always give a V
           s = lines.join('\n');
           break;
         }
-        default: s = s.slice(0, at) + s.slice(Math.floor(rand() * s.length)); // splice
+        default:
+          s = s.slice(0, at) + s.slice(Math.floor(rand() * s.length)); // splice
       }
     }
     let r: ValidationResult<unknown>;
-    assert.doesNotThrow(() => { r = parsePolicyFile(s, 'fuzz.yaml'); }, `input ${JSON.stringify(s)}`);
+    assert.doesNotThrow(
+      () => {
+        r = parsePolicyFile(s, 'fuzz.yaml');
+      },
+      `input ${JSON.stringify(s)}`,
+    );
     r = parsePolicyFile(s, 'fuzz.yaml');
     if (r.valid) {
       valid++;
       const p = r.result as { ingress: { port: number }[]; egress: { port: number }[] };
-      for (const x of [...p.ingress, ...p.egress]) assert.ok(Number.isInteger(x.port) && x.port >= 1 && x.port <= 65535);
+      for (const x of [...p.ingress, ...p.egress])
+        assert.ok(Number.isInteger(x.port) && x.port >= 1 && x.port <= 65535);
       const keys = p.ingress.map((x) => ruleKey(x as never));
       assert.equal(new Set(keys).size, keys.length, 'no duplicate rules in a valid result');
     } else {
       assert.ok(r.errors.length > 0);
-      for (const e of r.errors) assert.match(e.message, /^fuzz\.yaml:\d+:\d+: /, `error without position: ${e.message}`);
+      for (const e of r.errors)
+        assert.match(e.message, /^fuzz\.yaml:\d+:\d+: /, `error without position: ${e.message}`);
     }
   }
   assert.ok(valid > 0, 'some mutations stay valid (the generator is not only producing garbage)');

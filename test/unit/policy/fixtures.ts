@@ -20,7 +20,11 @@ export const inventory: Inventory = {
   ],
 };
 
-export const rule = (peer: PolicyRule['peer'], protocol: PolicyRule['protocol'], port: number): PolicyRule => ({ peer, protocol, port });
+export const rule = (peer: PolicyRule['peer'], protocol: PolicyRule['protocol'], port: number): PolicyRule => ({
+  peer,
+  protocol,
+  port,
+});
 
 /** shop/api: called by shop/web over HTTP, calls data/db and the payment API. */
 export const apiPolicy: ServicePolicy = {
@@ -44,12 +48,25 @@ export const dbPolicy: ServicePolicy = {
   updatedAt: 1_700_000_000_000,
 };
 
-export function edge(source: Edge['source'], destination: Edge['destination'], protocol: Edge['protocol'], port: number, count = 1): Edge {
+export function edge(
+  source: Edge['source'],
+  destination: Edge['destination'],
+  protocol: Edge['protocol'],
+  port: number,
+  count = 1,
+): Edge {
   const k = { source, destination, protocol, port };
   return {
     ...k,
     id: edgeId(k),
-    evidence: { firstSeen: 1_700_000_000_000, lastSeen: 1_700_000_060_000, count, bytesSent: 10, bytesReceived: 20, exampleWorkloads: [] },
+    evidence: {
+      firstSeen: 1_700_000_000_000,
+      lastSeen: 1_700_000_060_000,
+      count,
+      bytesSent: 10,
+      bytesReceived: 20,
+      exampleWorkloads: [],
+    },
   };
 }
 
@@ -61,4 +78,3 @@ export { prng } from '../../support/prng.js';
 export function renderResource(g: GeneratedResource): unknown {
   return render(g.typeUrl, g.body);
 }
-

@@ -6,7 +6,11 @@ import { EMPTY_INVENTORY } from '../../../xds-server/src/model/index.js';
 import { inventory } from './fixtures.js';
 
 test('a service is each current workload address as a host prefix; an external is its CIDR', () => {
-  assert.deepEqual(addressesOf({ service: 'shop/api' }, inventory), ['10.213.0.21/32', '10.213.0.22/32', 'fd00::22/128']);
+  assert.deepEqual(addressesOf({ service: 'shop/api' }, inventory), [
+    '10.213.0.21/32',
+    '10.213.0.22/32',
+    'fd00::22/128',
+  ]);
   assert.deepEqual(addressesOf({ service: 'shop/web' }, inventory), ['10.213.0.11/32', '10.213.0.12/32']);
   assert.deepEqual(addressesOf({ cidr: '203.0.113.0/24', sni: 'x' }, inventory), ['203.0.113.0/24']);
   assert.deepEqual(addressesOf({ service: 'gone/away' }, inventory), []);
@@ -19,8 +23,18 @@ test('destinations of a service include its VIP', () => {
 });
 
 test('replicas coming and going change the principals', () => {
-  const scaled = { ...inventory, workloads: [...inventory.workloads, { name: 'web-3', service: 'shop/web', addresses: ['10.213.0.13'], ports: [8080] }] };
-  assert.deepEqual(addressesOf({ service: 'shop/web' }, scaled), ['10.213.0.11/32', '10.213.0.12/32', '10.213.0.13/32']);
+  const scaled = {
+    ...inventory,
+    workloads: [
+      ...inventory.workloads,
+      { name: 'web-3', service: 'shop/web', addresses: ['10.213.0.13'], ports: [8080] },
+    ],
+  };
+  assert.deepEqual(addressesOf({ service: 'shop/web' }, scaled), [
+    '10.213.0.11/32',
+    '10.213.0.12/32',
+    '10.213.0.13/32',
+  ]);
 });
 
 test('ownerOf: workload, VIP, named external, unknown', () => {

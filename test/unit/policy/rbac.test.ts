@@ -2,7 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { T } from '../../../xds-server/src/generate/envoy-types.js';
 import {
-  denyAllRbac, inboundHttpRbac, inboundMatcher, inboundNetworkRbac, outboundMatcher, outboundNetworkRbac, rbacFilterRef,
+  denyAllRbac,
+  inboundHttpRbac,
+  inboundMatcher,
+  inboundNetworkRbac,
+  outboundMatcher,
+  outboundNetworkRbac,
+  rbacFilterRef,
 } from '../../../xds-server/src/generate/rbac.js';
 import type { GeneratedResource } from '../../../xds-server/src/generate/resource.js';
 import type { Matcher } from '../../../proto/gen/xds/type/matcher/v3/matcher.js';
@@ -48,10 +54,13 @@ test('modes: learn = no rules, monitor = shadow only, enforce = rules and the sa
   assert.equal(httpRbac(inboundHttpRbac(api, 'learn', 'x')).matcher, undefined);
 });
 
-test('resources are ECDS TypedExtensionConfigs with the caller\'s name, deterministic', () => {
+test("resources are ECDS TypedExtensionConfigs with the caller's name, deterministic", () => {
   const a = inboundNetworkRbac(api, 'enforce', 'inbound-rbac');
   assert.deepEqual([a.kind, a.typeUrl, a.name], ['extension', T.extension.url, 'inbound-rbac']);
-  const shuffled = compilePolicy({ ...apiPolicy, ingress: [...apiPolicy.ingress].reverse(), egress: [...apiPolicy.egress].reverse() }, inventory);
+  const shuffled = compilePolicy(
+    { ...apiPolicy, ingress: [...apiPolicy.ingress].reverse(), egress: [...apiPolicy.egress].reverse() },
+    inventory,
+  );
   assert.deepEqual(inboundNetworkRbac(shuffled, 'enforce', 'inbound-rbac').body, a.body);
   assert.deepEqual(outboundNetworkRbac(shuffled, 'enforce', 'o').body, outboundNetworkRbac(api, 'enforce', 'o').body);
 });
@@ -65,21 +74,34 @@ test('the listener reference subscribes to the ECDS resource by filter name', ()
 });
 
 /** Walks a matcher the way Envoy does, for the inputs given; returns the action name (or undefined). */
-function evaluate(m: Matcher, inputs: { port: number; sourceIp?: string; destIp?: string; sni?: string }): string | undefined {
+function evaluate(
+  m: Matcher,
+  inputs: { port: number; sourceIp?: string; destIp?: string; sni?: string },
+): string | undefined {
   const t = m.matcherTree;
   const onMatch = (o: Matcher['onNoMatch']): string | undefined =>
     o?.action ? o.action.name : o?.matcher ? evaluate(o.matcher, inputs) : undefined;
   if (t) {
     const url = t.input!.typedConfig!.typeUrl;
     if (t.exactMatchMap) {
-      const key = url === T.destinationPortInput.url ? String(inputs.port) : url === T.serverNameInput.url ? inputs.sni : undefined;
+      const key =
+        url === T.destinationPortInput.url
+          ? String(inputs.port)
+          : url === T.serverNameInput.url
+            ? inputs.sni
+            : undefined;
       const hit = key === undefined ? undefined : t.exactMatchMap.map[key];
       const r = hit ? onMatch(hit) : undefined;
       if (r !== undefined) return r;
     } else if (t.customMatch) {
       const ip = url === T.sourceIpInput.url ? inputs.sourceIp : inputs.destIp;
       const trie = T.ipMatcher.codec.decode(t.customMatch.typedConfig!.value);
-      const hits = trie.rangeMatchers.flatMap((rm) => rm.ranges.filter((r) => ip !== undefined && inRange(ip, r.addressPrefix, r.prefixLen ?? 0)).map((r) => ({ rm, len: r.prefixLen ?? 0 })))
+      const hits = trie.rangeMatchers
+        .flatMap((rm) =>
+          rm.ranges
+            .filter((r) => ip !== undefined && inRange(ip, r.addressPrefix, r.prefixLen ?? 0))
+            .map((r) => ({ rm, len: r.prefixLen ?? 0 })),
+        )
         .sort((a, b) => b.len - a.len);
       for (const h of hits) {
         const r = onMatch(h.rm.onMatch);
@@ -91,7 +113,8 @@ function evaluate(m: Matcher, inputs: { port: number; sourceIp?: string; destIp?
 }
 
 function inRange(ip: string, prefix: string, len: number): boolean {
-  if (ip.includes(':') || prefix.includes(':')) return ip.includes(':') && prefix.includes(':') && (len === 128 ? ip === prefix : prefix.endsWith('::'));
+  if (ip.includes(':') || prefix.includes(':'))
+    return ip.includes(':') && prefix.includes(':') && (len === 128 ? ip === prefix : prefix.endsWith('::'));
   const n = (s: string) => s.split('.').reduce((a, x) => a * 256 + Number(x), 0);
   const size = 2 ** (32 - len);
   return Math.floor(n(ip) / size) === Math.floor(n(prefix) / size);
@@ -109,7 +132,10 @@ test('outbound matcher: port → destination trie → (SNI for tcp rules) → th
   const m = outboundMatcher(api);
   assert.equal(evaluate(m, { port: 5432, destIp: '10.213.0.252' }), 'egress|data/db|tcp/5432');
   assert.equal(evaluate(m, { port: 5432, destIp: '10.213.0.31' }), 'egress|data/db|tcp/5432');
-  assert.equal(evaluate(m, { port: 443, destIp: '203.0.113.10', sni: 'payments' }), 'egress|203.0.113.10/32#payments|tcp/443');
+  assert.equal(
+    evaluate(m, { port: 443, destIp: '203.0.113.10', sni: 'payments' }),
+    'egress|203.0.113.10/32#payments|tcp/443',
+  );
   assert.equal(evaluate(m, { port: 443, destIp: '203.0.113.10', sni: 'other' }), 'egress|no-rule');
   assert.equal(evaluate(m, { port: 443, destIp: '203.0.113.10' }), 'egress|no-rule');
   assert.equal(evaluate(m, { port: 80, destIp: '198.51.100.7', sni: 'x' }), 'egress|198.51.100.7/32|http/80');
@@ -117,14 +143,27 @@ test('outbound matcher: port → destination trie → (SNI for tcp rules) → th
 });
 
 test('a wider rule without SNI still allows what a narrower SNI rule does not (ranges are not exclusive)', () => {
-  const p: ServicePolicy = { ...apiPolicy, egress: [rule({ cidr: '203.0.113.10/32', sni: 'payments' }, 'tcp', 443), rule({ cidr: '203.0.113.0/24' }, 'tcp', 443)] };
+  const p: ServicePolicy = {
+    ...apiPolicy,
+    egress: [
+      rule({ cidr: '203.0.113.10/32', sni: 'payments' }, 'tcp', 443),
+      rule({ cidr: '203.0.113.0/24' }, 'tcp', 443),
+    ],
+  };
   const m = outboundMatcher(compilePolicy(p, inventory));
-  assert.equal(evaluate(m, { port: 443, destIp: '203.0.113.10', sni: 'payments' }), 'egress|203.0.113.10/32#payments|tcp/443');
+  assert.equal(
+    evaluate(m, { port: 443, destIp: '203.0.113.10', sni: 'payments' }),
+    'egress|203.0.113.10/32#payments|tcp/443',
+  );
   assert.equal(evaluate(m, { port: 443, destIp: '203.0.113.10', sni: 'other' }), 'egress|203.0.113.0/24|tcp/443');
 });
 
-test('udp rules are not part of the TCP listeners\' RBAC; nothing allowed = deny-all', () => {
-  const p: ServicePolicy = { ...apiPolicy, ingress: [rule({ service: 'shop/web' }, 'udp', 53)], egress: [rule({ cidr: '192.0.2.53/32' }, 'udp', 53)] };
+test("udp rules are not part of the TCP listeners' RBAC; nothing allowed = deny-all", () => {
+  const p: ServicePolicy = {
+    ...apiPolicy,
+    ingress: [rule({ service: 'shop/web' }, 'udp', 53)],
+    egress: [rule({ cidr: '192.0.2.53/32' }, 'udp', 53)],
+  };
   const c = compilePolicy(p, inventory);
   assert.deepEqual(inboundMatcher(c).matcherTree, undefined);
   assert.equal(inboundMatcher(c).onNoMatch?.action?.name, 'ingress|no-rule');
@@ -134,15 +173,27 @@ test('udp rules are not part of the TCP listeners\' RBAC; nothing allowed = deny
 
 test('scale: 10,000 allowed addresses are one trie per port, grouped per rule (not 10,000 principals)', () => {
   const many: Workload[] = Array.from({ length: 10_000 }, (_, i) => ({
-    name: `gen-${i}`, service: 'load/gen', addresses: [`10.${100 + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}`], ports: [],
+    name: `gen-${i}`,
+    service: 'load/gen',
+    addresses: [`10.${100 + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}`],
+    ports: [],
   }));
   const inv: Inventory = { ...inventory, workloads: [...inventory.workloads, ...many] };
-  const p: ServicePolicy = { ...apiPolicy, ingress: [...apiPolicy.ingress, rule({ service: 'load/gen' }, 'tcp', 9090)] };
+  const p: ServicePolicy = {
+    ...apiPolicy,
+    ingress: [...apiPolicy.ingress, rule({ service: 'load/gen' }, 'tcp', 9090)],
+  };
   const small = inboundMatcher(compilePolicy(apiPolicy, inv));
   const big = inboundMatcher(compilePolicy(p, inv));
-  const tries = (m: Matcher) => Object.values(m.matcherTree!.exactMatchMap!.map).map((o) => T.ipMatcher.codec.decode(o.matcher!.matcherTree!.customMatch!.typedConfig!.value));
+  const tries = (m: Matcher) =>
+    Object.values(m.matcherTree!.exactMatchMap!.map).map((o) =>
+      T.ipMatcher.codec.decode(o.matcher!.matcherTree!.customMatch!.typedConfig!.value),
+    );
   assert.equal(tries(big).length, tries(small).length, 'one trie per port either way');
-  assert.deepEqual(tries(big)[0]!.rangeMatchers.map((r) => r.ranges.length), [10_000, 2, 1]);
+  assert.deepEqual(
+    tries(big)[0]!.rangeMatchers.map((r) => r.ranges.length),
+    [10_000, 2, 1],
+  );
   assert.equal(evaluate(big, { port: 9090, sourceIp: '10.100.39.15' }), 'ingress|load/gen|tcp/9090');
   // enforce carries the tree twice (matcher + shadow_matcher): ~20 bytes per address per copy
   const bytes = inboundNetworkRbac(compilePolicy(p, inv), 'enforce', 'x').body.length;
@@ -151,24 +202,37 @@ test('scale: 10,000 allowed addresses are one trie per port, grouped per rule (n
 
 test('golden: representative policies in every mode', () => {
   for (const mode of MODES) {
-    assertGolden(`policy/shop-api-${mode}.json`, [
-      inboundNetworkRbac(api, mode, 'inbound-rbac'),
-      inboundHttpRbac(api, mode, 'inbound-http-rbac'),
-      outboundNetworkRbac(api, mode, 'outbound-rbac'),
-    ].map(renderResource));
+    assertGolden(
+      `policy/shop-api-${mode}.json`,
+      [
+        inboundNetworkRbac(api, mode, 'inbound-rbac'),
+        inboundHttpRbac(api, mode, 'inbound-http-rbac'),
+        outboundNetworkRbac(api, mode, 'outbound-rbac'),
+      ].map(renderResource),
+    );
   }
-  assertGolden('policy/deny-all-enforce.json', [
-    denyAllRbac('network', 'ingress', 'enforce', 'inbound-rbac'),
-    denyAllRbac('http', 'ingress', 'enforce', 'inbound-http-rbac'),
-    denyAllRbac('network', 'egress', 'enforce', 'outbound-rbac'),
-  ].map(renderResource));
+  assertGolden(
+    'policy/deny-all-enforce.json',
+    [
+      denyAllRbac('network', 'ingress', 'enforce', 'inbound-rbac'),
+      denyAllRbac('http', 'ingress', 'enforce', 'inbound-http-rbac'),
+      denyAllRbac('network', 'egress', 'enforce', 'outbound-rbac'),
+    ].map(renderResource),
+  );
 });
 
 test('the stopgap IPMatcher codec round-trips (Envoy decodes it too: see envoy-rbac.test.ts)', () => {
   const codec = T.ipMatcher.codec;
   const m = {
     rangeMatchers: [
-      { ranges: [{ addressPrefix: '10.0.0.0', prefixLen: 8 }, { addressPrefix: '::', prefixLen: 0 }], onMatch: { matcher: undefined, action: { name: 'a', typedConfig: undefined } }, exclusive: true },
+      {
+        ranges: [
+          { addressPrefix: '10.0.0.0', prefixLen: 8 },
+          { addressPrefix: '::', prefixLen: 0 },
+        ],
+        onMatch: { matcher: undefined, action: { name: 'a', typedConfig: undefined } },
+        exclusive: true,
+      },
       { ranges: [{ addressPrefix: '192.0.2.1', prefixLen: 32 }], onMatch: undefined, exclusive: false },
     ],
   };

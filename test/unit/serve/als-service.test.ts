@@ -12,15 +12,27 @@ import { SILENT } from '../../../xds-server/src/util/logger.js';
 class FakeCall extends EventEmitter {
   pauses = 0;
   resumes = 0;
-  pause(): void { this.pauses++; }
-  resume(): void { this.resumes++; }
+  pause(): void {
+    this.pauses++;
+  }
+  resume(): void {
+    this.resumes++;
+  }
 }
 
 function message(first: boolean, ports: number[]): Buffer {
-  return Buffer.from(StreamAccessLogsMessage.encode(StreamAccessLogsMessage.fromPartial({
-    ...(first && { identifier: { node: { id: 'web-1.shop', cluster: 'shop/web' }, logName: 'outbound' } }),
-    tcpLogs: { logEntry: ports.map((p) => ({ commonProperties: { downstreamLocalAddress: { socketAddress: { address: '10.0.0.2', portValue: p } } } })) },
-  })).finish());
+  return Buffer.from(
+    StreamAccessLogsMessage.encode(
+      StreamAccessLogsMessage.fromPartial({
+        ...(first && { identifier: { node: { id: 'web-1.shop', cluster: 'shop/web' }, logName: 'outbound' } }),
+        tcpLogs: {
+          logEntry: ports.map((p) => ({
+            commonProperties: { downstreamLocalAddress: { socketAddress: { address: '10.0.0.2', portValue: p } } },
+          })),
+        },
+      }),
+    ).finish(),
+  );
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -41,7 +53,12 @@ test('messages reach the sink in order; streams pause above the high-water mark 
   const svc = new AccessLogService(sink, SILENT, { highWaterBytes: one * 5, lowWaterBytes: one * 2 });
   const call = new FakeCall();
   let ended = false;
-  svc.handlers().streamAccessLogs!(call as never, (() => { ended = true; }) as never);
+  svc.handlers().streamAccessLogs!(
+    call as never,
+    (() => {
+      ended = true;
+    }) as never,
+  );
 
   // 20 messages in one go (as one socket read delivers them): the queue passes the high-water mark once
   call.emit('data', message(true, [0]));
@@ -51,7 +68,10 @@ test('messages reach the sink in order; streams pause above the high-water mark 
   assert.equal(call.pauses, 1, 'paused once, above the high-water mark');
   assert.equal(seen.length, 0, 'nothing is processed inside the read callback');
   for (let i = 0; i < 50 && seen.length < 21; i++) await tick();
-  assert.deepEqual(seen, Array.from({ length: 21 }, (_, i) => i));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 21 }, (_, i) => i),
+  );
   assert.deepEqual(ids, { nodeId: 'web-1.shop', cluster: 'shop/web', logName: 'outbound' });
   assert.deepEqual(rejected, ['malformed:1']);
   assert.equal(call.resumes, 1, 'resumed once drained');
@@ -62,7 +82,11 @@ test('messages reach the sink in order; streams pause above the high-water mark 
 
 test('entries on a stream that never said who it is are rejected, not attributed', async () => {
   const rejected: string[] = [];
-  const sink: AlsSink = { tcp: () => assert.fail('attributed'), http: () => assert.fail('attributed'), rejected: (k, n) => rejected.push(`${k}:${n}`) };
+  const sink: AlsSink = {
+    tcp: () => assert.fail('attributed'),
+    http: () => assert.fail('attributed'),
+    rejected: (k, n) => rejected.push(`${k}:${n}`),
+  };
   const svc = new AccessLogService(sink, SILENT);
   const call = new FakeCall();
   svc.handlers().streamAccessLogs!(call as never, (() => undefined) as never);

@@ -19,8 +19,24 @@ function tmp(): string {
 }
 
 function edge(i: number, count = 1): Edge {
-  const k = { source: { service: 'shop/web' }, destination: { cidr: `198.51.${i >> 8}.${i & 255}/32`, sni: 'x.example' }, protocol: 'tcp' as const, port: 443 };
-  return { ...k, id: edgeId(k), evidence: { firstSeen: 1000 + i, lastSeen: 2000 + i, count, bytesSent: 10, bytesReceived: 20, exampleWorkloads: ['web-1'] } };
+  const k = {
+    source: { service: 'shop/web' },
+    destination: { cidr: `198.51.${i >> 8}.${i & 255}/32`, sni: 'x.example' },
+    protocol: 'tcp' as const,
+    port: 443,
+  };
+  return {
+    ...k,
+    id: edgeId(k),
+    evidence: {
+      firstSeen: 1000 + i,
+      lastSeen: 2000 + i,
+      count,
+      bytesSent: 10,
+      bytesReceived: 20,
+      exampleWorkloads: ['web-1'],
+    },
+  };
 }
 
 test('edges round-trip and upserts update evidence', () => {
@@ -49,7 +65,11 @@ test('inventory, services and kv; WAL journal; audit table exists', () => {
   const dir = tmp();
   try {
     const s = open(dir);
-    const inv: Inventory = { workloads: [{ name: 'web-1', service: 'shop/web', addresses: ['10.0.0.11'], ports: [80] }], externals: [], vips: [] };
+    const inv: Inventory = {
+      workloads: [{ name: 'web-1', service: 'shop/web', addresses: ['10.0.0.11'], ports: [80] }],
+      externals: [],
+      vips: [],
+    };
     assert.equal(s.getInventory('lab'), undefined);
     s.putInventory('lab', inv);
     assert.deepEqual(s.getInventory('lab'), inv);
@@ -80,13 +100,19 @@ test('a file that is not a database gives a clear error naming it', () => {
   const dir = tmp();
   try {
     writeFileSync(join(dir, DB_FILE), 'this is not a database, it is a shopping list: eggs, milk, bread. '.repeat(100));
-    assert.throws(() => open(dir), (err: unknown) => {
-      assert.ok(err instanceof StoreError);
-      assert.equal(err.code, 'corrupt');
-      assert.equal(err.file, join(dir, DB_FILE));
-      assert.match(err.message, new RegExp(`state database ${join(dir, DB_FILE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is corrupted`));
-      return true;
-    });
+    assert.throws(
+      () => open(dir),
+      (err: unknown) => {
+        assert.ok(err instanceof StoreError);
+        assert.equal(err.code, 'corrupt');
+        assert.equal(err.file, join(dir, DB_FILE));
+        assert.match(
+          err.message,
+          new RegExp(`state database ${join(dir, DB_FILE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is corrupted`),
+        );
+        return true;
+      },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -106,7 +132,10 @@ test('a damaged page is caught by the integrity check on open', () => {
     const junk = Buffer.alloc(4096 * 3, 0xa5);
     writeSync(fd, junk, 0, junk.length, 4096 * 3);
     closeSync(fd);
-    assert.throws(() => open(dir), (err: unknown) => err instanceof StoreError && err.code === 'corrupt' && err.message.includes(file));
+    assert.throws(
+      () => open(dir),
+      (err: unknown) => err instanceof StoreError && err.code === 'corrupt' && err.message.includes(file),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -160,7 +189,12 @@ test('kill -9 while writing: every edge committed before the kill is there and t
     const s = open(dir); // runs quick_check: throws if damaged
     const ids = new Set(s.loadEdges().map((e) => e.id));
     for (let i = 0; i <= confirmed; i++) {
-      const k = { source: { service: 'shop/web' }, destination: { cidr: `198.51.${i >> 8}.${i & 255}/32` }, protocol: 'tcp' as const, port: 443 };
+      const k = {
+        source: { service: 'shop/web' },
+        destination: { cidr: `198.51.${i >> 8}.${i & 255}/32` },
+        protocol: 'tcp' as const,
+        port: 443,
+      };
       assert.ok(ids.has(edgeId(k)), `edge ${i} (confirmed before the kill) is missing`);
     }
     s.close();
@@ -190,7 +224,8 @@ test('background checkpoints move committed evidence into the database file with
       writeFileSync(join(copy, 'x.db'), readFileSync(s.file));
       const db = new Database(join(copy, 'x.db'), { readonly: true });
       try {
-        const row = db.prepare('SELECT evidence FROM edges WHERE id = ?').get(edge(7).id) as { evidence: string } | undefined;
+        const row = db.prepare('SELECT evidence FROM edges WHERE id = ?').get(edge(7).id) as
+          { evidence: string } | undefined;
         return row && (JSON.parse(row.evidence) as { count: number }).count;
       } finally {
         db.close();

@@ -35,7 +35,8 @@ before(async () => {
   server = new Server();
   server.addService(AggregatedDiscoveryServiceService, ads.handlers());
   const port = await new Promise<number>((res, rej) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
   address = `127.0.0.1:${port}`;
 });
 
@@ -45,8 +46,16 @@ after(() => {
 });
 
 const snap = (tag = 0, extra: ReturnType<typeof cluster>[] = []): Snapshot =>
-  makeSnapshot([cluster('a', { tag }), cluster('b'), cluster('e', { eds: true }), endpoints('e', tag), listener('l'), ...extra]);
-const names = (r: { resources: { value: Buffer }[] }): string[] => r.resources.map((x) => Cluster.decode(x.value).name).sort();
+  makeSnapshot([
+    cluster('a', { tag }),
+    cluster('b'),
+    cluster('e', { eds: true }),
+    endpoints('e', tag),
+    listener('l'),
+    ...extra,
+  ]);
+const names = (r: { resources: { value: Buffer }[] }): string[] =>
+  r.resources.map((x) => Cluster.decode(x.value).name).sort();
 
 test('SotW: initial request is answered, ACK is not, a new snapshot is pushed', async () => {
   onConnect = (n) => void cache.setSnapshot(n.id, snap());
@@ -80,7 +89,8 @@ test('SotW: initial request is answered, ACK is not, a new snapshot is pushed', 
 test('SotW: NACK is recorded, the rejected version is not resent, the next good one is', async () => {
   cache.setSnapshot('sotw-nack', snap());
   const bad = snap(1).types[CDS].version;
-  const ackPolicy = (r: { versionInfo: string }): string | undefined => (r.versionInfo === bad ? 'cluster a: bad timeout' : undefined);
+  const ackPolicy = (r: { versionInfo: string }): string | undefined =>
+    r.versionInfo === bad ? 'cluster a: bad timeout' : undefined;
   const c = new SotwAdsClient(address, { id: 'sotw-nack' }, { ackPolicy });
   try {
     c.request(CDS);
@@ -117,7 +127,10 @@ test('SotW: named EDS, and responses in CDS, EDS, LDS order when several are due
     assert.equal(c.responses.length, 0, 'nothing before the snapshot exists');
     cache.setSnapshot('sotw-order', snap());
     await c.waitFor(LDS);
-    assert.deepEqual(c.responses.map((r) => r.typeUrl), [CDS, EDS, LDS]);
+    assert.deepEqual(
+      c.responses.map((r) => r.typeUrl),
+      [CDS, EDS, LDS],
+    );
     assert.equal(c.last(EDS)?.resources.length, 1);
   } finally {
     c.close();
@@ -137,11 +150,19 @@ test('delta: initial, only changed resources, removals, and a reconnect that nee
 
     cache.setSnapshot('delta-1', snap(1));
     const update = await c.waitFor(CDS, (r) => r.systemVersionInfo === snap(1).types[CDS].version);
-    assert.deepEqual(update.resources.map((r) => r.name), ['a']);
+    assert.deepEqual(
+      update.resources.map((r) => r.name),
+      ['a'],
+    );
     assert.deepEqual(update.removedResources, []);
     await settle(50);
 
-    const less = makeSnapshot([cluster('a', { tag: 1 }), cluster('e', { eds: true }), endpoints('e', 1), listener('l')]);
+    const less = makeSnapshot([
+      cluster('a', { tag: 1 }),
+      cluster('e', { eds: true }),
+      endpoints('e', 1),
+      listener('l'),
+    ]);
     cache.setSnapshot('delta-1', less);
     const removal = await c.waitFor(CDS, (r) => r.systemVersionInfo === less.types[CDS].version);
     assert.deepEqual(removal.resources, []);
@@ -174,7 +195,10 @@ test('delta: named EDS subscription and unsubscription', async () => {
   const c = new DeltaAdsClient(address, { id: 'delta-eds' });
   try {
     c.subscribe(EDS, ['e']);
-    assert.deepEqual((await c.waitFor(EDS)).resources.map((r) => r.name), ['e']);
+    assert.deepEqual(
+      (await c.waitFor(EDS)).resources.map((r) => r.name),
+      ['e'],
+    );
     c.unsubscribe(EDS, ['e']);
     await settle(50);
     cache.setSnapshot('delta-eds', snap(1));
@@ -188,7 +212,11 @@ test('delta: named EDS subscription and unsubscription', async () => {
 /** Opens a stream that sends raw bytes, bypassing the generated serializer. */
 function rawStream(path: string, chunks: Buffer[]): Promise<StatusObject> {
   const client = new Client(address, credentials.createInsecure());
-  const call = client.makeBidiStreamRequest(path, (b: Buffer) => b, (b: Buffer) => b);
+  const call = client.makeBidiStreamRequest(
+    path,
+    (b: Buffer) => b,
+    (b: Buffer) => b,
+  );
   call.on('error', () => {});
   call.on('data', () => {});
   for (const b of chunks) call.write(b);
@@ -197,9 +225,13 @@ function rawStream(path: string, chunks: Buffer[]): Promise<StatusObject> {
 
 test('malformed and unexpected requests end only their stream; the server keeps serving', async () => {
   const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x0a, 0x99]);
-  const s1 = await rawStream('/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', [garbage]);
+  const s1 = await rawStream('/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', [
+    garbage,
+  ]);
   assert.notEqual(s1.code, GrpcStatus.OK);
-  const s2 = await rawStream('/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources', [garbage]);
+  const s2 = await rawStream('/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources', [
+    garbage,
+  ]);
   assert.notEqual(s2.code, GrpcStatus.OK);
 
   const anonymous = new SotwAdsClient(address, { id: '' });
@@ -222,7 +254,10 @@ test('malformed and unexpected requests end only their stream; the server keeps 
 
 test('1,000 streams on one channel all get a push well under a second', async () => {
   const channel = adsChannel(address);
-  const clients = Array.from({ length: 1000 }, (_, i) => new SotwAdsClient(address, { id: `many-${i}` }, { client: channel }));
+  const clients = Array.from(
+    { length: 1000 },
+    (_, i) => new SotwAdsClient(address, { id: `many-${i}` }, { client: channel }),
+  );
   try {
     for (const [i, c] of clients.entries()) {
       cache.setSnapshot(`many-${i}`, snap());

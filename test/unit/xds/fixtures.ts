@@ -8,7 +8,9 @@ import type { XdsResource } from '../../../xds-server/src/xds/index.js';
 
 /** A cluster; with `eds` it references a ClusterLoadAssignment of the same name. `tag` changes its content. */
 export function cluster(name: string, opts: { eds?: boolean; tag?: number } = {}): XdsResource {
-  const body = Cluster.encode(Cluster.fromPartial({ name, connectTimeout: { seconds: 1 + (opts.tag ?? 0), nanos: 0 } })).finish();
+  const body = Cluster.encode(
+    Cluster.fromPartial({ name, connectTimeout: { seconds: 1 + (opts.tag ?? 0), nanos: 0 } }),
+  ).finish();
   return resource(CDS, name, body, opts.eds ? [{ typeUrl: EDS, name }] : undefined);
 }
 

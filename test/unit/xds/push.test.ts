@@ -4,14 +4,17 @@ import { PushDebouncer, mergePush } from '../../../xds-server/src/xds/index.js';
 import type { PushRequest } from '../../../xds-server/src/xds/index.js';
 import { FakeScheduler } from '../../support/fake-scheduler.js';
 
-
 const ev = (reason: string, nodes?: string[], full = false): PushRequest =>
-  (nodes ? { full, nodes: new Set(nodes), reasons: [reason] } : { full, reasons: [reason] });
+  nodes ? { full, nodes: new Set(nodes), reasons: [reason] } : { full, reasons: [reason] };
 
 function setup(push: (r: PushRequest) => void | Promise<void> = () => {}) {
   const sched = new FakeScheduler();
   const pushes: PushRequest[] = [];
-  const d = new PushDebouncer((r) => (pushes.push(r), push(r)), { debounceMs: 100, maxDelayMs: 1000, scheduler: sched });
+  const d = new PushDebouncer((r) => (pushes.push(r), push(r)), {
+    debounceMs: 100,
+    maxDelayMs: 1000,
+    scheduler: sched,
+  });
   return { sched, pushes, d };
 }
 
@@ -46,7 +49,9 @@ test('a continuous stream of events still pushes after maxDelay', async () => {
 
 test('one push in flight; events during it merge into the next', async () => {
   let release!: () => void;
-  const { sched, pushes, d } = setup((r) => (r.reasons[0] === 'a' ? new Promise<void>((res) => (release = res)) : undefined));
+  const { sched, pushes, d } = setup((r) =>
+    r.reasons[0] === 'a' ? new Promise<void>((res) => (release = res)) : undefined,
+  );
   d.enqueue(ev('a'));
   await sched.advanceAsync(100);
   assert.equal(pushes.length, 1);
@@ -67,7 +72,10 @@ test('a failing push is logged and does not stop later pushes', async () => {
   await sched.advanceAsync(100);
   d.enqueue(ev('ok'));
   await sched.advanceAsync(100);
-  assert.deepEqual(pushes.map((p) => p.reasons[0]), ['boom', 'ok']);
+  assert.deepEqual(
+    pushes.map((p) => p.reasons[0]),
+    ['boom', 'ok'],
+  );
 });
 
 test('stop drops pending events and is idempotent', async () => {

@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CDS, ECDS, EDS, LDS, RDS, checkConsistency, makeSnapshot, resource } from '../../../xds-server/src/xds/index.js';
+import {
+  CDS,
+  ECDS,
+  EDS,
+  LDS,
+  RDS,
+  checkConsistency,
+  makeSnapshot,
+  resource,
+} from '../../../xds-server/src/xds/index.js';
 import { cluster, endpoints, listener, routes } from './fixtures.js';
 
 test('versions derive from content: same content, same version, whatever the order', () => {
@@ -22,17 +31,30 @@ test('a resource hash is a short sha256 of its body', () => {
 });
 
 test('a consistent snapshot is valid', () => {
-  const s = makeSnapshot([cluster('a', { eds: true }), endpoints('a'), listener('l', 'r'), routes('r'),
-    resource(ECDS, 'f', Buffer.from('x')), resource(LDS, 'l2', Buffer.from(''), [{ typeUrl: ECDS, name: 'f' }])]);
+  const s = makeSnapshot([
+    cluster('a', { eds: true }),
+    endpoints('a'),
+    listener('l', 'r'),
+    routes('r'),
+    resource(ECDS, 'f', Buffer.from('x')),
+    resource(LDS, 'l2', Buffer.from(''), [{ typeUrl: ECDS, name: 'f' }]),
+  ]);
   const r = checkConsistency(s);
   assert.equal(r.valid, true);
   if (r.valid) assert.equal(r.result, s);
 });
 
 test('missing dependencies, orphans and duplicates are reported with paths', () => {
-  const r = checkConsistency(makeSnapshot([
-    cluster('a', { eds: true }), listener('l', 'r'), endpoints('orphan'), routes('lonely'), cluster('d'), cluster('d', { tag: 1 }),
-  ]));
+  const r = checkConsistency(
+    makeSnapshot([
+      cluster('a', { eds: true }),
+      listener('l', 'r'),
+      endpoints('orphan'),
+      routes('lonely'),
+      cluster('d'),
+      cluster('d', { tag: 1 }),
+    ]),
+  );
   assert.equal(r.valid, false);
   if (r.valid) return;
   assert.deepEqual(r.errors, [

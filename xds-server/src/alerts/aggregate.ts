@@ -77,7 +77,10 @@ export class AlertAggregator {
   private stopped = false;
   private readonly counters = { received: 0, emitted: 0, aggregated: 0, evicted: 0 };
 
-  constructor(private readonly onEmit: (alert: Alert) => void, opts: AggregatorOptions = {}) {
+  constructor(
+    private readonly onEmit: (alert: Alert) => void,
+    opts: AggregatorOptions = {},
+  ) {
     this.windowMs = Math.max(1, opts.windowMs ?? DEFAULT_WINDOW_MS);
     this.maxKeys = Math.max(1, opts.maxKeys ?? DEFAULT_MAX_KEYS);
     this.sched = opts.scheduler ?? REAL_SCHEDULER;
@@ -168,10 +171,13 @@ export class AlertAggregator {
     if (this.timer !== undefined && this.timerAt <= first.end) return;
     this.disarm();
     this.timerAt = first.end;
-    this.timer = this.sched.schedule(() => {
-      this.timer = undefined;
-      this.tick();
-    }, Math.max(0, first.end - this.sched.now()));
+    this.timer = this.sched.schedule(
+      () => {
+        this.timer = undefined;
+        this.tick();
+      },
+      Math.max(0, first.end - this.sched.now()),
+    );
   }
 
   private tick(): void {

@@ -5,6 +5,11 @@ export { AlertAggregator, alertKey, DEFAULT_WINDOW_MS, DEFAULT_MAX_KEYS } from '
 export type { AggregatorOptions, AggregatorStats } from './aggregate.js';
 export { AlertLog, JsonlAuditFile, WebhookSink, parseWebhookUrl, DEFAULT_ALERT_LOG_CAPACITY } from './sinks.js';
 export type {
-  AlertLogOptions, AlertLogStats, FsyncPolicy, JsonlAuditFileOptions, JsonlAuditFileStats, WebhookSinkOptions,
+  AlertLogOptions,
+  AlertLogStats,
+  FsyncPolicy,
+  JsonlAuditFileOptions,
+  JsonlAuditFileStats,
+  WebhookSinkOptions,
   WebhookStats,
 } from './sinks.js';

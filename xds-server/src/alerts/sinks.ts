@@ -181,7 +181,10 @@ export class JsonlAuditFile {
   private readonly sched: Scheduler;
   private readonly warn: OncePerKind;
 
-  constructor(readonly path: string, opts: JsonlAuditFileOptions = {}) {
+  constructor(
+    readonly path: string,
+    opts: JsonlAuditFileOptions = {},
+  ) {
     this.fsync = opts.fsync ?? 'audit';
     this.maxQueued = Math.max(1, opts.maxQueuedLines ?? 10_000);
     this.batchLines = Math.max(1, opts.batchLines ?? 1_000);
@@ -236,7 +239,12 @@ export class JsonlAuditFile {
     } catch (err) {
       this.counters.errors++;
       this.counters.dropped++;
-      this.warn.warn('serialize', { err: String(err) }, 'audit file: event not serialisable, dropped', this.sched.now());
+      this.warn.warn(
+        'serialize',
+        { err: String(err) },
+        'audit file: event not serialisable, dropped',
+        this.sched.now(),
+      );
       return;
     }
     this.queue.push({ text, audit });
@@ -285,7 +293,12 @@ export class JsonlAuditFile {
         // A failed write may have written part of the batch; retrying it whole can repeat lines, never lose them.
         failed = true;
         this.counters.errors++;
-        this.warn.warn(`write:${errCode(err)}`, { path: this.path, err: String(err) }, 'audit file: write failed', this.sched.now());
+        this.warn.warn(
+          `write:${errCode(err)}`,
+          { path: this.path, err: String(err) },
+          'audit file: write failed',
+          this.sched.now(),
+        );
         await this.close();
         this.queue.unshift(...batch);
         this.trim();
@@ -462,7 +475,12 @@ export class WebhookSink {
       const over = this.queue.length - this.maxQueue;
       this.queue.splice(0, over);
       this.counters.dropped += over;
-      this.warn.warn('queue-full', { url: this.redacted() }, 'webhook: queue full, oldest alerts dropped', this.sched.now());
+      this.warn.warn(
+        'queue-full',
+        { url: this.redacted() },
+        'webhook: queue full, oldest alerts dropped',
+        this.sched.now(),
+      );
     }
     if (!this.running) void this.run();
   }
@@ -527,7 +545,12 @@ export class WebhookSink {
       if (out.kind === 'reject' || attempt >= this.maxAttempts) {
         this.counters.failed++;
         const why = out.kind === 'reject' ? out.why : `${out.why} after ${attempt} attempts`;
-        this.warn.warn(`give-up:${out.kind}`, { url: this.redacted(), why }, 'webhook: alert not delivered', this.sched.now());
+        this.warn.warn(
+          `give-up:${out.kind}`,
+          { url: this.redacted(), why },
+          'webhook: alert not delivered',
+          this.sched.now(),
+        );
         return;
       }
       this.counters.retries++;

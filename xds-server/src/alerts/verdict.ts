@@ -99,11 +99,7 @@ function classify(entry: LogEntry, kind: VerdictEntryKind, logName: string): Ver
  * The verdict an access-log entry carries, or undefined for an allowed connection. `logName` is the stream's
  * `identifier.log_name`. Never throws, whatever the input.
  */
-export function verdictOf(
-  entry: LogEntry,
-  kind: VerdictEntryKind,
-  logName: string,
-): VerdictResult | undefined {
+export function verdictOf(entry: LogEntry, kind: VerdictEntryKind, logName: string): VerdictResult | undefined {
   try {
     return classify(entry, kind, logName);
   } catch {

@@ -7,7 +7,16 @@ import { CliError, type ApiClient } from './client.js';
 import { printData, table } from './output.js';
 import { findEnvoy } from '../util/envoy.js';
 import { parseDuration } from '../util/duration.js';
-import { loadLabSpec, formatValidationError, labUp, labDown, labList, labExec, labInventory, LabSpecError } from '../lab/index.js';
+import {
+  loadLabSpec,
+  formatValidationError,
+  labUp,
+  labDown,
+  labList,
+  labExec,
+  labInventory,
+  LabSpecError,
+} from '../lab/index.js';
 
 export const DEFAULT_LAB_DIR = '/var/lib/nanoseg/lab';
 const INVENTORY_SOURCE = 'lab';
@@ -18,20 +27,26 @@ function labDir(cmd: Command): string {
 }
 
 function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new CliError('the lab creates network namespaces and firewall rules inside them: run as root');
+  if (process.getuid?.() !== 0)
+    throw new CliError('the lab creates network namespaces and firewall rules inside them: run as root');
 }
 
 async function controlPlaneInfo(api: ApiClient): Promise<{ xdsSocket: string }> {
   const info = await api.call<{ xdsSocket?: string }>('GET', '/v1/info');
-  if (!info.xdsSocket) throw new CliError('the control plane serves no xDS unix socket (started with --xds-socket ""?); the lab needs it');
+  if (!info.xdsSocket)
+    throw new CliError('the control plane serves no xDS unix socket (started with --xds-socket ""?); the lab needs it');
   return { xdsSocket: info.xdsSocket };
 }
 
 export function registerLab(program: Command): void {
-  const lab = program.command('lab').description('the standalone lab: pods as network namespaces with real Envoy sidecars')
+  const lab = program
+    .command('lab')
+    .description('the standalone lab: pods as network namespaces with real Envoy sidecars')
     .option('--lab-dir <dir>', 'lab state folder (env NANOSEG_LAB_DIR)', undefined);
 
-  lab.command('up').description('create or reconcile the lab described by FILE (like kubectl apply)')
+  lab
+    .command('up')
+    .description('create or reconcile the lab described by FILE (like kubectl apply)')
     .requiredOption('-f, --file <file>', 'lab file (YAML)')
     .option('--timeout <duration>', 'how long to wait for each sidecar to get its config', '60s')
     .action(async (o: { file: string; timeout: string }, cmd: Command) => {
@@ -46,10 +61,16 @@ export function registerLab(program: Command): void {
       const logger = pino({ level: process.env.NANOSEG_LOG_LEVEL ?? 'warn', base: undefined }, pino.destination(2));
       try {
         const state = await labUp(spec.result, {
-          labDir: labDir(cmd), xdsSocket, envoyBinary: findEnvoy(), logger, timeoutMs: timeout.ms,
+          labDir: labDir(cmd),
+          xdsSocket,
+          envoyBinary: findEnvoy(),
+          logger,
+          timeoutMs: timeout.ms,
           workDir: dirname(file),
           // the control plane must know who is who before the first sidecar asks for config
-          onPlanned: async (desired) => { await api.call('PUT', `/v1/inventory/${INVENTORY_SOURCE}`, labInventory(desired)); },
+          onPlanned: async (desired) => {
+            await api.call('PUT', `/v1/inventory/${INVENTORY_SOURCE}`, labInventory(desired));
+          },
         });
         await api.call('PUT', `/v1/inventory/${INVENTORY_SOURCE}`, labInventory(state));
         process.stdout.write(`lab ${state.name}: ${state.pods.length} pods, ${state.externals.length} externals up\n`);
@@ -59,7 +80,9 @@ export function registerLab(program: Command): void {
       }
     });
 
-  lab.command('down').description('remove everything the lab made (namespaces, processes, rules), also after a crash')
+  lab
+    .command('down')
+    .description('remove everything the lab made (namespaces, processes, rules), also after a crash')
     .action(async (_o, cmd: Command) => {
       requireRoot();
       const r = await labDown({ labDir: labDir(cmd) });
@@ -68,7 +91,9 @@ export function registerLab(program: Command): void {
       process.stdout.write(`lab down: removed ${r.namespaces.length} namespaces\n`);
     });
 
-  lab.command('list').description('pods and externals of the lab')
+  lab
+    .command('list')
+    .description('pods and externals of the lab')
     .option('-o, --output <format>', 'table, json or yaml', 'table')
     .action(async (_o, cmd: Command) => {
       const { output } = context(cmd);
@@ -76,13 +101,25 @@ export function registerLab(program: Command): void {
       if (output !== 'table') return printData(output, l);
       const members = [...l.pods, ...l.externals];
       if (members.length === 0) return void process.stdout.write('no lab\n');
-      process.stdout.write(table(['NAME', 'KIND', 'SERVICE', 'ADDRESS', 'NAMESPACE', 'ENVOY', 'APPS'],
-        members.map((m) => [m.name, m.kind, m.service ?? '-', m.address, m.namespace,
-          m.envoy ? (m.envoy.alive ? `pid ${m.envoy.pid}` : 'dead') : '-',
-          m.apps.map((a) => (a.alive ? 'up' : 'dead')).join(',') || '-'])));
+      process.stdout.write(
+        table(
+          ['NAME', 'KIND', 'SERVICE', 'ADDRESS', 'NAMESPACE', 'ENVOY', 'APPS'],
+          members.map((m) => [
+            m.name,
+            m.kind,
+            m.service ?? '-',
+            m.address,
+            m.namespace,
+            m.envoy ? (m.envoy.alive ? `pid ${m.envoy.pid}` : 'dead') : '-',
+            m.apps.map((a) => (a.alive ? 'up' : 'dead')).join(',') || '-',
+          ]),
+        ),
+      );
     });
 
-  lab.command('exec').description('run CMD inside POD\'s network namespace; exits with CMD\'s exit code')
+  lab
+    .command('exec')
+    .description("run CMD inside POD's network namespace; exits with CMD's exit code")
     .argument('<pod>', 'pod or external name')
     .argument('<command...>', 'command and arguments (after --)')
     .action(async (pod: string, argv: string[], _o, cmd: Command) => {

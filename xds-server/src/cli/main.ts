@@ -21,7 +21,9 @@ async function main(argv: string[]): Promise<void> {
     }
     // one line for people; the stack only when asked for
     const err = e as Error;
-    process.stderr.write(`nanoseg: ${process.env.NANOSEG_DEBUG ? err.stack : (err.message ?? String(e)).split('\n').join(' ')}\n`);
+    process.stderr.write(
+      `nanoseg: ${process.env.NANOSEG_DEBUG ? err.stack : (err.message ?? String(e)).split('\n').join(' ')}\n`,
+    );
     process.exitCode = 1;
   }
 }

@@ -28,7 +28,10 @@ async function readPolicyFile(file: string) {
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new CliError(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, 2);
+    throw new CliError(
+      `${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      2,
+    );
   }
   const parsed = parsePolicyFile(text, file);
   if (!parsed.valid) throw new CliError(parsed.errors.map((e) => e.message).join('\n'), 2);
@@ -36,126 +39,237 @@ async function readPolicyFile(file: string) {
 }
 
 export function registerQueries(program: Command): void {
-  withOutput(program.command('status').description('control plane health: connected Envoys, ACKed versions, NACKs, access-log rate'))
-    .action(async (_o, cmd: Command) => {
-      const { api, output } = context(cmd);
-      const s = await api.call<StatusView>('GET', '/v1/status');
-      if (output !== 'table') return printData(output, s);
-      process.stdout.write(`control plane up ${ago(s.startedAt)}, state dir ${s.stateDir}\n`);
-      process.stdout.write(`access logs: ${s.accessLogs.entries} entries (${s.accessLogs.perSecond.toFixed(1)}/s), ` +
-        `${s.accessLogs.rejected} rejected${Object.keys(s.accessLogs.rejectedByKind).length ? ' ' + JSON.stringify(s.accessLogs.rejectedByKind) : ''}\n`);
-      process.stdout.write(`xDS: ${s.xds.connected} connected Envoys, ${s.xds.pushes} pushes, ${s.xds.acks} ACKs, ${s.xds.nacks} NACKs\n`);
-      const w = s.alerts.webhook;
-      if (w) process.stdout.write(`alert webhook: ${w.sent} sent, ${w.failed} failed, ${w.dropped} dropped, ${w.queued} queued\n`);
-      for (const h of s.held) process.stdout.write(`HELD ${h.node} since ${h.since}: ${h.reason}\n`);
-      process.stdout.write('\n');
-      if (s.envoys.length === 0) return void process.stdout.write('no Envoy connected\n');
-      process.stdout.write(table(['ENVOY', 'SERVICE', 'STREAM', 'CONNECTED', 'CDS', 'EDS', 'LDS', 'RDS', 'ECDS', 'LAST NACK'],
-        s.envoys.map((e) => [e.node, e.service, e.kind, ago(e.connectedAt), ver(e.acked.cds), ver(e.acked.eds), ver(e.acked.lds), ver(e.acked.rds), ver(e.acked.ecds),
-          e.lastNack ? `${e.lastNack.type} ${e.lastNack.version.slice(0, 8)}: ${e.lastNack.message.slice(0, 60)}` : '-'])));
-    });
+  withOutput(
+    program
+      .command('status')
+      .description('control plane health: connected Envoys, ACKed versions, NACKs, access-log rate'),
+  ).action(async (_o, cmd: Command) => {
+    const { api, output } = context(cmd);
+    const s = await api.call<StatusView>('GET', '/v1/status');
+    if (output !== 'table') return printData(output, s);
+    process.stdout.write(`control plane up ${ago(s.startedAt)}, state dir ${s.stateDir}\n`);
+    process.stdout.write(
+      `access logs: ${s.accessLogs.entries} entries (${s.accessLogs.perSecond.toFixed(1)}/s), ` +
+        `${s.accessLogs.rejected} rejected${Object.keys(s.accessLogs.rejectedByKind).length ? ' ' + JSON.stringify(s.accessLogs.rejectedByKind) : ''}\n`,
+    );
+    process.stdout.write(
+      `xDS: ${s.xds.connected} connected Envoys, ${s.xds.pushes} pushes, ${s.xds.acks} ACKs, ${s.xds.nacks} NACKs\n`,
+    );
+    const w = s.alerts.webhook;
+    if (w)
+      process.stdout.write(
+        `alert webhook: ${w.sent} sent, ${w.failed} failed, ${w.dropped} dropped, ${w.queued} queued\n`,
+      );
+    for (const h of s.held) process.stdout.write(`HELD ${h.node} since ${h.since}: ${h.reason}\n`);
+    process.stdout.write('\n');
+    if (s.envoys.length === 0) return void process.stdout.write('no Envoy connected\n');
+    process.stdout.write(
+      table(
+        ['ENVOY', 'SERVICE', 'STREAM', 'CONNECTED', 'CDS', 'EDS', 'LDS', 'RDS', 'ECDS', 'LAST NACK'],
+        s.envoys.map((e) => [
+          e.node,
+          e.service,
+          e.kind,
+          ago(e.connectedAt),
+          ver(e.acked.cds),
+          ver(e.acked.eds),
+          ver(e.acked.lds),
+          ver(e.acked.rds),
+          ver(e.acked.ecds),
+          e.lastNack ? `${e.lastNack.type} ${e.lastNack.version.slice(0, 8)}: ${e.lastNack.message.slice(0, 60)}` : '-',
+        ]),
+      ),
+    );
+  });
 
-  withOutput(program.command('services').description('services, their learning state, mode and confidence'))
-    .action(async (_o, cmd: Command) => {
+  withOutput(program.command('services').description('services, their learning state, mode and confidence')).action(
+    async (_o, cmd: Command) => {
       const { api, output } = context(cmd);
       const list = await api.call<ServiceView[]>('GET', '/v1/services');
       if (output !== 'table') return printData(output, list);
-      process.stdout.write(table(['SERVICE', 'STATE', 'MODE', 'CONFIDENCE', 'EDGES', 'WORKLOADS', 'REASON'],
-        list.map((s) => [s.name, s.state, s.mode, s.confidence.toFixed(3), s.edges, s.workloads.map((w) => w.name).join(','), s.reason])));
-    });
+      process.stdout.write(
+        table(
+          ['SERVICE', 'STATE', 'MODE', 'CONFIDENCE', 'EDGES', 'WORKLOADS', 'REASON'],
+          list.map((s) => [
+            s.name,
+            s.state,
+            s.mode,
+            s.confidence.toFixed(3),
+            s.edges,
+            s.workloads.map((w) => w.name).join(','),
+            s.reason,
+          ]),
+        ),
+      );
+    },
+  );
 
-  const policy = program.command('policy').description('a service\'s policy: show, diff, apply (policy as code)');
-  withOutput(policy.command('show').argument('<service>', 'namespace/name')
-    .description('the policy of SERVICE (learned edges in learn mode, the policy in force otherwise), with evidence; -o yaml gives a file `policy apply` accepts'))
-    .action(async (service: string, _o, cmd: Command) => {
-      const { api, output } = context(cmd);
-      const p = await api.call<PolicyDocument>('GET', `${servicePath(service)}/policy`);
-      if (output !== 'table') return void process.stdout.write(formatPolicyDocument(p, output));
-      process.stdout.write(`${p.service} (mode ${p.mode})\n`);
-      for (const [title, rules] of [['INGRESS (from)', p.ingress], ['EGRESS (to)', p.egress]] as const) {
-        process.stdout.write(`\n${title}\n`);
-        process.stdout.write(rules.length === 0 ? '  (none)\n' : table(['PEER', 'PROTOCOL', 'PORT', 'COUNT', 'FIRST SEEN', 'LAST SEEN'],
-          rules.map((r) => ['service' in r.peer ? r.peer.service : r.peer.cidr + (r.peer.sni ? ` (${r.peer.sni})` : ''), r.protocol, r.port,
-            r.evidence?.count ?? '-', r.evidence?.firstSeen ?? '-', r.evidence?.lastSeen ?? '-'])));
-      }
-    });
+  const policy = program.command('policy').description("a service's policy: show, diff, apply (policy as code)");
+  withOutput(
+    policy
+      .command('show')
+      .argument('<service>', 'namespace/name')
+      .description(
+        'the policy of SERVICE (learned edges in learn mode, the policy in force otherwise), with evidence; -o yaml gives a file `policy apply` accepts',
+      ),
+  ).action(async (service: string, _o, cmd: Command) => {
+    const { api, output } = context(cmd);
+    const p = await api.call<PolicyDocument>('GET', `${servicePath(service)}/policy`);
+    if (output !== 'table') return void process.stdout.write(formatPolicyDocument(p, output));
+    process.stdout.write(`${p.service} (mode ${p.mode})\n`);
+    for (const [title, rules] of [
+      ['INGRESS (from)', p.ingress],
+      ['EGRESS (to)', p.egress],
+    ] as const) {
+      process.stdout.write(`\n${title}\n`);
+      process.stdout.write(
+        rules.length === 0
+          ? '  (none)\n'
+          : table(
+              ['PEER', 'PROTOCOL', 'PORT', 'COUNT', 'FIRST SEEN', 'LAST SEEN'],
+              rules.map((r) => [
+                'service' in r.peer ? r.peer.service : r.peer.cidr + (r.peer.sni ? ` (${r.peer.sni})` : ''),
+                r.protocol,
+                r.port,
+                r.evidence?.count ?? '-',
+                r.evidence?.firstSeen ?? '-',
+                r.evidence?.lastSeen ?? '-',
+              ]),
+            ),
+      );
+    }
+  });
 
-  policy.command('diff').requiredOption('-f, --file <file>', 'policy file (YAML or JSON)')
+  policy
+    .command('diff')
+    .requiredOption('-f, --file <file>', 'policy file (YAML or JSON)')
     .description('what `policy apply -f FILE` would change; exits 0 when nothing would')
     .action(async (o: { file: string }, cmd: Command) => {
       const { api } = context(cmd);
       const { parsed } = await readPolicyFile(o.file);
       const current = await api.call<PolicyDocument>('GET', `${servicePath(parsed.service)}/policy`);
       const cur = parsePolicyFile(JSON.stringify(current), 'current');
-      if (!cur.valid) throw new CliError(`the control plane returned a policy this CLI cannot read: ${cur.errors[0]?.message}`);
+      if (!cur.valid)
+        throw new CliError(`the control plane returned a policy this CLI cannot read: ${cur.errors[0]?.message}`);
       const d = diffPolicy(cur.result, parsed);
       const text = renderDiff(d);
-      const modeLine = parsed.mode && parsed.mode !== current.mode ? `~ mode     ${current.mode} → ${parsed.mode}\n` : '';
-      process.stdout.write(text || modeLine ? modeLine + text + (text.endsWith('\n') || !text ? '' : '\n') : `no changes to ${parsed.service}\n`);
+      const modeLine =
+        parsed.mode && parsed.mode !== current.mode ? `~ mode     ${current.mode} → ${parsed.mode}\n` : '';
+      process.stdout.write(
+        text || modeLine
+          ? modeLine + text + (text.endsWith('\n') || !text ? '' : '\n')
+          : `no changes to ${parsed.service}\n`,
+      );
     });
 
-  policy.command('apply').requiredOption('-f, --file <file>', 'policy file (YAML or JSON)')
-    .description('replace the policy of the file\'s service (and its mode, when the file names one); recorded in the audit trail')
+  policy
+    .command('apply')
+    .requiredOption('-f, --file <file>', 'policy file (YAML or JSON)')
+    .description(
+      "replace the policy of the file's service (and its mode, when the file names one); recorded in the audit trail",
+    )
     .action(async (o: { file: string }, cmd: Command) => {
       const { api } = context(cmd);
       const { text, parsed } = await readPolicyFile(o.file);
-      const r = await api.call<{ service: string; changed: boolean }>('PUT', `${servicePath(parsed.service)}/policy`, { text, file: o.file });
+      const r = await api.call<{ service: string; changed: boolean }>('PUT', `${servicePath(parsed.service)}/policy`, {
+        text,
+        file: o.file,
+      });
       process.stdout.write(r.changed ? `policy of ${r.service} applied\n` : `policy of ${r.service} unchanged\n`);
     });
 
-  program.command('mode').argument('[service]', 'namespace/name (or --all)').argument('[mode]', MODES.join('|'))
+  program
+    .command('mode')
+    .argument('[service]', 'namespace/name (or --all)')
+    .argument('[mode]', MODES.join('|'))
     .option('--all', 'every known service')
-    .description('set a service\'s mode: learn (pass, learn), monitor (pass, report would-deny), enforce (deny, report)')
+    .description("set a service's mode: learn (pass, learn), monitor (pass, report would-deny), enforce (deny, report)")
     .action(async (a: string | undefined, b: string | undefined, o: { all?: boolean }, cmd: Command) => {
       const { api } = context(cmd);
       if (o.all) {
         if (!a || b) throw new CliError('usage: nanoseg mode --all MODE', 2);
-        const r = await api.call<{ service: string; before: string; after: string }[]>('PUT', '/v1/modes', { mode: modeArg(a) });
+        const r = await api.call<{ service: string; before: string; after: string }[]>('PUT', '/v1/modes', {
+          mode: modeArg(a),
+        });
         for (const x of r) process.stdout.write(`${x.service}: ${x.before} → ${x.after}\n`);
         return;
       }
       if (!a || !b) throw new CliError('usage: nanoseg mode SERVICE MODE, or nanoseg mode --all MODE', 2);
       const mode = modeArg(b);
-      const r = await api.call<{ service: string; before: string; after: string }>('PUT', `${servicePath(a)}/mode`, { mode });
-      process.stdout.write(r.before === r.after ? `${r.service} is already in ${r.after} mode\n` : `${r.service}: ${r.before} → ${r.after}\n`);
+      const r = await api.call<{ service: string; before: string; after: string }>('PUT', `${servicePath(a)}/mode`, {
+        mode,
+      });
+      process.stdout.write(
+        r.before === r.after
+          ? `${r.service} is already in ${r.after} mode\n`
+          : `${r.service}: ${r.before} → ${r.after}\n`,
+      );
     });
 
-  withOutput(program.command('alerts').description('denied (enforce) and would-deny (monitor) connections, aggregated')
-    .option('--since <duration>', 'only alerts newer than this (e.g. 10m)')
-    .option('-f, --follow', 'keep printing new alerts'))
-    .action(async (o: { since?: string; follow?: boolean }, cmd: Command) => {
-      const { api, output } = context(cmd);
-      const since = sinceFlag(o.since);
-      const line = (a: Alert) => `${a.time}  ${a.verdict.padEnd(10)} ${(a.source.service ?? a.source.ip).padEnd(16)} → ` +
-        `${(a.destination.service ?? a.destination.ip) + ':' + a.destination.port}${a.destination.sni ? ` (${a.destination.sni})` : ''}  ${a.protocol}  ×${a.count}  ${a.reason}\n`;
-      if (o.follow) {
-        const ac = new AbortController();
-        process.once('SIGINT', () => ac.abort());
-        process.once('SIGTERM', () => ac.abort());
-        await api.stream(`/v1/alerts?since=${since}&follow=1`, (v) => {
+  withOutput(
+    program
+      .command('alerts')
+      .description('denied (enforce) and would-deny (monitor) connections, aggregated')
+      .option('--since <duration>', 'only alerts newer than this (e.g. 10m)')
+      .option('-f, --follow', 'keep printing new alerts'),
+  ).action(async (o: { since?: string; follow?: boolean }, cmd: Command) => {
+    const { api, output } = context(cmd);
+    const since = sinceFlag(o.since);
+    const line = (a: Alert) =>
+      `${a.time}  ${a.verdict.padEnd(10)} ${(a.source.service ?? a.source.ip).padEnd(16)} → ` +
+      `${(a.destination.service ?? a.destination.ip) + ':' + a.destination.port}${a.destination.sni ? ` (${a.destination.sni})` : ''}  ${a.protocol}  ×${a.count}  ${a.reason}\n`;
+    if (o.follow) {
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      process.once('SIGTERM', () => ac.abort());
+      await api.stream(
+        `/v1/alerts?since=${since}&follow=1`,
+        (v) => {
           process.stdout.write(output === 'table' ? line(v as Alert) : JSON.stringify(v) + '\n');
-        }, ac.signal);
-        return;
-      }
-      const list = await api.call<Alert[]>('GET', `/v1/alerts?since=${since}`);
-      if (output !== 'table') return printData(output, list);
-      if (list.length === 0) return void process.stdout.write('no alerts\n');
-      for (const a of list) process.stdout.write(line(a));
-    });
+        },
+        ac.signal,
+      );
+      return;
+    }
+    const list = await api.call<Alert[]>('GET', `/v1/alerts?since=${since}`);
+    if (output !== 'table') return printData(output, list);
+    if (list.length === 0) return void process.stdout.write('no alerts\n');
+    for (const a of list) process.stdout.write(line(a));
+  });
 
-  withOutput(program.command('audit').description('changes made by people (mode, policy apply, release), with before → after')
-    .option('--since <duration>', 'only events newer than this'))
-    .action(async (o: { since?: string }, cmd: Command) => {
-      const { api, output } = context(cmd);
-      const since = sinceFlag(o.since);
-      const list = await api.call<AuditEvent[]>('GET', `/v1/audit?since=${since}`);
-      if (output !== 'table') return printData(output, list);
-      if (list.length === 0) return void process.stdout.write('no audit events\n');
-      process.stdout.write(table(['TIME', 'ACTOR', 'ACTION', 'TARGET', 'CHANGE'], list.map((e) => [e.time, e.actor, e.action, e.target,
-        e.action === 'mode' ? `${String(e.before)} → ${String(e.after)}` : e.action === 'policy-apply' ? summarize(e.before, e.after) : ''])));
-    });
+  withOutput(
+    program
+      .command('audit')
+      .description('changes made by people (mode, policy apply, release), with before → after')
+      .option('--since <duration>', 'only events newer than this'),
+  ).action(async (o: { since?: string }, cmd: Command) => {
+    const { api, output } = context(cmd);
+    const since = sinceFlag(o.since);
+    const list = await api.call<AuditEvent[]>('GET', `/v1/audit?since=${since}`);
+    if (output !== 'table') return printData(output, list);
+    if (list.length === 0) return void process.stdout.write('no audit events\n');
+    process.stdout.write(
+      table(
+        ['TIME', 'ACTOR', 'ACTION', 'TARGET', 'CHANGE'],
+        list.map((e) => [
+          e.time,
+          e.actor,
+          e.action,
+          e.target,
+          e.action === 'mode'
+            ? `${String(e.before)} → ${String(e.after)}`
+            : e.action === 'policy-apply'
+              ? summarize(e.before, e.after)
+              : '',
+        ]),
+      ),
+    );
+  });
 
-  program.command('release').argument('[nodes...]', 'node ids held by fail-static').option('--all', 'every held sidecar')
+  program
+    .command('release')
+    .argument('[nodes...]', 'node ids held by fail-static')
+    .option('--all', 'every held sidecar')
     .description('let the control plane configure sidecars it holds (fail-static after a lost state dir)')
     .action(async (nodes: string[], o: { all?: boolean }, cmd: Command) => {
       const { api } = context(cmd);

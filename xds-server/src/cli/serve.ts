@@ -47,47 +47,111 @@ function webhookFlag(v: string): string {
 
 export function registerServe(program: Command): void {
   const d = DEFAULT_CONTROL_PLANE_OPTIONS;
-  program.command('serve')
+  program
+    .command('serve')
     .description('run the control plane: ADS + access-log service for Envoy sidecars, learning, the API')
     .option('--state-dir <dir>', 'where learned state is kept (SQLite, WAL)', d.stateDir)
-    .option('--quiet-period <duration>', 'time without a new edge before a service can converge', durationFlag('--quiet-period'), d.convergence.quietPeriodMs)
-    .option('--min-observations <n>', 'connections/requests a service needs before it can converge', intFlag('--min-observations', 1), d.convergence.minObservations)
-    .option('--max-missing-mass <p>', 'largest estimated chance that the next connection is a new edge, to converge', fractionFlag('--max-missing-mass'), d.convergence.maxMissingMass)
-    .option('--xds-address <host:port>', 'ADS + ALS gRPC (plaintext) TCP address, or "off"', addressFlag('--xds-address'), d.xdsAddress)
-    .option('--xds-socket <path>', 'ADS + ALS gRPC unix socket (the lab\'s Envoys use it)', d.xdsSocket)
-    .option('--metrics-address <host:port>', 'Prometheus /metrics and /healthz, or "off"', addressFlag('--metrics-address'), d.metricsAddress)
-    .option('--auto-promote', 'converged services go to monitor, then to enforce after a soak period with zero would-deny', false)
-    .option('--soak-period <duration>', 'monitor time without a would-deny before auto-promotion to enforce', durationFlag('--soak-period'), d.soakPeriodMs)
-    .option('--alert-webhook <url>', 'POST every alert as JSON to this http(s) URL (retries with backoff, bounded queue)', webhookFlag)
+    .option(
+      '--quiet-period <duration>',
+      'time without a new edge before a service can converge',
+      durationFlag('--quiet-period'),
+      d.convergence.quietPeriodMs,
+    )
+    .option(
+      '--min-observations <n>',
+      'connections/requests a service needs before it can converge',
+      intFlag('--min-observations', 1),
+      d.convergence.minObservations,
+    )
+    .option(
+      '--max-missing-mass <p>',
+      'largest estimated chance that the next connection is a new edge, to converge',
+      fractionFlag('--max-missing-mass'),
+      d.convergence.maxMissingMass,
+    )
+    .option(
+      '--xds-address <host:port>',
+      'ADS + ALS gRPC (plaintext) TCP address, or "off"',
+      addressFlag('--xds-address'),
+      d.xdsAddress,
+    )
+    .option('--xds-socket <path>', "ADS + ALS gRPC unix socket (the lab's Envoys use it)", d.xdsSocket)
+    .option(
+      '--metrics-address <host:port>',
+      'Prometheus /metrics and /healthz, or "off"',
+      addressFlag('--metrics-address'),
+      d.metricsAddress,
+    )
+    .option(
+      '--auto-promote',
+      'converged services go to monitor, then to enforce after a soak period with zero would-deny',
+      false,
+    )
+    .option(
+      '--soak-period <duration>',
+      'monitor time without a would-deny before auto-promotion to enforce',
+      durationFlag('--soak-period'),
+      d.soakPeriodMs,
+    )
+    .option(
+      '--alert-webhook <url>',
+      'POST every alert as JSON to this http(s) URL (retries with backoff, bounded queue)',
+      webhookFlag,
+    )
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
-    .action(async (o: { stateDir: string; quietPeriod: number; minObservations: number; maxMissingMass: number; xdsAddress: string; xdsSocket: string; metricsAddress: string; logLevel: string; autoPromote: boolean; soakPeriod: number; alertWebhook?: string }, cmd: Command) => {
-      if (!['debug', 'info', 'warn', 'error'].includes(o.logLevel)) throw new CliError(`--log-level: unknown level "${o.logLevel}"`, 2);
-      const g = cmd.optsWithGlobals() as { apiSocket?: string };
-      const logger = pino({ level: o.logLevel, base: undefined });
-      const cp = new ControlPlane({
-        ...d,
-        stateDir: o.stateDir,
-        apiSocket: apiSocket(g.apiSocket),
-        xdsAddress: o.xdsAddress === 'off' ? undefined : o.xdsAddress,
-        xdsSocket: o.xdsSocket,
-        metricsAddress: o.metricsAddress === 'off' ? undefined : o.metricsAddress,
-        convergence: { quietPeriodMs: o.quietPeriod, minObservations: o.minObservations, maxMissingMass: o.maxMissingMass },
-        autoPromote: o.autoPromote,
-        soakPeriodMs: o.soakPeriod,
-        alertWebhook: o.alertWebhook,
-        logger,
-      });
-      try {
-        await cp.start();
-      } catch (e) {
-        await cp.stop().catch(() => undefined);
-        throw new CliError((e as Error).message);
-      }
-      await new Promise<void>((resolve) => {
-        const done = (sig: string) => { logger.info({ signal: sig }, 'stopping'); resolve(); };
-        process.once('SIGINT', () => done('SIGINT'));
-        process.once('SIGTERM', () => done('SIGTERM'));
-      });
-      await cp.stop();
-    });
+    .action(
+      async (
+        o: {
+          stateDir: string;
+          quietPeriod: number;
+          minObservations: number;
+          maxMissingMass: number;
+          xdsAddress: string;
+          xdsSocket: string;
+          metricsAddress: string;
+          logLevel: string;
+          autoPromote: boolean;
+          soakPeriod: number;
+          alertWebhook?: string;
+        },
+        cmd: Command,
+      ) => {
+        if (!['debug', 'info', 'warn', 'error'].includes(o.logLevel))
+          throw new CliError(`--log-level: unknown level "${o.logLevel}"`, 2);
+        const g = cmd.optsWithGlobals() as { apiSocket?: string };
+        const logger = pino({ level: o.logLevel, base: undefined });
+        const cp = new ControlPlane({
+          ...d,
+          stateDir: o.stateDir,
+          apiSocket: apiSocket(g.apiSocket),
+          xdsAddress: o.xdsAddress === 'off' ? undefined : o.xdsAddress,
+          xdsSocket: o.xdsSocket,
+          metricsAddress: o.metricsAddress === 'off' ? undefined : o.metricsAddress,
+          convergence: {
+            quietPeriodMs: o.quietPeriod,
+            minObservations: o.minObservations,
+            maxMissingMass: o.maxMissingMass,
+          },
+          autoPromote: o.autoPromote,
+          soakPeriodMs: o.soakPeriod,
+          alertWebhook: o.alertWebhook,
+          logger,
+        });
+        try {
+          await cp.start();
+        } catch (e) {
+          await cp.stop().catch(() => undefined);
+          throw new CliError((e as Error).message);
+        }
+        await new Promise<void>((resolve) => {
+          const done = (sig: string) => {
+            logger.info({ signal: sig }, 'stopping');
+            resolve();
+          };
+          process.once('SIGINT', () => done('SIGINT'));
+          process.once('SIGTERM', () => done('SIGTERM'));
+        });
+        await cp.stop();
+      },
+    );
 }

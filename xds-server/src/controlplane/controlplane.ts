@@ -4,16 +4,71 @@ import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs
 import { dirname, join, resolve } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
-import type { Alert, AuditEvent, Edge, HttpLogEntry, Inventory, LogEntry, Mode, Observation, PolicyRule, ServiceName, ServicePolicy, TcpLogEntry, Workload } from '../model/index.js';
+import type {
+  Alert,
+  AuditEvent,
+  Edge,
+  HttpLogEntry,
+  Inventory,
+  LogEntry,
+  Mode,
+  Observation,
+  PolicyRule,
+  ServiceName,
+  ServicePolicy,
+  TcpLogEntry,
+  Workload,
+} from '../model/index.js';
 import { DENY_LOG_SUFFIX, EMPTY_INVENTORY, MODES, SERVICE_NAME_RE, isServicePeer } from '../model/index.js';
-import { ConvergenceTracker, DEFAULT_CONVERGENCE, InventoryIndex, Learner, toObservation, describeEdge } from '../learn/index.js';
+import {
+  ConvergenceTracker,
+  DEFAULT_CONVERGENCE,
+  InventoryIndex,
+  Learner,
+  toObservation,
+  describeEdge,
+} from '../learn/index.js';
 import type { ConvergenceConfig, ConvergenceMemory } from '../learn/index.js';
 import { Store } from '../store/index.js';
-import { AdsServer, PushDebouncer, SnapshotCache, makeSnapshot, resource, CDS, EDS, LDS, RDS, ECDS } from '../xds/index.js';
+import {
+  AdsServer,
+  PushDebouncer,
+  SnapshotCache,
+  makeSnapshot,
+  resource,
+  CDS,
+  EDS,
+  LDS,
+  RDS,
+  ECDS,
+} from '../xds/index.js';
 import type { NodeInfo, PushRequest, Snapshot, TypeUrl } from '../xds/index.js';
-import { generateProxy, egressServices, emptyPolicy, type GeneratedResource, type ResourceKind } from '../generate/index.js';
-import { compilePolicy, diffPolicy, explainDeny, freezePolicy, parsePolicyFile, policyDocument, type CompiledPolicy, type ParsedPolicy, type PolicyDocument } from '../policy/index.js';
-import { AlertAggregator, AlertLog, JsonlAuditFile, WebhookSink, verdictOf, type VerdictResult } from '../alerts/index.js';
+import {
+  generateProxy,
+  egressServices,
+  emptyPolicy,
+  type GeneratedResource,
+  type ResourceKind,
+} from '../generate/index.js';
+import {
+  compilePolicy,
+  diffPolicy,
+  explainDeny,
+  freezePolicy,
+  parsePolicyFile,
+  policyDocument,
+  type CompiledPolicy,
+  type ParsedPolicy,
+  type PolicyDocument,
+} from '../policy/index.js';
+import {
+  AlertAggregator,
+  AlertLog,
+  JsonlAuditFile,
+  WebhookSink,
+  verdictOf,
+  type VerdictResult,
+} from '../alerts/index.js';
 import { normalizeIp } from '../learn/index.js';
 import { AccessLogService, RAW_ACCESS_LOG_SERVICE, type AlsStreamIdentity } from '../serve/als.js';
 import { HttpApi, ApiError, socketAnswers } from '../serve/http-api.js';
@@ -76,8 +131,20 @@ const ENVOY_GID = 1337;
 const FLUSH_CHUNK = 100;
 /** how often the store's WAL is checkpointed, off the event loop */
 const CHECKPOINT_INTERVAL_MS = 1000;
-const KIND_TYPE: Record<ResourceKind, TypeUrl> = { cluster: CDS, endpoints: EDS, listener: LDS, route: RDS, extension: ECDS };
-const TYPE_SHORT: Record<TypeUrl, 'cds' | 'eds' | 'lds' | 'rds' | 'ecds'> = { [CDS]: 'cds', [EDS]: 'eds', [LDS]: 'lds', [RDS]: 'rds', [ECDS]: 'ecds' };
+const KIND_TYPE: Record<ResourceKind, TypeUrl> = {
+  cluster: CDS,
+  endpoints: EDS,
+  listener: LDS,
+  route: RDS,
+  extension: ECDS,
+};
+const TYPE_SHORT: Record<TypeUrl, 'cds' | 'eds' | 'lds' | 'rds' | 'ecds'> = {
+  [CDS]: 'cds',
+  [EDS]: 'eds',
+  [LDS]: 'lds',
+  [RDS]: 'rds',
+  [ECDS]: 'ecds',
+};
 
 export class ControlPlane {
   private readonly log: Logger;
@@ -123,7 +190,13 @@ export class ControlPlane {
   private readonly compiledPolicies = new Map<ServiceName, CompiledPolicy>();
   /** connected nodes: id → node info (latest stream) */
   private readonly nodes = new Map<string, NodeInfo>();
-  private readonly als = { entries: 0, rejected: 0, rejectedByKind: {} as Record<string, number>, streams: 0, window: [] as [number, number][] };
+  private readonly als = {
+    entries: 0,
+    rejected: 0,
+    rejectedByKind: {} as Record<string, number>,
+    streams: 0,
+    window: [] as [number, number][],
+  };
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.log = opts.logger;
@@ -136,10 +209,17 @@ export class ControlPlane {
       onAck: (_n, t) => this.metrics.acks.inc({ type: TYPE_SHORT[t] }),
       onNack: (n, t, version, message) => {
         this.metrics.nacks.inc({ type: TYPE_SHORT[t] });
-        this.log.warn({ node: n.id, type: TYPE_SHORT[t], version, error: message }, 'Envoy rejected config (NACK); it keeps its last good config');
+        this.log.warn(
+          { node: n.id, type: TYPE_SHORT[t], version, error: message },
+          'Envoy rejected config (NACK); it keeps its last good config',
+        );
       },
     });
-    this.pushes = new PushDebouncer((req) => this.push(req), { debounceMs: opts.debounceMs, maxDelayMs: opts.maxPushDelayMs, logger: this.log });
+    this.pushes = new PushDebouncer((req) => this.push(req), {
+      debounceMs: opts.debounceMs,
+      maxDelayMs: opts.maxPushDelayMs,
+      logger: this.log,
+    });
     this.aggregator = new AlertAggregator((a) => this.emitAlert(a), { logger: this.log });
     if (opts.alertWebhook) this.webhook = new WebhookSink(opts.alertWebhook, { logger: this.log });
     this.metrics.alertSinkStats = () => ({ webhook: this.webhook?.stats() });
@@ -153,18 +233,28 @@ export class ControlPlane {
     const store = Store.open(this.opts.stateDir);
     this.store = store;
     store.checkpointInBackground(CHECKPOINT_INTERVAL_MS, (reason) =>
-      this.log.warn({ reason }, 'background WAL checkpoints stopped; SQLite checkpoints during commits again'));
+      this.log.warn({ reason }, 'background WAL checkpoints stopped; SQLite checkpoints during commits again'),
+    );
     this.restore(store);
     this.auditFile = new JsonlAuditFile(join(this.opts.stateDir, 'audit.jsonl'), { logger: this.log });
     await this.listenGrpc();
     await this.api.listen(this.opts.apiSocket);
-    if (this.opts.metricsAddress) await this.metrics.listen(this.opts.metricsAddress, () => this.started && !this.stopped);
+    if (this.opts.metricsAddress)
+      await this.metrics.listen(this.opts.metricsAddress, () => this.started && !this.stopped);
     this.timers.push(setInterval(() => this.flush(), this.opts.flushIntervalMs).unref());
     this.timers.push(setInterval(() => this.tick(), this.opts.tickMs).unref());
-    this.log.info({
-      stateDir: this.opts.stateDir, api: this.opts.apiSocket, xdsAddress: this.opts.xdsAddress, xdsSocket: this.opts.xdsSocket,
-      metrics: this.opts.metricsAddress, edges: this.learner.size, workloads: this.inventory.workloads.length,
-    }, 'nanoseg control plane serving');
+    this.log.info(
+      {
+        stateDir: this.opts.stateDir,
+        api: this.opts.apiSocket,
+        xdsAddress: this.opts.xdsAddress,
+        xdsSocket: this.opts.xdsSocket,
+        metrics: this.opts.metricsAddress,
+        edges: this.learner.size,
+        workloads: this.inventory.workloads.length,
+      },
+      'nanoseg control plane serving',
+    );
   }
 
   async stop(): Promise<void> {
@@ -182,8 +272,14 @@ export class ControlPlane {
     if (g) {
       // let in-flight calls finish briefly; access-log streams never end on their own
       await new Promise<void>((r) => {
-        const t = setTimeout(() => { g.forceShutdown(); r(); }, 1000);
-        g.tryShutdown(() => { clearTimeout(t); r(); });
+        const t = setTimeout(() => {
+          g.forceShutdown();
+          r();
+        }, 1000);
+        g.tryShutdown(() => {
+          clearTimeout(t);
+          r();
+        });
       });
     }
     if (this.store) {
@@ -227,7 +323,11 @@ export class ControlPlane {
     }
     this.inventory = { workloads, externals, vips };
     this.index = InventoryIndex.build(this.inventory);
-    if (this.index.conflicts.length) this.log.warn({ addresses: this.index.conflicts }, 'addresses claimed by more than one workload; the first claim wins');
+    if (this.index.conflicts.length)
+      this.log.warn(
+        { addresses: this.index.conflicts },
+        'addresses claimed by more than one workload; the first claim wins',
+      );
   }
 
   /** Replaces one inventory source (e.g. the lab) and pushes new config to every sidecar. */
@@ -244,14 +344,25 @@ export class ControlPlane {
     tcp: (s: AlsStreamIdentity, entries: readonly TcpLogEntry[]) => this.ingest(s, 'tcp', entries),
     http: (s: AlsStreamIdentity, entries: readonly HttpLogEntry[]) => this.ingest(s, 'http', entries),
     rejected: (kind: string, count: number, detail: string) => this.reject(kind, count, detail),
-    streamOpened: () => { this.als.streams++; this.metrics.alsStreams.inc(); },
-    streamClosed: () => { this.als.streams--; this.metrics.alsStreams.dec(); },
+    streamOpened: () => {
+      this.als.streams++;
+      this.metrics.alsStreams.inc();
+    },
+    streamClosed: () => {
+      this.als.streams--;
+      this.metrics.alsStreams.dec();
+    },
   };
 
   private ingest(s: AlsStreamIdentity, kind: 'tcp' | 'http', entries: readonly LogEntry[]): void {
     // deny chains log under "<side>-deny"; attribution is the same as for their side
     const denyChain = s.logName.endsWith(DENY_LOG_SUFFIX);
-    const ctx = { logName: denyChain ? s.logName.slice(0, -DENY_LOG_SUFFIX.length) : s.logName, node: { id: s.nodeId, cluster: s.cluster }, index: this.index, now: Date.now() };
+    const ctx = {
+      logName: denyChain ? s.logName.slice(0, -DENY_LOG_SUFFIX.length) : s.logName,
+      node: { id: s.nodeId, cluster: s.cluster },
+      index: this.index,
+      now: Date.now(),
+    };
     let accepted = 0;
     for (const entry of entries) {
       const r = toObservation(entry, kind, ctx);
@@ -275,7 +386,10 @@ export class ControlPlane {
   }
 
   private onTransition(t: { service: ServiceName; from: string; to: string; reason: string }): void {
-    this.log.info({ service: t.service, from: t.from, to: t.to, reason: t.reason }, `service ${t.service} ${t.to === 'learning' ? 'went back to learning' : 'converged'}`);
+    this.log.info(
+      { service: t.service, from: t.from, to: t.to, reason: t.reason },
+      `service ${t.service} ${t.to === 'learning' ? 'went back to learning' : 'converged'}`,
+    );
     this.persistService(t.service);
     // convergence decides config scoping
     this.configChanged(`${t.service} ${t.to}`, [t.service]);
@@ -293,7 +407,12 @@ export class ControlPlane {
     const sni = isServicePeer(obs.destination) ? undefined : obs.destination.sni;
     const mode = this.modeOf(enforcer);
     const compiled = this.compiled(enforcer);
-    const reason = explainDeny(compiled, side, { sourceIp, destIp, port: obs.port, sni, protocol: obs.protocol }, this.inventory);
+    const reason = explainDeny(
+      compiled,
+      side,
+      { sourceIp, destIp, port: obs.port, sni, protocol: obs.protocol },
+      this.inventory,
+    );
     const now = Date.now();
     if (v.verdict === 'would-deny') this.lastWouldDeny.set(enforcer, now);
     this.metrics.verdicts.inc({ service: enforcer, verdict: v.verdict });
@@ -301,8 +420,17 @@ export class ControlPlane {
       time: new Date(obs.time || now).toISOString(),
       verdict: v.verdict,
       mode,
-      source: { ...(isServicePeer(obs.source) && { service: obs.source.service }), ...(obs.sourceWorkload && { workload: obs.sourceWorkload }), ip: sourceIp },
-      destination: { ...(isServicePeer(obs.destination) && { service: obs.destination.service }), ip: destIp, port: obs.port, ...(sni && { sni }) },
+      source: {
+        ...(isServicePeer(obs.source) && { service: obs.source.service }),
+        ...(obs.sourceWorkload && { workload: obs.sourceWorkload }),
+        ip: sourceIp,
+      },
+      destination: {
+        ...(isServicePeer(obs.destination) && { service: obs.destination.service }),
+        ip: destIp,
+        port: obs.port,
+        ...(sni && { sni }),
+      },
       protocol: obs.protocol,
       count: 1,
       reason,
@@ -323,15 +451,23 @@ export class ControlPlane {
     try {
       this.store?.upsertEdges([edge]);
     } catch (e) {
-      this.once.warn('store-write', { err: (e as Error).message }, 'cannot persist a new edge; it stays in memory and is retried on the next flush');
+      this.once.warn(
+        'store-write',
+        { err: (e as Error).message },
+        'cannot persist a new edge; it stays in memory and is retried on the next flush',
+      );
     }
     this.metrics.newEdges.inc();
     this.log.info({ edge: describeEdge(edge), protocol: edge.protocol }, 'learned new edge');
-    if (isServicePeer(edge.source)) this.metrics.learnedEdges.inc({ service: edge.source.service, direction: 'egress' });
-    if (isServicePeer(edge.destination)) this.metrics.learnedEdges.inc({ service: edge.destination.service, direction: 'ingress' });
+    if (isServicePeer(edge.source))
+      this.metrics.learnedEdges.inc({ service: edge.source.service, direction: 'egress' });
+    if (isServicePeer(edge.destination))
+      this.metrics.learnedEdges.inc({ service: edge.destination.service, direction: 'ingress' });
     // In learn mode the learned edges shape the chains (a destination's own chain, a server port's chain), so
     // connections opened now already sit on the chain they will keep once the service is enforced.
-    const learning = [edge.source, edge.destination].flatMap((p) => (isServicePeer(p) && this.modeOf(p.service) === 'learn' && !this.states.get(p.service)?.policy ? [p.service] : []));
+    const learning = [edge.source, edge.destination].flatMap((p) =>
+      isServicePeer(p) && this.modeOf(p.service) === 'learn' && !this.states.get(p.service)?.policy ? [p.service] : [],
+    );
     if (learning.length) this.configChanged(`new edge ${describeEdge(edge)}`, learning);
   }
 
@@ -339,7 +475,11 @@ export class ControlPlane {
     this.als.rejected += count;
     this.als.rejectedByKind[kind] = (this.als.rejectedByKind[kind] ?? 0) + count;
     this.metrics.alsEntries.inc({ result: `rejected:${kind}` }, count);
-    this.once.warn(`als:${kind}`, { node, detail }, `access-log entry rejected (${kind}); further ones of this kind are counted, logged once a minute`);
+    this.once.warn(
+      `als:${kind}`,
+      { node, detail },
+      `access-log entry rejected (${kind}); further ones of this kind are counted, logged once a minute`,
+    );
   }
 
   private countRate(n: number): void {
@@ -442,13 +582,18 @@ export class ControlPlane {
     const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
     server.addService(AggregatedDiscoveryServiceService, this.ads.handlers());
     server.addService(RAW_ACCESS_LOG_SERVICE, new AccessLogService(this.alsSink, this.log).handlers());
-    const bind = (addr: string) => new Promise<number>((res, rej) =>
-      server.bindAsync(addr, ServerCredentials.createInsecure(), (e, port) => (e ? rej(new Error(`cannot listen on ${addr}: ${e.message}`)) : res(port))));
+    const bind = (addr: string) =>
+      new Promise<number>((res, rej) =>
+        server.bindAsync(addr, ServerCredentials.createInsecure(), (e, port) =>
+          e ? rej(new Error(`cannot listen on ${addr}: ${e.message}`)) : res(port),
+        ),
+      );
     if (this.opts.xdsSocket) {
       const path = resolve(this.opts.xdsSocket);
       mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
       if (existsSync(path)) {
-        if (await socketAnswers(path)) throw new Error(`${path}: another nanoseg control plane is already serving here`);
+        if (await socketAnswers(path))
+          throw new Error(`${path}: another nanoseg control plane is already serving here`);
         unlinkSync(path);
       }
       await bind(`unix:${path}`);
@@ -467,7 +612,8 @@ export class ControlPlane {
     if (this.amnesiac && n.hasConfig && !this.held.has(n.id)) {
       // Fail-static: this sidecar runs config from a control plane whose state we do not have (lost or new
       // store). Pushing ours could open what it keeps closed, so we send nothing: it keeps its config.
-      const reason = 'sidecar runs config this control plane has no record of (state dir lost or new); keeping its config — `nanoseg release` to take over';
+      const reason =
+        'sidecar runs config this control plane has no record of (state dir lost or new); keeping its config — `nanoseg release` to take over';
       this.held.set(n.id, { since: Date.now(), reason });
       this.log.error({ node: n.id }, reason);
     }
@@ -480,14 +626,19 @@ export class ControlPlane {
     const ids = nodes === 'all' ? [...this.held.keys()] : nodes.filter((id) => this.held.has(id));
     if (nodes !== 'all') {
       const unknown = nodes.filter((id) => !this.held.has(id));
-      if (unknown.length) throw new ApiError(404, `not held: ${unknown.join(', ')} (held: ${[...this.held.keys()].join(', ') || 'none'})`);
+      if (unknown.length)
+        throw new ApiError(
+          404,
+          `not held: ${unknown.join(', ')} (held: ${[...this.held.keys()].join(', ') || 'none'})`,
+        );
     }
     for (const id of ids) {
       this.held.delete(id);
       const n = this.nodes.get(id);
       if (n) this.updateNode(n);
     }
-    if (ids.length) this.audit({ actor, action: 'release', target: ids.join(','), before: 'held', after: 'configured' });
+    if (ids.length)
+      this.audit({ actor, action: 'release', target: ids.join(','), before: 'held', after: 'configured' });
     if (this.held.size === 0) this.amnesiac = false;
     return ids;
   }
@@ -513,7 +664,9 @@ export class ControlPlane {
       this.generated.delete(svc);
       this.compiledPolicies.delete(svc);
     }
-    const nodes = new Set([...this.nodes.values()].filter((n) => services.includes(this.serviceOfNode(n))).map((n) => n.id));
+    const nodes = new Set(
+      [...this.nodes.values()].filter((n) => services.includes(this.serviceOfNode(n))).map((n) => n.id),
+    );
     if (nodes.size) this.pushes.enqueue({ full: false, nodes, reasons: [reason] });
   }
 
@@ -542,17 +695,25 @@ export class ControlPlane {
       const converged = this.tracker.memory(service)?.state === 'converged';
       // scoping only where it cannot break anything: monitor must let off-segment traffic (to any VIP) through
       const scope = mode === 'enforce' && converged ? egressServices(policy) : undefined;
-      snapshot = makeSnapshot(generateProxy({
-        identity: { nodeId: n.id, service, workload: ref?.workload },
-        inventory: this.inventory, mode, policy, scope,
-        inboundGenerations: this.states.get(service)?.inboundGenerations ?? {},
-      }).map(toXds));
+      snapshot = makeSnapshot(
+        generateProxy({
+          identity: { nodeId: n.id, service, workload: ref?.workload },
+          inventory: this.inventory,
+          mode,
+          policy,
+          scope,
+          inboundGenerations: this.states.get(service)?.inboundGenerations ?? {},
+        }).map(toXds),
+      );
       this.generated.set(service, snapshot);
     }
     const r = this.cache.setSnapshot(n.id, snapshot);
     if (!r.valid) {
       this.metrics.snapshotRejected.inc();
-      this.log.error({ node: n.id, errors: r.errors }, 'generated config is inconsistent; keeping the last good config for this node');
+      this.log.error(
+        { node: n.id, errors: r.errors },
+        'generated config is inconsistent; keeping the last good config for this node',
+      );
     }
   }
 
@@ -562,7 +723,9 @@ export class ControlPlane {
   private policyInForce(service: ServiceName): ServicePolicy {
     const p = this.states.get(service)?.policy;
     if (p) return p;
-    return this.modeOf(service) === 'learn' ? freezePolicy(service, this.learner.edgesOf(service), 0) : emptyPolicy(service);
+    return this.modeOf(service) === 'learn'
+      ? freezePolicy(service, this.learner.edgesOf(service), 0)
+      : emptyPolicy(service);
   }
 
   /** The compiled policy in force (for alert explanations), cached until the service's config changes. */
@@ -573,8 +736,10 @@ export class ControlPlane {
   }
 
   private requireService(service: string): ServiceName {
-    if (!SERVICE_NAME_RE.test(service)) throw new ApiError(400, `service "${service}": expected namespace/name in lowercase DNS labels`);
-    if (!this.serviceNames().includes(service)) throw new ApiError(404, `unknown service ${service} (known: ${this.serviceNames().join(', ') || 'none'})`);
+    if (!SERVICE_NAME_RE.test(service))
+      throw new ApiError(400, `service "${service}": expected namespace/name in lowercase DNS labels`);
+    if (!this.serviceNames().includes(service))
+      throw new ApiError(404, `unknown service ${service} (known: ${this.serviceNames().join(', ') || 'none'})`);
     return service;
   }
 
@@ -605,9 +770,16 @@ export class ControlPlane {
     const service = this.requireService(p.service);
     if (p.mode !== undefined && !MODES.includes(p.mode)) throw new ApiError(400, `mode: unknown mode "${p.mode}"`);
     const before = this.policyInForce(service);
-    const next: ServicePolicy = { service, ingress: p.ingress, egress: p.egress, origin: 'applied', updatedAt: Date.now() };
+    const next: ServicePolicy = {
+      service,
+      ingress: p.ingress,
+      egress: p.egress,
+      origin: 'applied',
+      updatedAt: Date.now(),
+    };
     const d = diffPolicy(before, next);
-    const changed = d.ingress.added.length + d.ingress.removed.length + d.egress.added.length + d.egress.removed.length > 0;
+    const changed =
+      d.ingress.added.length + d.ingress.removed.length + d.egress.added.length + d.egress.removed.length > 0;
     const st: ServiceState = { ...this.states.get(service), policy: next };
     // revoking ingress while enforced: re-create the inbound chains so open connections are re-checked
     if (this.modeOf(service) === 'enforce' && d.ingress.removed.length > 0) {
@@ -617,7 +789,13 @@ export class ControlPlane {
     }
     this.states.set(service, st);
     this.persistService(service);
-    this.audit({ actor, action: 'policy-apply', target: service, before: policyDocument(before, this.modeOf(service)), after: policyDocument(next, p.mode ?? this.modeOf(service)) });
+    this.audit({
+      actor,
+      action: 'policy-apply',
+      target: service,
+      before: policyDocument(before, this.modeOf(service)),
+      after: policyDocument(next, p.mode ?? this.modeOf(service)),
+    });
     this.configChanged(`${service} policy applied`, [service]);
     if (p.mode !== undefined) this.setMode(service, p.mode, actor);
     return { service, changed };
@@ -628,7 +806,11 @@ export class ControlPlane {
     try {
       this.store?.appendAudit(ev);
     } catch (err) {
-      this.once.warn('store-audit', { err: (err as Error).message }, 'cannot persist an audit event (it is still in audit.jsonl)');
+      this.once.warn(
+        'store-audit',
+        { err: (err as Error).message },
+        'cannot persist an audit event (it is still in audit.jsonl)',
+      );
     }
     this.auditFile?.writeAudit(ev);
     this.log.info({ audit: ev }, `audit: ${ev.actor} ${ev.action} ${ev.target}`);
@@ -650,19 +832,26 @@ export class ControlPlane {
   }
 
   services(now = Date.now()): ServiceView[] {
-    return this.serviceNames().map((s) => serviceView(s, this.modeOf(s), this.tracker.report(s, now), this.learner.edgesOf(s), this.inventory));
+    return this.serviceNames().map((s) =>
+      serviceView(s, this.modeOf(s), this.tracker.report(s, now), this.learner.edgesOf(s), this.inventory),
+    );
   }
 
   /** The policy document of a service: learned edges in learn mode, the policy in force otherwise; with evidence. */
   policy(service: ServiceName): PolicyDocument {
     this.requireService(service);
     const mode = this.modeOf(service);
-    const policy = mode === 'learn' && !this.states.get(service)?.policy ? freezePolicy(service, this.learner.edgesOf(service), 0) : this.policyInForce(service);
+    const policy =
+      mode === 'learn' && !this.states.get(service)?.policy
+        ? freezePolicy(service, this.learner.edgesOf(service), 0)
+        : this.policyInForce(service);
     const edges = this.learner.edgesOf(service);
     const key = (r: PolicyRule) => `${JSON.stringify(r.peer)}|${r.protocol}|${r.port}`;
     const ev = new Map<string, Edge['evidence']>();
-    for (const e of edges.ingress) ev.set(`ingress|${key({ peer: e.source, protocol: e.protocol, port: e.port })}`, e.evidence);
-    for (const e of edges.egress) ev.set(`egress|${key({ peer: e.destination, protocol: e.protocol, port: e.port })}`, e.evidence);
+    for (const e of edges.ingress)
+      ev.set(`ingress|${key({ peer: e.source, protocol: e.protocol, port: e.port })}`, e.evidence);
+    for (const e of edges.egress)
+      ev.set(`egress|${key({ peer: e.destination, protocol: e.protocol, port: e.port })}`, e.evidence);
     return policyDocument(policy, mode, (side, r) => ev.get(`${side}|${key(r)}`));
   }
 
@@ -676,7 +865,10 @@ export class ControlPlane {
 
   status(): StatusView {
     const conns = this.ads.status();
-    const totals = conns.reduce((a, c) => ({ pushes: a.pushes + c.totals.pushes, acks: a.acks + c.totals.acks, nacks: a.nacks + c.totals.nacks }), { pushes: 0, acks: 0, nacks: 0 });
+    const totals = conns.reduce(
+      (a, c) => ({ pushes: a.pushes + c.totals.pushes, acks: a.acks + c.totals.acks, nacks: a.nacks + c.totals.nacks }),
+      { pushes: 0, acks: 0, nacks: 0 },
+    );
     const w = this.als.window;
     const now = Math.floor(Date.now() / 1000);
     const recent = w.filter(([s]) => s >= now - 10 && s < now).reduce((a, [, n]) => a + n, 0);
@@ -684,22 +876,44 @@ export class ControlPlane {
       startedAt: this.startedAt,
       stateDir: this.opts.stateDir,
       xdsListen: { tcp: this.opts.xdsAddress, unix: this.opts.xdsSocket },
-      accessLogs: { entries: this.als.entries, perSecond: recent / 10, rejected: this.als.rejected, rejectedByKind: { ...this.als.rejectedByKind }, streams: this.als.streams },
+      accessLogs: {
+        entries: this.als.entries,
+        perSecond: recent / 10,
+        rejected: this.als.rejected,
+        rejectedByKind: { ...this.als.rejectedByKind },
+        streams: this.als.streams,
+      },
       xds: { connected: conns.length, ...totals },
-      envoys: conns.map((c) => {
-        const acked: StatusView['envoys'][number]['acked'] = {};
-        const sent: StatusView['envoys'][number]['sent'] = {};
-        let lastNack: StatusView['envoys'][number]['lastNack'];
-        for (const [t, s] of Object.entries(c.types) as [TypeUrl, NonNullable<(typeof c.types)[TypeUrl]>][]) {
-          if (s.ackedVersion) acked[TYPE_SHORT[t]] = s.ackedVersion;
-          if (s.sentVersion) sent[TYPE_SHORT[t]] = s.sentVersion;
-          if (s.lastNack && (!lastNack || s.lastNack.at > Date.parse(lastNack.at))) {
-            lastNack = { type: TYPE_SHORT[t].toUpperCase(), version: s.lastNack.version, message: s.lastNack.message, at: new Date(s.lastNack.at).toISOString() };
+      envoys: conns
+        .map((c) => {
+          const acked: StatusView['envoys'][number]['acked'] = {};
+          const sent: StatusView['envoys'][number]['sent'] = {};
+          let lastNack: StatusView['envoys'][number]['lastNack'];
+          for (const [t, s] of Object.entries(c.types) as [TypeUrl, NonNullable<(typeof c.types)[TypeUrl]>][]) {
+            if (s.ackedVersion) acked[TYPE_SHORT[t]] = s.ackedVersion;
+            if (s.sentVersion) sent[TYPE_SHORT[t]] = s.sentVersion;
+            if (s.lastNack && (!lastNack || s.lastNack.at > Date.parse(lastNack.at))) {
+              lastNack = {
+                type: TYPE_SHORT[t].toUpperCase(),
+                version: s.lastNack.version,
+                message: s.lastNack.message,
+                at: new Date(s.lastNack.at).toISOString(),
+              };
+            }
           }
-        }
-        const held = this.held.get(c.nodeId);
-        return { node: c.nodeId, service: c.cluster, kind: c.kind, connectedAt: c.connectedAt, acked, sent, ...(lastNack && { lastNack }), ...(held && { held: held.reason }) };
-      }).sort((a, b) => a.node.localeCompare(b.node)),
+          const held = this.held.get(c.nodeId);
+          return {
+            node: c.nodeId,
+            service: c.cluster,
+            kind: c.kind,
+            connectedAt: c.connectedAt,
+            acked,
+            sent,
+            ...(lastNack && { lastNack }),
+            ...(held && { held: held.reason }),
+          };
+        })
+        .sort((a, b) => a.node.localeCompare(b.node)),
       store: { edges: this.learner.size, path: this.store?.file ?? '' },
       alerts: { webhook: this.webhook?.stats(), aggregator: this.aggregator.stats() },
       held: [...this.held].map(([node, h]) => ({ node, since: new Date(h.since).toISOString(), reason: h.reason })),
@@ -709,16 +923,24 @@ export class ControlPlane {
   private routes(api: HttpApi): HttpApi {
     return api
       .route('GET', '/v1/health', () => ({ ok: true }))
-      .route('GET', '/v1/info', () => ({ xdsSocket: this.opts.xdsSocket, xdsAddress: this.opts.xdsAddress, stateDir: this.opts.stateDir, pid: process.pid }))
+      .route('GET', '/v1/info', () => ({
+        xdsSocket: this.opts.xdsSocket,
+        xdsAddress: this.opts.xdsAddress,
+        stateDir: this.opts.stateDir,
+        pid: process.pid,
+      }))
       .route('GET', '/v1/status', () => this.status())
       .route('GET', '/v1/services', () => this.services())
       .route('GET', '/v1/services/:ns/:name/policy', ({ params }) => this.policy(`${params.ns}/${params.name}`))
       .route('PUT', '/v1/services/:ns/:name/policy', ({ params, body, raw }) => {
         const v = parsePolicyBody(body);
-        if (v.service !== `${params.ns}/${params.name}`) throw new ApiError(400, `service: the document is for ${v.service}, not ${params.ns}/${params.name}`);
+        if (v.service !== `${params.ns}/${params.name}`)
+          throw new ApiError(400, `service: the document is for ${v.service}, not ${params.ns}/${params.name}`);
         return this.applyPolicy(v, actorOf(raw));
       })
-      .route('PUT', '/v1/services/:ns/:name/mode', ({ params, body, raw }) => this.setMode(`${params.ns}/${params.name}`, modeOfBody(body), actorOf(raw)))
+      .route('PUT', '/v1/services/:ns/:name/mode', ({ params, body, raw }) =>
+        this.setMode(`${params.ns}/${params.name}`, modeOfBody(body), actorOf(raw)),
+      )
       .route('PUT', '/v1/modes', ({ body, raw }) => this.setAllModes(modeOfBody(body), actorOf(raw)))
       .route('GET', '/v1/alerts', ({ query, res }) => {
         const since = Number(query.get('since') ?? 0);
@@ -734,14 +956,24 @@ export class ControlPlane {
       .route('GET', '/v1/audit', ({ query }) => this.auditEvents(Number(query.get('since') ?? 0)))
       .route('POST', '/v1/release', ({ body, raw }) => {
         const b = body as { nodes?: unknown } | undefined;
-        const nodes = b?.nodes === 'all' ? 'all' : Array.isArray(b?.nodes) && b.nodes.every((x) => typeof x === 'string') ? (b.nodes as string[]) : undefined;
+        const nodes =
+          b?.nodes === 'all'
+            ? 'all'
+            : Array.isArray(b?.nodes) && b.nodes.every((x) => typeof x === 'string')
+              ? (b.nodes as string[])
+              : undefined;
         if (!nodes) throw new ApiError(400, 'nodes: expected "all" or a list of node ids');
         return { released: this.release(nodes, actorOf(raw)) };
       })
       .route('GET', '/v1/inventory', () => this.inventory)
       .route('PUT', '/v1/inventory/:source', ({ params, body }) => {
         const v = validateInventory(body);
-        if (!v.valid) throw new ApiError(400, `inventory ${params.source}: ${v.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, v.errors);
+        if (!v.valid)
+          throw new ApiError(
+            400,
+            `inventory ${params.source}: ${v.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+            v.errors,
+          );
         this.setInventory(params.source!, v.result);
         return { ok: true, workloads: v.result.workloads.length };
       })
@@ -759,7 +991,8 @@ function actorOf(req: import('node:http').IncomingMessage): string {
 
 function modeOfBody(body: unknown): Mode {
   const m = (body as { mode?: unknown } | undefined)?.mode;
-  if (typeof m !== 'string' || !MODES.includes(m as Mode)) throw new ApiError(400, `mode: expected one of ${MODES.join(', ')}, got ${JSON.stringify(m)}`);
+  if (typeof m !== 'string' || !MODES.includes(m as Mode))
+    throw new ApiError(400, `mode: expected one of ${MODES.join(', ')}, got ${JSON.stringify(m)}`);
   return m as Mode;
 }
 
@@ -773,5 +1006,10 @@ function parsePolicyBody(body: unknown): ParsedPolicy {
 }
 
 function toXds(g: GeneratedResource) {
-  return resource(KIND_TYPE[g.kind], g.name, g.body, g.deps.map((d) => ({ typeUrl: KIND_TYPE[d.kind], name: d.name })));
+  return resource(
+    KIND_TYPE[g.kind],
+    g.name,
+    g.body,
+    g.deps.map((d) => ({ typeUrl: KIND_TYPE[d.kind], name: d.name })),
+  );
 }

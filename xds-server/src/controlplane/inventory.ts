@@ -7,20 +7,28 @@ import { isIP } from 'node:net';
 export function validateInventory(v: unknown): ValidationResult<Inventory> {
   const errors: ValidationError[] = [];
   const err = (path: string, message: string) => errors.push({ path, message });
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { valid: false, errors: [{ path: '', message: 'expected an object' }] };
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return { valid: false, errors: [{ path: '', message: 'expected an object' }] };
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!['workloads', 'externals', 'vips'].includes(k)) err(k, 'unknown field');
   const list = (k: string): unknown[] => {
     const x = o[k] ?? [];
-    if (!Array.isArray(x)) { err(k, 'expected a list'); return []; }
+    if (!Array.isArray(x)) {
+      err(k, 'expected a list');
+      return [];
+    }
     return x;
   };
   const obj = (p: string, x: unknown, allowed: string[]): Record<string, unknown> | undefined => {
-    if (typeof x !== 'object' || x === null || Array.isArray(x)) { err(p, 'expected an object'); return undefined; }
+    if (typeof x !== 'object' || x === null || Array.isArray(x)) {
+      err(p, 'expected an object');
+      return undefined;
+    }
     for (const k of Object.keys(x)) if (!allowed.includes(k)) err(`${p}.${k}`, 'unknown field');
     return x as Record<string, unknown>;
   };
-  const str = (p: string, x: unknown): string => (typeof x === 'string' && x !== '' ? x : (err(p, 'expected a non-empty string'), ''));
+  const str = (p: string, x: unknown): string =>
+    typeof x === 'string' && x !== '' ? x : (err(p, 'expected a non-empty string'), '');
   const ip = (p: string, x: unknown): string => {
     const s = str(p, x);
     if (s && isIP(s) === 0) err(p, `"${s}" is not an IP address`);
@@ -36,11 +44,19 @@ export function validateInventory(v: unknown): ValidationResult<Inventory> {
     const p = `workloads[${i}]`;
     const w = obj(p, x, ['name', 'service', 'addresses', 'ports']);
     if (!w) return;
-    const addresses = Array.isArray(w.addresses) ? w.addresses.map((a, j) => ip(`${p}.addresses[${j}]`, a)) : (err(`${p}.addresses`, 'expected a list'), []);
-    const ports = w.ports === undefined ? [] : Array.isArray(w.ports) ? w.ports.map((n, j) => {
-      if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > 65535) err(`${p}.ports[${j}]`, 'expected a port 1-65535');
-      return n as number;
-    }) : (err(`${p}.ports`, 'expected a list'), []);
+    const addresses = Array.isArray(w.addresses)
+      ? w.addresses.map((a, j) => ip(`${p}.addresses[${j}]`, a))
+      : (err(`${p}.addresses`, 'expected a list'), []);
+    const ports =
+      w.ports === undefined
+        ? []
+        : Array.isArray(w.ports)
+          ? w.ports.map((n, j) => {
+              if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > 65535)
+                err(`${p}.ports[${j}]`, 'expected a port 1-65535');
+              return n as number;
+            })
+          : (err(`${p}.ports`, 'expected a list'), []);
     workloads.push({ name: str(`${p}.name`, w.name), service: svc(`${p}.service`, w.service), addresses, ports });
   });
   const externals: NamedExternal[] = [];

@@ -22,7 +22,14 @@ export interface RuleView {
   peer: { service: ServiceName } | { cidr: string; sni?: string };
   protocol: Protocol;
   port: number;
-  evidence: { firstSeen: string; lastSeen: string; count: number; bytesSent: number; bytesReceived: number; exampleWorkloads: string[] };
+  evidence: {
+    firstSeen: string;
+    lastSeen: string;
+    count: number;
+    bytesSent: number;
+    bytesReceived: number;
+    exampleWorkloads: string[];
+  };
 }
 
 export interface PolicyView {
@@ -37,7 +44,13 @@ export interface StatusView {
   startedAt: number;
   stateDir: string;
   xdsListen: { tcp?: string; unix?: string };
-  accessLogs: { entries: number; perSecond: number; rejected: number; rejectedByKind: Record<string, number>; streams: number };
+  accessLogs: {
+    entries: number;
+    perSecond: number;
+    rejected: number;
+    rejectedByKind: Record<string, number>;
+    streams: number;
+  };
   xds: { connected: number; pushes: number; acks: number; nacks: number };
   envoys: {
     node: string;
@@ -50,7 +63,10 @@ export interface StatusView {
     held?: string;
   }[];
   store: { edges: number; path: string };
-  alerts: { webhook?: { sent: number; failed: number; dropped: number; queued: number; retries: number }; aggregator: { received: number; emitted: number; aggregated: number; evicted: number; keys: number } };
+  alerts: {
+    webhook?: { sent: number; failed: number; dropped: number; queued: number; retries: number };
+    aggregator: { received: number; emitted: number; aggregated: number; evicted: number; keys: number };
+  };
   /** sidecars the control plane refuses to configure (fail-static) */
   held: { node: string; since: string; reason: string }[];
 }
@@ -62,7 +78,8 @@ function peerView(p: Peer): RuleView['peer'] {
 }
 
 function sortRules(a: RuleView, b: RuleView): number {
-  const pa = JSON.stringify(a.peer), pb = JSON.stringify(b.peer);
+  const pa = JSON.stringify(a.peer),
+    pb = JSON.stringify(b.peer);
   return pa < pb ? -1 : pa > pb ? 1 : a.port - b.port || a.protocol.localeCompare(b.protocol);
 }
 
@@ -73,28 +90,49 @@ export function ruleView(e: Edge, side: 'ingress' | 'egress'): RuleView {
     protocol: e.protocol,
     port: e.port,
     evidence: {
-      firstSeen: iso(v.firstSeen)!, lastSeen: iso(v.lastSeen)!, count: v.count,
-      bytesSent: v.bytesSent, bytesReceived: v.bytesReceived, exampleWorkloads: [...v.exampleWorkloads],
+      firstSeen: iso(v.firstSeen)!,
+      lastSeen: iso(v.lastSeen)!,
+      count: v.count,
+      bytesSent: v.bytesSent,
+      bytesReceived: v.bytesReceived,
+      exampleWorkloads: [...v.exampleWorkloads],
     },
   };
 }
 
-export function policyView(service: ServiceName, mode: Mode, report: ConvergenceReport, edges: { ingress: readonly Edge[]; egress: readonly Edge[] }): PolicyView {
+export function policyView(
+  service: ServiceName,
+  mode: Mode,
+  report: ConvergenceReport,
+  edges: { ingress: readonly Edge[]; egress: readonly Edge[] },
+): PolicyView {
   return {
-    service, mode, state: report.state,
+    service,
+    mode,
+    state: report.state,
     ingress: edges.ingress.map((e) => ruleView(e, 'ingress')).sort(sortRules),
     egress: edges.egress.map((e) => ruleView(e, 'egress')).sort(sortRules),
   };
 }
 
-export function serviceView(name: ServiceName, mode: Mode, report: ConvergenceReport, edges: { ingress: readonly Edge[]; egress: readonly Edge[] }, inv: Inventory): ServiceView {
+export function serviceView(
+  name: ServiceName,
+  mode: Mode,
+  report: ConvergenceReport,
+  edges: { ingress: readonly Edge[]; egress: readonly Edge[] },
+  inv: Inventory,
+): ServiceView {
   return {
-    name, state: report.state, mode,
+    name,
+    state: report.state,
+    mode,
     confidence: Math.round(report.confidence * 10000) / 10000,
     edges: edges.ingress.length + edges.egress.length,
     ingress: edges.ingress.length,
     egress: edges.egress.length,
-    workloads: inv.workloads.filter((w) => w.service === name).map((w) => ({ name: w.name, address: w.addresses[0] ?? '' }))
+    workloads: inv.workloads
+      .filter((w) => w.service === name)
+      .map((w) => ({ name: w.name, address: w.addresses[0] ?? '' }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     observations: report.observations,
     missingMass: Math.round(report.missingMass * 10000) / 10000,

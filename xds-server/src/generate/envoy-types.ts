@@ -15,15 +15,23 @@ import { RBAC as HttpRbac } from '../../../proto/gen/envoy/extensions/filters/ht
 import { OriginalDst } from '../../../proto/gen/envoy/extensions/filters/listener/original_dst/v3/original_dst.js';
 import { HttpInspector } from '../../../proto/gen/envoy/extensions/filters/listener/http_inspector/v3/http_inspector.js';
 import { TlsInspector } from '../../../proto/gen/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.js';
-import { HttpGrpcAccessLogConfig, TcpGrpcAccessLogConfig } from '../../../proto/gen/envoy/extensions/access_loggers/grpc/v3/als.js';
+import {
+  HttpGrpcAccessLogConfig,
+  TcpGrpcAccessLogConfig,
+} from '../../../proto/gen/envoy/extensions/access_loggers/grpc/v3/als.js';
 import { HttpProtocolOptions } from '../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options.js';
 import { Action as RbacAction } from '../../../proto/gen/envoy/config/rbac/v3/rbac.js';
 import { IPMatcher } from '../../../proto/gen/xds/type/matcher/v3/ip.js';
 import {
-  DestinationIPInput, DestinationPortInput, ServerNameInput, SourceIPInput,
+  DestinationIPInput,
+  DestinationPortInput,
+  ServerNameInput,
+  SourceIPInput,
 } from '../../../proto/gen/envoy/extensions/matching/common_inputs/network/v3/network_inputs.js';
 
-interface Writer { finish(): Uint8Array }
+interface Writer {
+  finish(): Uint8Array;
+}
 /** The shape every ts-proto message object has. */
 export interface Codec<M> {
   encode(m: M): Writer;
@@ -36,10 +44,13 @@ export interface Typed<M> {
 }
 type Builtin = Date | ((...args: never[]) => unknown) | Uint8Array | string | number | boolean | undefined;
 /** A message with every field optional, recursively (what ts-proto's `fromPartial` fills with defaults). */
-export type DeepPartial<M> = M extends Builtin ? M
-  : M extends readonly (infer E)[] ? DeepPartial<E>[]
-  : M extends object ? { [K in keyof M]?: DeepPartial<M[K]> }
-  : Partial<M>;
+export type DeepPartial<M> = M extends Builtin
+  ? M
+  : M extends readonly (infer E)[]
+    ? DeepPartial<E>[]
+    : M extends object
+      ? { [K in keyof M]?: DeepPartial<M[K]> }
+      : Partial<M>;
 export type PartialOf<C> = C extends { decode(b: Uint8Array): infer M } ? DeepPartial<M> : never;
 
 const PREFIX = 'type.googleapis.com/';
@@ -54,7 +65,10 @@ export const T = {
   route: typed('envoy.config.route.v3.RouteConfiguration', RouteConfiguration),
   extension: typed('envoy.config.core.v3.TypedExtensionConfig', TypedExtensionConfig),
   tcpProxy: typed('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', TcpProxy),
-  hcm: typed('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', HttpConnectionManager),
+  hcm: typed(
+    'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    HttpConnectionManager,
+  ),
   router: typed('envoy.extensions.filters.http.router.v3.Router', Router),
   networkRbac: typed('envoy.extensions.filters.network.rbac.v3.RBAC', NetworkRbac),
   httpRbac: typed('envoy.extensions.filters.http.rbac.v3.RBAC', HttpRbac),
@@ -68,8 +82,14 @@ export const T = {
   rbacAction: typed('envoy.config.rbac.v3.Action', RbacAction),
   ipMatcher: typed('xds.type.matcher.v3.IPMatcher', IPMatcher),
   sourceIpInput: typed('envoy.extensions.matching.common_inputs.network.v3.SourceIPInput', SourceIPInput),
-  destinationIpInput: typed('envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput', DestinationIPInput),
-  destinationPortInput: typed('envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput', DestinationPortInput),
+  destinationIpInput: typed(
+    'envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput',
+    DestinationIPInput,
+  ),
+  destinationPortInput: typed(
+    'envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput',
+    DestinationPortInput,
+  ),
   serverNameInput: typed('envoy.extensions.matching.common_inputs.network.v3.ServerNameInput', ServerNameInput),
 } as const;
 
@@ -98,11 +118,17 @@ function unpackDeep(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(unpackDeep);
   if (v === null || typeof v !== 'object') return v;
   const o = v as Record<string, unknown>;
-  if (typeof o.typeUrl === 'string' && (o.value instanceof Uint8Array)) return render(o.typeUrl, o.value);
+  if (typeof o.typeUrl === 'string' && o.value instanceof Uint8Array) return render(o.typeUrl, o.value);
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(o)) {
     if (x === undefined || x === '' || x === false || x === 0 || (Array.isArray(x) && x.length === 0)) continue;
-    if (typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array) && Object.keys(x).length === 0) {
+    if (
+      typeof x === 'object' &&
+      x !== null &&
+      !Array.isArray(x) &&
+      !(x instanceof Uint8Array) &&
+      Object.keys(x).length === 0
+    ) {
       out[k] = {};
       continue;
     }

@@ -106,7 +106,12 @@ function vipServices(inv: Inventory, scope: ReadonlySet<ServiceName> | undefined
     const ws = byService.get(v.service)!;
     const ports = [...new Set(ws.flatMap((w) => w.ports))].sort((a, b) => a - b);
     if (ports.length === 0) continue;
-    out.push({ service: v.service, vip: v.address, ports, addresses: [...new Set(ws.flatMap((w) => w.addresses))].sort() });
+    out.push({
+      service: v.service,
+      vip: v.address,
+      ports,
+      addresses: [...new Set(ws.flatMap((w) => w.addresses))].sort(),
+    });
   }
   return out;
 }
@@ -159,7 +164,10 @@ export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_S
     inboundHttpRbac(compiled, input.mode, RBAC_INBOUND_HTTP),
     outboundNetworkRbac(compiled, input.mode, RBAC_OUTBOUND),
   );
-  out.push(b.outboundListener(services, direct, enforce), b.inboundListener(ports, input.inboundGenerations ?? {}, enforce));
+  out.push(
+    b.outboundListener(services, direct, enforce),
+    b.inboundListener(ports, input.inboundGenerations ?? {}, enforce),
+  );
   return out;
 }
 
@@ -217,11 +225,17 @@ class Builder {
   }
 
   private tcpLog(logName: string) {
-    return { name: 'envoy.access_loggers.tcp_grpc', typedConfig: pack(T.tcpGrpcLog, { commonConfig: this.grpcLogCommon(logName) }) };
+    return {
+      name: 'envoy.access_loggers.tcp_grpc',
+      typedConfig: pack(T.tcpGrpcLog, { commonConfig: this.grpcLogCommon(logName) }),
+    };
   }
 
   private httpLog(logName: string) {
-    return { name: 'envoy.access_loggers.http_grpc', typedConfig: pack(T.httpGrpcLog, { commonConfig: this.grpcLogCommon(logName) }) };
+    return {
+      name: 'envoy.access_loggers.http_grpc',
+      typedConfig: pack(T.httpGrpcLog, { commonConfig: this.grpcLogCommon(logName) }),
+    };
   }
 
   private upstreamProtocolFromDownstream(): { [key: string]: Any } {
@@ -243,54 +257,96 @@ class Builder {
   }
 
   originalDstCluster(name: string): GeneratedResource {
-    return this.memoizedRes(`odc|${name}`, () => res('cluster', T.cluster.url, name, encode(T.cluster, {
-      name,
-      type: Cluster_DiscoveryType.ORIGINAL_DST,
-      lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
-      connectTimeout: ms(this.s.connectTimeoutMs),
-      cleanupInterval: ms(60_000),
-      typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
-    })));
+    return this.memoizedRes(`odc|${name}`, () =>
+      res(
+        'cluster',
+        T.cluster.url,
+        name,
+        encode(T.cluster, {
+          name,
+          type: Cluster_DiscoveryType.ORIGINAL_DST,
+          lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
+          connectTimeout: ms(this.s.connectTimeoutMs),
+          cleanupInterval: ms(60_000),
+          typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
+        }),
+      ),
+    );
   }
 
   blackholeCluster(): GeneratedResource {
-    return this.memoizedRes('blackhole', () => res('cluster', T.cluster.url, BLACKHOLE, encode(T.cluster, {
-      name: BLACKHOLE,
-      type: Cluster_DiscoveryType.STATIC,
-      connectTimeout: ms(this.s.connectTimeoutMs),
-      loadAssignment: { clusterName: BLACKHOLE, endpoints: [] },
-    })));
+    return this.memoizedRes('blackhole', () =>
+      res(
+        'cluster',
+        T.cluster.url,
+        BLACKHOLE,
+        encode(T.cluster, {
+          name: BLACKHOLE,
+          type: Cluster_DiscoveryType.STATIC,
+          connectTimeout: ms(this.s.connectTimeoutMs),
+          loadAssignment: { clusterName: BLACKHOLE, endpoints: [] },
+        }),
+      ),
+    );
   }
 
   edsCluster(name: string): GeneratedResource {
-    return this.memoizedRes(`eds|${name}`, () => res('cluster', T.cluster.url, name, encode(T.cluster, {
-      name,
-      type: Cluster_DiscoveryType.EDS,
-      edsClusterConfig: { edsConfig: ADS_SOURCE, serviceName: name },
-      connectTimeout: ms(this.s.connectTimeoutMs),
-      lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
-      typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
-    }), [{ kind: 'endpoints', name }]));
+    return this.memoizedRes(`eds|${name}`, () =>
+      res(
+        'cluster',
+        T.cluster.url,
+        name,
+        encode(T.cluster, {
+          name,
+          type: Cluster_DiscoveryType.EDS,
+          edsClusterConfig: { edsConfig: ADS_SOURCE, serviceName: name },
+          connectTimeout: ms(this.s.connectTimeoutMs),
+          lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
+          typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
+        }),
+        [{ kind: 'endpoints', name }],
+      ),
+    );
   }
 
   endpoints(name: string, addresses: readonly string[], port: number): GeneratedResource {
-    return this.memoizedRes(`ep|${name}|${port}|${addresses.join(',')}`, () => res('endpoints', T.endpoints.url, name, encode(T.endpoints, {
-      clusterName: name,
-      endpoints: [{
-        lbEndpoints: addresses.map((a) => ({ endpoint: { address: { socketAddress: { address: a, portValue: port } } } })),
-      }],
-    })));
+    return this.memoizedRes(`ep|${name}|${port}|${addresses.join(',')}`, () =>
+      res(
+        'endpoints',
+        T.endpoints.url,
+        name,
+        encode(T.endpoints, {
+          clusterName: name,
+          endpoints: [
+            {
+              lbEndpoints: addresses.map((a) => ({
+                endpoint: { address: { socketAddress: { address: a, portValue: port } } },
+              })),
+            },
+          ],
+        }),
+      ),
+    );
   }
 
   routeTo(name: string, cluster: string): GeneratedResource {
-    return this.memoizedRes(`rt|${name}|${cluster}`, () => res('route', T.route.url, name, encode(T.route, {
-      name,
-      virtualHosts: [{
-        name: 'all',
-        domains: ['*'],
-        routes: [{ match: { prefix: '/' }, route: { cluster, timeout: ms(0) } }],
-      }],
-    })));
+    return this.memoizedRes(`rt|${name}|${cluster}`, () =>
+      res(
+        'route',
+        T.route.url,
+        name,
+        encode(T.route, {
+          name,
+          virtualHosts: [
+            {
+              name: 'all',
+              domains: ['*'],
+              routes: [{ match: { prefix: '/' }, route: { cluster, timeout: ms(0) } }],
+            },
+          ],
+        }),
+      ),
+    );
   }
 
   private hcm(statPrefix: string, routeName: string, logName: string, httpRbac?: string) {
@@ -308,18 +364,23 @@ class Builder {
       preserveExternalRequestId: true,
       upgradeConfigs: [{ upgradeType: 'websocket' }],
     };
-    return { name: 'envoy.filters.network.http_connection_manager', typedConfig: this.memoized(`hcm|${statPrefix}|${routeName}|${logName}|${httpRbac ?? ''}`, () => pack(T.hcm, hcm)) };
+    return {
+      name: 'envoy.filters.network.http_connection_manager',
+      typedConfig: this.memoized(`hcm|${statPrefix}|${routeName}|${logName}|${httpRbac ?? ''}`, () => pack(T.hcm, hcm)),
+    };
   }
 
   private tcpProxy(statPrefix: string, cluster: string, logName: string) {
     return {
       name: 'envoy.filters.network.tcp_proxy',
-      typedConfig: this.memoized(`tcp|${statPrefix}|${cluster}|${logName}`, () => pack(T.tcpProxy, {
-        statPrefix,
-        cluster,
-        accessLog: [this.tcpLog(logName)],
-        accessLogOptions: { accessLogFlushInterval: ms(this.s.longConnectionLogMs), flushAccessLogOnConnected: true },
-      })),
+      typedConfig: this.memoized(`tcp|${statPrefix}|${cluster}|${logName}`, () =>
+        pack(T.tcpProxy, {
+          statPrefix,
+          cluster,
+          accessLog: [this.tcpLog(logName)],
+          accessLogOptions: { accessLogFlushInterval: ms(this.s.longConnectionLogMs), flushAccessLogOnConnected: true },
+        }),
+      ),
     };
   }
 
@@ -331,18 +392,27 @@ class Builder {
     ];
   }
 
-  outboundListener(services: readonly VipService[], direct: readonly { cidr: string; port: number }[], enforce: boolean): GeneratedResource {
+  outboundListener(
+    services: readonly VipService[],
+    direct: readonly { cidr: string; port: number }[],
+    enforce: boolean,
+  ): GeneratedResource {
     const rbac = rbacFilterRef('network', RBAC_OUTBOUND);
     const chains = [];
     const deps: { kind: ResourceKind; name: string }[] = [
-      { kind: 'cluster', name: enforce ? BLACKHOLE : PASSTHROUGH }, { kind: 'extension', name: RBAC_OUTBOUND },
+      { kind: 'cluster', name: enforce ? BLACKHOLE : PASSTHROUGH },
+      { kind: 'extension', name: RBAC_OUTBOUND },
     ];
     for (const v of services) {
       for (const port of v.ports) {
         const name = serviceClusterName(v.service, port);
         const match = { prefixRanges: [{ addressPrefix: v.vip, prefixLen: 32 }], destinationPort: port };
         chains.push(
-          { name: `${name}|http`, filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS }, filters: [rbac, this.hcm(name, name, LOG_OUTBOUND)] },
+          {
+            name: `${name}|http`,
+            filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS },
+            filters: [rbac, this.hcm(name, name, LOG_OUTBOUND)],
+          },
           { name: `${name}|tcp`, filterChainMatch: match, filters: [rbac, this.tcpProxy(name, name, LOG_OUTBOUND)] },
         );
         deps.push({ kind: 'cluster', name }, { kind: 'route', name });
@@ -353,11 +423,20 @@ class Builder {
       const match = { prefixRanges: [{ addressPrefix, prefixLen: Number(len) }], destinationPort: d.port };
       const name = `direct|${d.port}|${d.cidr}`;
       chains.push(
-        { name: `${name}|http`, filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS }, filters: [rbac, this.hcm('outbound_direct', 'outbound|passthrough', LOG_OUTBOUND)] },
-        { name: `${name}|tcp`, filterChainMatch: match, filters: [rbac, this.tcpProxy('outbound_direct', PASSTHROUGH, LOG_OUTBOUND)] },
+        {
+          name: `${name}|http`,
+          filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS },
+          filters: [rbac, this.hcm('outbound_direct', 'outbound|passthrough', LOG_OUTBOUND)],
+        },
+        {
+          name: `${name}|tcp`,
+          filterChainMatch: match,
+          filters: [rbac, this.tcpProxy('outbound_direct', PASSTHROUGH, LOG_OUTBOUND)],
+        },
       );
     }
-    if (direct.length || !enforce) deps.push({ kind: 'cluster', name: PASSTHROUGH }, { kind: 'route', name: 'outbound|passthrough' });
+    if (direct.length || !enforce)
+      deps.push({ kind: 'cluster', name: PASSTHROUGH }, { kind: 'route', name: 'outbound|passthrough' });
     if (!enforce) {
       chains.push({
         name: 'passthrough|http',
@@ -368,48 +447,81 @@ class Builder {
     const defaultChain = enforce
       ? { name: 'deny|tcp', filters: [rbac, this.tcpProxy('outbound_deny', BLACKHOLE, LOG_OUTBOUND + DENY_LOG_SUFFIX)] }
       : { name: 'passthrough|tcp', filters: [rbac, this.tcpProxy('outbound_passthrough', PASSTHROUGH, LOG_OUTBOUND)] };
-    return res('listener', T.listener.url, 'outbound', encode(T.listener, {
-      name: 'outbound',
-      address: { socketAddress: { address: '0.0.0.0', portValue: OUTBOUND_PORT } },
-      trafficDirection: TrafficDirection.OUTBOUND,
-      listenerFilters: this.listenerFilters(true),
-      listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
-      continueOnListenerFiltersTimeout: true,
-      filterChains: chains,
-      defaultFilterChain: defaultChain,
-    }), dedupeDeps(deps));
+    return res(
+      'listener',
+      T.listener.url,
+      'outbound',
+      encode(T.listener, {
+        name: 'outbound',
+        address: { socketAddress: { address: '0.0.0.0', portValue: OUTBOUND_PORT } },
+        trafficDirection: TrafficDirection.OUTBOUND,
+        listenerFilters: this.listenerFilters(true),
+        listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
+        continueOnListenerFiltersTimeout: true,
+        filterChains: chains,
+        defaultFilterChain: defaultChain,
+      }),
+      dedupeDeps(deps),
+    );
   }
 
-  inboundListener(ports: readonly number[], generations: Readonly<Record<number, number>>, enforce: boolean): GeneratedResource {
+  inboundListener(
+    ports: readonly number[],
+    generations: Readonly<Record<number, number>>,
+    enforce: boolean,
+  ): GeneratedResource {
     const rbac = rbacFilterRef('network', RBAC_INBOUND);
     const chains = [];
     for (const port of ports) {
       const g = generations[port] ? `|g${generations[port]}` : '';
       chains.push(
-        { name: `inbound|${port}|http${g}`, filterChainMatch: { destinationPort: port, applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm('inbound', 'inbound', LOG_INBOUND, RBAC_INBOUND_HTTP)] },
-        { name: `inbound|${port}|tcp${g}`, filterChainMatch: { destinationPort: port }, filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, LOG_INBOUND)] },
+        {
+          name: `inbound|${port}|http${g}`,
+          filterChainMatch: { destinationPort: port, applicationProtocols: HTTP_PROTOCOLS },
+          filters: [this.hcm('inbound', 'inbound', LOG_INBOUND, RBAC_INBOUND_HTTP)],
+        },
+        {
+          name: `inbound|${port}|tcp${g}`,
+          filterChainMatch: { destinationPort: port },
+          filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, LOG_INBOUND)],
+        },
       );
     }
     if (!enforce) {
-      chains.push({ name: 'inbound|http', filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS }, filters: [this.hcm('inbound', 'inbound', LOG_INBOUND, RBAC_INBOUND_HTTP)] });
+      chains.push({
+        name: 'inbound|http',
+        filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS },
+        filters: [this.hcm('inbound', 'inbound', LOG_INBOUND, RBAC_INBOUND_HTTP)],
+      });
     }
     const defaultChain = enforce
-      ? { name: 'inbound|deny', filters: [rbac, this.tcpProxy('inbound_deny', BLACKHOLE, LOG_INBOUND + DENY_LOG_SUFFIX)] }
+      ? {
+          name: 'inbound|deny',
+          filters: [rbac, this.tcpProxy('inbound_deny', BLACKHOLE, LOG_INBOUND + DENY_LOG_SUFFIX)],
+        }
       : { name: 'inbound|tcp', filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, LOG_INBOUND)] };
-    return res('listener', T.listener.url, 'inbound', encode(T.listener, {
-      name: 'inbound',
-      address: { socketAddress: { address: '0.0.0.0', portValue: INBOUND_PORT } },
-      trafficDirection: TrafficDirection.INBOUND,
-      listenerFilters: this.listenerFilters(false),
-      listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
-      continueOnListenerFiltersTimeout: true,
-      filterChains: chains,
-      defaultFilterChain: defaultChain,
-    }), dedupeDeps([
-      { kind: 'cluster', name: INBOUND_PASSTHROUGH }, { kind: 'cluster', name: enforce ? BLACKHOLE : INBOUND_PASSTHROUGH },
-      ...(ports.length || !enforce ? [{ kind: 'route' as const, name: 'inbound' }] : []),
-      { kind: 'extension', name: RBAC_INBOUND }, { kind: 'extension', name: RBAC_INBOUND_HTTP },
-    ]));
+    return res(
+      'listener',
+      T.listener.url,
+      'inbound',
+      encode(T.listener, {
+        name: 'inbound',
+        address: { socketAddress: { address: '0.0.0.0', portValue: INBOUND_PORT } },
+        trafficDirection: TrafficDirection.INBOUND,
+        listenerFilters: this.listenerFilters(false),
+        listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
+        continueOnListenerFiltersTimeout: true,
+        filterChains: chains,
+        defaultFilterChain: defaultChain,
+      }),
+      dedupeDeps([
+        { kind: 'cluster', name: INBOUND_PASSTHROUGH },
+        { kind: 'cluster', name: enforce ? BLACKHOLE : INBOUND_PASSTHROUGH },
+        ...(ports.length || !enforce ? [{ kind: 'route' as const, name: 'inbound' }] : []),
+        { kind: 'extension', name: RBAC_INBOUND },
+        { kind: 'extension', name: RBAC_INBOUND_HTTP },
+      ]),
+    );
   }
 }
 
@@ -424,10 +536,20 @@ function dedupeDeps(deps: { kind: ResourceKind; name: string }[]): { kind: Resou
 }
 
 const URL_OF: Record<ResourceKind, string> = {
-  cluster: T.cluster.url, endpoints: T.endpoints.url, listener: T.listener.url, route: T.route.url, extension: T.extension.url,
+  cluster: T.cluster.url,
+  endpoints: T.endpoints.url,
+  listener: T.listener.url,
+  route: T.route.url,
+  extension: T.extension.url,
 };
 
-function res(kind: ResourceKind, typeUrl: string, name: string, body: Buffer, deps: GeneratedResource['deps'] = []): GeneratedResource {
+function res(
+  kind: ResourceKind,
+  typeUrl: string,
+  name: string,
+  body: Buffer,
+  deps: GeneratedResource['deps'] = [],
+): GeneratedResource {
   if (URL_OF[kind] !== typeUrl) throw new Error(`internal: ${kind} resource with type ${typeUrl}`);
   return { kind, typeUrl, name, body, deps };
 }

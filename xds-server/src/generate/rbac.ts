@@ -68,7 +68,11 @@ function cidrRange(c: string): CidrRange {
 }
 
 /** An address trie: each group of ranges → its on_match. Groups are given in a deterministic order. */
-function trie(inputName: string, inputType: { url: string }, groups: readonly { cidrs: readonly string[]; onMatch: Matcher_OnMatch }[]): Matcher {
+function trie(
+  inputName: string,
+  inputType: { url: string },
+  groups: readonly { cidrs: readonly string[]; onMatch: Matcher_OnMatch }[],
+): Matcher {
   const ip: IPMatcher = {
     rangeMatchers: groups.map((g) => ({ ranges: g.cidrs.map(cidrRange), onMatch: g.onMatch, exclusive: false })),
   };
@@ -92,7 +96,8 @@ function byPort(side: PolicySide, ports: ReadonlyMap<number, Matcher>): Matcher 
   const deny = action(noRuleName(side), false);
   if (ports.size === 0) return { matcherList: undefined, matcherTree: undefined, onNoMatch: deny };
   const map: Record<string, Matcher_OnMatch> = {};
-  for (const [port, m] of [...ports.entries()].sort(([a], [b]) => a - b)) map[String(port)] = { matcher: m, action: undefined };
+  for (const [port, m] of [...ports.entries()].sort(([a], [b]) => a - b))
+    map[String(port)] = { matcher: m, action: undefined };
   return {
     matcherList: undefined,
     matcherTree: {
@@ -131,9 +136,17 @@ export function inboundMatcher(compiled: CompiledPolicy): Matcher {
     }
     if (first.size === 0) continue;
     const ruleOrder = p.rules.map((r) => r.name);
-    const groups = groupBy([...first.entries()].map(([cidr, name]) => ({ cidr, key: name, value: name })))
-      .sort((a, b) => ruleOrder.indexOf(a.value) - ruleOrder.indexOf(b.value));
-    ports.set(p.port, trie('source-ip', T.sourceIpInput, groups.map((g) => ({ cidrs: g.cidrs, onMatch: action(g.value, true) }))));
+    const groups = groupBy([...first.entries()].map(([cidr, name]) => ({ cidr, key: name, value: name }))).sort(
+      (a, b) => ruleOrder.indexOf(a.value) - ruleOrder.indexOf(b.value),
+    );
+    ports.set(
+      p.port,
+      trie(
+        'source-ip',
+        T.sourceIpInput,
+        groups.map((g) => ({ cidrs: g.cidrs, onMatch: action(g.value, true) })),
+      ),
+    );
   }
   return byPort('ingress', ports);
 }
@@ -186,7 +199,12 @@ export function outboundMatcher(compiled: CompiledPolicy): Matcher {
             matcher: {
               matcherList: undefined,
               onNoMatch: undefined,
-              matcherTree: { input: input('server-name', T.serverNameInput), exactMatchMap: { map }, prefixMatchMap: undefined, customMatch: undefined },
+              matcherTree: {
+                input: input('server-name', T.serverNameInput),
+                exactMatchMap: { map },
+                prefixMatchMap: undefined,
+                customMatch: undefined,
+              },
             },
           },
         });
@@ -208,9 +226,12 @@ type RbacFields = { matcher?: Matcher; shadowMatcher?: Matcher };
 /** The mode → RBAC fields mapping, in one place. */
 export function modeFields(mode: Mode, m: Matcher): RbacFields {
   switch (mode) {
-    case 'learn': return {};
-    case 'monitor': return { shadowMatcher: m };
-    case 'enforce': return { matcher: m, shadowMatcher: m };
+    case 'learn':
+      return {};
+    case 'monitor':
+      return { shadowMatcher: m };
+    case 'enforce':
+      return { matcher: m, shadowMatcher: m };
   }
 }
 
@@ -222,11 +243,22 @@ export function rbacConfig(kind: RbacFilterKind, mode: Mode, m: Matcher, statPre
 }
 
 function extension(name: string, typedConfig: Any): GeneratedResource {
-  return { kind: 'extension', typeUrl: T.extension.url, name, body: encode(T.extension, { name, typedConfig }), deps: [] };
+  return {
+    kind: 'extension',
+    typeUrl: T.extension.url,
+    name,
+    body: encode(T.extension, { name, typedConfig }),
+    deps: [],
+  };
 }
 
 /** ECDS resource: network RBAC for the inbound listener's TCP chains (denied → connection closed). */
-export function inboundNetworkRbac(compiled: CompiledPolicy, mode: Mode, name: string, statPrefix = 'inbound.'): GeneratedResource {
+export function inboundNetworkRbac(
+  compiled: CompiledPolicy,
+  mode: Mode,
+  name: string,
+  statPrefix = 'inbound.',
+): GeneratedResource {
   return extension(name, rbacConfig('network', mode, inboundMatcher(compiled), statPrefix));
 }
 
@@ -236,12 +268,23 @@ export function inboundHttpRbac(compiled: CompiledPolicy, mode: Mode, name: stri
 }
 
 /** ECDS resource: network RBAC for the outbound listener (allowed destinations; principals: anyone). */
-export function outboundNetworkRbac(compiled: CompiledPolicy, mode: Mode, name: string, statPrefix = 'outbound.'): GeneratedResource {
+export function outboundNetworkRbac(
+  compiled: CompiledPolicy,
+  mode: Mode,
+  name: string,
+  statPrefix = 'outbound.',
+): GeneratedResource {
   return extension(name, rbacConfig('network', mode, outboundMatcher(compiled), statPrefix));
 }
 
 /** ECDS resource for a chain where nothing is allowed: deny-all in enforce, would-deny-all in monitor. */
-export function denyAllRbac(kind: RbacFilterKind, side: PolicySide, mode: Mode, name: string, statPrefix = side === 'ingress' ? 'inbound.' : 'outbound.'): GeneratedResource {
+export function denyAllRbac(
+  kind: RbacFilterKind,
+  side: PolicySide,
+  mode: Mode,
+  name: string,
+  statPrefix = side === 'ingress' ? 'inbound.' : 'outbound.',
+): GeneratedResource {
   return extension(name, rbacConfig(kind, mode, denyAllMatcher(side), statPrefix));
 }
 

@@ -4,8 +4,14 @@ import { join } from 'node:path';
 import type { Inventory } from '../model/types.js';
 import { envoyBootstrap } from './bootstrap.js';
 import {
-  applyCapture, createMemberNetwork, deleteMember, deleteNamespace, ensureLabNamespace, listLabNamespaces,
-  listNamespaces, writeHosts,
+  applyCapture,
+  createMemberNetwork,
+  deleteMember,
+  deleteNamespace,
+  ensureLabNamespace,
+  listLabNamespaces,
+  listNamespaces,
+  writeHosts,
 } from './net.js';
 import { ENVOY_UID, INBOUND_CAPTURE_PORT, OUTBOUND_CAPTURE_PORT } from './nft.js';
 import { LAB_NAMESPACE, STATE_VERSION, hostsFile, labMembers, planLab } from './plan.js';
@@ -78,7 +84,8 @@ export async function readLabState(labDir: string): Promise<LabState | undefined
     throw err;
   }
   const state = JSON.parse(text) as LabState;
-  if (state.version !== STATE_VERSION) throw new Error(`${stateFile(labDir)}: unsupported state version ${String(state.version)}`);
+  if (state.version !== STATE_VERSION)
+    throw new Error(`${stateFile(labDir)}: unsupported state version ${String(state.version)}`);
   return state;
 }
 
@@ -98,8 +105,18 @@ async function writeLabState(labDir: string, state: LabState): Promise<LabState>
 }
 
 async function canRunAsEnvoy(test: string, path: string): Promise<boolean> {
-  const r = await run(['setpriv', `--reuid=${ENVOY_UID}`, `--regid=${ENVOY_UID}`, '--clear-groups', '--',
-    'sh', '-c', `test ${test} "$1"`, 'sh', path]);
+  const r = await run([
+    'setpriv',
+    `--reuid=${ENVOY_UID}`,
+    `--regid=${ENVOY_UID}`,
+    '--clear-groups',
+    '--',
+    'sh',
+    '-c',
+    `test ${test} "$1"`,
+    'sh',
+    path,
+  ]);
   return r.code === 0;
 }
 
@@ -136,16 +153,20 @@ async function waitForListeners(pod: PodState, logFile: string, timeoutMs: numbe
     if (pod.envoyPid === undefined || !processAlive(pod.envoyPid)) {
       throw new Error(`pod ${pod.name}: Envoy (pid ${String(pod.envoyPid)}) exited; see ${logFile}`);
     }
-    const r = await run(['ip', 'netns', 'exec', pod.namespace, 'curl', '-sf', '--max-time', '1',
-      'http://127.0.0.1:15000/listeners'], { timeoutMs: 3000 });
+    const r = await run(
+      ['ip', 'netns', 'exec', pod.namespace, 'curl', '-sf', '--max-time', '1', 'http://127.0.0.1:15000/listeners'],
+      { timeoutMs: 3000 },
+    );
     if (r.code === 0) {
       seen = r.stdout;
       if (wanted.every((p) => new RegExp(`:${p}(\\D|$)`, 'm').test(seen))) return;
     }
     if (Date.now() >= deadline) {
       const missing = wanted.filter((p) => !new RegExp(`:${p}(\\D|$)`, 'm').test(seen));
-      throw new Error(`pod ${pod.name}: Envoy has no listeners on ${missing.join(' and ')} after ${timeoutMs} ms ` +
-        `(the control plane serves them over ADS; is it listening on the xDS socket?); see ${logFile}`);
+      throw new Error(
+        `pod ${pod.name}: Envoy has no listeners on ${missing.join(' and ')} after ${timeoutMs} ms ` +
+          `(the control plane serves them over ADS; is it listening on the xDS socket?); see ${logFile}`,
+      );
     }
     await sleep(200);
   }
@@ -154,9 +175,12 @@ async function waitForListeners(pod: PodState, logFile: string, timeoutMs: numbe
 async function startApps(labDir: string, m: MemberState, workDir: string | undefined): Promise<number[]> {
   const pids: number[] = [];
   for (const [i, cmd] of m.run.entries()) {
-    pids.push(await spawnDetached(['ip', 'netns', 'exec', m.namespace, 'sh', '-c', cmd], {
-      logFile: join(memberDir(labDir, m.name), `app-${i}.log`), cwd: workDir ?? memberDir(labDir, m.name),
-    }));
+    pids.push(
+      await spawnDetached(['ip', 'netns', 'exec', m.namespace, 'sh', '-c', cmd], {
+        logFile: join(memberDir(labDir, m.name), `app-${i}.log`),
+        cwd: workDir ?? memberDir(labDir, m.name),
+      }),
+    );
   }
   return pids;
 }
@@ -235,7 +259,11 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
   }
 
   labRecord = desired;
-  for (const name of plan.keep) current.set(name, labMembers(desired).find((m) => m.name === name)!);
+  for (const name of plan.keep)
+    current.set(
+      name,
+      labMembers(desired).find((m) => m.name === name)!,
+    );
   await save();
   await ensureLabNamespace(desired);
   const hosts = hostsFile(desired);
@@ -265,23 +293,61 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
       }
       await chown(dir, ENVOY_UID, ENVOY_UID);
       const bootstrap = join(dir, 'bootstrap.json');
-      await writeFile(bootstrap, `${JSON.stringify(envoyBootstrap({
-        pod: pod.name, service: pod.service, address: pod.address, lab: desired.name, xdsSocket: desired.xdsSocket,
-      }), null, 2)}\n`, { mode: 0o644 });
+      await writeFile(
+        bootstrap,
+        `${JSON.stringify(
+          envoyBootstrap({
+            pod: pod.name,
+            service: pod.service,
+            address: pod.address,
+            lab: desired.name,
+            xdsSocket: desired.xdsSocket,
+          }),
+          null,
+          2,
+        )}\n`,
+        { mode: 0o644 },
+      );
       if (!(await canRunAsEnvoy('-r', bootstrap))) {
         throw new Error(`uid ${ENVOY_UID} cannot read ${bootstrap}: every parent folder of ${labDir} must be o+x`);
       }
       const envoyLog = join(dir, 'envoy.log');
-      const envoyPid = await spawnDetached(['ip', 'netns', 'exec', pod.namespace, 'setpriv', `--reuid=${ENVOY_UID}`,
-        `--regid=${ENVOY_UID}`, '--clear-groups', '--', envoy, '-c', bootstrap, '--disable-hot-restart',
-        '--concurrency', '1', '--drain-time-s', String(ENVOY_DRAIN_SECONDS), '--log-path', envoyLog, '-l', 'info'], { logFile: join(dir, 'envoy.stdout.log'), cwd: dir });
+      const envoyPid = await spawnDetached(
+        [
+          'ip',
+          'netns',
+          'exec',
+          pod.namespace,
+          'setpriv',
+          `--reuid=${ENVOY_UID}`,
+          `--regid=${ENVOY_UID}`,
+          '--clear-groups',
+          '--',
+          envoy,
+          '-c',
+          bootstrap,
+          '--disable-hot-restart',
+          '--concurrency',
+          '1',
+          '--drain-time-s',
+          String(ENVOY_DRAIN_SECONDS),
+          '--log-path',
+          envoyLog,
+          '-l',
+          'info',
+        ],
+        { logFile: join(dir, 'envoy.stdout.log'), cwd: dir },
+      );
       await step((pod = { ...pod, phase: 'envoy', envoyPid }));
       logger.info({ pod: pod.name, namespace: pod.namespace, address: pod.address, envoyPid }, 'started Envoy');
       if (opts.waitForEnvoy ?? true) await waitForListeners(pod, envoyLog, opts.timeoutMs ?? DEFAULT_ENVOY_TIMEOUT_MS);
     }
     const appPids = await startApps(labDir, rec, opts.workDir);
     await step({ ...rec, phase: 'running', appPids });
-    logger.info({ member: rec.name, kind: rec.kind, namespace: rec.namespace, address: rec.address, appPids }, 'lab member running');
+    logger.info(
+      { member: rec.name, kind: rec.kind, namespace: rec.namespace, address: rec.address, appPids },
+      'lab member running',
+    );
   }
   return save();
 }
@@ -345,7 +411,11 @@ export async function labList(opts: LabDirOptions): Promise<LabListing> {
   if (state === undefined) return { name: '', pods: [], externals: [] };
   const status = (pid: number): ProcessStatus => ({ pid, alive: processAlive(pid) });
   const member = (m: MemberState): LabMemberStatus => ({
-    kind: m.kind, name: m.name, address: m.address, namespace: m.namespace, phase: m.phase,
+    kind: m.kind,
+    name: m.name,
+    address: m.address,
+    namespace: m.namespace,
+    phase: m.phase,
     ...(m.kind === 'pod' ? { service: m.service } : {}),
     ...(m.kind === 'pod' && m.envoyPid !== undefined ? { envoy: status(m.envoyPid) } : {}),
     apps: m.appPids.map(status),
@@ -369,7 +439,12 @@ export async function labExec(opts: LabDirOptions, pod: string, argv: readonly s
 /** The lab as an inventory source. */
 export function labInventory(state: LabState): Inventory {
   return {
-    workloads: state.pods.map((p) => ({ name: p.name, service: p.service, addresses: [p.address], ports: [...p.ports] })),
+    workloads: state.pods.map((p) => ({
+      name: p.name,
+      service: p.service,
+      addresses: [p.address],
+      ports: [...p.ports],
+    })),
     externals: state.externals.map((e) => ({ name: e.name, address: e.address })),
     vips: state.vips.map((v) => ({ service: v.service, address: v.address })),
   };

@@ -58,11 +58,29 @@ export async function ensureLabNamespace(state: LabState): Promise<void> {
   if (!hasBridge) {
     await runOk(['ip', '-n', ns, 'link', 'add', state.bridge, 'address', BRIDGE_MAC, 'type', 'bridge']);
   }
-  await runOk(['ip', '-n', ns, 'addr', 'replace', `${state.gateway}/${prefixLength(state.subnet)}`, 'dev', state.bridge]);
+  await runOk([
+    'ip',
+    '-n',
+    ns,
+    'addr',
+    'replace',
+    `${state.gateway}/${prefixLength(state.subnet)}`,
+    'dev',
+    state.bridge,
+  ]);
   await runOk(['ip', '-n', ns, 'link', 'set', state.bridge, 'up']);
   // Pod-to-pod traffic is routed back out of the bridge it came from; redirects would only be noise.
-  await runOk(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1',
-    'net.ipv4.conf.all.send_redirects=0', `net.ipv4.conf.${state.bridge}.send_redirects=0`]);
+  await runOk([
+    'ip',
+    'netns',
+    'exec',
+    ns,
+    'sysctl',
+    '-qw',
+    'net.ipv4.ip_forward=1',
+    'net.ipv4.conf.all.send_redirects=0',
+    `net.ipv4.conf.${state.bridge}.send_redirects=0`,
+  ]);
 }
 
 /**
@@ -74,7 +92,21 @@ export async function createMemberNetwork(state: LabState, m: MemberState): Prom
   await markNamespace(m.namespace);
   await runOk(['ip', 'netns', 'add', m.namespace]);
   await runOk(['ip', '-n', m.namespace, 'link', 'set', 'lo', 'up']);
-  await runOk(['ip', '-n', lab, 'link', 'add', m.hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', m.namespace]);
+  await runOk([
+    'ip',
+    '-n',
+    lab,
+    'link',
+    'add',
+    m.hostVeth,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'eth0',
+    'netns',
+    m.namespace,
+  ]);
   await runOk(['ip', '-n', lab, 'link', 'set', m.hostVeth, 'master', state.bridge]);
   await runOk(['ip', '-n', lab, 'link', 'set', m.hostVeth, 'up']);
   await runOk(['ip', '-n', m.namespace, 'addr', 'add', `${m.address}/32`, 'dev', 'eth0']);
@@ -102,7 +134,11 @@ export async function writeHosts(namespace: string, text: string): Promise<void>
 export async function namespacePids(namespace: string): Promise<number[]> {
   const r = await run(['ip', 'netns', 'pids', namespace]);
   if (r.code !== 0) return [];
-  return r.stdout.split(/\s+/).filter((s) => s !== '').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  return r.stdout
+    .split(/\s+/)
+    .filter((s) => s !== '')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
 }
 
 async function waitGone(namespace: string, ms: number): Promise<number[]> {

@@ -110,7 +110,12 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
 }
 
 /** Why `prev` cannot be kept as `next`, or undefined when it can (ports only affect VIPs and hosts files). */
-function recreateReason(prev: MemberState, next: MemberState, prevLab: LabState, nextLab: LabState): string | undefined {
+function recreateReason(
+  prev: MemberState,
+  next: MemberState,
+  prevLab: LabState,
+  nextLab: LabState,
+): string | undefined {
   if (prev.kind !== next.kind) return `changed from ${prev.kind} to ${next.kind}`;
   if (prev.address !== next.address) return `address ${prev.address} → ${next.address}`;
   if (!sameList(prev.run, next.run)) return 'run changed';
@@ -192,7 +197,10 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
   const vipTaken = new Set<number>();
   const vipOf = new Map<string, string>();
   const vipUsable = (n: number): boolean =>
-    cidrContains(addr.vipBlock, n) && n !== addr.vipBlock.network && n !== addr.vipBlock.network + 255 && !vipTaken.has(n);
+    cidrContains(addr.vipBlock, n) &&
+    n !== addr.vipBlock.network &&
+    n !== addr.vipBlock.network + 255 &&
+    !vipTaken.has(n);
   for (const v of prev?.vips ?? []) {
     if (vipServices.includes(v.service) && vipUsable(ipToInt(v.address))) {
       vipOf.set(v.service, v.address);
@@ -214,21 +222,42 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
   const freshPods: PodState[] = spec.pods.map((p) => {
     const namespace = nsOf.get(p.name)!;
     return {
-      kind: 'pod', name: p.name, service: p.service, address: podAddress.get(p.name)!, ports: [...p.ports], run: [...p.run],
-      namespace, hostVeth: hostVethName(namespace), capture, phase: 'planned', appPids: [],
+      kind: 'pod',
+      name: p.name,
+      service: p.service,
+      address: podAddress.get(p.name)!,
+      ports: [...p.ports],
+      run: [...p.run],
+      namespace,
+      hostVeth: hostVethName(namespace),
+      capture,
+      phase: 'planned',
+      appPids: [],
     };
   });
   const freshExternals: ExternalState[] = spec.externals.map((e) => {
     const namespace = nsOf.get(e.name)!;
     return {
-      kind: 'external', name: e.name, address: e.address, run: [...e.run], namespace, hostVeth: hostVethName(namespace),
-      phase: 'planned', appPids: [],
+      kind: 'external',
+      name: e.name,
+      address: e.address,
+      run: [...e.run],
+      namespace,
+      hostVeth: hostVethName(namespace),
+      phase: 'planned',
+      appPids: [],
     };
   });
 
   const base: Omit<LabState, 'pods' | 'externals'> = {
-    version: STATE_VERSION, name: spec.name, subnet: formatCidr(subnet), gateway: intToIp(addr.gateway),
-    vipBlock: formatCidr(addr.vipBlock), labNamespace: LAB_NAMESPACE, bridge: LAB_BRIDGE, xdsSocket: opts.xdsSocket,
+    version: STATE_VERSION,
+    name: spec.name,
+    subnet: formatCidr(subnet),
+    gateway: intToIp(addr.gateway),
+    vipBlock: formatCidr(addr.vipBlock),
+    labNamespace: LAB_NAMESPACE,
+    bridge: LAB_BRIDGE,
+    xdsSocket: opts.xdsSocket,
     vips: vipServices.map((service) => ({ service, address: vipOf.get(service)! })),
     updatedAt: opts.now ?? new Date().toISOString(),
   };
@@ -252,7 +281,13 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       return m;
     }
     keep.push(m.name);
-    return { ...old, ...m, phase: old.phase, appPids: old.appPids, ...(old.kind === 'pod' && old.envoyPid !== undefined ? { envoyPid: old.envoyPid } : {}) };
+    return {
+      ...old,
+      ...m,
+      phase: old.phase,
+      appPids: old.appPids,
+      ...(old.kind === 'pod' && old.envoyPid !== undefined ? { envoyPid: old.envoyPid } : {}),
+    };
   };
   const pods = freshPods.map(settle);
   const externals = freshExternals.map(settle);
@@ -273,7 +308,12 @@ export function labMembers(state: LabState): MemberState[] {
  * services as `name.namespace` (→ VIP, else the first pod), and externals.
  */
 export function hostsFile(state: LabState): string {
-  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', '', `# nanoseg lab "${state.name}"`];
+  const lines = [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    '',
+    `# nanoseg lab "${state.name}"`,
+  ];
   for (const p of state.pods) lines.push(`${p.address}\t${p.name}`);
   const services: string[] = [];
   for (const p of state.pods) if (!services.includes(p.service)) services.push(p.service);

@@ -78,20 +78,29 @@ class Collector {
   }
 }
 
-function checkFields(c: Collector, obj: Record<string, unknown>, at: readonly Segment[], allowed: readonly string[]): void {
+function checkFields(
+  c: Collector,
+  obj: Record<string, unknown>,
+  at: readonly Segment[],
+  allowed: readonly string[],
+): void {
   for (const k of Object.keys(obj)) {
     if (!allowed.includes(k)) c.add([...at, k], `unknown field (allowed: ${allowed.join(', ')})`, true);
   }
 }
 
 function checkName(c: Collector, v: unknown, at: readonly Segment[]): string | undefined {
-  if (v === undefined) return c.add(at, 'required'), undefined;
-  if (typeof v !== 'string') return c.add(at, 'must be a string'), undefined;
-  if (v.length > MAX_MEMBER_NAME_LENGTH) return c.add(at, `longer than ${MAX_MEMBER_NAME_LENGTH} characters`), undefined;
+  if (v === undefined) return (c.add(at, 'required'), undefined);
+  if (typeof v !== 'string') return (c.add(at, 'must be a string'), undefined);
+  if (v.length > MAX_MEMBER_NAME_LENGTH)
+    return (c.add(at, `longer than ${MAX_MEMBER_NAME_LENGTH} characters`), undefined);
   if (!DNS_LABEL_RE.test(v)) {
-    return c.add(at, 'not a DNS label (lowercase letters, digits and "-", starting and ending alphanumeric)'), undefined;
+    return (
+      c.add(at, 'not a DNS label (lowercase letters, digits and "-", starting and ending alphanumeric)'),
+      undefined
+    );
   }
-  if (v === 'lab') return c.add(at, '"lab" is reserved for the lab host namespace'), undefined;
+  if (v === 'lab') return (c.add(at, '"lab" is reserved for the lab host namespace'), undefined);
   return v;
 }
 
@@ -101,11 +110,11 @@ function checkRun(c: Collector, v: unknown, at: readonly Segment[], required: bo
     return required ? undefined : [];
   }
   if (typeof v === 'string') {
-    if (v.trim() === '') return c.add(at, 'must not be empty'), undefined;
+    if (v.trim() === '') return (c.add(at, 'must not be empty'), undefined);
     return [v];
   }
-  if (!Array.isArray(v)) return c.add(at, 'must be a string or a list of strings'), undefined;
-  if (v.length === 0) return c.add(at, 'must not be an empty list'), undefined;
+  if (!Array.isArray(v)) return (c.add(at, 'must be a string or a list of strings'), undefined);
+  if (v.length === 0) return (c.add(at, 'must not be an empty list'), undefined);
   let ok = true;
   v.forEach((item, i) => {
     if (typeof item !== 'string' || item.trim() === '') {
@@ -118,7 +127,7 @@ function checkRun(c: Collector, v: unknown, at: readonly Segment[], required: bo
 
 function checkPorts(c: Collector, v: unknown, at: readonly Segment[]): number[] | undefined {
   if (v === undefined) return [];
-  if (!Array.isArray(v)) return c.add(at, 'must be a list of port numbers'), undefined;
+  if (!Array.isArray(v)) return (c.add(at, 'must be a list of port numbers'), undefined);
   const seen = new Set<number>();
   let ok = true;
   v.forEach((p, i) => {
@@ -138,8 +147,8 @@ function checkPorts(c: Collector, v: unknown, at: readonly Segment[]): number[] 
 }
 
 function checkString(c: Collector, v: unknown, at: readonly Segment[]): string | undefined {
-  if (v === undefined) return c.add(at, 'required'), undefined;
-  if (typeof v !== 'string') return c.add(at, 'must be a string'), undefined;
+  if (v === undefined) return (c.add(at, 'required'), undefined);
+  if (typeof v !== 'string') return (c.add(at, 'must be a string'), undefined);
   return v;
 }
 
@@ -288,7 +297,11 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
   return { name, subnet, pods, externals };
 }
 
-function toResult(c: Collector, spec: LabSpec | undefined, position?: (e: RawError) => { line: number; col: number } | undefined): ValidationResult<LabSpec> {
+function toResult(
+  c: Collector,
+  spec: LabSpec | undefined,
+  position?: (e: RawError) => { line: number; col: number } | undefined,
+): ValidationResult<LabSpec> {
   if (c.errors.length === 0 && spec !== undefined) return { valid: true, result: spec };
   const errors = c.errors.map((e): ValidationError => {
     const pos = position?.(e);

@@ -9,7 +9,11 @@ export interface CommandResult {
 }
 
 export class LabCommandError extends Error {
-  constructor(readonly argv: readonly string[], readonly code: number, readonly stderr: string) {
+  constructor(
+    readonly argv: readonly string[],
+    readonly code: number,
+    readonly stderr: string,
+  ) {
     super(`\`${argv.join(' ')}\` failed (exit ${code}): ${stderr.trim() || '(no output)'}`);
     this.name = 'LabCommandError';
   }
@@ -86,7 +90,14 @@ export function runInherited(argv: readonly string[]): Promise<number> {
 }
 
 function signalNumber(signal: NodeJS.Signals): number {
-  const table: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
+  const table: Partial<Record<NodeJS.Signals, number>> = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGQUIT: 3,
+    SIGKILL: 9,
+    SIGTERM: 15,
+    SIGPIPE: 13,
+  };
   return table[signal] ?? 0;
 }
 

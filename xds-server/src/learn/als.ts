@@ -9,7 +9,17 @@
 // So the 4-tuple upstream_local→upstream_remote (outbound) equals downstream_remote→downstream_local (inbound) for
 // one connection, and that tuple is the dedup key that lets the learner count the connection once.
 
-import type { ExternalPeer, HttpLogEntry, LogAddress, LogCommon, LogEntry, Observation, Peer, Protocol, TcpLogEntry } from '../model/index.js';
+import type {
+  ExternalPeer,
+  HttpLogEntry,
+  LogAddress,
+  LogCommon,
+  LogEntry,
+  Observation,
+  Peer,
+  Protocol,
+  TcpLogEntry,
+} from '../model/index.js';
 import { hostCidr } from '../model/index.js';
 import type { InventoryIndex } from './inventory-index.js';
 import { normalizeIp } from './inventory-index.js';
@@ -140,11 +150,7 @@ export function httpProtocol(e: HttpLogEntry): Protocol {
  *           reporter's service; port = the local (pod) port.
  * Source ports only ever appear in the dedup key, never in the attribution.
  */
-export function toObservation(
-  entry: LogEntry,
-  kind: AlsEntryKind,
-  ctx: AlsContext,
-): ToObservationResult {
+export function toObservation(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObservationResult {
   try {
     return convert(entry, kind, ctx);
   } catch (err) {
@@ -175,8 +181,10 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
   let bytesSent: number;
   let bytesReceived: number;
   if (http) {
-    bytesSent = c.downstreamWireBytesReceived || (http.request?.requestHeadersBytes ?? 0) + (http.request?.requestBodyBytes ?? 0);
-    bytesReceived = c.downstreamWireBytesSent || (http.response?.responseHeadersBytes ?? 0) + (http.response?.responseBodyBytes ?? 0);
+    bytesSent =
+      c.downstreamWireBytesReceived || (http.request?.requestHeadersBytes ?? 0) + (http.request?.requestBodyBytes ?? 0);
+    bytesReceived =
+      c.downstreamWireBytesSent || (http.response?.responseHeadersBytes ?? 0) + (http.response?.responseBodyBytes ?? 0);
   } else {
     const cp = (entry as TcpLogEntry).connectionProperties;
     bytesSent = cp?.receivedBytes || c.downstreamWireBytesReceived || 0;
@@ -198,7 +206,10 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
     const me = index.workloadAt(dr.hp.ip) ?? index.workloadByNodeId(ctx.node.id);
     const myService = me?.service ?? (index.hasService(ctx.node.cluster) ? ctx.node.cluster : undefined);
     if (myService === undefined) {
-      return fail('unknown-reporter', `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dr.hp.ip}) is in no inventory`);
+      return fail(
+        'unknown-reporter',
+        `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dr.hp.ip}) is in no inventory`,
+      );
     }
     source = { service: myService };
     sourceWorkload = me?.workload;
@@ -221,7 +232,10 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
     const me = index.workloadAt(dl.hp.ip) ?? index.workloadByNodeId(ctx.node.id);
     const myService = me?.service ?? (index.hasService(ctx.node.cluster) ? ctx.node.cluster : undefined);
     if (myService === undefined) {
-      return fail('unknown-reporter', `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dl.hp.ip}) is in no inventory`);
+      return fail(
+        'unknown-reporter',
+        `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dl.hp.ip}) is in no inventory`,
+      );
     }
     destination = { service: myService };
     port = dl.hp.port;

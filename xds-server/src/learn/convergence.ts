@@ -72,7 +72,6 @@ export function missingMass(singletons: number, observations: number): number {
   return (singletons + 1) / (observations + 1);
 }
 
-
 function fmtMass(x: number): string {
   return x >= 0.01 || x === 0 ? x.toFixed(2) : x.toPrecision(2);
 }
@@ -116,7 +115,8 @@ export function assess(
   const pending: string[] = [];
   const since = stats.lastNewEdgeAt ?? stats.firstObservedAt ?? now;
   const quietFor = now - since;
-  if (quietFor < c.quietPeriodMs) pending.push(`quiet for ${formatDuration(quietFor)} of ${formatDuration(c.quietPeriodMs)}`);
+  if (quietFor < c.quietPeriodMs)
+    pending.push(`quiet for ${formatDuration(quietFor)} of ${formatDuration(c.quietPeriodMs)}`);
   if (n < c.minObservations) pending.push(`${n} of ${c.minObservations} observations`);
   if (mm > c.maxMissingMass) pending.push(`missing mass ${fmtMass(mm)} > ${fmtMass(c.maxMissingMass)}`);
 

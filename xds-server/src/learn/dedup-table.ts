@@ -122,7 +122,10 @@ export class DedupTable {
   a = 0;
   b = 0;
 
-  constructor(private readonly maxKeys: number, private readonly ttl: number) {
+  constructor(
+    private readonly maxKeys: number,
+    private readonly ttl: number,
+  ) {
     const perGeneration = Math.max(1, Math.ceil(maxKeys / 2));
     this.cur = new DedupGeneration(perGeneration);
     this.prev = new DedupGeneration(perGeneration);

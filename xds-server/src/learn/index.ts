@@ -6,6 +6,12 @@ export type { AlsContext, AlsEntryKind, AlsErrorKind, ToObservationResult } from
 export { Learner } from './learner.js';
 export type { LearnerOptions, ObserveResult, ServiceEdges } from './learner.js';
 export {
-  ConvergenceTracker, assess, missingMass, emptyStats, describeEdge, formatDuration, DEFAULT_CONVERGENCE,
+  ConvergenceTracker,
+  assess,
+  missingMass,
+  emptyStats,
+  describeEdge,
+  formatDuration,
+  DEFAULT_CONVERGENCE,
 } from './convergence.js';
 export type { ConvergenceConfig, ConvergenceMemory, ConvergenceTransition, ServiceStats } from './convergence.js';

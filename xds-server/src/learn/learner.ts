@@ -242,6 +242,4 @@ export class Learner {
     ex.push(workload);
     return true;
   }
-
-
 }

@@ -27,7 +27,9 @@ export interface LogCommon {
   readonly startTime?: LogTime | undefined;
   readonly duration?: LogTime | undefined;
   /** dynamic metadata: filter name → its Struct as a plain object */
-  readonly metadata?: { readonly filterMetadata: { readonly [filter: string]: { readonly [key: string]: unknown } | undefined } } | undefined;
+  readonly metadata?:
+    | { readonly filterMetadata: { readonly [filter: string]: { readonly [key: string]: unknown } | undefined } }
+    | undefined;
   readonly connectionTerminationDetails: string;
   readonly downstreamWireBytesSent: number;
   readonly downstreamWireBytesReceived: number;
@@ -44,20 +46,24 @@ export interface HttpLogEntry {
   readonly commonProperties?: LogCommon | undefined;
   /** HTTPAccessLogEntry.HTTPVersion: 1 HTTP/1.0, 2 HTTP/1.1, 3 HTTP/2, 4 HTTP/3 */
   readonly protocolVersion: number;
-  readonly request?: {
-    readonly authority: string;
-    readonly path: string;
-    readonly originalPath: string;
-    readonly requestId: string;
-    readonly requestHeadersBytes: number;
-    readonly requestBodyBytes: number;
-  } | undefined;
-  readonly response?: {
-    readonly responseCode?: number | undefined;
-    readonly responseCodeDetails: string;
-    readonly responseHeadersBytes: number;
-    readonly responseBodyBytes: number;
-  } | undefined;
+  readonly request?:
+    | {
+        readonly authority: string;
+        readonly path: string;
+        readonly originalPath: string;
+        readonly requestId: string;
+        readonly requestHeadersBytes: number;
+        readonly requestBodyBytes: number;
+      }
+    | undefined;
+  readonly response?:
+    | {
+        readonly responseCode?: number | undefined;
+        readonly responseCodeDetails: string;
+        readonly responseHeadersBytes: number;
+        readonly responseBodyBytes: number;
+      }
+    | undefined;
 }
 
 export type LogEntry = TcpLogEntry | HttpLogEntry;

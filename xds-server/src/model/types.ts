@@ -170,7 +170,12 @@ export interface Alert {
   /** mode of the service whose policy caused the verdict */
   readonly mode: Mode;
   readonly source: { readonly service?: ServiceName; readonly workload?: string; readonly ip: string };
-  readonly destination: { readonly service?: ServiceName; readonly ip: string; readonly port: number; readonly sni?: string };
+  readonly destination: {
+    readonly service?: ServiceName;
+    readonly ip: string;
+    readonly port: number;
+    readonly sni?: string;
+  };
   readonly protocol: Protocol;
   /** occurrences aggregated in this alert (1 for the first, immediate one) */
   readonly count: number;

@@ -1,7 +1,14 @@
 // Pure policy compiler: ServicePolicy + inventory → what the sidecar must allow, in addresses and ports, with the
 // rule each address came from (so a decision can name its rule and a denial can name the missing one).
 // Identities are resolved only through principals.ts.
-import { isServicePeer, type Inventory, type PolicyRule, type Protocol, type ServiceName, type ServicePolicy } from '../model/index.js';
+import {
+  isServicePeer,
+  type Inventory,
+  type PolicyRule,
+  type Protocol,
+  type ServiceName,
+  type ServicePolicy,
+} from '../model/index.js';
 import { cidrContains, parseCidr, parseIp, type Cidr } from './ip.js';
 import { addressesOf, destinationsOf, ownerOf } from './principals.js';
 import { compareRules, peerLabel, portLabel, ruleName, type PolicySide } from './rules.js';
@@ -59,7 +66,17 @@ export function compilePolicy(policy: ServicePolicy, inv: Inventory): CompiledPo
     .sort(([a], [b]) => a - b)
     .map(([port, e]): InboundPort => ({
       port,
-      sources: e.sources.sort((a, b) => (a.cidr !== b.cidr ? (a.cidr < b.cidr ? -1 : 1) : a.rule.name < b.rule.name ? -1 : a.rule.name > b.rule.name ? 1 : 0)),
+      sources: e.sources.sort((a, b) =>
+        a.cidr !== b.cidr
+          ? a.cidr < b.cidr
+            ? -1
+            : 1
+          : a.rule.name < b.rule.name
+            ? -1
+            : a.rule.name > b.rule.name
+              ? 1
+              : 0,
+      ),
       rules: e.rules,
     }));
 
@@ -130,7 +147,9 @@ function within(cidrs: readonly string[], ip: string): boolean {
 export function decide(compiled: CompiledPolicy, side: PolicySide, conn: ConnectionFacts, inv: Inventory): Decision {
   if (side === 'ingress') {
     const entry = compiled.inbound.find((p) => p.port === conn.port);
-    const hits = (entry?.sources ?? []).filter((s) => protocolFits(s.rule.rule, conn) && within([s.cidr], conn.sourceIp));
+    const hits = (entry?.sources ?? []).filter(
+      (s) => protocolFits(s.rule.rule, conn) && within([s.cidr], conn.sourceIp),
+    );
     // most specific prefix first, as Envoy's IP trie matches
     hits.sort((a, b) => (cidrOf(b.cidr)?.prefix ?? 0) - (cidrOf(a.cidr)?.prefix ?? 0));
     const hit = hits[0];
@@ -159,7 +178,12 @@ function connLabel(conn: ConnectionFacts): string {
   return `${conn.protocol ?? 'tcp'}/${conn.port}`;
 }
 
-function explainIngress(compiled: CompiledPolicy, entry: InboundPort | undefined, conn: ConnectionFacts, inv: Inventory): string {
+function explainIngress(
+  compiled: CompiledPolicy,
+  entry: InboundPort | undefined,
+  conn: ConnectionFacts,
+  inv: Inventory,
+): string {
   const owner = ownerOf(conn.sourceIp, inv);
   const who = isServicePeer(owner.peer) ? `${owner.peer.service} (${conn.sourceIp})` : conn.sourceIp;
   const rules = (entry?.rules ?? []).filter((r) => protocolFits(r.rule, conn));
@@ -167,9 +191,11 @@ function explainIngress(compiled: CompiledPolicy, entry: InboundPort | undefined
     return `${compiled.service} ingress has no rule for ${peerLabel(owner.peer)} ${connLabel(conn)}`;
   }
   const allowed = [...new Set(rules.map((r) => peerLabel(r.rule.peer)))].join(', ');
-  const stale = isServicePeer(owner.peer) && rules.some((r) => isServicePeer(r.rule.peer) && r.rule.peer.service === (owner.peer as { service: string }).service)
-    ? ` (${conn.sourceIp} was not an address of ${owner.peer.service} when the policy was compiled)`
-    : '';
+  const stale =
+    isServicePeer(owner.peer) &&
+    rules.some((r) => isServicePeer(r.rule.peer) && r.rule.peer.service === (owner.peer as { service: string }).service)
+      ? ` (${conn.sourceIp} was not an address of ${owner.peer.service} when the policy was compiled)`
+      : '';
   return `${compiled.service} ingress allows ${allowed} on ${conn.port} but not ${who}${stale}`;
 }
 

@@ -23,12 +23,14 @@ function diffSide(current: readonly PolicyRule[], next: readonly PolicyRule[]): 
   const nxt = new Set(next.map(ruleKey));
   const once = (rules: readonly PolicyRule[], keep: (k: string) => boolean): PolicyRule[] => {
     const seen = new Set<string>();
-    return rules.filter((r) => {
-      const k = ruleKey(r);
-      if (seen.has(k) || !keep(k)) return false;
-      seen.add(k);
-      return true;
-    }).sort(compareRules);
+    return rules
+      .filter((r) => {
+        const k = ruleKey(r);
+        if (seen.has(k) || !keep(k)) return false;
+        seen.add(k);
+        return true;
+      })
+      .sort(compareRules);
   };
   return { added: once(next, (k) => !cur.has(k)), removed: once(current, (k) => !nxt.has(k)) };
 }
@@ -46,7 +48,10 @@ export function isEmptyDiff(d: PolicyDiff): boolean {
 /** One line per change, removals first per side: `+ ingress  shop/web  http/9090`, `- egress  203.0.113.10/32  tcp/5432`. */
 export function renderDiff(d: PolicyDiff): string {
   const lines: string[] = [];
-  const width = Math.max(0, ...POLICY_SIDES.flatMap((s) => [...d[s].added, ...d[s].removed].map((r) => peerLabel(r.peer).length)));
+  const width = Math.max(
+    0,
+    ...POLICY_SIDES.flatMap((s) => [...d[s].added, ...d[s].removed].map((r) => peerLabel(r.peer).length)),
+  );
   const line = (sign: '+' | '-', side: PolicySide, r: PolicyRule): string =>
     `${sign} ${side.padEnd(7)}  ${peerLabel(r.peer).padEnd(width)}  ${portLabel(r)}`;
   for (const side of POLICY_SIDES) {

@@ -16,11 +16,31 @@
 //
 // Parsing is strict and returns values (never throws): every problem is reported at once, each with
 // `FILE:LINE:COL: PATH: what is wrong`. JSON is accepted too (YAML is a superset of it). Pure: text in, value out.
-import { Document, LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Node, type YAMLMap } from 'yaml';
 import {
-  MODES, SERVICE_NAME_RE,
-  type Evidence, type Mode, type Peer, type PolicyRule, type Protocol, type ServiceName, type ServicePolicy,
-  type ValidationError, type ValidationResult,
+  Document,
+  LineCounter,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  parseDocument,
+  visit,
+  type Node,
+  type YAMLMap,
+} from 'yaml';
+import {
+  MODES,
+  SERVICE_NAME_RE,
+  type Evidence,
+  type Mode,
+  type Peer,
+  type PolicyRule,
+  type Protocol,
+  type ServiceName,
+  type ServicePolicy,
+  type ValidationError,
+  type ValidationResult,
 } from '../model/index.js';
 import { formatCidr, parseCidr } from './ip.js';
 import { compareRules, plainPeer, ruleKey, type PolicySide } from './rules.js';
@@ -73,7 +93,11 @@ export function policyDocument(policy: ServicePolicy, mode: Mode, evidence?: Evi
       if (!e) return base;
       return {
         ...base,
-        evidence: { firstSeen: new Date(e.firstSeen).toISOString(), lastSeen: new Date(e.lastSeen).toISOString(), count: e.count },
+        evidence: {
+          firstSeen: new Date(e.firstSeen).toISOString(),
+          lastSeen: new Date(e.lastSeen).toISOString(),
+          count: e.count,
+        },
       };
     });
   return {
@@ -106,7 +130,10 @@ export function parsePolicyFile(text: string, fileName: string): ValidationResul
     return new FileParser(text, fileName).parse();
   } catch (e) {
     // defensive: the parser is written not to throw, but a bug must still come back as a value
-    return { valid: false, errors: [{ path: '', message: `${fileName}: internal error while parsing: ${(e as Error).message}` }] };
+    return {
+      valid: false,
+      errors: [{ path: '', message: `${fileName}: internal error while parsing: ${(e as Error).message}` }],
+    };
   }
 }
 
@@ -114,7 +141,10 @@ class FileParser {
   private readonly lc = new LineCounter();
   private readonly errors: ValidationError[] = [];
 
-  constructor(private readonly text: string, private readonly fileName: string) {}
+  constructor(
+    private readonly text: string,
+    private readonly fileName: string,
+  ) {}
 
   parse(): ValidationResult<ParsedPolicy> {
     const doc = parseDocument(this.text, { lineCounter: this.lc, prettyErrors: false, uniqueKeys: true, strict: true });
@@ -129,14 +159,24 @@ class FileParser {
       this.error(root, '', 'a policy must be a mapping (apiVersion, kind, service, ingress, egress)');
       return { valid: false, errors: this.errors };
     }
-    const fields = this.fields(root, '', ['apiVersion', 'kind', 'service', 'mode', 'ingress', 'egress'], ['apiVersion', 'kind', 'service']);
+    const fields = this.fields(
+      root,
+      '',
+      ['apiVersion', 'kind', 'service', 'mode', 'ingress', 'egress'],
+      ['apiVersion', 'kind', 'service'],
+    );
 
     const apiVersion = this.string(fields.get('apiVersion'), 'apiVersion');
     if (apiVersion !== undefined && apiVersion !== POLICY_API_VERSION) {
-      this.error(fields.get('apiVersion'), 'apiVersion', `"${apiVersion}" is not supported (expected ${POLICY_API_VERSION})`);
+      this.error(
+        fields.get('apiVersion'),
+        'apiVersion',
+        `"${apiVersion}" is not supported (expected ${POLICY_API_VERSION})`,
+      );
     }
     const kind = this.string(fields.get('kind'), 'kind');
-    if (kind !== undefined && kind !== POLICY_KIND) this.error(fields.get('kind'), 'kind', `"${kind}" is not ${POLICY_KIND}`);
+    if (kind !== undefined && kind !== POLICY_KIND)
+      this.error(fields.get('kind'), 'kind', `"${kind}" is not ${POLICY_KIND}`);
     const service = this.string(fields.get('service'), 'service');
     if (service !== undefined && !SERVICE_NAME_RE.test(service)) {
       this.error(fields.get('service'), 'service', `"${service}" is not a service name (namespace/name, lower case)`);
@@ -144,7 +184,8 @@ class FileParser {
     let mode: Mode | undefined;
     if (fields.has('mode')) {
       const m = this.string(fields.get('mode'), 'mode');
-      if (m !== undefined && !(MODES as readonly string[]).includes(m)) this.error(fields.get('mode'), 'mode', `"${m}" is not a mode (${MODES.join('|')})`);
+      if (m !== undefined && !(MODES as readonly string[]).includes(m))
+        this.error(fields.get('mode'), 'mode', `"${m}" is not a mode (${MODES.join('|')})`);
       else mode = m as Mode | undefined;
     }
     const ingress = this.rules(fields.get('ingress'), 'ingress');
@@ -164,7 +205,12 @@ class FileParser {
   }
 
   /** The map's values by key; unknown, missing and non-string keys are errors. */
-  private fields(map: YAMLMap, path: string, allowed: readonly string[], required: readonly string[]): Map<string, unknown> {
+  private fields(
+    map: YAMLMap,
+    path: string,
+    allowed: readonly string[],
+    required: readonly string[],
+  ): Map<string, unknown> {
     const out = new Map<string, unknown>();
     for (const item of map.items) {
       if (!isPair(item)) continue;
@@ -204,7 +250,11 @@ class FileParser {
     const v = this.scalar(node, path);
     if (v === undefined) return undefined;
     if (typeof v !== 'string' || v === '') {
-      this.error(node, path, v === null || v === '' ? 'must not be empty' : `expected a string, got ${JSON.stringify(v)}`);
+      this.error(
+        node,
+        path,
+        v === null || v === '' ? 'must not be empty' : `expected a string, got ${JSON.stringify(v)}`,
+      );
       return undefined;
     }
     return v;
@@ -256,13 +306,23 @@ class FileParser {
     if (f.has('protocol')) {
       const v = this.scalar(f.get('protocol'), `${path}.protocol`);
       if (typeof v === 'string' && (PROTOCOLS as readonly string[]).includes(v)) protocol = v as Protocol;
-      else if (v !== undefined) this.error(f.get('protocol'), `${path}.protocol`, `${JSON.stringify(v)} is not a protocol (${PROTOCOLS.join('|')})`);
+      else if (v !== undefined)
+        this.error(
+          f.get('protocol'),
+          `${path}.protocol`,
+          `${JSON.stringify(v)} is not a protocol (${PROTOCOLS.join('|')})`,
+        );
     }
     let port: number | undefined;
     if (f.has('port')) {
       const v = this.scalar(f.get('port'), `${path}.port`);
       if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535) port = v;
-      else if (v !== undefined) this.error(f.get('port'), `${path}.port`, `${typeof v === 'number' ? v : JSON.stringify(v)} is not a port (1-65535)`);
+      else if (v !== undefined)
+        this.error(
+          f.get('port'),
+          `${path}.port`,
+          `${typeof v === 'number' ? v : JSON.stringify(v)} is not a port (1-65535)`,
+        );
     }
     // evidence is informational (what `show` printed): accepted and ignored
     if (this.errors.length > before || !peer || !protocol || port === undefined) return undefined;
@@ -272,7 +332,11 @@ class FileParser {
   private peer(node: unknown, path: string): Peer | undefined {
     if (this.alias(node, path)) return undefined;
     if (!isMap(node)) {
-      this.error(node, path, 'a peer must be a mapping: {service: namespace/name} or {cidr: ADDRESS/PREFIX, sni: NAME}');
+      this.error(
+        node,
+        path,
+        'a peer must be a mapping: {service: namespace/name} or {cidr: ADDRESS/PREFIX, sni: NAME}',
+      );
       return undefined;
     }
     const before = this.errors.length;

@@ -14,7 +14,11 @@ export interface ServiceEdges {
  * the order of the edges does not matter, rules come out sorted (rules.ts `compareRules`).
  */
 export function freezePolicy(service: ServiceName, edges: ServiceEdges, now: number): ServicePolicy {
-  const rule = (peer: Edge['source'], e: Edge): PolicyRule => ({ peer: plainPeer(peer), protocol: e.protocol, port: e.port });
+  const rule = (peer: Edge['source'], e: Edge): PolicyRule => ({
+    peer: plainPeer(peer),
+    protocol: e.protocol,
+    port: e.port,
+  });
   return {
     service,
     ingress: normalizeRules(edges.ingress.map((e) => rule(e.source, e))),

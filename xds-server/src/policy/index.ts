@@ -8,8 +8,36 @@ export type { ServiceEdges } from './freeze.js';
 export { addressesOf, destinationsOf, ownerOf, knownServices } from './principals.js';
 export type { AddressOwner } from './principals.js';
 export { compilePolicy, decide, explainDeny, sniApplies } from './compile.js';
-export type { CompiledPolicy, CompiledRule, InboundPort, InboundSource, OutboundDestination, ConnectionFacts, Decision } from './compile.js';
-export { POLICY_SIDES, plainPeer, ruleKey, ruleName, noRuleName, peerLabel, peerToken, compareRules, normalizeRules, portLabel } from './rules.js';
+export type {
+  CompiledPolicy,
+  CompiledRule,
+  InboundPort,
+  InboundSource,
+  OutboundDestination,
+  ConnectionFacts,
+  Decision,
+} from './compile.js';
+export {
+  POLICY_SIDES,
+  plainPeer,
+  ruleKey,
+  ruleName,
+  noRuleName,
+  peerLabel,
+  peerToken,
+  compareRules,
+  normalizeRules,
+  portLabel,
+} from './rules.js';
 export type { PolicySide } from './rules.js';
-export { parseIp, formatIp, canonicalIp, parseCidr, formatCidr, canonicalCidr, hostPrefix, cidrContains } from './ip.js';
+export {
+  parseIp,
+  formatIp,
+  canonicalIp,
+  parseCidr,
+  formatCidr,
+  canonicalCidr,
+  hostPrefix,
+  cidrContains,
+} from './ip.js';
 export type { IpAddress, Cidr } from './ip.js';

@@ -80,10 +80,16 @@ export function formatIp(a: IpAddress): string {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
@@ -115,7 +121,9 @@ export function parseCidr(s: string): { readonly cidr: Cidr } | { readonly error
   const prefix = Number(p);
   const masked = mask(a.bytes, prefix);
   if (!equalBytes(masked, a.bytes)) {
-    return { error: `"${s}" has host bits set (did you mean ${formatIp({ family: a.family, bytes: masked })}/${prefix}?)` };
+    return {
+      error: `"${s}" has host bits set (did you mean ${formatIp({ family: a.family, bytes: masked })}/${prefix}?)`,
+    };
   }
   return { cidr: { family: a.family, bytes: a.bytes, prefix } };
 }

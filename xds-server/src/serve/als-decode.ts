@@ -33,7 +33,11 @@ const tag = (field: number, wire: number): number => (field << 3) | wire;
 /** A cursor over protobuf wire bytes. */
 class Reader {
   pos: number;
-  constructor(readonly buf: Buffer, start: number, public end: number) {
+  constructor(
+    readonly buf: Buffer,
+    start: number,
+    public end: number,
+  ) {
     this.pos = start;
   }
 
@@ -117,11 +121,20 @@ class Reader {
 
   skip(t: number): void {
     switch (t & 7) {
-      case VARINT: this.varint(); return;
-      case I64: this.advance(8); return;
-      case LEN: this.len(); return;
-      case I32: this.advance(4); return;
-      case 3: { // group start: skip to the matching end
+      case VARINT:
+        this.varint();
+        return;
+      case I64:
+        this.advance(8);
+        return;
+      case LEN:
+        this.len();
+        return;
+      case I32:
+        this.advance(4);
+        return;
+      case 3: {
+        // group start: skip to the matching end
         const field = t >>> 3;
         for (;;) {
           if (this.pos >= this.end) throw new AlsDecodeError('unterminated group');
@@ -133,7 +146,8 @@ class Reader {
           this.skip(inner);
         }
       }
-      default: throw new AlsDecodeError(`invalid wire type ${t & 7}`);
+      default:
+        throw new AlsDecodeError(`invalid wire type ${t & 7}`);
     }
   }
 
@@ -189,11 +203,22 @@ function value(r: Reader): unknown {
   while (r.pos < r.end) {
     const t = r.tag();
     switch (t) {
-      case tag(1, VARINT): r.varint(); v = null; break;
-      case tag(2, I64): v = r.double(); break;
-      case tag(3, LEN): v = r.string(); break;
-      case tag(4, VARINT): v = r.varint() !== 0; break;
-      case tag(5, LEN): v = struct(r.sub()); break;
+      case tag(1, VARINT):
+        r.varint();
+        v = null;
+        break;
+      case tag(2, I64):
+        v = r.double();
+        break;
+      case tag(3, LEN):
+        v = r.string();
+        break;
+      case tag(4, VARINT):
+        v = r.varint() !== 0;
+        break;
+      case tag(5, LEN):
+        v = struct(r.sub());
+        break;
       case tag(6, LEN): {
         const l = r.sub();
         const list: unknown[] = [];
@@ -205,7 +230,8 @@ function value(r: Reader): unknown {
         v = list;
         break;
       }
-      default: r.skip(t);
+      default:
+        r.skip(t);
     }
   }
   return v;
@@ -259,8 +285,12 @@ function common(r: Reader): LogCommon {
   while (r.pos < r.end) {
     const t = r.tag();
     switch (t) {
-      case tag(2, LEN): downstreamRemoteAddress = address(r.sub()); break;
-      case tag(3, LEN): downstreamLocalAddress = address(r.sub()); break;
+      case tag(2, LEN):
+        downstreamRemoteAddress = address(r.sub());
+        break;
+      case tag(3, LEN):
+        downstreamLocalAddress = address(r.sub());
+        break;
       case tag(4, LEN): {
         const s = r.sub();
         let sni = '';
@@ -272,20 +302,46 @@ function common(r: Reader): LogCommon {
         tlsProperties = { tlsSniHostname: sni };
         break;
       }
-      case tag(5, LEN): startTime = time(r.sub()); break;
-      case tag(13, LEN): upstreamRemoteAddress = address(r.sub()); break;
-      case tag(14, LEN): upstreamLocalAddress = address(r.sub()); break;
-      case tag(17, LEN): md = metadata(r.sub()); break;
-      case tag(23, LEN): duration = time(r.sub()); break;
-      case tag(25, LEN): connectionTerminationDetails = r.string(); break;
-      case tag(29, VARINT): downstreamWireBytesSent = r.varint(); break;
-      case tag(30, VARINT): downstreamWireBytesReceived = r.varint(); break;
-      default: r.skip(t);
+      case tag(5, LEN):
+        startTime = time(r.sub());
+        break;
+      case tag(13, LEN):
+        upstreamRemoteAddress = address(r.sub());
+        break;
+      case tag(14, LEN):
+        upstreamLocalAddress = address(r.sub());
+        break;
+      case tag(17, LEN):
+        md = metadata(r.sub());
+        break;
+      case tag(23, LEN):
+        duration = time(r.sub());
+        break;
+      case tag(25, LEN):
+        connectionTerminationDetails = r.string();
+        break;
+      case tag(29, VARINT):
+        downstreamWireBytesSent = r.varint();
+        break;
+      case tag(30, VARINT):
+        downstreamWireBytesReceived = r.varint();
+        break;
+      default:
+        r.skip(t);
     }
   }
   return {
-    downstreamRemoteAddress, downstreamLocalAddress, upstreamRemoteAddress, upstreamLocalAddress, tlsProperties,
-    startTime, duration, metadata: md, connectionTerminationDetails, downstreamWireBytesSent, downstreamWireBytesReceived,
+    downstreamRemoteAddress,
+    downstreamLocalAddress,
+    upstreamRemoteAddress,
+    upstreamLocalAddress,
+    tlsProperties,
+    startTime,
+    duration,
+    metadata: md,
+    connectionTerminationDetails,
+    downstreamWireBytesSent,
+    downstreamWireBytesReceived,
   };
 }
 
@@ -331,13 +387,26 @@ function httpEntry(r: Reader): HttpLogEntry {
       while (s.pos < s.end) {
         const u = s.tag();
         switch (u) {
-          case tag(3, LEN): authority = s.string(); break;
-          case tag(5, LEN): path = s.string(); break;
-          case tag(9, LEN): requestId = s.string(); break;
-          case tag(10, LEN): originalPath = s.string(); break;
-          case tag(11, VARINT): requestHeadersBytes = s.varint(); break;
-          case tag(12, VARINT): requestBodyBytes = s.varint(); break;
-          default: s.skip(u);
+          case tag(3, LEN):
+            authority = s.string();
+            break;
+          case tag(5, LEN):
+            path = s.string();
+            break;
+          case tag(9, LEN):
+            requestId = s.string();
+            break;
+          case tag(10, LEN):
+            originalPath = s.string();
+            break;
+          case tag(11, VARINT):
+            requestHeadersBytes = s.varint();
+            break;
+          case tag(12, VARINT):
+            requestBodyBytes = s.varint();
+            break;
+          default:
+            s.skip(u);
         }
       }
       request = { authority, path, originalPath, requestId, requestHeadersBytes, requestBodyBytes };
@@ -350,7 +419,8 @@ function httpEntry(r: Reader): HttpLogEntry {
       while (s.pos < s.end) {
         const u = s.tag();
         switch (u) {
-          case tag(1, LEN): { // google.protobuf.UInt32Value
+          case tag(1, LEN): {
+            // google.protobuf.UInt32Value
             const w = s.sub();
             responseCode = 0;
             while (w.pos < w.end) {
@@ -360,10 +430,17 @@ function httpEntry(r: Reader): HttpLogEntry {
             }
             break;
           }
-          case tag(2, VARINT): responseHeadersBytes = s.varint(); break;
-          case tag(3, VARINT): responseBodyBytes = s.varint(); break;
-          case tag(6, LEN): responseCodeDetails = s.string(); break;
-          default: s.skip(u);
+          case tag(2, VARINT):
+            responseHeadersBytes = s.varint();
+            break;
+          case tag(3, VARINT):
+            responseBodyBytes = s.varint();
+            break;
+          case tag(6, LEN):
+            responseCodeDetails = s.string();
+            break;
+          default:
+            s.skip(u);
         }
       }
       response = { responseCode, responseCodeDetails, responseHeadersBytes, responseBodyBytes };

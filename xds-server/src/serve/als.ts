@@ -1,7 +1,15 @@
 // gRPC Access Log Service (envoy.service.accesslog.v3): receives Envoy's access-log streams and hands decoded
 // batches of entries, with the stream's identity, to a sink. Thin adapter: no attribution or learning here.
-import type { ServerReadableStream, ServiceDefinition, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
-import { AccessLogServiceService, type StreamAccessLogsResponse } from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
+import type {
+  ServerReadableStream,
+  ServiceDefinition,
+  UntypedServiceImplementation,
+  sendUnaryData,
+} from '@grpc/grpc-js';
+import {
+  AccessLogServiceService,
+  type StreamAccessLogsResponse,
+} from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
 import type { HttpLogEntry, TcpLogEntry } from '../model/index.js';
 import type { Logger } from '../util/logger.js';
 import { decodeAlsMessage, type DecodedAlsMessage } from './als-decode.js';
@@ -73,7 +81,11 @@ export class AccessLogService {
   private readonly highWater: number;
   private readonly lowWater: number;
 
-  constructor(private readonly sink: AlsSink, private readonly log: Logger, opts: AccessLogServiceOptions = {}) {
+  constructor(
+    private readonly sink: AlsSink,
+    private readonly log: Logger,
+    opts: AccessLogServiceOptions = {},
+  ) {
     this.budgetMs = opts.budgetMs ?? 2;
     this.highWater = opts.highWaterBytes ?? 4 * 2 ** 20;
     this.lowWater = opts.lowWaterBytes ?? 2 ** 20;
@@ -86,7 +98,9 @@ export class AccessLogService {
 
   /** Handlers for RAW_ACCESS_LOG_SERVICE. */
   handlers(): UntypedServiceImplementation {
-    return { streamAccessLogs: (call: Call, callback: sendUnaryData<StreamAccessLogsResponse>) => this.stream(call, callback) };
+    return {
+      streamAccessLogs: (call: Call, callback: sendUnaryData<StreamAccessLogsResponse>) => this.stream(call, callback),
+    };
   }
 
   private stream(call: Call, callback: sendUnaryData<StreamAccessLogsResponse>): void {
@@ -136,7 +150,8 @@ export class AccessLogService {
     const id = s.id;
     if (!id || !id.nodeId) {
       const n = tcp.length + http.length;
-      if (n > 0) this.sink.rejected('no-identifier', n, 'access-log stream without node identifier in its first message');
+      if (n > 0)
+        this.sink.rejected('no-identifier', n, 'access-log stream without node identifier in its first message');
       return;
     }
     if (tcp.length) this.sink.tcp(id, tcp);

@@ -6,15 +6,29 @@ import { dirname } from 'node:path';
 import type { Logger } from '../util/logger.js';
 
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly details?: unknown) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: unknown,
+  ) {
     super(message);
   }
 }
 
-export type Handler = (req: { params: Record<string, string>; query: URLSearchParams; body: unknown; raw: IncomingMessage; res: ServerResponse }) =>
-  Promise<unknown> | unknown;
+export type Handler = (req: {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: unknown;
+  raw: IncomingMessage;
+  res: ServerResponse;
+}) => Promise<unknown> | unknown;
 
-interface Route { method: string; pattern: RegExp; keys: string[]; handler: Handler }
+interface Route {
+  method: string;
+  pattern: RegExp;
+  keys: string[];
+  handler: Handler;
+}
 
 const MAX_BODY = 8 * 1024 * 1024;
 
@@ -27,7 +41,14 @@ export class HttpApi {
   /** path like /v1/services/:ns/:name/policy */
   route(method: string, path: string, handler: Handler): this {
     const keys: string[] = [];
-    const pattern = new RegExp('^' + path.replace(/:(\w+)/g, (_, k: string) => { keys.push(k); return '([^/]+)'; }) + '$');
+    const pattern = new RegExp(
+      '^' +
+        path.replace(/:(\w+)/g, (_, k: string) => {
+          keys.push(k);
+          return '([^/]+)';
+        }) +
+        '$',
+    );
     this.routes.push({ method, pattern, keys, handler });
     return this;
   }
@@ -37,13 +58,17 @@ export class HttpApi {
     if (this.server) return;
     mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
     if (existsSync(socketPath)) {
-      if (await socketAnswers(socketPath)) throw new Error(`${socketPath}: another nanoseg control plane is already serving here`);
+      if (await socketAnswers(socketPath))
+        throw new Error(`${socketPath}: another nanoseg control plane is already serving here`);
       unlinkSync(socketPath);
     }
     const server = createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(socketPath, () => { server.off('error', reject); resolve(); });
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
     chmodSync(socketPath, 0o600);
     this.server = server;
@@ -81,10 +106,15 @@ export class HttpApi {
       pathMatched = true;
       if (r.method !== method) continue;
       const params: Record<string, string> = {};
-      r.keys.forEach((k, i) => { params[k] = decodeURIComponent(m[i + 1]!); });
+      r.keys.forEach((k, i) => {
+        params[k] = decodeURIComponent(m[i + 1]!);
+      });
       return { route: r, params };
     }
-    throw new ApiError(pathMatched ? 405 : 404, pathMatched ? `${method} not allowed on ${path}` : `no such API path: ${path}`);
+    throw new ApiError(
+      pathMatched ? 405 : 404,
+      pathMatched ? `${method} not allowed on ${path}` : `no such API path: ${path}`,
+    );
   }
 }
 
@@ -121,7 +151,10 @@ export async function closeServer(s: Server | undefined): Promise<void> {
 export function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }

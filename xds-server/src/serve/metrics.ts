@@ -5,17 +5,52 @@ import { closeServer } from './http-api.js';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly alsEntries = new Counter({ name: 'nanoseg_als_entries_total', help: 'Access-log entries received, by result', labelNames: ['result'] as const, registers: [this.registry] });
-  readonly alsStreams = new Gauge({ name: 'nanoseg_als_streams', help: 'Open access-log streams', registers: [this.registry] });
-  readonly learnedEdges = new Gauge({ name: 'nanoseg_learned_edges', help: 'Learned edges per service and direction', labelNames: ['service', 'direction'] as const, registers: [this.registry] });
-  readonly newEdges = new Counter({ name: 'nanoseg_new_edges_total', help: 'Edges learned since start', registers: [this.registry] });
-  readonly converged = new Gauge({ name: 'nanoseg_service_converged', help: '1 when the service topology has converged', labelNames: ['service'] as const, registers: [this.registry] });
-  readonly confidence = new Gauge({ name: 'nanoseg_service_confidence', help: '1 - estimated chance the next connection reveals a new edge', labelNames: ['service'] as const, registers: [this.registry] });
-  readonly verdicts = new Counter({ name: 'nanoseg_policy_verdicts_total', help: 'Connections denied (enforce) or that would be denied (monitor), by the service whose policy decided', labelNames: ['service', 'verdict'] as const, registers: [this.registry] });
+  readonly alsEntries = new Counter({
+    name: 'nanoseg_als_entries_total',
+    help: 'Access-log entries received, by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly alsStreams = new Gauge({
+    name: 'nanoseg_als_streams',
+    help: 'Open access-log streams',
+    registers: [this.registry],
+  });
+  readonly learnedEdges = new Gauge({
+    name: 'nanoseg_learned_edges',
+    help: 'Learned edges per service and direction',
+    labelNames: ['service', 'direction'] as const,
+    registers: [this.registry],
+  });
+  readonly newEdges = new Counter({
+    name: 'nanoseg_new_edges_total',
+    help: 'Edges learned since start',
+    registers: [this.registry],
+  });
+  readonly converged = new Gauge({
+    name: 'nanoseg_service_converged',
+    help: '1 when the service topology has converged',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+  readonly confidence = new Gauge({
+    name: 'nanoseg_service_confidence',
+    help: '1 - estimated chance the next connection reveals a new edge',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+  readonly verdicts = new Counter({
+    name: 'nanoseg_policy_verdicts_total',
+    help: 'Connections denied (enforce) or that would be denied (monitor), by the service whose policy decided',
+    labelNames: ['service', 'verdict'] as const,
+    registers: [this.registry],
+  });
   /** set by the control plane: reads the alert sinks' counters at scrape time */
   alertSinkStats: () => { webhook?: { sent: number; failed: number; dropped: number; queued: number } } = () => ({});
   readonly webhook = new Gauge({
-    name: 'nanoseg_alert_webhook', help: 'Alert webhook deliveries by outcome (sent, failed, dropped, queued)', labelNames: ['outcome'] as const,
+    name: 'nanoseg_alert_webhook',
+    help: 'Alert webhook deliveries by outcome (sent, failed, dropped, queued)',
+    labelNames: ['outcome'] as const,
     registers: [this.registry],
     collect: () => {
       const w = this.alertSinkStats().webhook;
@@ -23,11 +58,33 @@ export class Metrics {
       for (const k of ['sent', 'failed', 'dropped', 'queued'] as const) this.webhook.set({ outcome: k }, w[k]);
     },
   });
-  readonly connectedEnvoys = new Gauge({ name: 'nanoseg_xds_connected_envoys', help: 'Envoys with an open ADS stream', registers: [this.registry] });
-  readonly pushes = new Counter({ name: 'nanoseg_xds_pushes_total', help: 'Config pushes (debounced, merged)', registers: [this.registry] });
-  readonly acks = new Counter({ name: 'nanoseg_xds_acks_total', help: 'xDS ACKs received', labelNames: ['type'] as const, registers: [this.registry] });
-  readonly nacks = new Counter({ name: 'nanoseg_xds_nacks_total', help: 'xDS NACKs received', labelNames: ['type'] as const, registers: [this.registry] });
-  readonly snapshotRejected = new Counter({ name: 'nanoseg_xds_snapshot_rejected_total', help: 'Generated snapshots rejected by the consistency check (last good kept)', registers: [this.registry] });
+  readonly connectedEnvoys = new Gauge({
+    name: 'nanoseg_xds_connected_envoys',
+    help: 'Envoys with an open ADS stream',
+    registers: [this.registry],
+  });
+  readonly pushes = new Counter({
+    name: 'nanoseg_xds_pushes_total',
+    help: 'Config pushes (debounced, merged)',
+    registers: [this.registry],
+  });
+  readonly acks = new Counter({
+    name: 'nanoseg_xds_acks_total',
+    help: 'xDS ACKs received',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly nacks = new Counter({
+    name: 'nanoseg_xds_nacks_total',
+    help: 'xDS NACKs received',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly snapshotRejected = new Counter({
+    name: 'nanoseg_xds_snapshot_rejected_total',
+    help: 'Generated snapshots rejected by the consistency check (last good kept)',
+    registers: [this.registry],
+  });
   private server?: Server;
 
   constructor(withProcessMetrics = true) {
@@ -42,22 +99,34 @@ export class Metrics {
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/metrics') {
-        this.registry.metrics().then((text) => {
-          res.writeHead(200, { 'content-type': this.registry.contentType });
-          res.end(text);
-        }, (e: Error) => { res.writeHead(500); res.end(e.message); });
+        this.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': this.registry.contentType });
+            res.end(text);
+          },
+          (e: Error) => {
+            res.writeHead(500);
+            res.end(e.message);
+          },
+        );
       } else if (path === '/healthz') {
-        res.writeHead(200); res.end('ok\n');
+        res.writeHead(200);
+        res.end('ok\n');
       } else if (path === '/readyz') {
         const ok = ready();
-        res.writeHead(ok ? 200 : 503); res.end(ok ? 'ready\n' : 'not ready\n');
+        res.writeHead(ok ? 200 : 503);
+        res.end(ok ? 'ready\n' : 'not ready\n');
       } else {
-        res.writeHead(404); res.end('not found\n');
+        res.writeHead(404);
+        res.end('not found\n');
       }
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => { server.off('error', reject); resolve(); });
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
     this.server = server;
   }

@@ -62,16 +62,23 @@ export class Checkpointer {
 
   static start(opts: CheckpointerOptions): Checkpointer {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: opts.file, intervalMs: opts.intervalMs, module } });
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { file: opts.file, intervalMs: opts.intervalMs, module },
+    });
     const c = new Checkpointer(worker);
     const fail = (reason: string): void => {
       if (c.failed) return;
       c.failed = true;
       opts.onFailure(reason);
     };
-    worker.on('message', (m: { error?: string }) => { if (m.error) fail(m.error); });
+    worker.on('message', (m: { error?: string }) => {
+      if (m.error) fail(m.error);
+    });
     worker.on('error', (e: unknown) => fail(messageOf(e)));
-    worker.on('exit', (code) => { if (code !== 0) fail(`checkpoint worker exited with code ${code}`); });
+    worker.on('exit', (code) => {
+      if (code !== 0) fail(`checkpoint worker exited with code ${code}`);
+    });
     worker.unref();
     return c;
   }

@@ -120,7 +120,9 @@ export class Store {
         'ON CONFLICT(name) DO UPDATE SET mode = excluded.mode, state = excluded.state',
     );
     this.selectKv = db.prepare('SELECT value FROM kv WHERE key = ?');
-    this.upsertKv = db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    this.upsertKv = db.prepare(
+      'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+    );
   }
 
   /**
@@ -132,7 +134,9 @@ export class Store {
     try {
       mkdirSync(stateDir, { recursive: true });
     } catch (err) {
-      throw new StoreError('open-failed', file, `cannot create state directory ${stateDir}: ${String(err)}`, { cause: err });
+      throw new StoreError('open-failed', file, `cannot create state directory ${stateDir}: ${String(err)}`, {
+        cause: err,
+      });
     }
     let db: Database.Database;
     try {
@@ -169,7 +173,14 @@ export class Store {
     for (const r of this.selectEdges.iterate()) {
       const key = JSON.parse(r.key) as EdgeKey;
       const evidence = JSON.parse(r.evidence) as Evidence;
-      out.push({ id: r.id, source: key.source, destination: key.destination, protocol: key.protocol, port: key.port, evidence });
+      out.push({
+        id: r.id,
+        source: key.source,
+        destination: key.destination,
+        protocol: key.protocol,
+        port: key.port,
+        evidence,
+      });
     }
     return out;
   }
@@ -191,19 +202,31 @@ export class Store {
 
   /** Appends a person's change to the audit table. */
   appendAudit(e: AuditEvent): void {
-    this.db.prepare('INSERT INTO audit (time, actor, action, before, after) VALUES (?, ?, ?, ?, ?)')
-      .run(Date.parse(e.time), e.actor, `${e.action} ${e.target}`, JSON.stringify(e.before ?? null), JSON.stringify(e.after ?? null));
+    this.db
+      .prepare('INSERT INTO audit (time, actor, action, before, after) VALUES (?, ?, ?, ?, ?)')
+      .run(
+        Date.parse(e.time),
+        e.actor,
+        `${e.action} ${e.target}`,
+        JSON.stringify(e.before ?? null),
+        JSON.stringify(e.after ?? null),
+      );
   }
 
   /** Audit events since a time (ms), oldest first. */
   listAudit(sinceMs = 0): AuditEvent[] {
-    const rows = this.db.prepare('SELECT time, actor, action, before, after FROM audit WHERE time >= ? ORDER BY id').all(sinceMs) as
-      { time: number; actor: string; action: string; before: string | null; after: string | null }[];
+    const rows = this.db
+      .prepare('SELECT time, actor, action, before, after FROM audit WHERE time >= ? ORDER BY id')
+      .all(sinceMs) as { time: number; actor: string; action: string; before: string | null; after: string | null }[];
     return rows.map((r) => {
       const [action, ...target] = r.action.split(' ');
       return {
-        time: new Date(r.time).toISOString(), actor: r.actor, action: action as AuditEvent['action'], target: target.join(' '),
-        before: r.before === null ? null : JSON.parse(r.before), after: r.after === null ? null : JSON.parse(r.after),
+        time: new Date(r.time).toISOString(),
+        actor: r.actor,
+        action: action as AuditEvent['action'],
+        target: target.join(' '),
+        before: r.before === null ? null : JSON.parse(r.before),
+        after: r.after === null ? null : JSON.parse(r.after),
       };
     });
   }
@@ -218,7 +241,9 @@ export class Store {
   }
 
   getServiceRows(): ServiceRow[] {
-    return this.selectServices.all().map((r) => ({ name: r.name, mode: r.mode as Mode, state: JSON.parse(r.state) as unknown }));
+    return this.selectServices
+      .all()
+      .map((r) => ({ name: r.name, mode: r.mode as Mode, state: JSON.parse(r.state) as unknown }));
   }
 
   putService(row: ServiceRow): void {

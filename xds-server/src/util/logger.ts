@@ -12,7 +12,10 @@ export const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Logs a given kind of problem once per `everyMs` (default: once ever), counting the rest. */
 export class OncePerKind {
   private readonly last = new Map<string, number>();
-  constructor(private readonly log: Logger, private readonly everyMs = Number.POSITIVE_INFINITY) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly everyMs = Number.POSITIVE_INFINITY,
+  ) {}
   warn(kind: string, detail: object, msg: string, now = Date.now()): void {
     const at = this.last.get(kind);
     if (at !== undefined && now - at < this.everyMs) return;

@@ -5,11 +5,20 @@ import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Node } from '../../../proto/gen/envoy/config/core/v3/base.js';
 import type { AggregatedDiscoveryServiceServer } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
 import type {
-  DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DiscoveryRequest,
+  DiscoveryResponse,
 } from '../../../proto/gen/envoy/service/discovery/v3/discovery.js';
 import type { SnapshotCache } from './cache.js';
 import {
-  afterDeltaSend, afterSotwSend, decideDelta, decideSotw, deltaChanges, sotwHasNewer, sotwResources,
+  afterDeltaSend,
+  afterSotwSend,
+  decideDelta,
+  decideSotw,
+  deltaChanges,
+  sotwHasNewer,
+  sotwResources,
 } from './decide.js';
 import type { Decision, DeltaChanges, DeltaState, Nack, SotwState } from './decide.js';
 import type { Snapshot } from './snapshot.js';
@@ -89,7 +98,10 @@ export class AdsServer {
   private nextStreamId = 1;
   private stopped = false;
 
-  constructor(private readonly cache: SnapshotCache, private readonly opts: AdsServerOptions = {}) {
+  constructor(
+    private readonly cache: SnapshotCache,
+    private readonly opts: AdsServerOptions = {},
+  ) {
     this.log = opts.logger ?? SILENT;
     this.now = opts.now ?? Date.now;
   }
@@ -121,7 +133,12 @@ export class AdsServer {
         };
       }
       out.push({
-        nodeId: c.node.id, cluster: c.node.cluster, streamId: c.id, kind: c.kind, connectedAt: c.connectedAt, types,
+        nodeId: c.node.id,
+        cluster: c.node.cluster,
+        streamId: c.id,
+        kind: c.kind,
+        connectedAt: c.connectedAt,
+        types,
         totals: { ...c.totals },
       });
     }
@@ -141,11 +158,20 @@ export class AdsServer {
   // ---- stream lifecycle ----------------------------------------------------------------------------------------
 
   private open<K extends StreamKind, S extends TypeState, Res>(
-    kind: K, call: ServerDuplexStream<unknown, Res>,
+    kind: K,
+    call: ServerDuplexStream<unknown, Res>,
   ): Conn<K, S, Res> {
     const c: Conn<K, S, Res> = {
-      id: this.nextStreamId++, kind, call, connectedAt: this.now(), nonce: 0, closed: false,
-      states: new Map(), watches: new Map(), warned: new Set(), totals: { pushes: 0, acks: 0, nacks: 0 },
+      id: this.nextStreamId++,
+      kind,
+      call,
+      connectedAt: this.now(),
+      nonce: 0,
+      closed: false,
+      states: new Map(),
+      watches: new Map(),
+      warned: new Set(),
+      totals: { pushes: 0, acks: 0, nacks: 0 },
     };
     const conn = c as unknown as AnyConn;
     call.on('error', (err: Error) => {
@@ -203,7 +229,13 @@ export class AdsServer {
       this.fail(c, GrpcStatus.INVALID_ARGUMENT, 'the first request of a stream must carry node.id');
       return undefined;
     }
-    const info: NodeInfo = { id: node.id, cluster: node.cluster, metadata: node.metadata ?? {}, streamId: c.id, hasConfig };
+    const info: NodeInfo = {
+      id: node.id,
+      cluster: node.cluster,
+      metadata: node.metadata ?? {},
+      streamId: c.id,
+      hasConfig,
+    };
     c.node = info;
     this.log.info({ node: info.id, cluster: info.cluster, streamId: c.id, kind: c.kind }, 'ADS stream connected');
     this.hook('onNodeConnected', () => this.opts.onNodeConnected?.(info));
@@ -280,7 +312,10 @@ export class AdsServer {
     c.call.write({
       systemVersionInfo: version,
       resources: changes.resources.map((r) => ({
-        name: r.name, version: r.hash, aliases: [], resource: { typeUrl: t, value: r.body },
+        name: r.name,
+        version: r.hash,
+        aliases: [],
+        resource: { typeUrl: t, value: r.body },
       })),
       typeUrl: t,
       removedResources: [...changes.removed],
@@ -290,7 +325,10 @@ export class AdsServer {
     c.states.set(t, afterDeltaSend(c.states.get(t)!, changes, version, nonce));
     c.totals.pushes++;
     const { resources, removed } = changes;
-    this.log.debug({ ...this.ctx(c, t), version, nonce, count: resources.length, removed: removed.length }, 'delta response');
+    this.log.debug(
+      { ...this.ctx(c, t), version, nonce, count: resources.length, removed: removed.length },
+      'delta response',
+    );
   }
 
   // ---- shared --------------------------------------------------------------------------------------------------

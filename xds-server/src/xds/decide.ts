@@ -1,6 +1,9 @@
 // The protocol decisions, as pure functions of (request, per-stream per-type state, current snapshot, time).
 // The server only carries them out: send, park a watch, or drop the request.
-import type { DeltaDiscoveryRequest, DiscoveryRequest } from '../../../proto/gen/envoy/service/discovery/v3/discovery.js';
+import type {
+  DeltaDiscoveryRequest,
+  DiscoveryRequest,
+} from '../../../proto/gen/envoy/service/discovery/v3/discovery.js';
 import type { TypeSnapshot } from './snapshot.js';
 import { isWildcardType } from './types.js';
 import type { TypeUrl, XdsResource } from './types.js';
@@ -49,7 +52,11 @@ export function sotwHasNewer(s: SotwState, current: string | undefined): current
 }
 
 export function decideSotw(
-  req: DiscoveryRequest, typeUrl: TypeUrl, prev: SotwState | undefined, current: string | undefined, now: number,
+  req: DiscoveryRequest,
+  typeUrl: TypeUrl,
+  prev: SotwState | undefined,
+  current: string | undefined,
+  now: number,
 ): Decision<SotwState> {
   const wildcard = isWildcardType(typeUrl);
   const names = wildcard ? EMPTY_NAMES : new Set(req.resourceNames);
@@ -57,10 +64,15 @@ export function decideSotw(
   // Empty nonce, or a nonce from before this stream (Envoy reconnecting to us): an initial request.
   if (req.responseNonce === '' || prev?.nonce === undefined) {
     const base: SotwState = prev?.nack ? { names, nack: prev.nack } : { names };
-    if (current === undefined) return { action: 'wait', why: 'initial request, no snapshot for this node yet', next: base };
+    if (current === undefined)
+      return { action: 'wait', why: 'initial request, no snapshot for this node yet', next: base };
     if (!wildcard && names.size === 0) return { action: 'wait', why: 'initial request names nothing', next: base };
     if (current === prev?.nack?.version) {
-      return { action: 'wait', why: `current version ${current} was rejected on this stream`, next: { ...prev, names } };
+      return {
+        action: 'wait',
+        why: `current version ${current} was rejected on this stream`,
+        next: { ...prev, names },
+      };
     }
     if (req.versionInfo !== '' && req.versionInfo === current) {
       const next = { ...base, sentVersion: current, ackedVersion: current };
@@ -83,13 +95,19 @@ export function decideSotw(
     if (sotwHasNewer(next, current)) {
       return { action: 'respond', why: `NACK of ${nacked.version}, ${current} is available`, next, nacked };
     }
-    return { action: 'nack', why: `NACK of ${nacked.version}: keeping the last good config, not resending`, next, nacked };
+    return {
+      action: 'nack',
+      why: `NACK of ${nacked.version}: keeping the last good config, not resending`,
+      next,
+      nacked,
+    };
   }
 
   const acked = req.versionInfo;
   const next: SotwState = { ...withNames, ackedVersion: acked };
   // a named type the client no longer subscribes to anything of (e.g. EDS once it has no EDS clusters)
-  if (!wildcard && next.names.size === 0) return { action: 'ack', why: `ACK of ${acked}; subscribed to nothing`, next, acked };
+  if (!wildcard && next.names.size === 0)
+    return { action: 'ack', why: `ACK of ${acked}; subscribed to nothing`, next, acked };
   if (sotwHasNewer(next, current)) {
     return { action: 'respond', why: `ACK of ${acked}, snapshot moved on to ${current}`, next, acked };
   }
@@ -159,7 +177,11 @@ export function deltaChanges(s: DeltaState, current: TypeSnapshot | undefined): 
 }
 
 export function decideDelta(
-  req: DeltaDiscoveryRequest, typeUrl: TypeUrl, prev: DeltaState | undefined, current: TypeSnapshot | undefined, now: number,
+  req: DeltaDiscoveryRequest,
+  typeUrl: TypeUrl,
+  prev: DeltaState | undefined,
+  current: TypeSnapshot | undefined,
+  now: number,
 ): DeltaDecision {
   if (!prev) {
     const sub = req.resourceNamesSubscribe;
@@ -170,10 +192,16 @@ export function decideDelta(
     };
     if (!current) return { action: 'wait', why: 'initial request, no snapshot for this node yet', next };
     const reconnect = Object.keys(req.initialResourceVersions).length > 0;
-    const d = respondIfChanged(next, current, 'wait', reconnect ? 'initial request with known versions' : 'initial request');
+    const d = respondIfChanged(
+      next,
+      current,
+      'wait',
+      reconnect ? 'initial request with known versions' : 'initial request',
+    );
     // A reconnecting client that already has exactly the current resources runs this version: count it as
     // sent and ACKed (as SotW does for a matching version_info), so status shows what it runs.
-    if (reconnect && d.action === 'wait') return { ...d, next: { ...next, sentVersion: current.version, ackedVersion: current.version } };
+    if (reconnect && d.action === 'wait')
+      return { ...d, next: { ...next, sentVersion: current.version, ackedVersion: current.version } };
     return d;
   }
 
@@ -193,7 +221,10 @@ export function decideDelta(
 
 /** Respond when the client lacks something; otherwise `otherwise` (the request is an ACK, a NACK or a wait). */
 function respondIfChanged(
-  next: DeltaState, current: TypeSnapshot | undefined, otherwise: Action, what: string,
+  next: DeltaState,
+  current: TypeSnapshot | undefined,
+  otherwise: Action,
+  what: string,
 ): DeltaDecision {
   const changes = deltaChanges(next, current);
   const n = changes.resources.length + changes.removed.length;

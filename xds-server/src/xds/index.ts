@@ -1,5 +1,16 @@
 export {
-  CDS, EDS, LDS, RDS, ECDS, RESPONSE_ORDER, TYPE_NAME, SILENT, isTypeUrl, isWildcardType, resource, shortHash,
+  CDS,
+  EDS,
+  LDS,
+  RDS,
+  ECDS,
+  RESPONSE_ORDER,
+  TYPE_NAME,
+  SILENT,
+  isTypeUrl,
+  isWildcardType,
+  resource,
+  shortHash,
 } from './types.js';
 export type { TypeUrl, ResourceRef, XdsResource, Logger } from './types.js';
 export { makeSnapshot, checkConsistency } from './snapshot.js';
@@ -7,7 +18,13 @@ export type { Snapshot, TypeSnapshot } from './snapshot.js';
 export { SnapshotCache } from './cache.js';
 export type { WatchCallback } from './cache.js';
 export {
-  decideSotw, decideDelta, sotwHasNewer, sotwResources, deltaChanges, afterSotwSend, afterDeltaSend,
+  decideSotw,
+  decideDelta,
+  sotwHasNewer,
+  sotwResources,
+  deltaChanges,
+  afterSotwSend,
+  afterDeltaSend,
 } from './decide.js';
 export type { Action, Decision, Nack, SotwState, DeltaState, DeltaChanges, DeltaDecision } from './decide.js';
 export { AdsServer } from './ads.js';

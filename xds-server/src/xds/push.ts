@@ -54,7 +54,10 @@ export class PushDebouncer {
   /** Events received and pushes made, for metrics and tests. */
   readonly stats = { events: 0, pushes: 0 };
 
-  constructor(private readonly push: (req: PushRequest) => void | Promise<void>, private readonly opts: DebouncerOptions) {
+  constructor(
+    private readonly push: (req: PushRequest) => void | Promise<void>,
+    private readonly opts: DebouncerOptions,
+  ) {
     this.sched = opts.scheduler ?? REAL_SCHEDULER;
     this.log = opts.logger ?? SILENT;
   }

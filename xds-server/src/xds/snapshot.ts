@@ -46,7 +46,10 @@ export function checkConsistency(s: Snapshot): ValidationResult<Snapshot> {
       r.deps?.forEach((d, i) => {
         referenced.add(path(d));
         if (!s.types[d.typeUrl]?.resources.has(d.name)) {
-          errors.push({ path: `${path(r)}.deps[${i}]`, message: `references ${path(d)}, which is not in the snapshot` });
+          errors.push({
+            path: `${path(r)}.deps[${i}]`,
+            message: `references ${path(d)}, which is not in the snapshot`,
+          });
         }
       });
     }

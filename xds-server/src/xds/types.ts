@@ -14,7 +14,11 @@ export const RESPONSE_ORDER: readonly TypeUrl[] = [CDS, EDS, LDS, RDS, ECDS];
 
 /** Short names for logs and validation paths. */
 export const TYPE_NAME: Readonly<Record<TypeUrl, string>> = {
-  [CDS]: 'CDS', [EDS]: 'EDS', [LDS]: 'LDS', [RDS]: 'RDS', [ECDS]: 'ECDS',
+  [CDS]: 'CDS',
+  [EDS]: 'EDS',
+  [LDS]: 'LDS',
+  [RDS]: 'RDS',
+  [ECDS]: 'ECDS',
 };
 
 /** Types whose requests mean "everything for this node"; the others are requested by name. */
