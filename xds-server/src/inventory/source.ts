@@ -1,0 +1,24 @@
+// The InventorySource seam: where facts about who is who come from. Today the lab (pushed over the API) and a static
+// file of hosts and VMs; next Kubernetes informers. Sources are level-triggered: every update carries a source's whole
+// current inventory (never a delta), so a consumer that sees only the latest value per source is always right.
+import type { Observable } from 'rxjs';
+import type { Inventory } from '../model/index.js';
+
+export interface InventoryUpdate {
+  /** Stable key of the (sub)source; the store keeps each one's latest inventory under it: "lab", "file", ... */
+  readonly source: string;
+  /** The source's whole inventory now; undefined when it has none any more (e.g. `nanoseg lab down`). */
+  readonly inventory: Inventory | undefined;
+}
+
+export interface InventorySource {
+  /** For logs and status. */
+  readonly name: string;
+  /** Every change, as whole inventories. A source may speak for several keys (the API: one per PUT path). */
+  readonly updates$: Observable<InventoryUpdate>;
+  /** Starts watching; idempotent. Rejects with an error naming the place (file:line:col, field) when the
+   * source's first inventory is invalid, so the control plane does not start on bad input. */
+  start(): Promise<void>;
+  /** Idempotent. */
+  stop(): Promise<void>;
+}
