@@ -1,6 +1,6 @@
 // A manual clock for tests of timer-driven code: `advance` runs due timers in time order; `advanceAsync` also
 // yields to the event loop before each timer, for code whose timers start async work (the push debouncer).
-import type { Scheduler } from '../../xds-server/src/xds/index.js';
+import type { Scheduler } from '../../xds-server/src/util/scheduler.js';
 
 export class FakeScheduler implements Scheduler {
   private t: number;

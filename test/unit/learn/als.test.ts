@@ -6,7 +6,8 @@ import {
   HTTPAccessLogEntry_HTTPVersion,
   TCPAccessLogEntry,
 } from '../../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
-import { InventoryIndex, toObservation } from '../../../xds-server/src/learn/index.js';
+import { toObservation } from '../../../xds-server/src/learn/index.js';
+import { IdentityIndex } from '../../../xds-server/src/inventory/identity.js';
 import type { AlsContext } from '../../../xds-server/src/learn/index.js';
 import type { Inventory } from '../../../xds-server/src/model/index.js';
 
@@ -19,7 +20,7 @@ const inv: Inventory = {
   externals: [{ name: 'payments', address: '203.0.113.10' }],
   vips: [{ service: 'shop/db', address: '10.96.0.21' }],
 };
-const index = InventoryIndex.build(inv);
+const index = IdentityIndex.build(inv);
 const T0 = 1_700_000_000;
 
 const sa = (ip: string, port: number) => ({ socketAddress: { address: ip, portValue: port } });

@@ -6,7 +6,8 @@ import {
   HTTPAccessLogEntry_HTTPVersion,
   TCPAccessLogEntry,
 } from '../../../proto/gen/envoy/data/accesslog/v3/accesslog.js';
-import { InventoryIndex, Learner, toObservation } from '../../../xds-server/src/learn/index.js';
+import { Learner, toObservation } from '../../../xds-server/src/learn/index.js';
+import { IdentityIndex } from '../../../xds-server/src/inventory/identity.js';
 import type { AlsEntryKind } from '../../../xds-server/src/learn/index.js';
 import type { Inventory, Observation } from '../../../xds-server/src/model/index.js';
 
@@ -22,7 +23,7 @@ const inv: Inventory = {
   externals: [],
   vips: [{ service: 'shop/db', address: '10.96.0.21' }],
 };
-const index = InventoryIndex.build(inv);
+const index = IdentityIndex.build(inv);
 const T0 = 1_700_000_000;
 const sa = (ip: string, port: number) => ({ socketAddress: { address: ip, portValue: port } });
 const nodeOf: Record<string, string> = {

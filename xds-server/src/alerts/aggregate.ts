@@ -17,8 +17,7 @@
 // (the same seam as xds/push.ts) is simpler and shares the fake clock with the other components' tests.
 
 import type { Alert } from '../model/index.js';
-import type { Scheduler } from '../xds/index.js';
-import { REAL_SCHEDULER } from '../xds/index.js';
+import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
 import type { Logger } from '../util/logger.js';
 import { OncePerKind, SILENT } from '../util/logger.js';
 

@@ -5,8 +5,7 @@ import { mkdir, open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Alert, AuditEvent, ValidationResult } from '../model/index.js';
-import type { Scheduler } from '../xds/index.js';
-import { REAL_SCHEDULER } from '../xds/index.js';
+import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
 import type { Logger } from '../util/logger.js';
 import { OncePerKind, SILENT } from '../util/logger.js';
 

@@ -23,7 +23,6 @@ import { DENY_LOG_SUFFIX, EMPTY_INVENTORY, MODES, SERVICE_NAME_RE, isServicePeer
 import {
   ConvergenceTracker,
   DEFAULT_CONVERGENCE,
-  InventoryIndex,
   Learner,
   toObservation,
   describeEdge,
@@ -69,7 +68,7 @@ import {
   verdictOf,
   type VerdictResult,
 } from '../alerts/index.js';
-import { normalizeIp } from '../learn/index.js';
+import { IdentityIndex, normalizeIp } from '../inventory/identity.js';
 import { AccessLogService, RAW_ACCESS_LOG_SERVICE, type AlsStreamIdentity } from '../serve/als.js';
 import { HttpApi, ApiError, socketAnswers } from '../serve/http-api.js';
 import { Metrics } from '../serve/metrics.js';
@@ -169,7 +168,7 @@ export class ControlPlane {
 
   private inventories = new Map<string, Inventory>();
   private inventory: Inventory = EMPTY_INVENTORY;
-  private index = InventoryIndex.EMPTY;
+  private index = IdentityIndex.EMPTY;
   private readonly modes = new Map<ServiceName, Mode>();
   private readonly states = new Map<ServiceName, ServiceState>();
   /** last would-deny per service (auto-promotion gate) */
@@ -322,7 +321,7 @@ export class ControlPlane {
       vips.push(...inv.vips);
     }
     this.inventory = { workloads, externals, vips };
-    this.index = InventoryIndex.build(this.inventory);
+    this.index = IdentityIndex.build(this.inventory);
     if (this.index.conflicts.length)
       this.log.warn(
         { addresses: this.index.conflicts },

@@ -21,8 +21,7 @@ import type {
   TcpLogEntry,
 } from '../model/index.js';
 import { hostCidr } from '../model/index.js';
-import type { InventoryIndex } from './inventory-index.js';
-import { normalizeIp } from './inventory-index.js';
+import { normalizeIp, type IdentityIndex } from '../inventory/identity.js';
 
 export type AlsEntryKind = 'tcp' | 'http';
 
@@ -31,7 +30,7 @@ export interface AlsContext {
   readonly logName: string;
   readonly node: { readonly id: string; readonly cluster: string };
   /** The current inventory index (swapped whole by the caller when the inventory changes). */
-  readonly index: InventoryIndex;
+  readonly index: IdentityIndex;
   /** Used as the observation time only when the entry carries no start_time (ms since epoch). */
   readonly now?: number;
 }

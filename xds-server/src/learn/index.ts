@@ -1,6 +1,4 @@
 // Public surface of learn/: access-log entries → observations → edges with evidence → convergence. No I/O.
-export { InventoryIndex, normalizeIp } from './inventory-index.js';
-export type { WorkloadRef } from './inventory-index.js';
 export { toObservation, httpProtocol } from './als.js';
 export type { AlsContext, AlsEntryKind, AlsErrorKind, ToObservationResult } from './als.js';
 export { Learner } from './learner.js';

@@ -22,7 +22,7 @@ import {
 } from './decide.js';
 import type { Decision, DeltaChanges, DeltaState, Nack, SotwState } from './decide.js';
 import type { Snapshot } from './snapshot.js';
-import { SILENT, TYPE_NAME, isTypeUrl, isWildcardType } from './types.js';
+import { SILENT, isTypeUrl, isWildcardType, typeName } from './types.js';
 import type { Logger, TypeUrl } from './types.js';
 
 export interface NodeInfo {
@@ -361,7 +361,7 @@ export class AdsServer {
   }
 
   private ctx(c: AnyConn, t: TypeUrl): object {
-    return { node: c.node?.id, streamId: c.id, type: TYPE_NAME[t] };
+    return { node: c.node?.id, streamId: c.id, type: typeName(t) };
   }
 
   private hook(name: string, fn: () => void): void {

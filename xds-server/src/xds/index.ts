@@ -4,15 +4,27 @@ export {
   LDS,
   RDS,
   ECDS,
+  RESOURCE_TYPES,
   RESPONSE_ORDER,
-  TYPE_NAME,
   SILENT,
   isTypeUrl,
   isWildcardType,
   resource,
+  resourceType,
   shortHash,
+  typeName,
+  typeShort,
+  typeUrlOf,
 } from './types.js';
-export type { TypeUrl, ResourceRef, XdsResource, Logger } from './types.js';
+export type {
+  TypeUrl,
+  ResourceKind,
+  ResourceType,
+  TypeShortName,
+  ResourceRef,
+  XdsResource,
+  Logger,
+} from './types.js';
 export { makeSnapshot, checkConsistency } from './snapshot.js';
 export type { Snapshot, TypeSnapshot } from './snapshot.js';
 export { SnapshotCache } from './cache.js';
@@ -29,5 +41,5 @@ export {
 export type { Action, Decision, Nack, SotwState, DeltaState, DeltaChanges, DeltaDecision } from './decide.js';
 export { AdsServer } from './ads.js';
 export type { AdsServerOptions, NodeInfo, StreamKind, TypeStatus, StreamTotals, ConnectionStatus } from './ads.js';
-export { PushDebouncer, mergePush, REAL_SCHEDULER } from './push.js';
-export type { PushRequest, Scheduler, DebouncerOptions } from './push.js';
+export { PushDebouncer, mergePush } from './push.js';
+export type { PushRequest, DebouncerOptions } from './push.js';

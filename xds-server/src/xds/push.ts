@@ -1,5 +1,6 @@
 // Debounced pushes (Istio's debounce idea): bursts of change events become one push; one push in flight at a time.
 import type { Logger } from './types.js';
+import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
 import { SILENT } from './types.js';
 
 export interface PushRequest {
@@ -18,20 +19,6 @@ export function mergePush(a: PushRequest | undefined, b: PushRequest): PushReque
   if (!a.nodes || !b.nodes) return { full, reasons };
   return { full, nodes: new Set([...a.nodes, ...b.nodes]), reasons };
 }
-
-export interface Scheduler {
-  now(): number;
-  /** Runs `fn` after `ms`; returns a handle for `cancel`. */
-  schedule(fn: () => void, ms: number): unknown;
-  cancel(handle: unknown): void;
-}
-
-/** Real time, with timers that do not keep the process alive. */
-export const REAL_SCHEDULER: Scheduler = {
-  now: () => Date.now(),
-  schedule: (fn, ms) => setTimeout(fn, ms).unref(),
-  cancel: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 export interface DebouncerOptions {
   /** Push once no event arrived for this long… */

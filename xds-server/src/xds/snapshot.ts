@@ -1,6 +1,6 @@
 // Immutable per-node configuration: for each type a content-derived version and the resources by name.
 import type { ValidationError, ValidationResult } from '../model/index.js';
-import { EDS, ECDS, RDS, RESPONSE_ORDER, TYPE_NAME, shortHash } from './types.js';
+import { EDS, ECDS, RDS, RESPONSE_ORDER, shortHash, typeName } from './types.js';
 import type { ResourceRef, TypeUrl, XdsResource } from './types.js';
 
 export interface TypeSnapshot {
@@ -63,5 +63,5 @@ export function checkConsistency(s: Snapshot): ValidationResult<Snapshot> {
 }
 
 function path(r: ResourceRef): string {
-  return `${TYPE_NAME[r.typeUrl]}/${r.name}`;
+  return `${typeName(r.typeUrl)}/${r.name}`;
 }

@@ -1,4 +1,4 @@
-// xDS type URLs and the resource unit the cache and servers deal in. No I/O.
+// xDS resource types and the resource unit the cache and servers deal in. No I/O.
 import { createHash } from 'node:crypto';
 
 export const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster' as const;
@@ -7,27 +7,56 @@ export const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener' as co
 export const RDS = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration' as const;
 export const ECDS = 'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig' as const;
 
-export type TypeUrl = typeof CDS | typeof EDS | typeof LDS | typeof RDS | typeof ECDS;
+/**
+ * THE registry of the xDS resource types nanoseg serves: type URL, the generator's kind, the short name used in
+ * status and metrics, the display name used in logs and validation paths, and whether a request for the type means
+ * "everything" (CDS, LDS) or names what it wants. Every other table of types derives from this one.
+ */
+export const RESOURCE_TYPES = [
+  { url: CDS, kind: 'cluster', short: 'cds', name: 'CDS', wildcard: true },
+  { url: EDS, kind: 'endpoints', short: 'eds', name: 'EDS', wildcard: false },
+  { url: LDS, kind: 'listener', short: 'lds', name: 'LDS', wildcard: true },
+  { url: RDS, kind: 'route', short: 'rds', name: 'RDS', wildcard: false },
+  { url: ECDS, kind: 'extension', short: 'ecds', name: 'ECDS', wildcard: false },
+] as const;
+
+export type ResourceType = (typeof RESOURCE_TYPES)[number];
+export type TypeUrl = ResourceType['url'];
+export type ResourceKind = ResourceType['kind'];
+export type TypeShortName = ResourceType['short'];
 
 /** ADS answers in this order when several types are due, so Envoy sees clusters before their endpoints, etc. */
-export const RESPONSE_ORDER: readonly TypeUrl[] = [CDS, EDS, LDS, RDS, ECDS];
+export const RESPONSE_ORDER: readonly TypeUrl[] = RESOURCE_TYPES.map((t) => t.url);
 
-/** Short names for logs and validation paths. */
-export const TYPE_NAME: Readonly<Record<TypeUrl, string>> = {
-  [CDS]: 'CDS',
-  [EDS]: 'EDS',
-  [LDS]: 'LDS',
-  [RDS]: 'RDS',
-  [ECDS]: 'ECDS',
-};
+const BY_URL: ReadonlyMap<string, ResourceType> = new Map(RESOURCE_TYPES.map((t) => [t.url, t]));
+const BY_KIND: ReadonlyMap<ResourceKind, ResourceType> = new Map(RESOURCE_TYPES.map((t) => [t.kind, t]));
+
+export function isTypeUrl(s: string): s is TypeUrl {
+  return BY_URL.has(s);
+}
+
+export function resourceType(url: TypeUrl): ResourceType {
+  return BY_URL.get(url)!;
+}
+
+/** The type URL of a generator kind. */
+export function typeUrlOf(kind: ResourceKind): TypeUrl {
+  return BY_KIND.get(kind)!.url;
+}
+
+/** Display name for logs and validation paths: CDS, EDS, LDS, RDS, ECDS. */
+export function typeName(url: TypeUrl): ResourceType['name'] {
+  return resourceType(url).name;
+}
+
+/** Short name for status and metrics: cds, eds, lds, rds, ecds. */
+export function typeShort(url: TypeUrl): TypeShortName {
+  return resourceType(url).short;
+}
 
 /** Types whose requests mean "everything for this node"; the others are requested by name. */
 export function isWildcardType(typeUrl: TypeUrl): boolean {
-  return typeUrl === CDS || typeUrl === LDS;
-}
-
-export function isTypeUrl(s: string): s is TypeUrl {
-  return Object.hasOwn(TYPE_NAME, s);
+  return resourceType(typeUrl).wildcard;
 }
 
 export interface ResourceRef {
