@@ -5,14 +5,21 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Client, Server, ServerCredentials, credentials, status as GrpcStatus } from '@grpc/grpc-js';
 import type { StatusObject } from '@grpc/grpc-js';
-import { AggregatedDiscoveryServiceService } from '../../proto/gen/envoy/service/discovery/v3/ads.js';
 import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.js';
 import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../../xds-server/src/controlplane/controlplane.js';
 import type { StatusView } from '../../xds-server/src/controlplane/views.js';
 import type { Inventory, Workload } from '../../xds-server/src/model/index.js';
 import { SILENT } from '../../xds-server/src/util/logger.js';
 import { T, encode, pack } from '../../xds-server/src/generate/index.js';
-import { AdsServer, CDS, LDS, SnapshotCache, makeSnapshot, resource } from '../../xds-server/src/xds/index.js';
+import {
+  ADS_SERVICE,
+  AdsServer,
+  CDS,
+  LDS,
+  SnapshotCache,
+  makeSnapshot,
+  resource,
+} from '../../xds-server/src/xds/index.js';
 import type { ConnectionStatus, Snapshot, XdsResource } from '../../xds-server/src/xds/index.js';
 import { SotwAdsClient } from '../support/ads-client.js';
 import { tempDir, waitFor } from '../support/cli.js';
@@ -242,7 +249,7 @@ function adsOnSocket(dir: string): AdsOnSocket {
   const cache = new SnapshotCache();
   const ads = new AdsServer(cache);
   const server = new Server();
-  server.addService(AggregatedDiscoveryServiceService, ads.handlers());
+  server.addService(ADS_SERVICE, ads.handlers());
   const socket = join(dir, 'ads.sock');
   return {
     cache,

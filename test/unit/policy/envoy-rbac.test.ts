@@ -8,7 +8,6 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
 import { HttpConnectionManager_CodecType } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import { T, encode, pack } from '../../../xds-server/src/generate/envoy-types.js';
 import {
@@ -21,7 +20,15 @@ import {
 import type { GeneratedResource } from '../../../xds-server/src/generate/resource.js';
 import { compilePolicy } from '../../../xds-server/src/policy/compile.js';
 import type { Inventory, Mode, ServicePolicy } from '../../../xds-server/src/model/index.js';
-import { AdsServer, ECDS, LDS, SnapshotCache, makeSnapshot, resource } from '../../../xds-server/src/xds/index.js';
+import {
+  ADS_SERVICE,
+  AdsServer,
+  ECDS,
+  LDS,
+  SnapshotCache,
+  makeSnapshot,
+  resource,
+} from '../../../xds-server/src/xds/index.js';
 import type { XdsResource } from '../../../xds-server/src/xds/index.js';
 import { findEnvoy } from '../../../xds-server/src/util/envoy.js';
 import { SILENT } from '../../../xds-server/src/util/logger.js';
@@ -157,7 +164,7 @@ test(
       onNack: (_n, type, version, msg) => void nacks.push(`${type} ${version}: ${msg}`),
     });
     const grpc = new Server();
-    grpc.addService(AggregatedDiscoveryServiceService, server.handlers());
+    grpc.addService(ADS_SERVICE, server.handlers());
     const socket = join(tmp.dir, 'xds.sock');
     await new Promise<void>((res, rej) =>
       grpc.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),

@@ -2,9 +2,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, Server, ServerCredentials, credentials, status as GrpcStatus } from '@grpc/grpc-js';
 import type { StatusObject } from '@grpc/grpc-js';
-import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
 import { Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster.js';
-import { AdsServer, CDS, EDS, LDS, SnapshotCache, makeSnapshot } from '../../../xds-server/src/xds/index.js';
+import {
+  ADS_SERVICE,
+  AdsServer,
+  CDS,
+  EDS,
+  LDS,
+  SnapshotCache,
+  makeSnapshot,
+} from '../../../xds-server/src/xds/index.js';
 import type { AdsServerOptions, Logger, NodeInfo, Snapshot } from '../../../xds-server/src/xds/index.js';
 import { DeltaAdsClient, SotwAdsClient, adsChannel } from '../../support/ads-client.js';
 import { cluster, endpoints, listener } from './fixtures.js';
@@ -33,7 +40,7 @@ before(async () => {
   cache = new SnapshotCache();
   ads = new AdsServer(cache, hooks);
   server = new Server();
-  server.addService(AggregatedDiscoveryServiceService, ads.handlers());
+  server.addService(ADS_SERVICE, ads.handlers());
   const port = await new Promise<number>((res, rej) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
   );

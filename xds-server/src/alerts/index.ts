@@ -3,13 +3,9 @@ export { verdictOf, DENY_LOG_SUFFIX, RBAC_DENIED_PREFIX, RBAC_FILTERS } from './
 export type { VerdictResult, VerdictEntryKind } from './verdict.js';
 export { AlertAggregator, alertKey, DEFAULT_WINDOW_MS, DEFAULT_MAX_KEYS } from './aggregate.js';
 export type { AggregatorOptions, AggregatorStats } from './aggregate.js';
-export { AlertLog, JsonlAuditFile, WebhookSink, parseWebhookUrl, DEFAULT_ALERT_LOG_CAPACITY } from './sinks.js';
-export type {
-  AlertLogOptions,
-  AlertLogStats,
-  FsyncPolicy,
-  JsonlAuditFileOptions,
-  JsonlAuditFileStats,
-  WebhookSinkOptions,
-  WebhookStats,
-} from './sinks.js';
+export { AlertLog, DEFAULT_ALERT_LOG_CAPACITY } from './alert-log.js';
+export type { AlertLogOptions, AlertLogStats } from './alert-log.js';
+export { JsonlAuditFile } from './audit-file.js';
+export type { FsyncPolicy, JsonlAuditFileOptions, JsonlAuditFileStats } from './audit-file.js';
+export { WebhookSink, parseWebhookUrl } from './webhook.js';
+export type { WebhookSinkOptions, WebhookStats } from './webhook.js';

@@ -3,7 +3,6 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
 import type {
   Alert,
   AuditEvent,
@@ -20,16 +19,11 @@ import type {
   Workload,
 } from '../model/index.js';
 import { DENY_LOG_SUFFIX, EMPTY_INVENTORY, MODES, SERVICE_NAME_RE, isServicePeer } from '../model/index.js';
-import {
-  ConvergenceTracker,
-  DEFAULT_CONVERGENCE,
-  Learner,
-  toObservation,
-  describeEdge,
-} from '../learn/index.js';
+import { ConvergenceTracker, DEFAULT_CONVERGENCE, Learner, toObservation, describeEdge } from '../learn/index.js';
 import type { ConvergenceConfig, ConvergenceMemory } from '../learn/index.js';
 import { Store } from '../store/index.js';
 import {
+  ADS_SERVICE,
   AdsServer,
   PushDebouncer,
   SnapshotCache,
@@ -579,7 +573,7 @@ export class ControlPlane {
 
   private async listenGrpc(): Promise<void> {
     const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-    server.addService(AggregatedDiscoveryServiceService, this.ads.handlers());
+    server.addService(ADS_SERVICE, this.ads.handlers());
     server.addService(RAW_ACCESS_LOG_SERVICE, new AccessLogService(this.alsSink, this.log).handlers());
     const bind = (addr: string) =>
       new Promise<number>((res, rej) =>

@@ -1,15 +1,16 @@
 // The ADS gRPC service (state of the world and incremental) over a SnapshotCache. It builds no config: it carries
-// out what decide.ts decides, keeps per-stream state, parks watches and reports ACK/NACK.
+// out what decide.ts decides, keeps per-stream state, parks watches and reports ACK/NACK. Responses are written as
+// pre-encoded bytes (wire.ts: each body encoded once per group, only the nonce per stream), and changes pushed to
+// parked watches go out in slices (util/slices.ts), so a push to thousands of streams never holds the event loop.
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { ServerDuplexStream, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Node } from '../../../proto/gen/envoy/config/core/v3/base.js';
-import type { AggregatedDiscoveryServiceServer } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
+import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
 import type {
   DeltaDiscoveryRequest,
-  DeltaDiscoveryResponse,
   DiscoveryRequest,
-  DiscoveryResponse,
 } from '../../../proto/gen/envoy/service/discovery/v3/discovery.js';
+import { SliceQueue } from '../util/slices.js';
 import type { SnapshotCache } from './cache.js';
 import {
   afterDeltaSend,
@@ -24,6 +25,7 @@ import type { Decision, DeltaChanges, DeltaState, Nack, SotwState } from './deci
 import type { Snapshot } from './snapshot.js';
 import { SILENT, isTypeUrl, isWildcardType, typeName } from './types.js';
 import type { Logger, TypeUrl } from './types.js';
+import { deltaResponse, sotwBody, withNonce } from './wire.js';
 
 export interface NodeInfo {
   readonly id: string;
@@ -35,16 +37,25 @@ export interface NodeInfo {
    * initial_resource_versions): a reconnect, possibly to a control plane that lost its state (fail-static input).
    */
   readonly hasConfig: boolean;
+  /** The versions that first request reported (empty for a fresh sidecar). */
+  readonly reportedVersions: readonly string[];
 }
 
 export interface AdsServerOptions {
   readonly logger?: Logger;
   readonly now?: () => number;
-  /** A stream's first request arrived; typically the controller builds and sets this node's snapshot. */
+  /**
+   * The group (snapshot) a node is served from, asked when its stream identifies itself and on `regroup`;
+   * undefined: none, the node gets nothing (held). Default: the node id (one snapshot per node).
+   */
+  readonly group?: (node: NodeInfo) => string | undefined;
+  /** A stream's first request arrived (before the node is grouped: a hold decided here applies at once). */
   readonly onNodeConnected?: (node: NodeInfo) => void;
   readonly onNodeDisconnected?: (node: NodeInfo) => void;
   readonly onAck?: (node: NodeInfo, typeUrl: TypeUrl, version: string) => void;
   readonly onNack?: (node: NodeInfo, typeUrl: TypeUrl, version: string, errorMessage: string) => void;
+  /** longest a slice of pushed responses holds the event loop (default 5 ms) */
+  readonly sliceMs?: number;
 }
 
 export type StreamKind = 'sotw' | 'delta';
@@ -71,12 +82,28 @@ export interface ConnectionStatus {
   readonly totals: Readonly<StreamTotals>;
 }
 
-type TypeState = SotwState | DeltaState;
+/**
+ * The ADS service definition with responses written as encoded bytes (wire.ts) rather than re-encoded per stream by
+ * the generated serializer; requests are decoded as usual. Register `AdsServer.handlers()` with this one.
+ */
+export const ADS_SERVICE: ServiceDefinition = {
+  streamAggregatedResources: {
+    ...AggregatedDiscoveryServiceService.streamAggregatedResources,
+    responseSerialize: (b: Buffer): Buffer => b,
+  },
+  deltaAggregatedResources: {
+    ...AggregatedDiscoveryServiceService.deltaAggregatedResources,
+    responseSerialize: (b: Buffer): Buffer => b,
+  },
+} as unknown as ServiceDefinition;
 
-interface Conn<K extends StreamKind, S extends TypeState, Res> {
+type TypeState = SotwState | DeltaState;
+type Call = ServerDuplexStream<unknown, Buffer>;
+
+interface Conn<K extends StreamKind, S extends TypeState> {
   readonly id: number;
   readonly kind: K;
-  readonly call: ServerDuplexStream<unknown, Res>;
+  readonly call: Call;
   readonly connectedAt: number;
   node?: NodeInfo;
   nonce: number;
@@ -87,14 +114,17 @@ interface Conn<K extends StreamKind, S extends TypeState, Res> {
   readonly totals: StreamTotals;
 }
 
-type SotwConn = Conn<'sotw', SotwState, DiscoveryResponse>;
-type DeltaConn = Conn<'delta', DeltaState, DeltaDiscoveryResponse>;
+type SotwConn = Conn<'sotw', SotwState>;
+type DeltaConn = Conn<'delta', DeltaState>;
 type AnyConn = SotwConn | DeltaConn;
 
 export class AdsServer {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly conns = new Map<number, AnyConn>();
+  /** open identified streams per node id: the cache forgets a node only when its last stream ends */
+  private readonly streamsOf = new Map<string, number>();
+  private readonly sends: SliceQueue;
   private nextStreamId = 1;
   private stopped = false;
 
@@ -104,20 +134,36 @@ export class AdsServer {
   ) {
     this.log = opts.logger ?? SILENT;
     this.now = opts.now ?? Date.now;
+    this.sends = new SliceQueue(opts.sliceMs ?? 5, (err) =>
+      this.log.error({ err: String(err) }, 'ADS push to a stream failed'),
+    );
   }
 
-  /** For `server.addService(AggregatedDiscoveryServiceService, ads.handlers())`. */
-  handlers(): AggregatedDiscoveryServiceServer {
+  /** For `server.addService(ADS_SERVICE, ads.handlers())`. */
+  handlers(): UntypedServiceImplementation {
     return {
-      streamAggregatedResources: (call) => {
-        const c = this.open<'sotw', SotwState, DiscoveryResponse>('sotw', call);
+      streamAggregatedResources: (call: Call) => {
+        const c = this.open<'sotw', SotwState>('sotw', call);
         call.on('data', (req: DiscoveryRequest) => this.guard(c, () => this.onSotwRequest(c, req)));
       },
-      deltaAggregatedResources: (call) => {
-        const c = this.open<'delta', DeltaState, DeltaDiscoveryResponse>('delta', call);
+      deltaAggregatedResources: (call: Call) => {
+        const c = this.open<'delta', DeltaState>('delta', call);
         call.on('data', (req: DeltaDiscoveryRequest) => this.guard(c, () => this.onDeltaRequest(c, req)));
       },
     };
+  }
+
+  /** Pushed responses waiting for their slice. */
+  get queuedSends(): number {
+    return this.sends.length;
+  }
+
+  /** Asks `group` again for connected nodes (all, or those given): after an inventory change or a release. */
+  regroup(nodeIds?: ReadonlySet<string>): void {
+    for (const c of this.conns.values()) {
+      if (!c.node || (nodeIds && !nodeIds.has(c.node.id))) continue;
+      this.cache.assign(c.node.id, this.groupOf(c.node));
+    }
   }
 
   status(): ConnectionStatus[] {
@@ -132,9 +178,10 @@ export class AdsServer {
           ...(s.nack && { lastNack: s.nack }),
         };
       }
+      const { id: nodeId, cluster } = c.node;
       out.push({
-        nodeId: c.node.id,
-        cluster: c.node.cluster,
+        nodeId,
+        cluster,
         streamId: c.id,
         kind: c.kind,
         connectedAt: c.connectedAt,
@@ -149,6 +196,7 @@ export class AdsServer {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.sends.clear();
     for (const c of [...this.conns.values()]) {
       this.close(c);
       c.call.end();
@@ -157,11 +205,8 @@ export class AdsServer {
 
   // ---- stream lifecycle ----------------------------------------------------------------------------------------
 
-  private open<K extends StreamKind, S extends TypeState, Res>(
-    kind: K,
-    call: ServerDuplexStream<unknown, Res>,
-  ): Conn<K, S, Res> {
-    const c: Conn<K, S, Res> = {
+  private open<K extends StreamKind, S extends TypeState>(kind: K, call: Call): Conn<K, S> {
+    const c: Conn<K, S> = {
       id: this.nextStreamId++,
       kind,
       call,
@@ -200,8 +245,14 @@ export class AdsServer {
     c.watches.clear();
     this.conns.delete(c.id);
     if (!c.node) return;
-    this.log.info({ node: c.node.id, streamId: c.id, kind: c.kind }, 'ADS stream closed');
     const node = c.node;
+    const left = (this.streamsOf.get(node.id) ?? 1) - 1;
+    if (left > 0) this.streamsOf.set(node.id, left);
+    else {
+      this.streamsOf.delete(node.id);
+      this.cache.forget(node.id);
+    }
+    this.log.info({ node: node.id, streamId: c.id, kind: c.kind }, 'ADS stream closed');
     this.hook('onNodeDisconnected', () => this.opts.onNodeDisconnected?.(node));
   }
 
@@ -222,24 +273,33 @@ export class AdsServer {
     }
   }
 
+  private groupOf(node: NodeInfo): string | undefined {
+    return this.opts.group ? this.opts.group(node) : node.id;
+  }
+
   /** The node is taken from the stream's first request (Envoy may omit it later). */
-  private identify(c: AnyConn, node: Node | undefined, hasConfig: boolean): NodeInfo | undefined {
+  private identify(c: AnyConn, node: Node | undefined, reported: readonly string[]): NodeInfo | undefined {
     if (c.node) return c.node;
     if (!node?.id) {
       this.fail(c, GrpcStatus.INVALID_ARGUMENT, 'the first request of a stream must carry node.id');
       return undefined;
     }
+    const versions = reported.filter((v) => v !== '');
     const info: NodeInfo = {
       id: node.id,
       cluster: node.cluster,
       metadata: node.metadata ?? {},
       streamId: c.id,
-      hasConfig,
+      hasConfig: versions.length > 0,
+      reportedVersions: versions,
     };
     c.node = info;
+    this.streamsOf.set(info.id, (this.streamsOf.get(info.id) ?? 0) + 1);
     this.log.info({ node: info.id, cluster: info.cluster, streamId: c.id, kind: c.kind }, 'ADS stream connected');
     this.hook('onNodeConnected', () => this.opts.onNodeConnected?.(info));
-    return c.closed ? undefined : info;
+    if (c.closed) return undefined;
+    this.cache.assign(info.id, this.groupOf(info));
+    return info;
   }
 
   private typeOf(c: AnyConn, typeUrl: string): TypeUrl | undefined {
@@ -251,10 +311,10 @@ export class AdsServer {
   // ---- state of the world --------------------------------------------------------------------------------------
 
   private onSotwRequest(c: SotwConn, req: DiscoveryRequest): void {
-    const node = this.identify(c, req.node, req.versionInfo !== '');
+    const node = this.identify(c, req.node, [req.versionInfo]);
     const t = node && this.typeOf(c, req.typeUrl);
     if (!node || !t) return;
-    const snap = this.cache.getSnapshot(node.id);
+    const snap = this.cache.snapshotOf(node.id);
     const d = decideSotw(req, t, c.states.get(t), snap?.types[t].version, this.now());
     this.log.debug({ ...this.ctx(c, t), action: d.action, why: d.why }, 'SotW request');
     if (d.action === 'ignore') return;
@@ -275,20 +335,20 @@ export class AdsServer {
     const s = c.states.get(t)!;
     const current = snap.types[t];
     const nonce = String(++c.nonce);
-    const resources = sotwResources(t, s, current).map((r) => ({ typeUrl: t, value: r.body }));
-    c.call.write({ versionInfo: current.version, resources, canary: false, typeUrl: t, nonce });
+    const body = sotwBody(current, t, namesKey(t, s.names), () => sotwResources(t, s, current));
+    c.call.write(withNonce(body, nonce));
     c.states.set(t, afterSotwSend(s, current.version, nonce));
     c.totals.pushes++;
-    this.log.debug({ ...this.ctx(c, t), version: current.version, nonce, count: resources.length }, 'SotW response');
+    this.log.debug({ ...this.ctx(c, t), version: current.version, nonce, bytes: body.length }, 'SotW response');
   }
 
   // ---- incremental ---------------------------------------------------------------------------------------------
 
   private onDeltaRequest(c: DeltaConn, req: DeltaDiscoveryRequest): void {
-    const node = this.identify(c, req.node, Object.keys(req.initialResourceVersions ?? {}).length > 0);
+    const node = this.identify(c, req.node, Object.values(req.initialResourceVersions ?? {}));
     const t = node && this.typeOf(c, req.typeUrl);
     if (!node || !t) return;
-    const current = this.cache.getSnapshot(node.id)?.types[t];
+    const current = this.cache.snapshotOf(node.id)?.types[t];
     const d = decideDelta(req, t, c.states.get(t), current, this.now());
     this.log.debug({ ...this.ctx(c, t), action: d.action, why: d.why }, 'delta request');
     if (d.action === 'ignore') return;
@@ -309,19 +369,7 @@ export class AdsServer {
 
   private sendDelta(c: DeltaConn, t: TypeUrl, version: string, changes: DeltaChanges): void {
     const nonce = String(++c.nonce);
-    c.call.write({
-      systemVersionInfo: version,
-      resources: changes.resources.map((r) => ({
-        name: r.name,
-        version: r.hash,
-        aliases: [],
-        resource: { typeUrl: t, value: r.body },
-      })),
-      typeUrl: t,
-      removedResources: [...changes.removed],
-      removedResourceNames: [],
-      nonce,
-    });
+    c.call.write(deltaResponse(version, t, changes.resources, changes.removed, nonce));
     c.states.set(t, afterDeltaSend(c.states.get(t)!, changes, version, nonce));
     c.totals.pushes++;
     const { resources, removed } = changes;
@@ -333,14 +381,23 @@ export class AdsServer {
 
   // ---- shared --------------------------------------------------------------------------------------------------
 
-  /** One parked watch per stream and type, waiting for the type to move past `knownVersion`. */
+  /**
+   * One parked watch per stream and type, waiting for the type to move past `knownVersion`. When it fires, the
+   * response is queued for a slice, and built from the node's snapshot at that moment (a newer one may have come).
+   */
   private park(c: AnyConn, t: TypeUrl, knownVersion: string): void {
     c.watches.get(t)?.();
     if (c.closed || !c.node) return;
-    const cancel = this.cache.watch(c.node.id, t, knownVersion, (snap) => {
+    const id = c.node.id;
+    const cancel = this.cache.watch(id, t, knownVersion, () => {
       c.watches.delete(t);
       if (c.closed) return;
-      this.guard(c, () => (c.kind === 'sotw' ? this.onSotwChange(c, t, snap) : this.onDeltaChange(c, t, snap)));
+      this.sends.push(() => {
+        const snap = this.cache.snapshotOf(id);
+        if (c.closed) return;
+        if (!snap) return this.park(c, t, knownVersion);
+        this.guard(c, () => (c.kind === 'sotw' ? this.onSotwChange(c, t, snap) : this.onDeltaChange(c, t, snap)));
+      });
     });
     c.watches.set(t, cancel);
   }
@@ -355,7 +412,10 @@ export class AdsServer {
     if (d.nacked) {
       c.totals.nacks++;
       const { version, message } = d.nacked;
-      this.log.warn({ ...this.ctx(c, t), version, message }, 'Envoy rejected config (NACK)');
+      this.log.warn(
+        { ...this.ctx(c, t), version, error: message },
+        'Envoy rejected config (NACK); it keeps its last good config',
+      );
       this.hook('onNack', () => this.opts.onNack?.(node, t, version, message));
     }
   }
@@ -377,4 +437,13 @@ export class AdsServer {
     c.warned.add(key);
     this.log.warn({ streamId: c.id, node: c.node?.id, ...obj }, msg);
   }
+}
+
+const namesKeys = new WeakMap<ReadonlySet<string>, string>();
+/** The memo key of what a SotW response carries: everything for CDS/LDS, else the subscribed names. */
+function namesKey(t: TypeUrl, names: ReadonlySet<string>): string {
+  if (isWildcardType(t)) return '*';
+  let k = namesKeys.get(names);
+  if (k === undefined) namesKeys.set(names, (k = [...names].sort().join('\n')));
+  return k;
 }

@@ -164,12 +164,12 @@ export function deltaChanges(s: DeltaState, current: TypeSnapshot | undefined): 
   const removed: string[] = [];
   if (!current) return { resources, removed };
   if (s.wildcard) {
-    for (const r of current.resources.values()) if (s.known.get(r.name) !== r.hash) resources.push(r);
+    for (const r of current.resources.values()) if (s.known.get(r.name) !== r.version) resources.push(r);
     for (const name of s.known.keys()) if (!current.resources.has(name)) removed.push(name);
   } else {
     for (const name of s.names) {
       const r = current.resources.get(name);
-      if (r && s.known.get(name) !== r.hash) resources.push(r);
+      if (r && s.known.get(name) !== r.version) resources.push(r);
       else if (!r && s.known.has(name)) removed.push(name);
     }
   }
@@ -255,7 +255,7 @@ function applySubscriptions(prev: DeltaState, req: DeltaDiscoveryRequest): Delta
 
 export function afterDeltaSend(s: DeltaState, changes: DeltaChanges, version: string, nonce: string): DeltaState {
   const known = new Map(s.known);
-  for (const r of changes.resources) known.set(r.name, r.hash);
+  for (const r of changes.resources) known.set(r.name, r.version);
   for (const n of changes.removed) known.delete(n);
   return { ...s, known, sentVersion: version, nonce };
 }

@@ -16,15 +16,7 @@ export {
   typeShort,
   typeUrlOf,
 } from './types.js';
-export type {
-  TypeUrl,
-  ResourceKind,
-  ResourceType,
-  TypeShortName,
-  ResourceRef,
-  XdsResource,
-  Logger,
-} from './types.js';
+export type { TypeUrl, ResourceKind, ResourceType, TypeShortName, ResourceRef, XdsResource, Logger } from './types.js';
 export { makeSnapshot, checkConsistency } from './snapshot.js';
 export type { Snapshot, TypeSnapshot } from './snapshot.js';
 export { SnapshotCache } from './cache.js';
@@ -39,7 +31,7 @@ export {
   afterDeltaSend,
 } from './decide.js';
 export type { Action, Decision, Nack, SotwState, DeltaState, DeltaChanges, DeltaDecision } from './decide.js';
-export { AdsServer } from './ads.js';
+export { ADS_SERVICE, AdsServer } from './ads.js';
 export type { AdsServerOptions, NodeInfo, StreamKind, TypeStatus, StreamTotals, ConnectionStatus } from './ads.js';
 export { PushDebouncer, mergePush } from './push.js';
 export type { PushRequest, DebouncerOptions } from './push.js';

@@ -1,10 +1,14 @@
-// Immutable per-node configuration: for each type a content-derived version and the resources by name.
+// Immutable configuration of a group of nodes (the replicas of one service): per type a content-derived version and
+// the resources by name.
 import type { ValidationError, ValidationResult } from '../model/index.js';
-import { EDS, ECDS, RDS, RESPONSE_ORDER, shortHash, typeName } from './types.js';
+import { EDS, ECDS, RDS, RESPONSE_ORDER, prefixed, shortHash, typeName } from './types.js';
 import type { ResourceRef, TypeUrl, XdsResource } from './types.js';
 
 export interface TypeSnapshot {
-  /** Hash of the (name, hash) pairs: the same content always gives the same version, across restarts too. */
+  /**
+   * Hash of the (name, hash) pairs behind the control plane's version prefix: the same content from the same store
+   * always gives the same version, across restarts too.
+   */
   readonly version: string;
   readonly resources: ReadonlyMap<string, XdsResource>;
 }
@@ -15,7 +19,8 @@ export interface Snapshot {
   readonly duplicates: readonly ResourceRef[];
 }
 
-export function makeSnapshot(resources: readonly XdsResource[]): Snapshot {
+/** `versionPrefix`: the store id of the control plane serving it ('' = none), carried by every version. */
+export function makeSnapshot(resources: readonly XdsResource[], versionPrefix = ''): Snapshot {
   const maps = new Map<TypeUrl, Map<string, XdsResource>>(RESPONSE_ORDER.map((t) => [t, new Map()]));
   const duplicates: ResourceRef[] = [];
   for (const r of resources) {
@@ -24,7 +29,8 @@ export function makeSnapshot(resources: readonly XdsResource[]): Snapshot {
     else m.set(r.name, r);
   }
   const types = {} as Record<TypeUrl, TypeSnapshot>;
-  for (const [t, m] of maps) types[t] = Object.freeze({ version: typeVersion(m), resources: m });
+  for (const [t, m] of maps)
+    types[t] = Object.freeze({ version: prefixed(versionPrefix, typeVersion(m)), resources: m });
   return Object.freeze({ types: Object.freeze(types), duplicates: Object.freeze(duplicates) });
 }
 

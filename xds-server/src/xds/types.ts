@@ -69,8 +69,13 @@ export interface XdsResource {
   readonly typeUrl: TypeUrl;
   /** The encoded Envoy message. */
   readonly body: Buffer;
-  /** Short content hash of `body`; doubles as the per-resource version in delta xDS. */
+  /** Short content hash of `body`. */
   readonly hash: string;
+  /**
+   * The per-resource version in delta xDS: the hash, prefixed with the version prefix of the control plane that made
+   * it (its store's id), so a reconnecting sidecar's versions say whose config it runs (fail-static).
+   */
+  readonly version: string;
   /**
    * Resources this one references: a cluster with EDS its ClusterLoadAssignment, a listener with RDS its
    * RouteConfiguration, a listener filter with ECDS its TypedExtensionConfig.
@@ -82,9 +87,29 @@ export function shortHash(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex').slice(0, 16);
 }
 
-export function resource(typeUrl: TypeUrl, name: string, body: Uint8Array, deps?: readonly ResourceRef[]): XdsResource {
+/** Joins a version prefix (a control plane's store id; '' = none) and a content hash into a version string. */
+export function prefixed(prefix: string, hash: string): string {
+  return prefix === '' ? hash : `${prefix}${VERSION_SEPARATOR}${hash}`;
+}
+
+export const VERSION_SEPARATOR = '.';
+
+/** The version prefix a version string carries ('' when it has none). */
+export function versionPrefixOf(version: string): string {
+  const i = version.indexOf(VERSION_SEPARATOR);
+  return i < 0 ? '' : version.slice(0, i);
+}
+
+export function resource(
+  typeUrl: TypeUrl,
+  name: string,
+  body: Uint8Array,
+  deps?: readonly ResourceRef[],
+  versionPrefix = '',
+): XdsResource {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const r: XdsResource = { name, typeUrl, body: buf, hash: shortHash(buf) };
+  const hash = shortHash(buf);
+  const r: XdsResource = { name, typeUrl, body: buf, hash, version: prefixed(versionPrefix, hash) };
   return deps?.length ? { ...r, deps } : r;
 }
 
