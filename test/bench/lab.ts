@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BIN, ServerProcess, nanoseg, tempDir, type CliResult } from '../support/cli.js';
 import { ApiClient } from '../../xds-server/src/cli/client.js';
-import type { StatusView } from '../../xds-server/src/controlplane/views.js';
+import type { StatusView } from '../../xds-server/src/api/views.js';
 import { ENVOY_DRAIN_SECONDS } from '../../xds-server/src/lab/lab.js';
 
 /**

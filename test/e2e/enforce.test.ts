@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { ServerProcess, isRoot, json, nanoseg, tempDir, waitFor } from '../support/cli.js';
-import type { ServiceView, StatusView } from '../../xds-server/src/controlplane/views.js';
+import type { ServiceView, StatusView } from '../../xds-server/src/api/views.js';
 import type { Alert } from '../../xds-server/src/model/index.js';
 
 const APP = join(projectRoot(), 'xds-server', 'examples', 'apps', 'traffic.py');

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { ServerProcess, isRoot, json, nanoseg, tempDir, waitFor } from '../support/cli.js';
-import type { ServiceView, StatusView } from '../../xds-server/src/controlplane/views.js';
+import type { ServiceView, StatusView } from '../../xds-server/src/api/views.js';
 import type { PolicyDocument as PolicyView } from '../../xds-server/src/policy/index.js';
 
 const APP = join(projectRoot(), 'xds-server', 'examples', 'apps', 'traffic.py');

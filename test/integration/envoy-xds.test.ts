@@ -7,7 +7,7 @@ import { Client, Server, ServerCredentials, credentials, status as GrpcStatus } 
 import type { StatusObject } from '@grpc/grpc-js';
 import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.js';
 import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../../xds-server/src/controlplane/controlplane.js';
-import type { StatusView } from '../../xds-server/src/controlplane/views.js';
+import type { StatusView } from '../../xds-server/src/api/views.js';
 import type { Inventory, Workload } from '../../xds-server/src/model/index.js';
 import { SILENT } from '../../xds-server/src/util/logger.js';
 import { T, encode, pack } from '../../xds-server/src/generate/index.js';
@@ -92,13 +92,13 @@ test(
       tmp.remove();
     });
     await cp.start();
-    cp.setInventory('test', inventory(1));
+    cp.core!.pushed.put('test', inventory(1));
     await Promise.all([sotw.start(), delta.start()]);
 
     const before = await waitFor(
       'both Envoys to ACK CDS, EDS, LDS and RDS',
       () => {
-        const s = cp.status();
+        const s = cp.backend!.status();
         return allAcked(byNode(s, sotw)) && allAcked(byNode(s, delta)) && s;
       },
       15_000,
@@ -127,7 +127,7 @@ test(
       'Envoy counts EDS updates per cluster',
     );
 
-    cp.setInventory('test', inventory(2));
+    cp.core!.pushed.put('test', inventory(2));
     for (const e of [sotw, delta]) {
       await waitFor(
         `${e.opts.name}: the new web replica in /clusters`,
@@ -140,7 +140,7 @@ test(
     const after = await waitFor(
       'both Envoys to ACK the new endpoints',
       () => {
-        const s = cp.status();
+        const s = cp.backend!.status();
         const moved = (e: NetnsEnvoy) => byNode(s, e)?.acked.eds !== byNode(before, e)!.acked.eds;
         return allAcked(byNode(s, sotw)) && allAcked(byNode(s, delta)) && moved(sotw) && moved(delta) && s;
       },
@@ -148,7 +148,7 @@ test(
       100,
     );
     await sleep(300); // anything else the control plane would (wrongly) push arrives now
-    const final = cp.status();
+    const final = cp.backend!.status();
     for (const e of [sotw, delta]) {
       const was = byNode(before, e)!;
       const now = byNode(final, e)!;
@@ -183,12 +183,12 @@ test(
       tmp.remove();
     });
     await cp.start();
-    cp.setInventory('test', inventory(2));
+    cp.core!.pushed.put('test', inventory(2));
     await Promise.all([sotw.start(), delta.start()]);
     const before = await waitFor(
       'both Envoys to ACK everything',
       () => {
-        const s = cp.status();
+        const s = cp.backend!.status();
         return allAcked(byNode(s, sotw)) && allAcked(byNode(s, delta)) && s;
       },
       15_000,
@@ -214,14 +214,14 @@ test(
     await waitFor(
       'both Envoys to reconnect',
       () => {
-        const s = cp.status();
+        const s = cp.backend!.status();
         return byNode(s, delta) && allAcked(byNode(s, sotw)) && s;
       },
       15_000,
       100,
     );
     await sleep(1000); // the delta Envoy's initial requests get no answer; give a wrong one time to arrive
-    const s = cp.status();
+    const s = cp.backend!.status();
     assert.equal(s.xds.pushes, 0, 'nothing sent on the new streams');
     assert.deepEqual(byNode(s, sotw)!.acked, byNode(before, sotw)!.acked);
     assert.deepEqual(await updates(sotw), sotwUpdates, 'SotW Envoy: no config update');
@@ -229,7 +229,7 @@ test(
     assert.equal(await delta.stat('control_plane.connected_state'), 1);
 
     await t.test('status shows what the reconnected delta Envoy has', () => {
-      assert.deepEqual(byNode(cp.status(), delta)!.acked, byNode(before, delta)!.acked);
+      assert.deepEqual(byNode(cp.backend!.status(), delta)!.acked, byNode(before, delta)!.acked);
     });
   },
 );

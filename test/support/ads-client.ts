@@ -24,6 +24,8 @@ export interface AdsClientOptions<Res> {
   readonly ackPolicy?: AckPolicy<Res>;
   /** A client (channel) to share; otherwise the test client opens and closes its own. */
   readonly client?: AggregatedDiscoveryServiceClient;
+  /** An in-process stream instead of a channel (test/support/harness.ts): no socket at all. */
+  readonly stream?: ClientDuplexStream<unknown, unknown>;
 }
 
 export function adsChannel(address: string): AggregatedDiscoveryServiceClient {
@@ -42,7 +44,7 @@ abstract class RecordingClient<Req, Res extends { typeUrl: string }> {
   readonly closed: Promise<StatusObject>;
   protected readonly call: ClientDuplexStream<Req, Res>;
   private readonly ownsChannel: boolean;
-  private readonly channel: AggregatedDiscoveryServiceClient;
+  private readonly channel: AggregatedDiscoveryServiceClient | undefined;
   private readonly waiters = new Set<Waiter<Res>>();
   private nodeSent = false;
 
@@ -52,9 +54,9 @@ abstract class RecordingClient<Req, Res extends { typeUrl: string }> {
     opts: AdsClientOptions<Res>,
     open: (c: AggregatedDiscoveryServiceClient) => ClientDuplexStream<Req, Res>,
   ) {
-    this.ownsChannel = !opts.client;
-    this.channel = opts.client ?? adsChannel(address);
-    this.call = open(this.channel);
+    this.ownsChannel = !opts.client && !opts.stream;
+    this.channel = opts.stream ? undefined : (opts.client ?? adsChannel(address));
+    this.call = opts.stream ? (opts.stream as ClientDuplexStream<Req, Res>) : open(this.channel!);
     const policy = opts.ackPolicy ?? 'ack';
     this.closed = new Promise((resolve) => this.call.on('status', resolve));
     this.call.on('error', () => {}); // the final status arrives on 'status'
@@ -125,7 +127,7 @@ abstract class RecordingClient<Req, Res extends { typeUrl: string }> {
   close(): void {
     this.call.end();
     this.call.cancel();
-    if (this.ownsChannel) this.channel.close();
+    if (this.ownsChannel) this.channel?.close();
   }
 }
 

@@ -1,64 +1,62 @@
-// Auto-promotion (off by default): converged → monitor → (a soak with zero would-deny) → enforce, audited.
+// Auto-promotion (off by default), in the in-memory harness: converged → monitor → (a soak with zero would-deny) →
+// enforce, each step audited; a would-deny restarts the soak, also across a crash of the control plane.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
-import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../../../xds-server/src/controlplane/controlplane.js';
-import { AccessLogServiceClient, StreamAccessLogsMessage } from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
-import { SILENT } from '../../../xds-server/src/util/logger.js';
-import { tempDir, waitFor } from '../../support/cli.js';
+import { Harness } from '../../support/harness.js';
+import { tempDir } from '../../support/cli.js';
+
+const OPTS = {
+  convergence: { quietPeriodMs: 300, minObservations: 5, maxMissingMass: 0.5 },
+  autoPromote: true,
+  soakPeriodMs: 5000,
+  tickMs: 100,
+};
+const INVENTORY = {
+  workloads: [{ name: 'web-1', service: 'shop/web', addresses: ['10.213.0.11'], ports: [] }],
+  externals: [],
+  vips: [],
+};
+const ID = { node: { id: 'web-1.shop', cluster: 'shop/web' }, logName: 'outbound' };
+
+/** `n` connections web-1 → 203.0.113.10:PORT; `wouldDeny` adds the RBAC shadow result a monitoring sidecar logs. */
+function connections(h: Harness, port: number, n: number, wouldDeny = false) {
+  const seconds = Math.floor(h.clock.now() / 1000);
+  return Array.from({ length: n }, (_, i) => ({
+    commonProperties: {
+      downstreamRemoteAddress: { socketAddress: { address: '10.213.0.11', portValue: 40000 + i + port } },
+      downstreamLocalAddress: { socketAddress: { address: '203.0.113.10', portValue: port } },
+      startTime: { seconds, nanos: 0 },
+      ...(wouldDeny && {
+        metadata: {
+          filterMetadata: {
+            'envoy.filters.network.rbac': {
+              shadow_engine_result: 'denied',
+              shadow_effective_policy_id: 'egress|no-rule',
+            },
+          },
+          typedFilterMetadata: {},
+        },
+      }),
+    },
+  }));
+}
+
+const mode = (h: Harness) => h.api.services().find((s) => s.name === 'shop/web')?.mode;
 
 test('a converged service is promoted to monitor, then to enforce after a quiet soak; each step is audited', async (t) => {
-  const tmp = tempDir('nanoseg-promote-');
-  const cp = new ControlPlane({
-    ...DEFAULT_CONTROL_PLANE_OPTIONS,
-    stateDir: join(tmp.dir, 'state'),
-    apiSocket: join(tmp.dir, 'api.sock'),
-    xdsSocket: undefined,
-    xdsAddress: '127.0.0.1:0',
-    metricsAddress: undefined,
-    logger: SILENT,
-    convergence: { quietPeriodMs: 300, minObservations: 5, maxMissingMass: 0.5 },
-    tickMs: 50,
-    autoPromote: true,
-    soakPeriodMs: 500,
-  });
-  t.after(async () => {
-    await cp.stop();
-    tmp.remove();
-  });
-  await cp.start();
-  cp.setInventory('lab', {
-    workloads: [{ name: 'web-1', service: 'shop/web', addresses: ['10.213.0.11'], ports: [] }],
-    externals: [],
-    vips: [],
-  });
-  const client = new AccessLogServiceClient(`127.0.0.1:${cp.xdsPort}`, credentials.createInsecure());
-  const call = client.streamAccessLogs(() => undefined);
-  call.on('error', () => undefined);
-  t.after(() => {
-    call.end();
-    client.close();
-  });
-  const now = Math.floor(Date.now() / 1000);
-  call.write(
-    StreamAccessLogsMessage.fromPartial({
-      identifier: { node: { id: 'web-1.shop', cluster: 'shop/web' }, logName: 'outbound' },
-      tcpLogs: {
-        logEntry: Array.from({ length: 10 }, (_, i) => ({
-          commonProperties: {
-            downstreamRemoteAddress: { socketAddress: { address: '10.213.0.11', portValue: 40000 + i } },
-            downstreamLocalAddress: { socketAddress: { address: '203.0.113.10', portValue: 443 } },
-            startTime: { seconds: now, nanos: 0 },
-          },
-        })),
-      },
-    }),
-  );
-  const mode = () => cp.services().find((s) => s.name === 'shop/web')?.mode;
-  await waitFor('promotion to monitor', () => mode() === 'monitor', 10_000, 50);
-  await waitFor('promotion to enforce', () => mode() === 'enforce', 10_000, 50);
-  const audit = cp.auditEvents().filter((e) => e.target === 'shop/web' && e.action === 'mode');
+  const h = await Harness.open(OPTS);
+  t.after(() => h.close());
+  h.api.putInventory('lab', INVENTORY);
+  const logs = h.accessLogs();
+  logs.send({ identifier: ID, tcpLogs: { logEntry: connections(h, 443, 10) } });
+  await h.settle();
+  await h.advance(500);
+  assert.equal(mode(h), 'monitor');
+  await h.advance(4000);
+  assert.equal(mode(h), 'monitor', 'still soaking');
+  await h.advance(1100);
+  assert.equal(mode(h), 'enforce');
+  const audit = h.api.audit(0).filter((e) => e.target === 'shop/web' && e.action === 'mode');
   assert.deepEqual(
     audit.map((e) => [e.before, e.after]),
     [
@@ -70,10 +68,34 @@ test('a converged service is promoted to monitor, then to enforce after a quiet 
     audit.every((e) => e.actor.startsWith('nanoseg (auto-promote')),
     JSON.stringify(audit),
   );
-  // the policy in force is the learned segment
-  const doc = cp.policy('shop/web');
+  const doc = h.api.policy('shop/web');
+  assert.ok(doc.ok);
   assert.deepEqual(
-    doc.egress.map((r) => [r.peer, r.protocol, r.port]),
+    doc.value.egress.map((r) => [r.peer, r.protocol, r.port]),
     [[{ cidr: '203.0.113.10/32' }, 'tcp', 443]],
   );
+});
+
+test('a would-deny just before a crash still restarts the soak after the restart', async (t) => {
+  const tmp = tempDir('nanoseg-soak-');
+  t.after(() => tmp.remove());
+  const a = await Harness.open({ ...OPTS, dir: tmp.dir });
+  a.api.putInventory('lab', INVENTORY);
+  const logs = a.accessLogs();
+  logs.send({ identifier: ID, tcpLogs: { logEntry: connections(a, 443, 10) } });
+  await a.settle();
+  await a.advance(500);
+  assert.equal(mode(a), 'monitor');
+  await a.advance(4000); // 4 s of a 5 s soak have passed
+  logs.send({ identifier: ID, tcpLogs: { logEntry: connections(a, 444, 1, true) } });
+  await a.settle();
+  assert.ok(a.api.alerts(0).some((x) => x.verdict === 'would-deny' && x.destination.port === 444));
+  a.crash(); // kill -9 right after the would-deny
+
+  const b = await Harness.open({ ...OPTS, dir: tmp.dir, clock: a.clock });
+  t.after(() => b.close());
+  await b.advance(2000); // the old soak would have ended 1 s ago
+  assert.equal(mode(b), 'monitor', 'the would-deny before the crash restarted the soak');
+  await b.advance(3500);
+  assert.equal(mode(b), 'enforce', 'promoted once a whole soak passed after the would-deny');
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { validateInventory } from '../../../xds-server/src/controlplane/inventory.js';
+import { validateInventory } from '../../../xds-server/src/inventory/validate.js';
 import { parseDuration, formatDuration } from '../../../xds-server/src/util/duration.js';
 
 test('a valid inventory passes and keeps its fields', () => {

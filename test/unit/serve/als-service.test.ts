@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { StreamAccessLogsMessage } from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
-import { AccessLogService, type AlsSink, type AlsStreamIdentity } from '../../../xds-server/src/serve/als.js';
-import type { TcpLogEntry } from '../../../xds-server/src/model/index.js';
+import { AccessLogService, type AlsSink } from '../../../xds-server/src/serve/als.js';
+import type { AccessLogStream, TcpLogEntry } from '../../../xds-server/src/model/index.js';
 import { SILENT } from '../../../xds-server/src/util/logger.js';
 
 class FakeCall extends EventEmitter {
@@ -40,7 +40,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 test('messages reach the sink in order; streams pause above the high-water mark and resume once drained', async () => {
   const seen: number[] = [];
   const rejected: string[] = [];
-  let ids: AlsStreamIdentity | undefined;
+  let ids: AccessLogStream | undefined;
   const sink: AlsSink = {
     tcp: (id, entries: readonly TcpLogEntry[]) => {
       ids = id;

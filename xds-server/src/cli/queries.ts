@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { context } from './context.js';
 import { printData, table, ago } from './output.js';
-import type { ServiceView, StatusView } from '../controlplane/views.js';
+import type { ServiceView, StatusView } from '../api/views.js';
 import { CliError } from './client.js';
 import { MODES, type Alert, type AuditEvent, type Mode } from '../model/index.js';
 import { parsePolicyFile, diffPolicy, renderDiff, formatPolicyDocument, type PolicyDocument } from '../policy/index.js';

@@ -1,5 +1,8 @@
 // The unit generation produces: an encoded Envoy resource and the names it references (for the consistency check).
-export type ResourceKind = 'cluster' | 'endpoints' | 'listener' | 'route' | 'extension';
+// Kinds are the xDS type registry's (xds/types.ts).
+import type { ResourceKind } from '../xds/types.js';
+
+export type { ResourceKind };
 
 export interface GeneratedResource {
   readonly kind: ResourceKind;

@@ -67,3 +67,11 @@ export interface HttpLogEntry {
 }
 
 export type LogEntry = TcpLogEntry | HttpLogEntry;
+
+/** Who an access-log stream is, from its first message's identifier. */
+export interface AccessLogStream {
+  readonly nodeId: string;
+  readonly cluster: string;
+  /** `identifier.log_name`: "outbound", "inbound", or a deny chain's "<side>-deny" */
+  readonly logName: string;
+}

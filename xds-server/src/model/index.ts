@@ -20,6 +20,10 @@ export type {
   Verdict,
   Alert,
   AuditEvent,
+  EnforcementPoint,
+  EnforcementPointName,
+  FlowVerdict,
+  ObservedFlow,
 } from './types.js';
 export {
   MODES,
@@ -33,5 +37,13 @@ export {
   hostCidr,
   SERVICE_NAME_RE,
 } from './types.js';
-export type { LogAddress, LogTime, LogCommon, TcpLogEntry, HttpLogEntry, LogEntry } from './access-log.js';
+export type {
+  AccessLogStream,
+  LogAddress,
+  LogTime,
+  LogCommon,
+  TcpLogEntry,
+  HttpLogEntry,
+  LogEntry,
+} from './access-log.js';
 export type { ValidationResult, ValidationError } from './validation.js';

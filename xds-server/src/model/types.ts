@@ -125,6 +125,48 @@ export interface Observation {
   readonly bytesReceived: number;
 }
 
+/**
+ * Where a policy is enforced: the sidecar's RBAC (identity, L7, TCP through Envoy) today; the kernel on the host side
+ * of each pod (L3/L4, every protocol) next. Alerts name the point that denied.
+ */
+export type EnforcementPointName = 'sidecar' | 'kernel';
+
+/**
+ * The EnforcementPoint seam: something that enforces the compiled policy (the sidecars through xDS today, the
+ * kernel through a node agent next). Level-triggered: told which services' config changed (undefined: everyone's),
+ * it brings what it enforces in line with the current state, however many changes it was told of.
+ */
+export interface EnforcementPoint {
+  readonly name: EnforcementPointName;
+  changed(reason: string, services?: readonly ServiceName[]): void;
+}
+
+/** What an enforcement point said about an observed connection: it denied it, or would have. */
+export interface FlowVerdict {
+  readonly verdict: Verdict;
+  readonly point: EnforcementPointName;
+  /** the service whose policy decided (the reporting workload's) */
+  readonly enforcer: ServiceName;
+  /** the rule the point named, when it names one */
+  readonly policy?: string;
+  /** which signal fired and what the point said */
+  readonly detail: string;
+  /** the connection's addresses as the point saw them, for the explanation (normalized) */
+  readonly sourceIp: string;
+  readonly destIp: string;
+  readonly sni?: string;
+}
+
+/**
+ * One observed connection or request, from any ObservationSource (Envoy access logs today; kernel flow events and
+ * OTLP spans next): the Observation the learner counts (deduplicated there, in one place), and a verdict when an
+ * enforcement point denied it or would have.
+ */
+export interface ObservedFlow {
+  readonly obs: Observation;
+  readonly verdict?: FlowVerdict;
+}
+
 export interface ConvergenceReport {
   readonly state: ConvergenceState;
   /** 1 - estimated probability that the next observation reveals an unseen edge */
@@ -184,6 +226,8 @@ export interface Alert {
   /** the sidecar that reported it and which side it enforced */
   readonly reporter?: string;
   readonly side?: 'ingress' | 'egress';
+  /** the enforcement point that denied it (or would have) */
+  readonly point?: EnforcementPointName;
 }
 
 /** A change made by a person (mode, policy apply), kept in the audit trail. */

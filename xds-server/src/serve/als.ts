@@ -10,20 +10,13 @@ import {
   AccessLogServiceService,
   type StreamAccessLogsResponse,
 } from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
-import type { HttpLogEntry, TcpLogEntry } from '../model/index.js';
+import type { AccessLogStream, HttpLogEntry, TcpLogEntry } from '../model/index.js';
 import type { Logger } from '../util/logger.js';
 import { decodeAlsMessage, type DecodedAlsMessage } from './als-decode.js';
 
-/** Identity of an access-log stream, from its first message. */
-export interface AlsStreamIdentity {
-  readonly nodeId: string;
-  readonly cluster: string;
-  readonly logName: string;
-}
-
 export interface AlsSink {
-  tcp(stream: AlsStreamIdentity, entries: readonly TcpLogEntry[]): void;
-  http(stream: AlsStreamIdentity, entries: readonly HttpLogEntry[]): void;
+  tcp(stream: AccessLogStream, entries: readonly TcpLogEntry[]): void;
+  http(stream: AccessLogStream, entries: readonly HttpLogEntry[]): void;
   /** entries that cannot be attributed at all (no identifier on the stream), or a message that does not decode */
   rejected(kind: string, count: number, detail: string): void;
   streamOpened?(): void;
@@ -47,7 +40,7 @@ const RESUME_PER_SLICE = 8;
 /** One access-log stream: who it is (from its first message, set when that message is decoded). */
 interface Stream {
   readonly call: Call;
-  id: AlsStreamIdentity | undefined;
+  id: AccessLogStream | undefined;
 }
 
 interface Pending {

@@ -1,7 +1,12 @@
 // Prometheus metrics (own registry, not the global one) and the HTTP endpoint for /metrics, /healthz, /readyz.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { closeServer } from './http-api.js';
+import type { IngestMetrics } from '../controllers/ingest.js';
+import type { ConvergenceReport } from '../model/index.js';
+import { isServicePeer } from '../model/index.js';
+import { closeServer } from '../util/net.js';
+import type { DiscoveryHooks } from '../xds/discovery.js';
+import { typeShort } from '../xds/types.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -86,6 +91,46 @@ export class Metrics {
     registers: [this.registry],
   });
   private server?: Server;
+
+  /** What the ingest controller counts. */
+  readonly ingest: IngestMetrics = {
+    accepted: (n) => this.alsEntries.inc({ result: 'accepted' }, n),
+    rejected: (kind, n) => this.alsEntries.inc({ result: `rejected:${kind}` }, n),
+    streams: (d) => (d > 0 ? this.alsStreams.inc() : this.alsStreams.dec()),
+    newEdge: (e) => {
+      this.newEdges.inc();
+      if (isServicePeer(e.source)) this.learnedEdges.inc({ service: e.source.service, direction: 'egress' });
+      if (isServicePeer(e.destination)) this.learnedEdges.inc({ service: e.destination.service, direction: 'ingress' });
+    },
+    verdict: (service, verdict) => this.verdicts.inc({ service, verdict }),
+  };
+
+  /** What the discovery server reports. */
+  readonly discovery: DiscoveryHooks = {
+    onConnected: (_n, connected) => this.connectedEnvoys.set(connected),
+    onDisconnected: (_n, connected) => this.connectedEnvoys.set(connected),
+    onAck: (_n, t) => this.acks.inc({ type: typeShort(t) }),
+    onNack: (_n, t) => this.nacks.inc({ type: typeShort(t) }),
+    onPush: () => this.pushes.inc(),
+    onRejected: () => this.snapshotRejected.inc(),
+  };
+
+  /** Sets the learned-edge gauges from scratch (after a restore). */
+  setLearnedEdges(counts: Iterable<{ service: string; ingress: number; egress: number }>): void {
+    this.learnedEdges.reset();
+    for (const c of counts) {
+      this.learnedEdges.set({ service: c.service, direction: 'ingress' }, c.ingress);
+      this.learnedEdges.set({ service: c.service, direction: 'egress' }, c.egress);
+    }
+  }
+
+  /** Per-service convergence gauges, from a tick's reports. */
+  setConvergence(reports: ReadonlyMap<string, ConvergenceReport>): void {
+    for (const [service, r] of reports) {
+      this.converged.set({ service }, r.state === 'converged' ? 1 : 0);
+      this.confidence.set({ service }, r.confidence);
+    }
+  }
 
   constructor(withProcessMetrics = true) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'nanoseg_process_' });

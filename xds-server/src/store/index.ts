@@ -10,6 +10,7 @@
 // corrupt the database); that is the usual WAL trade-off and what we choose for a learning workload.
 
 import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpointer } from './checkpointer.js';
@@ -18,6 +19,7 @@ import type { Edge, EdgeKey, Evidence, Inventory, Mode, ServiceName, AuditEvent 
 export const DB_FILE = 'nanoseg.db';
 /** SQLite's default WAL size that triggers an automatic checkpoint */
 const AUTO_CHECKPOINT_PAGES = 1000;
+const STORE_ID_KEY = 'store-id';
 
 export type StoreErrorCode = 'corrupt' | 'open-failed';
 
@@ -88,6 +90,7 @@ export class Store {
   private readonly selectKv: Database.Statement<[string], { value: string }>;
   private readonly upsertKv: Database.Statement<[string, string]>;
   private checkpointer: Checkpointer | undefined;
+  private storeId: string | undefined;
 
   private constructor(
     db: Database.Database,
@@ -250,12 +253,21 @@ export class Store {
     this.upsertService.run(row.name, row.mode, JSON.stringify(row.state ?? null));
   }
 
-  get(key: string): string | undefined {
-    return this.selectKv.get(key)?.value;
-  }
-
-  put(key: string, value: string): void {
-    this.upsertKv.run(key, value);
+  /**
+   * This store's id: made once when the database is created and kept with it. Every version the control plane
+   * serves carries it, so a reconnecting sidecar's versions say whether this store's control plane configured it
+   * (fail-static: xds/fail-static.ts). A lost or replaced state dir means a new id.
+   */
+  get id(): string {
+    if (this.storeId === undefined) {
+      let id = this.selectKv.get(STORE_ID_KEY)?.value;
+      if (id === undefined) {
+        id = randomBytes(4).toString('hex');
+        this.upsertKv.run(STORE_ID_KEY, id);
+      }
+      this.storeId = id;
+    }
+    return this.storeId;
   }
 
   /**
@@ -287,11 +299,6 @@ export class Store {
     this.checkpointer = undefined;
     this.db.close();
   }
-}
-
-/** Opens `<stateDir>/nanoseg.db`; see Store.open. */
-export function open(stateDir: string): Store {
-  return Store.open(stateDir);
 }
 
 function errMsg(err: unknown): string {

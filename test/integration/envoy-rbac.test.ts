@@ -8,18 +8,18 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { HttpConnectionManager_CodecType } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
-import { T, encode, pack } from '../../../xds-server/src/generate/envoy-types.js';
+import { HttpConnectionManager_CodecType } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
+import { T, encode, pack } from '../../xds-server/src/generate/envoy-types.js';
 import {
   denyAllRbac,
   inboundHttpRbac,
   inboundNetworkRbac,
   outboundNetworkRbac,
   rbacFilterRef,
-} from '../../../xds-server/src/generate/rbac.js';
-import type { GeneratedResource } from '../../../xds-server/src/generate/resource.js';
-import { compilePolicy } from '../../../xds-server/src/policy/compile.js';
-import type { Inventory, Mode, ServicePolicy } from '../../../xds-server/src/model/index.js';
+} from '../../xds-server/src/generate/rbac.js';
+import type { GeneratedResource } from '../../xds-server/src/generate/resource.js';
+import { compilePolicy } from '../../xds-server/src/policy/compile.js';
+import type { Inventory, Mode, ServicePolicy } from '../../xds-server/src/model/index.js';
 import {
   ADS_SERVICE,
   AdsServer,
@@ -28,12 +28,12 @@ import {
   SnapshotCache,
   makeSnapshot,
   resource,
-} from '../../../xds-server/src/xds/index.js';
-import type { XdsResource } from '../../../xds-server/src/xds/index.js';
-import { findEnvoy } from '../../../xds-server/src/util/envoy.js';
-import { SILENT } from '../../../xds-server/src/util/logger.js';
-import { tempDir, waitFor } from '../../support/cli.js';
-import { NetnsEnvoy } from '../../integration/support.js';
+} from '../../xds-server/src/xds/index.js';
+import type { XdsResource } from '../../xds-server/src/xds/index.js';
+import { findEnvoy } from '../../xds-server/src/util/envoy.js';
+import { SILENT } from '../../xds-server/src/util/logger.js';
+import { tempDir, waitFor } from '../support/cli.js';
+import { NetnsEnvoy } from './support.js';
 
 const exec = promisify(execFile);
 

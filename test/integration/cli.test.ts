@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { nanoseg, tempDir, ServerProcess, isRoot } from '../../support/cli.js';
+import { nanoseg, tempDir, ServerProcess, isRoot } from '../support/cli.js';
 
 test('a missing API socket is one line naming the socket and how to fix it', () => {
   const r = nanoseg(['services', '--api-socket', '/nonexistent/api.sock']);

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebhookSink, parseWebhookUrl } from '../../../xds-server/src/alerts/index.js';
-import type { WebhookSinkOptions } from '../../../xds-server/src/alerts/index.js';
-import type { Alert } from '../../../xds-server/src/model/index.js';
-import { T0, alertAt } from './fixtures.js';
+import { WebhookSink, parseWebhookUrl } from '../../xds-server/src/alerts/index.js';
+import type { WebhookSinkOptions } from '../../xds-server/src/alerts/index.js';
+import type { Alert } from '../../xds-server/src/model/index.js';
+import { T0, alertAt } from '../unit/alerts/fixtures.js';
 
 interface Received {
   readonly method: string | undefined;

@@ -1,10 +1,13 @@
-// The JSON HTTP API on a unix socket (mode 0600). Routes are plain handlers; errors become JSON with a status.
+// The JSON HTTP API on a unix socket (mode 0600). Routes are plain handlers; errors become JSON with a status. This
+// is the edge where domain outcomes (model/errors.ts) become HTTP statuses: domain code never sees HTTP.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
 import { chmodSync, mkdirSync, unlinkSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { DomainErrorKind, Outcome } from '../model/errors.js';
 import type { Logger } from '../util/logger.js';
+import { closeServer, socketAnswers } from '../util/net.js';
 
+/** An HTTP error raised at the edge (a body that is not JSON, an unknown path) or mapped from a domain error. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -13,6 +16,14 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+}
+
+const STATUS: Readonly<Record<DomainErrorKind, number>> = { invalid: 400, 'not-found': 404, conflict: 409 };
+
+/** The value of a domain outcome, or the ApiError its error kind maps to. */
+export function unwrap<T>(o: Outcome<T>): T {
+  if (o.ok) return o.value;
+  throw new ApiError(STATUS[o.error.kind], o.error.message, o.error.details);
 }
 
 export type Handler = (req: {
@@ -139,22 +150,4 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch (e) {
     throw new ApiError(400, `request body is not JSON: ${(e as Error).message}`);
   }
-}
-
-/** Closes an HTTP server and its open connections (idempotent on undefined). */
-export async function closeServer(s: Server | undefined): Promise<void> {
-  if (!s) return;
-  s.closeAllConnections();
-  await new Promise<void>((r) => s.close(() => r()));
-}
-
-export function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

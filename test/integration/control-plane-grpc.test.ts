@@ -1,12 +1,13 @@
-// The access-log service never crashes on a peer's bad message: malformed entries are counted per kind.
+// The control plane over real gRPC: its access-log service never crashes on a peer's bad message (malformed
+// entries and undecodable bytes are counted per kind, each kind logged once), and goes on serving.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, Client, type ClientWritableStream } from '@grpc/grpc-js';
 import { join } from 'node:path';
-import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../../../xds-server/src/controlplane/controlplane.js';
-import { AccessLogServiceClient, StreamAccessLogsMessage } from '../../../proto/gen/envoy/service/accesslog/v3/als.js';
-import { SILENT } from '../../../xds-server/src/util/logger.js';
-import { tempDir, waitFor } from '../../support/cli.js';
+import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../../xds-server/src/controlplane/controlplane.js';
+import { AccessLogServiceClient, StreamAccessLogsMessage } from '../../proto/gen/envoy/service/accesslog/v3/als.js';
+import type { Logger } from '../../xds-server/src/util/logger.js';
+import { tempDir, waitFor } from '../support/cli.js';
 
 function stream(port: number): { client: AccessLogServiceClient; call: ClientWritableStream<StreamAccessLogsMessage> } {
   const client = new AccessLogServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
@@ -16,6 +17,13 @@ function stream(port: number): { client: AccessLogServiceClient; call: ClientWri
 }
 
 test('malformed access-log entries are counted by kind, logged once, and never stop the service', async (t) => {
+  const warned: string[] = [];
+  const logger: Logger = {
+    debug() {},
+    info() {},
+    error() {},
+    warn: (o) => void warned.push(String((o as { kind?: string }).kind ?? '')),
+  };
   const tmp = tempDir('nanoseg-als-');
   const cp = new ControlPlane({
     ...DEFAULT_CONTROL_PLANE_OPTIONS,
@@ -24,7 +32,7 @@ test('malformed access-log entries are counted by kind, logged once, and never s
     xdsSocket: undefined,
     xdsAddress: '127.0.0.1:0',
     metricsAddress: undefined,
-    logger: SILENT,
+    logger,
   });
   t.after(async () => {
     await cp.stop();
@@ -79,7 +87,7 @@ test('malformed access-log entries are counted by kind, logged once, and never s
   const s = await waitFor(
     'rejections counted',
     () => {
-      const st = cp.status();
+      const st = cp.backend!.status();
       return st.accessLogs.rejected >= 6 ? st : undefined;
     },
     5000,
@@ -91,7 +99,7 @@ test('malformed access-log entries are counted by kind, logged once, and never s
   assert.ok((s.accessLogs.rejectedByKind['unknown-log-name'] ?? 0) >= 1, JSON.stringify(s.accessLogs.rejectedByKind));
 
   // still serving: a good entry from a known workload afterwards is accepted
-  cp.setInventory('test', {
+  cp.core!.pushed.put('test', {
     workloads: [{ name: 'web-1', service: 'shop/web', addresses: ['10.213.0.11'], ports: [] }],
     externals: [],
     vips: [],
@@ -111,9 +119,15 @@ test('malformed access-log entries are counted by kind, logged once, and never s
       },
     }),
   );
-  await waitFor('a good entry accepted', () => cp.status().accessLogs.entries === 1, 5000).catch((e) => {
-    throw new Error(`${e.message}: ${JSON.stringify(cp.status().accessLogs)}`);
+  await waitFor('a good entry accepted', () => cp.backend!.status().accessLogs.entries === 1, 5000).catch((e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(cp.backend!.status().accessLogs)}`);
   });
+  // each kind of rejection was logged once, however often it happened
+  const kinds = warned.filter((k) => k.startsWith('als:'));
+  assert.deepEqual(kinds, [...new Set(kinds)], `logged more than once per kind: ${kinds.join(', ')}`);
+  for (const k of ['no-identifier', 'malformed', 'missing-address', 'unknown-log-name']) {
+    assert.ok(kinds.includes(`als:${k}`), `${k} logged: ${kinds.join(', ')}`);
+  }
   for (const x of [a, b, c]) {
     x.call.end();
     x.client.close();

@@ -2,19 +2,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, Server, ServerCredentials, credentials, status as GrpcStatus } from '@grpc/grpc-js';
 import type { StatusObject } from '@grpc/grpc-js';
-import { Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster.js';
-import {
-  ADS_SERVICE,
-  AdsServer,
-  CDS,
-  EDS,
-  LDS,
-  SnapshotCache,
-  makeSnapshot,
-} from '../../../xds-server/src/xds/index.js';
-import type { AdsServerOptions, Logger, NodeInfo, Snapshot } from '../../../xds-server/src/xds/index.js';
-import { DeltaAdsClient, SotwAdsClient, adsChannel } from '../../support/ads-client.js';
-import { cluster, endpoints, listener } from './fixtures.js';
+import { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster.js';
+import { ADS_SERVICE, AdsServer, CDS, EDS, LDS, SnapshotCache, makeSnapshot } from '../../xds-server/src/xds/index.js';
+import type { AdsServerOptions, Logger, NodeInfo, Snapshot } from '../../xds-server/src/xds/index.js';
+import { DeltaAdsClient, SotwAdsClient, adsChannel } from '../support/ads-client.js';
+import { cluster, endpoints, listener } from '../unit/xds/fixtures.js';
 
 const settle = (ms = 100): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -259,7 +251,7 @@ test('malformed and unexpected requests end only their stream; the server keeps 
   }
 });
 
-test('1,000 streams on one channel all get a push well under a second', async () => {
+test('1,000 streams on one channel all get the push, each exactly once', async () => {
   const channel = adsChannel(address);
   const clients = Array.from(
     { length: 1000 },
@@ -273,12 +265,11 @@ test('1,000 streams on one channel all get a push well under a second', async ()
     await Promise.all(clients.map((c) => c.waitFor(CDS, () => true, 10_000)));
     await settle(200);
     const target = snap(1).types[CDS].version;
-    const start = performance.now();
     for (let i = 0; i < clients.length; i++) cache.setSnapshot(`many-${i}`, snap(1));
-    await Promise.all(clients.map((c) => c.waitFor(CDS, (r) => r.versionInfo === target, 5_000)));
-    const ms = performance.now() - start;
-    assert.ok(ms < 1000, `push to 1,000 streams took ${ms.toFixed(0)}ms`);
-    console.log(`# push to 1,000 SotW streams: ${ms.toFixed(0)}ms`);
+    await Promise.all(clients.map((c) => c.waitFor(CDS, (r) => r.versionInfo === target, 20_000)));
+    await settle(200);
+    // how fast is the benchmarks' business (ads-fanout); here: everyone got it, once
+    assert.deepEqual(new Set(clients.map((c) => c.count(CDS))), new Set([2]));
   } finally {
     for (const c of clients) c.close();
     channel.close();

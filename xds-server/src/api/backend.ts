@@ -1,0 +1,122 @@
+// What the API serves, assembled from the core: read views (services, a policy with evidence, status) and the
+// commands, which go to the controllers unchanged (their outcomes become statuses in routes.ts).
+import type { MeshCore } from '../controlplane/core.js';
+import { fail, ok, type Outcome } from '../model/errors.js';
+import type { Alert, AuditEvent, Inventory } from '../model/index.js';
+import { SERVICE_NAME_RE } from '../model/index.js';
+import type { ParsedPolicy, PolicyDocument } from '../policy/index.js';
+import type { ApiBackend } from './routes.js';
+import { envoyView, policyView, serviceView, type ServiceView, type StatusView } from './views.js';
+
+export interface ServingInfo {
+  readonly startedAt: number;
+  readonly stateDir: string;
+  readonly xdsSocket?: string;
+  readonly xdsAddress?: string;
+}
+
+export class CoreBackend implements ApiBackend {
+  constructor(
+    private readonly core: MeshCore,
+    private readonly serving: ServingInfo,
+    private readonly now: () => number,
+  ) {}
+
+  info(): Record<string, unknown> {
+    const s = this.serving;
+    return { xdsSocket: s.xdsSocket, xdsAddress: s.xdsAddress, stateDir: s.stateDir, pid: process.pid };
+  }
+
+  services(): ServiceView[] {
+    const c = this.core;
+    const now = this.now();
+    return c
+      .serviceNames()
+      .map((s) =>
+        serviceView(s, c.policy.modeOf(s), c.tracker.report(s, now), c.learner.edgesOf(s), c.inventory.index),
+      );
+  }
+
+  /** The policy document of a service: learned edges in learn mode, the policy in force otherwise; with evidence. */
+  policy(service: string): Outcome<PolicyDocument> {
+    if (!SERVICE_NAME_RE.test(service)) return fail('invalid', `service "${service}": expected namespace/name`);
+    const known = this.core.serviceNames();
+    if (!known.includes(service)) {
+      return fail('not-found', `unknown service ${service} (known: ${known.join(', ') || 'none'})`);
+    }
+    const p = this.core.policy;
+    return ok(policyView(p.policyInForce(service), p.modeOf(service), this.core.learner.edgesOf(service)));
+  }
+
+  applyPolicy(parsed: ParsedPolicy, actor: string) {
+    return this.core.policy.applyPolicy(parsed, actor);
+  }
+
+  setMode(service: string, mode: string, actor: string) {
+    return this.core.policy.setMode(service, mode, actor);
+  }
+
+  setAllModes(mode: string, actor: string) {
+    return this.core.policy.setAllModes(mode, actor);
+  }
+
+  release(nodes: 'all' | readonly string[], actor: string) {
+    return this.core.policy.release(nodes, actor);
+  }
+
+  alerts(sinceMs: number): Alert[] {
+    return this.core.alerts.alerts(sinceMs);
+  }
+
+  subscribeAlerts(fn: (a: Alert) => void): () => void {
+    return this.core.alerts.subscribe(fn);
+  }
+
+  audit(sinceMs: number): AuditEvent[] {
+    return this.core.alerts.auditEvents(sinceMs);
+  }
+
+  inventory(): Inventory {
+    return this.core.inventory.index.inventory;
+  }
+
+  putInventory(source: string, inv: Inventory): void {
+    this.core.pushed.put(source, inv);
+  }
+
+  deleteInventory(source: string): void {
+    this.core.pushed.delete(source);
+  }
+
+  status(): StatusView {
+    const c = this.core;
+    const conns = c.discovery.status();
+    const totals = conns.reduce(
+      (a, x) => ({ pushes: a.pushes + x.totals.pushes, acks: a.acks + x.totals.acks, nacks: a.nacks + x.totals.nacks }),
+      { pushes: 0, acks: 0, nacks: 0 },
+    );
+    const held = c.policy.state.held;
+    const index = c.inventory.index;
+    const st = c.ingest.stats;
+    return {
+      startedAt: this.serving.startedAt,
+      stateDir: this.serving.stateDir,
+      xdsListen: { tcp: this.serving.xdsAddress, unix: this.serving.xdsSocket },
+      storeId: c.store.id,
+      accessLogs: {
+        entries: st.entries,
+        perSecond: c.ingest.perSecond(),
+        rejected: st.rejected,
+        rejectedByKind: { ...st.rejectedByKind },
+        streams: st.streams,
+      },
+      xds: { connected: conns.length, ...totals },
+      envoys: conns
+        .map((x) => envoyView(x, index.serviceOfNode(x.nodeId, x.cluster), held.get(x.nodeId)))
+        .sort((a, b) => a.node.localeCompare(b.node)),
+      store: { edges: c.learner.size, path: c.store.file },
+      alerts: c.alerts.stats(),
+      held: [...held].map(([node, h]) => ({ node, since: new Date(h.since).toISOString(), reason: h.reason })),
+    };
+  }
+}

@@ -1,0 +1,205 @@
+// The control plane's wiring without sockets: learner and convergence, the controllers (inventory, policy, ingest),
+// the alert pipeline, the config generator and the discovery server, joined by callbacks. controlplane.ts adds the
+// listeners and timers; test/support/harness.ts drives this with fake ADS/ALS streams and a fake clock.
+import { AlertPipeline } from '../alerts/pipeline.js';
+import { InventoryController } from '../controllers/inventory.js';
+import { IngestController } from '../controllers/ingest.js';
+import { PolicyController } from '../controllers/policy.js';
+import { generateSnapshot, serviceConfig } from '../generate/config.js';
+import { PushedInventories } from '../inventory/pushed.js';
+import type { InventorySource } from '../inventory/source.js';
+import { ConvergenceTracker, Learner, type ConvergenceConfig } from '../learn/index.js';
+import type { EnforcementPoint, ServiceName } from '../model/index.js';
+import { isServicePeer } from '../model/index.js';
+import { compilePolicy, freezePolicy, type CompiledPolicy } from '../policy/index.js';
+import { EnvoyAccessLogSource } from '../serve/als-source.js';
+import { Metrics } from '../serve/metrics.js';
+import type { Store } from '../store/index.js';
+import type { Logger } from '../util/logger.js';
+import { every, type Scheduler } from '../util/scheduler.js';
+import { DiscoveryServer } from '../xds/discovery.js';
+import { holdReason } from '../xds/fail-static.js';
+
+export interface CoreOptions {
+  readonly convergence: ConvergenceConfig;
+  readonly logger: Logger;
+  readonly scheduler: Scheduler;
+  readonly debounceMs: number;
+  readonly maxPushDelayMs: number;
+  readonly autoPromote: boolean;
+  readonly soakPeriodMs: number;
+  readonly alertWebhook?: string;
+  /** `<state-dir>/audit.jsonl` */
+  readonly auditFile?: string;
+  /** more inventory sources (a static file, ...) besides the API's */
+  readonly inventorySources?: readonly InventorySource[];
+  /** collect Node's process metrics too (the binary does; tests do not) */
+  readonly processMetrics?: boolean;
+}
+
+export class MeshCore {
+  readonly learner = new Learner();
+  readonly tracker: ConvergenceTracker;
+  readonly metrics: Metrics;
+  readonly alerts: AlertPipeline;
+  readonly pushed = new PushedInventories();
+  readonly inventory: InventoryController;
+  readonly policy: PolicyController;
+  readonly ingest: IngestController;
+  readonly discovery: DiscoveryServer;
+  readonly envoyLogs: EnvoyAccessLogSource;
+  /** where policy is enforced; each hears of every config change (the sidecars' discovery server today) */
+  readonly points: EnforcementPoint[];
+  private readonly compiledCache = new Map<ServiceName, CompiledPolicy>();
+
+  constructor(
+    readonly store: Store,
+    private readonly opts: CoreOptions,
+  ) {
+    const log = opts.logger;
+    const sched = opts.scheduler;
+    this.tracker = new ConvergenceTracker(opts.convergence);
+    this.metrics = new Metrics(opts.processMetrics ?? false);
+    this.alerts = new AlertPipeline({
+      logger: log,
+      scheduler: sched,
+      store,
+      ...(opts.auditFile && { auditFile: opts.auditFile }),
+      ...(opts.alertWebhook && { webhookUrl: opts.alertWebhook }),
+    });
+    this.metrics.alertSinkStats = () => this.alerts.stats();
+    this.inventory = new InventoryController({ store, logger: log, onChange: (_i, why) => this.changed(why) });
+    this.inventory.add(this.pushed);
+    for (const s of opts.inventorySources ?? []) this.inventory.add(s);
+    this.policy = new PolicyController({
+      store,
+      logger: log,
+      scheduler: sched,
+      audit: (e) => this.alerts.audit(e),
+      learned: (s) => this.learner.edgesOf(s),
+      convergence: (s) => this.tracker.memory(s),
+      knownServices: () => this.serviceNames(),
+      onChange: (why, services) => this.changed(why, services),
+      onRelease: (nodes) => this.discovery.released(nodes),
+    });
+    this.ingest = new IngestController({
+      learner: this.learner,
+      tracker: this.tracker,
+      store,
+      logger: log,
+      scheduler: sched,
+      index: () => this.inventory.index,
+      modeOf: (s) => this.policy.modeOf(s),
+      compiled: (s) => this.compiled(s),
+      learning: (s) => this.policy.modeOf(s) === 'learn' && !this.policy.control(s).policy,
+      alert: (a) => this.alerts.report(a),
+      wouldDeny: (s, at) => this.policy.wouldDeny(s, at),
+      onChange: (why, services) => this.changed(why, services),
+      onTransition: (t) => {
+        log.info(t, `service ${t.service} ${t.to === 'learning' ? 'went back to learning' : 'converged'}`);
+        this.policy.persist(t.service);
+        this.changed(`${t.service} ${t.to}`, [t.service]); // convergence decides config scoping
+      },
+      metrics: this.metrics.ingest,
+    });
+    this.discovery = new DiscoveryServer({
+      serviceOf: (n) => this.inventory.index.serviceOfNode(n.id, n.cluster),
+      generate: (service) => this.snapshotOf(service),
+      admit: (n) => {
+        const why = n.hasConfig ? holdReason(n.reportedVersions, store.id) : undefined;
+        if (why) this.policy.hold(n.id, why);
+      },
+      isHeld: (id) => this.policy.isHeld(id),
+      debounceMs: opts.debounceMs,
+      maxPushDelayMs: opts.maxPushDelayMs,
+      scheduler: sched,
+      logger: log,
+      hooks: this.metrics.discovery,
+    });
+    this.points = [{ name: 'sidecar', changed: (why, services) => this.discovery.configChanged(why, services) }];
+    this.envoyLogs = new EnvoyAccessLogSource(
+      () => this.inventory.index,
+      () => sched.now(),
+      log,
+    );
+  }
+
+  /** Everything the store kept: inventories, edges, modes and policies, convergence memories. */
+  restore(): void {
+    this.inventory.restore();
+    const edges = this.store.loadEdges();
+    this.learner.load(edges);
+    this.tracker.seed(edges);
+    for (const [service, memory] of this.policy.restore()) this.tracker.restore(service, memory);
+    this.metrics.setLearnedEdges(
+      this.serviceNames().map((service) => {
+        const e = this.learner.edgesOf(service);
+        return { service, ingress: e.ingress.length, egress: e.egress.length };
+      }),
+    );
+  }
+
+  async start(): Promise<void> {
+    await this.envoyLogs.start(this.ingest);
+    await this.inventory.start();
+  }
+
+  async stop(): Promise<void> {
+    this.discovery.stop();
+    await this.inventory.stop();
+    await this.envoyLogs.stop();
+    await this.alerts.stop();
+    this.ingest.flush(true);
+  }
+
+  /** The periodic work on the injected clock: evidence flush and convergence tick. Returns the canceller. */
+  startTimers(flushMs: number, tickMs: number): () => void {
+    const stops = [
+      every(this.opts.scheduler, flushMs, () => this.ingest.flush()),
+      every(this.opts.scheduler, tickMs, () => this.tick()),
+    ];
+    return () => stops.forEach((s) => s());
+  }
+
+  /** Convergence tick: transitions, auto-promotion, gauges. */
+  tick(): void {
+    const reports = this.ingest.tick();
+    if (this.opts.autoPromote) this.policy.autoPromote(reports, this.opts.soakPeriodMs);
+    this.metrics.setConvergence(reports);
+  }
+
+  /** Every service anyone knows: the inventory's and the learned edges'. */
+  serviceNames(): ServiceName[] {
+    const names = new Set<ServiceName>(this.inventory.index.services());
+    for (const e of this.learner.edges()) {
+      if (isServicePeer(e.source)) names.add(e.source.service);
+      if (isServicePeer(e.destination)) names.add(e.destination.service);
+    }
+    return [...names].sort();
+  }
+
+  /** The compiled policy in force (for deny explanations), cached until the service's config changes. */
+  compiled(service: ServiceName): CompiledPolicy {
+    let c = this.compiledCache.get(service);
+    if (!c) {
+      c = compilePolicy(this.policy.policyInForce(service), this.inventory.index.inventory);
+      this.compiledCache.set(service, c);
+    }
+    return c;
+  }
+
+  /** One service's snapshot, generated from the mesh state and the inventory now. */
+  private snapshotOf(service: ServiceName): ReturnType<typeof generateSnapshot> {
+    const converged = this.tracker.memory(service)?.state === 'converged';
+    const learned = () => freezePolicy(service, this.learner.edgesOf(service), 0);
+    const cfg = serviceConfig(service, this.policy.control(service), learned, converged);
+    return generateSnapshot(cfg, this.inventory.index.inventory, this.store.id);
+  }
+
+  /** Config of some services (undefined: everyone's) changed: every enforcement point hears of it. */
+  private changed(reason: string, services?: readonly ServiceName[]): void {
+    if (services) for (const s of services) this.compiledCache.delete(s);
+    else this.compiledCache.clear();
+    for (const p of this.points) p.changed(reason, services);
+  }
+}
