@@ -76,7 +76,7 @@ import { Metrics } from '../serve/metrics.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
 import { formatDuration } from '../util/duration.js';
 import { serviceView, type ServiceView, type StatusView } from './views.js';
-import { validateInventory } from './inventory.js';
+import { validateInventory } from '../inventory/index.js';
 
 export interface ControlPlaneOptions {
   readonly stateDir: string;

@@ -1,0 +1,6 @@
+// The inventory folder's public surface: the InventorySource seam, the inventory schema and its validation.
+export type { InventorySource, InventoryUpdate } from './source.js';
+export { INVENTORY_API_VERSION, INVENTORY_KIND, INVENTORY_SCHEMA, INVENTORY_FILE_SCHEMA } from './schema.js';
+export type { StructuralSchema } from './schema.js';
+export { validateInventory, checkInventory, closedSchema, formatPath } from './validate.js';
+export type { InventoryCheck, InventoryForm, InventoryProblem, PathSegment } from './validate.js';
