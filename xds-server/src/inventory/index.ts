@@ -4,3 +4,4 @@ export { INVENTORY_API_VERSION, INVENTORY_KIND, INVENTORY_SCHEMA, INVENTORY_FILE
 export type { StructuralSchema } from './schema.js';
 export { validateInventory, checkInventory, closedSchema, formatPath } from './validate.js';
 export type { InventoryCheck, InventoryForm, InventoryProblem, PathSegment } from './validate.js';
+export { parseInventoryFile, formatInventoryFileErrors } from './file.js';

@@ -147,6 +147,7 @@ function noun(schema: StructuralSchema | undefined, segments: readonly PathSegme
 function got(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (v === null) return 'nothing (null)';
+  if (ArrayBuffer.isView(v)) return 'binary data';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') {
     const s = JSON.stringify(v);
