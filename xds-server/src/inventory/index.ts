@@ -5,3 +5,5 @@ export type { StructuralSchema } from './schema.js';
 export { validateInventory, checkInventory, closedSchema, formatPath } from './validate.js';
 export type { InventoryCheck, InventoryForm, InventoryProblem, PathSegment } from './validate.js';
 export { parseInventoryFile, formatInventoryFileErrors } from './file.js';
+export { FileInventorySource, InventoryFileError, FILE_SOURCE } from './file-source.js';
+export type { FileInventorySourceOptions, FileInventoryStatus } from './file-source.js';
