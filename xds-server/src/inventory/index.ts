@@ -1,4 +1,5 @@
-// The inventory folder's public surface: the InventorySource seam, the inventory schema and its validation.
+// The inventory folder's public surface: the InventorySource seam, the inventory schema and its validation (pure),
+// the inventory file's parser (pure) and the file as an InventorySource (the adapter, the only part doing I/O).
 export type { InventorySource, InventoryUpdate } from './source.js';
 export { INVENTORY_API_VERSION, INVENTORY_KIND, INVENTORY_SCHEMA, INVENTORY_FILE_SCHEMA } from './schema.js';
 export type { StructuralSchema } from './schema.js';
