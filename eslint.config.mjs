@@ -15,7 +15,7 @@ export const PURE_CORE = [
   'xds-server/src/policy/**/*.ts',
   'xds-server/src/generate/**/*.ts',
   'xds-server/src/sidecar/**/*.ts',
-  'xds-server/src/inventory/{merge,identity,schema,validate}.ts',
+  'xds-server/src/inventory/{merge,identity,schema,validate,file}.ts',
   'xds-server/src/xds/{types,snapshot,decide,fail-static,wire}.ts',
   'xds-server/src/alerts/verdict.ts',
 ];

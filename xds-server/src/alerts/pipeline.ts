@@ -37,7 +37,8 @@ export class AlertPipeline {
     this.once = new OncePerKind(opts.logger, 60_000);
     this.aggregator = new AlertAggregator((a) => this.emit(a), { logger: opts.logger, scheduler: this.sched });
     if (opts.auditFile) this.file = new JsonlAuditFile(opts.auditFile, { logger: opts.logger, scheduler: this.sched });
-    if (opts.webhookUrl) this.webhook = new WebhookSink(opts.webhookUrl, { logger: opts.logger, scheduler: this.sched });
+    if (opts.webhookUrl)
+      this.webhook = new WebhookSink(opts.webhookUrl, { logger: opts.logger, scheduler: this.sched });
   }
 
   /** An occurrence of a denied or would-deny connection (aggregated before it goes anywhere). */
@@ -51,7 +52,11 @@ export class AlertPipeline {
     try {
       this.opts.store?.appendAudit(ev);
     } catch (err) {
-      this.once.warn('store-audit', { err: (err as Error).message }, 'cannot persist an audit event (it is still in audit.jsonl)');
+      this.once.warn(
+        'store-audit',
+        { err: (err as Error).message },
+        'cannot persist an audit event (it is still in audit.jsonl)',
+      );
     }
     this.file?.writeAudit(ev);
     this.opts.logger.info({ audit: ev }, `audit: ${ev.actor} ${ev.action} ${ev.target}`);

@@ -117,6 +117,7 @@ export class CoreBackend implements ApiBackend {
       store: { edges: c.learner.size, path: c.store.file },
       alerts: c.alerts.stats(),
       held: [...held].map(([node, h]) => ({ node, since: new Date(h.since).toISOString(), reason: h.reason })),
+      inventorySources: c.inventory.sourceStatus(),
     };
   }
 }

@@ -56,6 +56,8 @@ export interface StatusView {
   };
   /** sidecars the control plane refuses to configure (fail-static) */
   held: { node: string; since: string; reason: string }[];
+  /** inventory sources that report a status (the --inventory file: what it loaded, a pending error) */
+  inventorySources: { name: string; file?: string; loadedAt?: number; error?: string }[];
 }
 
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());

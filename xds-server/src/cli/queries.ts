@@ -61,6 +61,9 @@ export function registerQueries(program: Command): void {
         `alert webhook: ${w.sent} sent, ${w.failed} failed, ${w.dropped} dropped, ${w.queued} queued\n`,
       );
     for (const h of s.held) process.stdout.write(`HELD ${h.node} since ${h.since}: ${h.reason}\n`);
+    for (const i of s.inventorySources ?? []) {
+      if (i.error) process.stdout.write(`inventory ${i.name} ${i.file ?? ''}: kept the last good one: ${i.error}\n`);
+    }
     process.stdout.write('\n');
     if (s.envoys.length === 0) return void process.stdout.write('no Envoy connected\n');
     process.stdout.write(

@@ -4,7 +4,9 @@ import { pino } from 'pino';
 import { parseDuration } from '../util/duration.js';
 import { CliError, apiSocket } from './client.js';
 import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../controlplane/controlplane.js';
+import { resolve } from 'node:path';
 import { parseWebhookUrl } from '../alerts/index.js';
+import { FileInventorySource } from '../inventory/index.js';
 
 function durationFlag(flag: string) {
   return (v: string): number => {
@@ -98,6 +100,10 @@ export function registerServe(program: Command): void {
       'POST every alert as JSON to this http(s) URL (retries with backoff, bounded queue)',
       webhookFlag,
     )
+    .option(
+      '--inventory <file>',
+      'workloads, externals and VIPs outside the lab (hosts, VMs) from a YAML file, reloaded when it changes',
+    )
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(
       async (
@@ -113,6 +119,7 @@ export function registerServe(program: Command): void {
           autoPromote: boolean;
           soakPeriod: number;
           alertWebhook?: string;
+          inventory?: string;
         },
         cmd: Command,
       ) => {
@@ -135,6 +142,7 @@ export function registerServe(program: Command): void {
           autoPromote: o.autoPromote,
           soakPeriodMs: o.soakPeriod,
           alertWebhook: o.alertWebhook,
+          inventorySources: o.inventory ? [new FileInventorySource({ file: resolve(o.inventory), logger })] : [],
           logger,
         });
         try {

@@ -4,7 +4,7 @@
 import { merge, type Subscription } from 'rxjs';
 import { IdentityIndex } from '../inventory/identity.js';
 import { mergeInventories } from '../inventory/merge.js';
-import type { InventorySource, InventoryUpdate } from '../inventory/source.js';
+import type { InventorySource, InventorySourceStatus, InventoryUpdate } from '../inventory/source.js';
 import type { Inventory } from '../model/index.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
 
@@ -51,6 +51,11 @@ export class InventoryController {
   add(source: InventorySource): this {
     this.sources.push(source);
     return this;
+  }
+
+  /** Each source's own status (what it loaded, a pending error). */
+  sourceStatus(): ({ name: string } & InventorySourceStatus)[] {
+    return this.sources.flatMap((s) => (s.status ? [{ name: s.name, ...s.status() }] : []));
   }
 
   /** Starts every source and follows their updates; rejects (naming the source's problem) when one cannot start. */

@@ -21,4 +21,15 @@ export interface InventorySource {
   start(): Promise<void>;
   /** Idempotent. */
   stop(): Promise<void>;
+  /** What `nanoseg status` shows of the source (e.g. a file's last load and a pending error). */
+  status?(): InventorySourceStatus;
+}
+
+export interface InventorySourceStatus {
+  /** the file it reads, when it reads one */
+  readonly file?: string;
+  /** when it last loaded a valid inventory (ms) */
+  readonly loadedAt?: number;
+  /** why the latest change was not taken (the last good inventory stays) */
+  readonly error?: string;
 }
