@@ -186,8 +186,6 @@ interface Round {
 }
 
 const root = !isRoot && 'needs root (network namespaces, nftables)';
-/** expected to fail until the generator is fixed: HTTP through the outbound listener is never reported in monitor */
-const KNOWN_BUG = 'monitor misses HTTP would-deny on the outbound side';
 
 describe('monitor reports exactly what enforce denies', { skip: root, timeout: 300_000 }, () => {
   const tmp = isRoot ? tempDir('nanoseg-matrix-') : undefined;
@@ -338,17 +336,13 @@ describe('monitor reports exactly what enforce denies', { skip: root, timeout: 3
   });
 
   for (const which of [0, 1]) {
-    test(
-      `would-deny in monitor = denied in enforce, and both = what enforce blocks (${which === 0 ? 'learning' : 'converged'})`,
-      { todo: KNOWN_BUG },
-      () => {
-        assert.ok(monitor, 'the monitor round ran');
-        const e = enforced[which];
-        assert.ok(e, 'the enforce round ran');
-        const problems = compare(calls, monitor, e.round);
-        assert.ok(problems.length === 0, `${e.label}: monitor and enforce disagree:\n${problems.join('\n')}`);
-      },
-    );
+    test(`would-deny in monitor = denied in enforce, and both = what enforce blocks (${which === 0 ? 'learning' : 'converged'})`, () => {
+      assert.ok(monitor, 'the monitor round ran');
+      const e = enforced[which];
+      assert.ok(e, 'the enforce round ran');
+      const problems = compare(calls, monitor, e.round);
+      assert.ok(problems.length === 0, `${e.label}: monitor and enforce disagree:\n${problems.join('\n')}`);
+    });
   }
 });
 
