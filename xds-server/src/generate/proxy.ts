@@ -28,7 +28,8 @@
 //     closing the connections the policy no longer allows within its drain time (other ports are untouched);
 //   - inbound default chain (ports without rules): the app in learn/monitor, the blackhole in enforce, so the app
 //     never even accepts a connection on a port nobody may use ("inbound-deny").
-// Config scoping: once converged in monitor/enforce, only the VIP services of the egress policy are configured.
+// Config scoping (decided by the caller, `scope`): a converged service in enforce mode gets only the VIP services of
+// its egress policy; monitor keeps the whole mesh so that off-segment traffic still passes and is reported.
 import type { Inventory, Mode, ServiceName, ServicePolicy, Workload } from '../model/index.js';
 import { DENY_LOG_SUFFIX, LOG_INBOUND, LOG_OUTBOUND, isServicePeer } from '../model/index.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
