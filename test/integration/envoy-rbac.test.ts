@@ -14,6 +14,7 @@ import {
   denyAllRbac,
   inboundHttpRbac,
   inboundNetworkRbac,
+  outboundHttpRbac,
   outboundNetworkRbac,
   rbacFilterRef,
 } from '../../xds-server/src/generate/rbac.js';
@@ -69,6 +70,8 @@ const policy: ServicePolicy = {
     { peer: { cidr: '127.0.0.20/32' }, protocol: 'tcp', port: 8443 },
     { peer: { service: 'shop/web' }, protocol: 'http', port: 8443 },
     { peer: { cidr: '127.0.0.21/32', sni: 'payments' }, protocol: 'tcp', port: 8443 },
+    { peer: { cidr: '127.0.0.20/32' }, protocol: 'http', port: 8444 },
+    { peer: { cidr: '127.0.0.21/32', sni: 'payments' }, protocol: 'tcp', port: 8444 },
   ],
   origin: 'applied',
   updatedAt: 0,
@@ -142,10 +145,12 @@ function snapshot(mode: Mode) {
     listener('in-tcp', 5432, 'rbac-in-tcp'),
     listener('in-http', 9090, undefined, 'rbac-in-http'),
     listener('out', 8443, 'rbac-out'),
+    listener('out-http', 8444, undefined, 'rbac-out-http'),
     listener('closed', 7000, 'rbac-closed'),
     ecds(inboundNetworkRbac(compiled, mode, 'rbac-in-tcp')),
     ecds(inboundHttpRbac(compiled, mode, 'rbac-in-http')),
     ecds(outboundNetworkRbac(compiled, mode, 'rbac-out')),
+    ecds(outboundHttpRbac(compiled, mode, 'rbac-out-http')),
     ecds(denyAllRbac('network', 'ingress', mode, 'rbac-closed')),
   ]);
 }
@@ -199,7 +204,9 @@ test(
       'listeners active',
       async () => {
         const ls = await envoy.listeners();
-        return ['in-tcp', 'in-http', 'out', 'closed', 'in-crowd'].every((n) => ls.get(n)?.port !== undefined);
+        return ['in-tcp', 'in-http', 'out', 'out-http', 'closed', 'in-crowd'].every(
+          (n) => ls.get(n)?.port !== undefined,
+        );
       },
       15_000,
       100,
@@ -211,7 +218,14 @@ test(
     const accepted = dump.configs
       .filter((c) => c['@type'].endsWith('.EcdsConfigDump'))
       .flatMap((c) => (c.ecds_filters ?? []).map((f) => f.ecds_filter.name));
-    assert.deepEqual(accepted.sort(), ['rbac-closed', 'rbac-in-crowd', 'rbac-in-http', 'rbac-in-tcp', 'rbac-out']);
+    assert.deepEqual(accepted.sort(), [
+      'rbac-closed',
+      'rbac-in-crowd',
+      'rbac-in-http',
+      'rbac-in-tcp',
+      'rbac-out',
+      'rbac-out-http',
+    ]);
 
     await exec('ip', ['-n', envoy.ns, 'addr', 'add', '10.100.39.15/32', 'dev', 'lo']); // one of load/gen's 10,000
     /** HTTP status, or 'closed' when the connection was closed without a response (network RBAC). */
@@ -249,6 +263,10 @@ test(
       ['127.0.0.30', 'http://127.0.0.12:8443/', '200'], // egress to shop/web's workload: allowed
       ['127.0.0.30', 'http://127.0.0.21:8443/', 'closed'], // only with SNI payments
       ['127.0.0.30', 'http://127.0.0.22:8443/', 'closed'], // no rule
+      // the same egress tree in the HTTP filter (outbound HTTP chains): a denied request gets a 403
+      ['127.0.0.30', 'http://127.0.0.20:8444/', '200'], // egress to 127.0.0.20/32: allowed
+      ['127.0.0.30', 'http://127.0.0.21:8444/', '403'], // only with SNI payments (ServerNameInput in HTTP RBAC)
+      ['127.0.0.30', 'http://127.0.0.22:8444/', '403'], // no rule
       ['127.0.0.11', 'http://127.0.0.1:7000/', 'closed'], // deny-all
       ['127.0.0.11', 'http://127.0.0.1:6432/', '200'], // shop/api, next to 10,000 load/gen addresses
       ['127.0.0.12', 'http://127.0.0.1:6432/', 'closed'], // shop/web is not among them

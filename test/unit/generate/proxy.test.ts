@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateProxy, emptyPolicy, render, type ProxyInput } from '../../../xds-server/src/generate/index.js';
+import { generateProxy, emptyPolicy, render, T, type ProxyInput } from '../../../xds-server/src/generate/index.js';
 import {
   makeSnapshot,
   checkConsistency,
@@ -140,6 +140,16 @@ test('policy and mode changes touch only ECDS resources, never the listeners of 
   const tighter = generateProxy(input('shop/web', INV, 'monitor', { ...WEB_POLICY, ingress: [] }));
   const changed = monitor.filter((g, i) => !g.body.equals(tighter[i]!.body)).map((g) => `${g.kind}/${g.name}`);
   assert.deepEqual(changed, ['extension/nanoseg.rbac.inbound', 'extension/nanoseg.rbac.inbound-http']);
+  // egress tightened: both outbound RBAC configs change, and the removed destination loses its own chain
+  const noExternal = generateProxy(
+    input('shop/web', INV, 'monitor', { ...WEB_POLICY, egress: WEB_POLICY.egress.slice(0, 1) }),
+  );
+  const changedOut = monitor.filter((g, i) => !g.body.equals(noExternal[i]!.body)).map((g) => `${g.kind}/${g.name}`);
+  assert.deepEqual(changedOut, [
+    'extension/nanoseg.rbac.outbound',
+    'extension/nanoseg.rbac.outbound-http',
+    'listener/outbound',
+  ]);
   // learn → monitor with the same rules: only RBAC configs change
   const learn = generateProxy(input('shop/web', INV, 'learn', WEB_POLICY));
   const modeChanged = learn.filter((g, i) => !g.body.equals(monitor[i]!.body)).map((g) => `${g.kind}/${g.name}`);
@@ -198,5 +208,76 @@ test('every mode and policy shape gives a consistent snapshot (no unreferenced r
         );
       }
     }
+  }
+});
+
+interface RenderedFilter {
+  name: string;
+  configDiscovery?: { typeUrls: string[] };
+  typedConfig?: { '@type': string; httpFilters?: RenderedFilter[]; accessLog?: unknown[] };
+}
+interface RenderedChain {
+  name: string;
+  filters: RenderedFilter[];
+}
+
+/** Every chain of both listeners, default chains included. */
+function chainsOf(gen: ReturnType<typeof generateProxy>): { listener: string; chain: RenderedChain }[] {
+  return gen
+    .filter((g) => g.kind === 'listener')
+    .flatMap((g) => {
+      const l = render(g.typeUrl, g.body) as { filterChains?: RenderedChain[]; defaultFilterChain: RenderedChain };
+      return [...(l.filterChains ?? []), l.defaultFilterChain].map((chain) => ({ listener: g.name, chain }));
+    });
+}
+
+test('the RBAC verdict of every chain reaches its access log: HTTP chains use HTTP RBAC, TCP chains network RBAC', () => {
+  // A network RBAC filter in front of an HCM would be silent: its shadow result is connection metadata, which
+  // HTTP access-log entries do not carry (monitor reports nothing), and its denial closes the connection before
+  // the HCM logs a request (enforce blocks without an alert).
+  const policies: ServicePolicy[] = [emptyPolicy('shop/web'), WEB_POLICY];
+  for (const mode of ['learn', 'monitor', 'enforce'] as const) {
+    for (const policy of policies) {
+      for (const scope of [undefined, new Set(['shop/db'])]) {
+        for (const { listener, chain } of chainsOf(generateProxy({ ...input('shop/web', INV, mode, policy), scope }))) {
+          const at = `${mode} ${listener} ${chain.name}`;
+          const last = chain.filters[chain.filters.length - 1]!;
+          if (last.name === 'envoy.filters.network.http_connection_manager') {
+            assert.equal(chain.filters.length, 1, `${at}: nothing in front of the HCM`);
+            const rbac = last.typedConfig!.httpFilters![0]!;
+            assert.equal(
+              rbac.name,
+              listener === 'inbound' ? 'nanoseg.rbac.inbound-http' : 'nanoseg.rbac.outbound-http',
+              at,
+            );
+            assert.deepEqual(rbac.configDiscovery?.typeUrls, [T.httpRbac.url], at);
+          } else {
+            assert.equal(last.name, 'envoy.filters.network.tcp_proxy', at);
+            assert.equal(chain.filters.length, 2, at);
+            assert.equal(
+              chain.filters[0]!.name,
+              listener === 'inbound' ? 'nanoseg.rbac.inbound' : 'nanoseg.rbac.outbound',
+              at,
+            );
+            assert.deepEqual(chain.filters[0]!.configDiscovery?.typeUrls, [T.networkRbac.url], at);
+          }
+        }
+      }
+    }
+  }
+});
+
+test('the outbound HTTP RBAC evaluates the same egress tree as the network one, in every mode', () => {
+  for (const mode of ['learn', 'monitor', 'enforce'] as const) {
+    const gen = generateProxy(input('shop/web', INV, mode, WEB_POLICY));
+    const config = (name: string) => {
+      const ext = T.extension.codec.decode(gen.find((g) => g.kind === 'extension' && g.name === name)!.body);
+      return ext.typedConfig!;
+    };
+    const network = T.networkRbac.codec.decode(config('nanoseg.rbac.outbound').value);
+    const http = T.httpRbac.codec.decode(config('nanoseg.rbac.outbound-http').value);
+    assert.equal(config('nanoseg.rbac.outbound-http').typeUrl, T.httpRbac.url);
+    assert.deepEqual(http.matcher, network.matcher, mode);
+    assert.deepEqual(http.shadowMatcher, network.shadowMatcher, mode);
   }
 });

@@ -6,6 +6,7 @@ import {
   inboundHttpRbac,
   inboundMatcher,
   inboundNetworkRbac,
+  outboundHttpRbac,
   outboundMatcher,
   outboundNetworkRbac,
   rbacFilterRef,
@@ -49,9 +50,21 @@ test('modes: learn = no rules, monitor = shadow only, enforce = rules and the sa
     assert.deepEqual(enforce.matcher, monitor.shadowMatcher);
     assert.ok(enforce.statPrefix.length > 0);
   }
-  const http = httpRbac(inboundHttpRbac(api, 'enforce', 'x'));
-  assert.deepEqual(http.matcher, http.shadowMatcher);
-  assert.equal(httpRbac(inboundHttpRbac(api, 'learn', 'x')).matcher, undefined);
+  for (const [http, network] of [
+    [inboundHttpRbac, inboundNetworkRbac],
+    [outboundHttpRbac, outboundNetworkRbac],
+  ] as const) {
+    const enforce = httpRbac(http(api, 'enforce', 'x'));
+    assert.deepEqual(enforce.matcher, enforce.shadowMatcher);
+    // the HTTP filter of a side evaluates the same tree as its network filter
+    assert.deepEqual(enforce.matcher, networkRbac(network(api, 'enforce', 'x')).matcher);
+    const monitor = httpRbac(http(api, 'monitor', 'x'));
+    assert.equal(monitor.matcher, undefined);
+    assert.deepEqual(monitor.shadowMatcher, enforce.matcher);
+    const learn = httpRbac(http(api, 'learn', 'x'));
+    assert.equal(learn.matcher, undefined);
+    assert.equal(learn.shadowMatcher, undefined);
+  }
 });
 
 test("resources are ECDS TypedExtensionConfigs with the caller's name, deterministic", () => {
@@ -63,6 +76,7 @@ test("resources are ECDS TypedExtensionConfigs with the caller's name, determini
   );
   assert.deepEqual(inboundNetworkRbac(shuffled, 'enforce', 'inbound-rbac').body, a.body);
   assert.deepEqual(outboundNetworkRbac(shuffled, 'enforce', 'o').body, outboundNetworkRbac(api, 'enforce', 'o').body);
+  assert.deepEqual(outboundHttpRbac(shuffled, 'enforce', 'o').body, outboundHttpRbac(api, 'enforce', 'o').body);
 });
 
 test('the listener reference subscribes to the ECDS resource by filter name', () => {
@@ -208,6 +222,7 @@ test('golden: representative policies in every mode', () => {
         inboundNetworkRbac(api, mode, 'inbound-rbac'),
         inboundHttpRbac(api, mode, 'inbound-http-rbac'),
         outboundNetworkRbac(api, mode, 'outbound-rbac'),
+        outboundHttpRbac(api, mode, 'outbound-http-rbac'),
       ].map(renderResource),
     );
   }
@@ -217,6 +232,7 @@ test('golden: representative policies in every mode', () => {
       denyAllRbac('network', 'ingress', 'enforce', 'inbound-rbac'),
       denyAllRbac('http', 'ingress', 'enforce', 'inbound-http-rbac'),
       denyAllRbac('network', 'egress', 'enforce', 'outbound-rbac'),
+      denyAllRbac('http', 'egress', 'enforce', 'outbound-http-rbac'),
     ].map(renderResource),
   );
 });

@@ -13,6 +13,10 @@
 //
 // Policy (monitor/enforce) arrives as RBAC filters over ECDS (generate/rbac.ts): every chain starts with an RBAC
 // filter whose config is a separate resource, so policy and mode changes never touch listeners (no drains).
+// TCP chains start with the network RBAC filter; HTTP chains (both listeners) carry the HTTP RBAC filter first
+// in the HCM instead, with the same tree. The network filter would be silent on an HTTP chain: its shadow result
+// is connection metadata, which HTTP access-log entries do not carry (monitor would report nothing), and its
+// denial closes the connection before the HCM logs a request (enforce would block without an alert).
 // Chain layout that depends on policy, and only where unavoidable:
 //   - outbound, per allowed non-VIP destination address and port: a chain to `passthrough`; in learn mode these
 //     come from the learned egress so long-lived connections already sit on their own chain when enforcement
@@ -24,11 +28,12 @@
 //     closing the connections the policy no longer allows within its drain time (other ports are untouched);
 //   - inbound default chain (ports without rules): the app in learn/monitor, the blackhole in enforce, so the app
 //     never even accepts a connection on a port nobody may use ("inbound-deny").
-// Config scoping: once converged in monitor/enforce, only the VIP services of the egress policy are configured.
+// Config scoping (decided by the caller, `scope`): a converged service in enforce mode gets only the VIP services of
+// its egress policy; monitor keeps the whole mesh so that off-segment traffic still passes and is reported.
 import type { Inventory, Mode, ServiceName, ServicePolicy, Workload } from '../model/index.js';
 import { DENY_LOG_SUFFIX, LOG_INBOUND, LOG_OUTBOUND, isServicePeer } from '../model/index.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
-import { inboundHttpRbac, inboundNetworkRbac, outboundNetworkRbac, rbacFilterRef } from './rbac.js';
+import { inboundHttpRbac, inboundNetworkRbac, outboundHttpRbac, outboundNetworkRbac, rbacFilterRef } from './rbac.js';
 import type { Any } from '../../../proto/gen/google/protobuf/any.js';
 import type { Duration } from '../../../proto/gen/google/protobuf/duration.js';
 import { Cluster_DiscoveryType, Cluster_LbPolicy } from '../../../proto/gen/envoy/config/cluster/v3/cluster.js';
@@ -75,6 +80,7 @@ export const BLACKHOLE = 'blackhole';
 export const RBAC_INBOUND = 'nanoseg.rbac.inbound';
 export const RBAC_INBOUND_HTTP = 'nanoseg.rbac.inbound-http';
 export const RBAC_OUTBOUND = 'nanoseg.rbac.outbound';
+export const RBAC_OUTBOUND_HTTP = 'nanoseg.rbac.outbound-http';
 const HTTP_PROTOCOLS = ['http/1.1', 'h2c'];
 
 export function serviceClusterName(service: ServiceName, port: number): string {
@@ -163,6 +169,7 @@ export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_S
     inboundNetworkRbac(compiled, input.mode, RBAC_INBOUND),
     inboundHttpRbac(compiled, input.mode, RBAC_INBOUND_HTTP),
     outboundNetworkRbac(compiled, input.mode, RBAC_OUTBOUND),
+    outboundHttpRbac(compiled, input.mode, RBAC_OUTBOUND_HTTP),
   );
   out.push(
     b.outboundListener(services, direct, enforce),
@@ -402,6 +409,7 @@ class Builder {
     const deps: { kind: ResourceKind; name: string }[] = [
       { kind: 'cluster', name: enforce ? BLACKHOLE : PASSTHROUGH },
       { kind: 'extension', name: RBAC_OUTBOUND },
+      { kind: 'extension', name: RBAC_OUTBOUND_HTTP },
     ];
     for (const v of services) {
       for (const port of v.ports) {
@@ -411,7 +419,7 @@ class Builder {
           {
             name: `${name}|http`,
             filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS },
-            filters: [rbac, this.hcm(name, name, LOG_OUTBOUND)],
+            filters: [this.hcm(name, name, LOG_OUTBOUND, RBAC_OUTBOUND_HTTP)],
           },
           { name: `${name}|tcp`, filterChainMatch: match, filters: [rbac, this.tcpProxy(name, name, LOG_OUTBOUND)] },
         );
@@ -426,7 +434,7 @@ class Builder {
         {
           name: `${name}|http`,
           filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS },
-          filters: [rbac, this.hcm('outbound_direct', 'outbound|passthrough', LOG_OUTBOUND)],
+          filters: [this.hcm('outbound_direct', 'outbound|passthrough', LOG_OUTBOUND, RBAC_OUTBOUND_HTTP)],
         },
         {
           name: `${name}|tcp`,
@@ -441,7 +449,7 @@ class Builder {
       chains.push({
         name: 'passthrough|http',
         filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS },
-        filters: [rbac, this.hcm('outbound_passthrough', 'outbound|passthrough', LOG_OUTBOUND)],
+        filters: [this.hcm('outbound_passthrough', 'outbound|passthrough', LOG_OUTBOUND, RBAC_OUTBOUND_HTTP)],
       });
     }
     const defaultChain = enforce

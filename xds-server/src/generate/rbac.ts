@@ -277,6 +277,16 @@ export function outboundNetworkRbac(
   return extension(name, rbacConfig('network', mode, outboundMatcher(compiled), statPrefix));
 }
 
+/**
+ * ECDS resource: HTTP RBAC for the outbound listener's HTTP chains, with the same tree as the network one
+ * (denied → 403, per request). HTTP chains carry this one instead of the network filter: the network filter's
+ * shadow result is connection metadata, which HTTP access-log entries do not carry, and its denial closes the
+ * connection before the HCM sees a request, so neither would be reported.
+ */
+export function outboundHttpRbac(compiled: CompiledPolicy, mode: Mode, name: string): GeneratedResource {
+  return extension(name, rbacConfig('http', mode, outboundMatcher(compiled), ''));
+}
+
 /** ECDS resource for a chain where nothing is allowed: deny-all in enforce, would-deny-all in monitor. */
 export function denyAllRbac(
   kind: RbacFilterKind,
