@@ -420,7 +420,8 @@ function variantMetrics(r: VariantResult): Metric[] {
     l = r.loaded;
   const rounds = (xs: readonly number[]) => `over ${xs.length} rounds: ${xs.map((x) => x.toFixed(0)).join(', ')}`;
   const m: Metric[] = [
-    { name: `${v}: connect+ACK ${r.streams} streams`, value: r.connectSeconds, unit: 's', ratioTarget: NO_SLOWER },
+    // no ratio target: in A/A runs on the shared machine it strayed up to 1.5× (the connect waves meet whatever else runs)
+    { name: `${v}: connect+ACK ${r.streams} streams`, value: r.connectSeconds, unit: 's' },
     {
       name: `${v}: PUT→last ACK p50`,
       value: percentile(q.lastAckMs, 50),
@@ -493,7 +494,8 @@ function variantMetrics(r: VariantResult): Metric[] {
       name: `${v}: ALS event-loop delay p99 during rounds`,
       value: lateness(l.loop!.p99),
       unit: 'ms',
-      ratioTarget: NO_SLOWER,
+      // no ratio target: with pushes blocking the loop for a second, this p99 is a tail of a handful of samples and
+      // strayed up to 3× in A/A runs
       note: `lateness of a 10 ms timer (raw ${l.loop!.p99.toFixed(1)} ms), ingest and pushes together`,
     },
     {
