@@ -9,14 +9,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
+import { shebangFlags } from './trees.js';
+import type { CodeTree } from './types.js';
 
 /** The node flags `bin/nanoseg.js` runs with (its shebang line): the benchmarks measure the control plane as shipped. */
-const SHIPPED_NODE_FLAGS: string[] = (() => {
-  const bin = join(projectRoot(), 'bin', 'nanoseg.js');
-  const m = /^#!.*\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/m.exec(readFileSync(bin, 'utf8').split('\n')[0] ?? '');
-  if (!m) throw new Error(`${bin}:1: expected a "#!/usr/bin/env -S node [--flag ...]" line`);
-  return m[1]!.trim().split(/\s+/).filter(Boolean);
-})();
+const SHIPPED_NODE_FLAGS: string[] = shebangFlags(join(projectRoot(), 'bin', 'nanoseg.js'));
 
 export interface LoopStats {
   p50: number;
@@ -136,28 +133,36 @@ export class ControlPlaneChild {
     });
   }
 
-  static async start(opts: { debounceMs?: number; fineLoop?: boolean } = {}): Promise<ControlPlaneChild> {
+  /**
+   * Without `tree`: this tree's cp-child next to this file, with this tree's bin flags (as always). With `tree` (A/B
+   * runs): that tree's own test/bench/cp-child.ts and sources through tsx, its bin's flags, cwd at its root.
+   */
+  static async start(
+    opts: { debounceMs?: number; fineLoop?: boolean; tree?: CodeTree } = {},
+  ): Promise<ControlPlaneChild> {
+    const { tree, ...childOpts } = opts;
     const dir = mkdtempSync(join(tmpdir(), 'nanoseg-bench-'));
     const port = await freePort();
     const xdsAddress = `127.0.0.1:${port}`;
     const self = fileURLToPath(import.meta.url);
-    const ts = self.endsWith('.ts');
-    const script = join(self, '..', ts ? 'cp-child.ts' : 'cp-child.js');
+    const ts = tree !== undefined || self.endsWith('.ts');
+    const script = tree ? tree.cpChild : join(self, '..', ts ? 'cp-child.ts' : 'cp-child.js');
     // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the control plane (open it in Chrome DevTools)
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
     const nodeArgs = [
       ...(ts ? ['--import', 'tsx'] : []),
       '--expose-gc',
-      ...SHIPPED_NODE_FLAGS,
+      ...(tree ? tree.nodeFlags : SHIPPED_NODE_FLAGS),
       ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []),
       ...prof,
       script,
-      JSON.stringify({ stateDir: dir, xdsAddress, ...opts }),
+      JSON.stringify({ stateDir: dir, xdsAddress, ...childOpts }),
     ];
     const [cmd, argv] = HAS_TASKSET
       ? ['taskset', ['-c', '1', process.execPath, ...nodeArgs]]
       : [process.execPath, nodeArgs];
-    const proc = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // tsx (--import) resolves from the working directory: each tree's from its own node_modules
+    const proc = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], cwd: tree?.root });
     const stderr: string[] = [];
     proc.stderr.on('data', (d: Buffer) => {
       stderr.push(d.toString());

@@ -6,6 +6,8 @@ export interface MeshSpec {
   readonly services: number;
   readonly replicas: number;
   readonly namespace: string;
+  /** the number of the first service (default 0): meshes whose numbers do not overlap share no name or address */
+  readonly first?: number;
 }
 
 export const SERVICE_PORT = 8080;
@@ -31,9 +33,10 @@ export function podName(s: number, r: number): string {
 
 /** `replicasOf` overrides the replica count of some services (service index → replicas). */
 export function makeInventory(spec: MeshSpec, replicasOf: ReadonlyMap<number, number> = new Map()): Inventory {
-  if (spec.services > 200) throw new Error('at most 200 services in 10.213.0.0/16 with this layout');
+  const first = spec.first ?? 0;
+  if (first + spec.services > 200) throw new Error('at most 200 services in 10.213.0.0/16 with this layout');
   const workloads: Workload[] = [];
-  for (let s = 0; s < spec.services; s++) {
+  for (let s = first; s < first + spec.services; s++) {
     const replicas = replicasOf.get(s) ?? spec.replicas;
     for (let r = 0; r < replicas; r++) {
       workloads.push({
@@ -44,6 +47,9 @@ export function makeInventory(spec: MeshSpec, replicasOf: ReadonlyMap<number, nu
       });
     }
   }
-  const vips = Array.from({ length: spec.services }, (_, s) => ({ service: serviceName(spec, s), address: vipIp(s) }));
+  const vips = Array.from({ length: spec.services }, (_, i) => ({
+    service: serviceName(spec, first + i),
+    address: vipIp(first + i),
+  }));
   return { workloads, externals: [], vips };
 }

@@ -1,15 +1,19 @@
 // What the lab benchmarks (rbac-cost, rbac-scale, propagation) share: a lab of their own (temp dir, own
-// `nanoseg serve`, lab dir inside the temp dir), torn down also on failure and on SIGINT/SIGTERM; a fast HTTP server
+// `nanoseg serve`, lab dir inside the temp dir; in A/B runs the serve and every lab command are those of the tree
+// under test), torn down also on failure and on SIGINT/SIGTERM; a fast HTTP server
 // and an HTTP load generator that run inside pods (plain JS written into the temp dir, so they start without tsx);
 // the control plane's API over its unix socket; "every sidecar ACKed what it was sent".
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { BIN, ServerProcess, nanoseg, tempDir, type CliResult } from '../support/cli.js';
+import { SHIPPED, ServerProcess, nanoseg, tempDir, type CliResult, type NanosegCommand } from '../support/cli.js';
 import { ApiClient } from '../../xds-server/src/cli/client.js';
 import type { StatusView } from '../../xds-server/src/api/views.js';
 import { ENVOY_DRAIN_SECONDS } from '../../xds-server/src/lab/lab.js';
+import { findEnvoy } from '../../xds-server/src/util/envoy.js';
+import { cliCommand } from './trees.js';
+import type { CodeTree } from './types.js';
 
 /**
  * After a change that replaced listeners, Envoy drains the old filter chains for this long: measuring only after it
@@ -220,8 +224,11 @@ export class BenchLab {
   private constructor(
     private readonly tmp: { dir: string; remove(): void },
     serveArgs: readonly string[],
+    /** the `nanoseg` that serves and runs the lab: this tree's binary, or an A/B run's tree from its sources */
+    private readonly command: NanosegCommand,
+    private readonly extraEnv: NodeJS.ProcessEnv,
   ) {
-    this.server = new ServerProcess(tmp.dir, ['--quiet-period', '3s', '--log-level', 'warn', ...serveArgs]);
+    this.server = new ServerProcess(tmp.dir, ['--quiet-period', '3s', '--log-level', 'warn', ...serveArgs], command);
     this.labFile = join(tmp.dir, 'lab.yaml');
     this.serverJs = join(tmp.dir, 'server.mjs');
     this.loadJs = join(tmp.dir, 'load.mjs');
@@ -230,14 +237,20 @@ export class BenchLab {
     this.api = new ApiClient(this.server.apiSocket);
   }
 
-  /** A fresh control plane in a temp dir. Refuses when another lab is up: there is one lab per machine. */
-  static async start(prefix: string, serveArgs: readonly string[] = []): Promise<BenchLab> {
+  /**
+   * A fresh control plane in a temp dir. Refuses when another lab is up: there is one lab per machine. With `tree`
+   * (A/B runs), that tree's `nanoseg` from its sources serves and runs the lab (its bin's node flags, its Envoy
+   * bootstrap), with this tree's Envoy binary, so only the control plane's code differs between the sides.
+   */
+  static async start(prefix: string, serveArgs: readonly string[] = [], tree?: CodeTree): Promise<BenchLab> {
     if (!isRoot()) throw new Error('the lab benchmarks need root (network namespaces, nftables)');
     if (namespaces().includes('nsg-lab'))
       throw new Error(
         'another lab is up on this machine (namespace nsg-lab exists): the lab benchmarks need it to themselves',
       );
-    const lab = new BenchLab(tempDir(prefix), serveArgs);
+    const lab = tree
+      ? new BenchLab(tempDir(prefix), serveArgs, cliCommand(tree), { NANOSEG_ENVOY: findEnvoy() })
+      : new BenchLab(tempDir(prefix), serveArgs, SHIPPED, {});
     live.add(lab);
     if (!handlersInstalled) {
       handlersInstalled = true;
@@ -254,7 +267,7 @@ export class BenchLab {
   }
 
   get env(): NodeJS.ProcessEnv {
-    return this.server.env;
+    return { ...this.server.env, ...this.extraEnv };
   }
 
   get dir(): string {
@@ -276,13 +289,13 @@ export class BenchLab {
       .filter((m) => !m.service)
       .map((m) => ({ name: m.name, address: m.address, ...(m.run ? { run: [...m.run] } : {}) }));
     writeFileSync(this.labFile, stringify({ apiVersion: 'nanoseg.io/v1alpha1', kind: 'Lab', name, pods, externals }));
-    const r = nanoseg(['lab', 'up', '-f', this.labFile], this.env, 300_000);
+    const r = nanoseg(['lab', 'up', '-f', this.labFile], this.env, 300_000, this.command);
     if (r.code !== 0) throw new Error(`lab up failed (${r.code}): ${r.stderr.slice(-2000)}`);
   }
 
   /** `nanoseg ARGS` (synchronously); throws on a non-zero exit. */
   cli(args: readonly string[], timeoutMs = 120_000): CliResult {
-    const r = nanoseg(args, this.env, timeoutMs);
+    const r = nanoseg(args, this.env, timeoutMs, this.command);
     if (r.code !== 0) throw new Error(`nanoseg ${args.join(' ')} failed (${r.code}): ${r.stderr.slice(-2000)}`);
     return r;
   }
@@ -290,7 +303,8 @@ export class BenchLab {
   /** `nanoseg lab exec POD -- ARGV`, without blocking this process. */
   exec(pod: string, argv: readonly string[], timeoutMs = 300_000): Promise<CliResult> {
     return new Promise((resolve) => {
-      const p = spawn(process.execPath, [BIN, 'lab', 'exec', pod, '--', ...argv], {
+      const p = spawn(this.command.file, [...this.command.args, 'lab', 'exec', pod, '--', ...argv], {
+        cwd: this.command.cwd,
         env: { ...process.env, ...this.env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -409,7 +423,7 @@ export class BenchLab {
     if (this.closed) return;
     this.closed = true;
     live.delete(this);
-    const down = nanoseg(['lab', 'down'], this.env, 120_000);
+    const down = nanoseg(['lab', 'down'], this.env, 120_000, this.command);
     await this.server.stop().catch(() => undefined);
     if (down.code !== 0) process.stderr.write(`lab down failed (${down.code}): ${down.stderr}\n`);
     this.tmp.remove();
@@ -420,7 +434,7 @@ export class BenchLab {
     if (this.closed) return;
     this.closed = true;
     live.delete(this);
-    nanoseg(['lab', 'down'], this.env, 120_000);
+    nanoseg(['lab', 'down'], this.env, 120_000, this.command);
     this.server.kill9();
     this.tmp.remove();
   }

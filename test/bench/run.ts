@@ -1,17 +1,20 @@
 // Benchmark harness: runs the named benchmarks (all by default), prints one table, writes the results as JSON to
 // bench-results/<timestamp>.json and bench-results/latest.json at the repository root.
 //
-//   node --import tsx test/bench/run.ts [--quick] [--strict] [--list] [name...]
+//   node --import tsx test/bench/run.ts [--quick] [--strict] [--list] [--baseline DIR] [name...]
 //
-// --quick   short runs (CI runs this so the benchmarks keep working); figures are indicative, targets never fail
-// --strict  exit 1 when a target is missed (a full run on a quiet machine); without it only crashes fail
-import { execFileSync } from 'node:child_process';
+// --quick         short runs (CI runs this so the benchmarks keep working); figures are indicative, targets never fail
+// --strict        exit 1 when a target is missed (a full run on a quiet machine); without it only crashes fail
+// --baseline DIR  (or BENCH_BASELINE=DIR) A/B: the benchmarks that support it measure DIR's control plane (old) and
+//                 this tree's (new) alternately in this one run and report old, new and new/old (trees.ts); without
+//                 names, only those benchmarks run
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Benchmark, Metric } from './types.js';
+import type { AbTrees, Benchmark, Metric, Target } from './types.js';
 import { meets } from './types.js';
+import { gitCommit, loadTree } from './trees.js';
 import { alsIngest } from './als-ingest.js';
 import { adsFanout } from './ads-fanout.js';
 import { learnerObserve } from './learner-observe.js';
@@ -33,7 +36,7 @@ const BENCHMARKS: readonly Benchmark[] = [
 interface Result {
   readonly benchmark: string;
   readonly durationMs: number;
-  readonly metrics: readonly (Metric & { pass?: boolean })[];
+  readonly metrics: readonly (Metric & { pass?: boolean; ratio?: number; ratioPass?: boolean })[];
   readonly error?: string;
 }
 
@@ -47,24 +50,6 @@ function repoRoot(): string {
   return d;
 }
 
-function gitCommit(root: string): string | undefined {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-      cwd: root,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-      cwd: root,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return undefined;
-  }
-}
-
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
@@ -73,27 +58,100 @@ function fmt(v: number): string {
   return v.toFixed(a >= 100 ? 1 : a >= 10 ? 2 : 3);
 }
 
-function table(results: readonly Result[], quick: boolean): string {
-  const rows: string[][] = [['benchmark', 'metric', 'value', 'unit', 'target', 'result']];
-  for (const r of results) {
-    if (r.error) rows.push([r.benchmark, '(crashed)', '', '', '', `ERROR: ${r.error.split('\n')[0]}`]);
-    for (const m of r.metrics) {
-      const target = m.target ? `${m.target.op} ${fmt(m.target.value)}` : '';
-      const verdict = m.pass === undefined ? '' : m.pass ? 'pass' : quick ? 'miss (quick)' : 'FAIL';
-      rows.push([r.benchmark, m.name, fmt(m.value), m.unit, target, verdict]);
-    }
-  }
+function targetText(t: Target | undefined, f: (v: number) => string = fmt): string {
+  return t ? `${t.op} ${f(t.value)}${t.why ? ` (${t.why})` : ''}` : '';
+}
+
+function verdictText(pass: boolean | undefined, quick: boolean, what = ''): string {
+  return pass === undefined ? '' : pass ? 'pass' : `${what}${quick ? 'miss (quick)' : 'FAIL'}`;
+}
+
+function render(rows: string[][], rightAligned: readonly number[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) =>
     row
-      .map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
+function table(results: readonly Result[], quick: boolean): string {
+  const rows: string[][] = [['benchmark', 'metric', 'value', 'unit', 'target', 'result']];
+  for (const r of results) {
+    if (r.error) rows.push([r.benchmark, '(crashed)', '', '', '', `ERROR: ${r.error.split('\n')[0]}`]);
+    for (const m of r.metrics)
+      rows.push([r.benchmark, m.name, fmt(m.value), m.unit, targetText(m.target), verdictText(m.pass, quick)]);
+  }
+  return render(rows, [2]);
+}
+
+/** A/B runs: old and new side by side, new/old, the target on new and the one on new/old. */
+function abTable(results: readonly Result[], quick: boolean): string {
+  const rows: string[][] = [
+    ['benchmark', 'metric', 'old', 'new', 'unit', 'new/old', 'target', 'new/old target', 'result'],
+  ];
+  const two = (v: number) => v.toFixed(2);
+  for (const r of results) {
+    if (r.error) rows.push([r.benchmark, '(crashed)', '', '', '', '', '', '', `ERROR: ${r.error.split('\n')[0]}`]);
+    for (const m of r.metrics) {
+      const missed = [
+        m.pass === false && verdictText(false, quick),
+        m.ratioPass === false && verdictText(false, quick, 'new/old '),
+      ].filter((x): x is string => typeof x === 'string');
+      rows.push([
+        r.benchmark,
+        m.name,
+        m.old === undefined ? '-' : fmt(m.old),
+        fmt(m.value),
+        m.unit,
+        m.ratio === undefined || !Number.isFinite(m.ratio) ? '-' : m.ratio.toFixed(3),
+        targetText(m.target),
+        m.old === undefined ? '' : targetText(m.ratioTarget, two),
+        missed.length ? missed.join(', ') : m.pass || m.ratioPass ? 'pass' : '',
+      ]);
+    }
+  }
+  return render(rows, [2, 3, 5]);
+}
+
+/** The harness's marks: pass/fail against the target, and in A/B runs new/old against the ratio target. */
+function judged(m: Metric, ab: boolean): Result['metrics'][number] {
+  const { ratioTarget, ...rest } = m;
+  if (!ab || m.old === undefined) return m.target ? { ...rest, pass: meets(m.value, m.target) } : rest;
+  const ratio = m.value / m.old;
+  return {
+    ...m,
+    ...(m.target && { pass: meets(m.value, m.target) }),
+    ratio,
+    ...(ratioTarget && Number.isFinite(ratio) && { ratioPass: meets(ratio, ratioTarget) }),
+  };
+}
+
+/** `--baseline DIR`, `--baseline=DIR`, else $BENCH_BASELINE; and the arguments left once it is taken out. */
+function baselineArg(args: readonly string[]): { dir?: string; rest: string[] } {
+  const rest: string[] = [];
+  let dir = process.env.BENCH_BASELINE || undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--baseline') {
+      dir = args[++i];
+      if (!dir) throw new Error('--baseline needs a directory');
+    } else if (a.startsWith('--baseline=')) dir = a.slice('--baseline='.length);
+    else rest.push(a);
+  }
+  return { dir, rest };
+}
+
 async function main(): Promise<number> {
-  const args = process.argv.slice(2);
+  let baseline: { dir?: string; rest: string[] };
+  try {
+    baseline = baselineArg(process.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  const args = baseline.rest;
   const quick = args.includes('--quick');
   const strict = args.includes('--strict');
   const names = args.filter((a) => !a.startsWith('--'));
@@ -106,8 +164,24 @@ async function main(): Promise<number> {
     console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
     return 2;
   }
-  const chosen = names.length ? BENCHMARKS.filter((b) => names.includes(b.name)) : BENCHMARKS;
   const root = repoRoot();
+  let ab: AbTrees | undefined;
+  if (baseline.dir) {
+    try {
+      const hint = { nodeModules: join(root, 'node_modules') };
+      ab = { old: loadTree(baseline.dir, 'old', hint), new: loadTree(root, 'new', hint) };
+    } catch (e) {
+      console.error(`--baseline: ${(e as Error).message}`);
+      return 2;
+    }
+    process.stderr.write(
+      `A/B: old = ${ab.old.root} (${ab.old.commit ?? 'not git'}), new = ${ab.new.root} (${ab.new.commit ?? 'not git'})\n`,
+    );
+  }
+  // with --baseline and no names: the benchmarks that can compare
+  const chosen = names.length
+    ? BENCHMARKS.filter((b) => names.includes(b.name))
+    : BENCHMARKS.filter((b) => !ab || b.ab);
   const startedAt = new Date();
   const results: Result[] = [];
   for (const b of chosen) {
@@ -115,12 +189,13 @@ async function main(): Promise<number> {
     const progress = (msg: string) =>
       process.stderr.write(`[${b.name} ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
     progress(quick ? 'starting (quick)' : 'starting');
+    if (ab && !b.ab) progress('no --baseline support: measures this tree only');
     try {
-      const metrics = await b.run({ quick, progress });
+      const metrics = await b.run({ quick, progress, ...(ab && b.ab && { ab }) });
       results.push({
         benchmark: b.name,
         durationMs: Math.round(performance.now() - t0),
-        metrics: metrics.map((m) => (m.target ? { ...m, pass: meets(m.value, m.target) } : m)),
+        metrics: metrics.map((m) => judged(m, ab !== undefined)),
       });
     } catch (e) {
       const err = e instanceof Error ? (e.stack ?? e.message) : String(e);
@@ -128,14 +203,20 @@ async function main(): Promise<number> {
       results.push({ benchmark: b.name, durationMs: Math.round(performance.now() - t0), metrics: [], error: err });
     }
   }
-  console.log(table(results, quick));
+  console.log(ab ? abTable(results, quick) : table(results, quick));
 
   const crashed = results.filter((r) => r.error).length;
-  const missed = results.flatMap((r) => r.metrics).filter((m) => m.pass === false).length;
+  const missed = results.flatMap((r) => r.metrics).filter((m) => m.pass === false || m.ratioPass === false).length;
   const report = {
     startedAt: startedAt.toISOString(),
     quick,
     commit: gitCommit(root),
+    ...(ab && {
+      baseline: {
+        old: { root: ab.old.root, commit: ab.old.commit, nodeFlags: ab.old.nodeFlags },
+        new: { root: ab.new.root, commit: ab.new.commit, nodeFlags: ab.new.nodeFlags },
+      },
+    }),
     host: {
       node: process.version,
       platform: process.platform,
@@ -149,7 +230,10 @@ async function main(): Promise<number> {
   };
   const dir = join(root, 'bench-results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${startedAt.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
+  const file = join(
+    dir,
+    `${startedAt.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}${ab ? '-ab' : ''}.json`,
+  );
   const text = JSON.stringify(report, null, 2) + '\n';
   writeFileSync(file, text);
   writeFileSync(join(dir, 'latest.json'), text);

@@ -7,6 +7,16 @@ import { projectRoot } from '../../xds-server/src/util/envoy.js';
 
 export const BIN = join(projectRoot(), 'bin', 'nanoseg.js');
 
+/** How to run a `nanoseg`: the program, the arguments before the CLI's own, the working directory. */
+export interface NanosegCommand {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly cwd?: string;
+}
+
+/** This tree's compiled binary (the default everywhere). */
+export const SHIPPED: NanosegCommand = { file: process.execPath, args: [BIN] };
+
 export const isRoot = process.getuid?.() === 0;
 
 export interface CliResult {
@@ -16,9 +26,15 @@ export interface CliResult {
 }
 
 /** Runs `nanoseg ARGS` to completion. */
-export function nanoseg(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+export function nanoseg(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 120_000,
+  command: NanosegCommand = SHIPPED,
+): CliResult {
+  const r = spawnSync(command.file, [...command.args, ...args], {
     encoding: 'utf8',
+    cwd: command.cwd,
     env: { ...process.env, ...env },
     timeout: timeoutMs,
   });
@@ -65,6 +81,7 @@ export class ServerProcess {
   constructor(
     readonly dir: string,
     readonly args: string[] = [],
+    readonly command: NanosegCommand = SHIPPED,
   ) {
     this.apiSocket = join(dir, 'api.sock');
     this.xdsSocket = join(dir, 'xds.sock');
@@ -79,9 +96,9 @@ export class ServerProcess {
   async start(): Promise<void> {
     const out = openSync(this.log, 'a');
     this.proc = spawn(
-      process.execPath,
+      this.command.file,
       [
-        BIN,
+        ...this.command.args,
         'serve',
         '--state-dir',
         this.stateDir,
@@ -97,7 +114,7 @@ export class ServerProcess {
         'debug',
         ...this.args,
       ],
-      { stdio: ['ignore', out, out] },
+      { stdio: ['ignore', out, out], cwd: this.command.cwd },
     );
     closeSync(out);
     const p = this.proc;
@@ -105,7 +122,7 @@ export class ServerProcess {
       'the control plane API',
       () => {
         if (p.exitCode !== null) throw new Error(`nanoseg serve exited with ${p.exitCode}; see ${this.log}`);
-        return existsSync(this.apiSocket) && nanoseg(['status'], this.env).code === 0;
+        return existsSync(this.apiSocket) && nanoseg(['status'], this.env, undefined, this.command).code === 0;
       },
       20_000,
     );
