@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { BIN, ServerProcess, isRoot, json, nanoseg, tempDir, waitFor } from '../support/cli.js';
-import type { ServiceView, StatusView } from '../../xds-server/src/controlplane/views.js';
+import type { ServiceView, StatusView } from '../../xds-server/src/api/views.js';
 import type { Alert } from '../../xds-server/src/model/index.js';
 
 const APP = join(projectRoot(), 'xds-server', 'examples', 'apps', 'traffic.py');
