@@ -30,7 +30,7 @@ function ecdsBytes(rules: readonly PolicyRule[], inventory: Inventory): { all: n
   const policy: ServicePolicy = { service: SERVER, ingress: rules, egress: [], origin: 'applied', updatedAt: 0 };
   const rs = generateProxy(
     {
-      identity: { nodeId: 'rs-server.bench', service: SERVER, workload: 'rs-server' },
+      identity: { service: SERVER },
       inventory,
       mode: 'enforce',
       policy,

@@ -70,7 +70,7 @@ export const scoping: Benchmark = {
     const policy = policyOf(s);
     const scope = egressServices(policy);
     const input = {
-      identity: { nodeId: `svc${s}-0.mesh`, service: svc(s), workload: `svc${s}-0` },
+      identity: { service: svc(s) },
       inventory,
       mode: 'enforce' as const,
       policy,

@@ -38,7 +38,7 @@ function input(
   policy: ServicePolicy = emptyPolicy(service),
 ): ProxyInput {
   return {
-    identity: { nodeId: `${service.split('/')[1]}.${service.split('/')[0]}`, service },
+    identity: { service },
     inventory: inv,
     mode,
     policy,

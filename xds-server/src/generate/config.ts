@@ -4,7 +4,8 @@ import type { Inventory, Mode, ServiceName, ServicePolicy } from '../model/index
 import { policyInForce, type ServiceControl } from '../model/mesh-state.js';
 import { makeSnapshot, type Snapshot } from '../xds/snapshot.js';
 import { resource, typeUrlOf, type XdsResource } from '../xds/types.js';
-import { DEFAULT_SETTINGS, egressServices, emptyPolicy, generateProxy, type GenerateSettings } from './proxy.js';
+import { DEFAULT_SETTINGS, type GenerateSettings } from './names.js';
+import { egressServices, emptyPolicy, generateProxy } from './proxy.js';
 import type { GeneratedResource } from './resource.js';
 
 /** Everything one service's sidecars are generated from, besides the inventory. */
@@ -62,7 +63,7 @@ export function generateSnapshot(
   const scope = cfg.mode === 'enforce' && cfg.converged ? egressServices(cfg.policy) : undefined;
   const resources = generateProxy(
     {
-      identity: { nodeId: '', service: cfg.service },
+      identity: { service: cfg.service },
       inventory,
       mode: cfg.mode,
       policy: cfg.policy,

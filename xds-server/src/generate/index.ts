@@ -1,7 +1,10 @@
+// Public surface of generate/: per-service config (config.ts), the sidecar generator (proxy.ts, listeners.ts,
+// rbac.ts), names and settings (names.ts), Envoy type URLs and packing (envoy-types.ts).
+export { generateSnapshot, serviceConfig } from './config.js';
+export type { ServiceConfig } from './config.js';
+export { generateProxy, egressServices, emptyPolicy } from './proxy.js';
+export type { ProxyInput, ProxyIdentity } from './proxy.js';
 export {
-  generateProxy,
-  egressServices,
-  emptyPolicy,
   serviceClusterName,
   BLACKHOLE,
   RBAC_INBOUND,
@@ -13,8 +16,8 @@ export {
   INBOUND_PORT,
   PASSTHROUGH,
   INBOUND_PASSTHROUGH,
-} from './proxy.js';
-export type { ProxyInput, ProxyIdentity, GenerateSettings } from './proxy.js';
+} from './names.js';
+export type { GenerateSettings } from './names.js';
 export type { GeneratedResource, ResourceKind } from './resource.js';
 export { T, encode, pack, render } from './envoy-types.js';
 export type { Typed, Codec, DeepPartial, PartialOf } from './envoy-types.js';

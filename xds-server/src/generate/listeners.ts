@@ -1,0 +1,395 @@
+// The Envoy resources of a sidecar, built and memoized per settings object (the same chain for 1,000 sidecars is
+// encoded once): clusters, endpoints, routes, the HCM and tcp_proxy filters, and the two capture listeners. Pure.
+// The layout is described in proxy.ts.
+import type { Any } from '../../../proto/gen/google/protobuf/any.js';
+import { Cluster_DiscoveryType, Cluster_LbPolicy } from '../../../proto/gen/envoy/config/cluster/v3/cluster.js';
+import { ApiVersion } from '../../../proto/gen/envoy/config/core/v3/config_source.js';
+import { TrafficDirection } from '../../../proto/gen/envoy/config/core/v3/base.js';
+import { HttpConnectionManager_CodecType } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
+import { DENY_LOG_SUFFIX, LOG_INBOUND, LOG_OUTBOUND } from '../model/index.js';
+import { T, encode, pack, type PartialOf } from './envoy-types.js';
+import {
+  ADS_SOURCE,
+  BLACKHOLE,
+  HTTP_PROTOCOLS,
+  INBOUND_PASSTHROUGH,
+  INBOUND_PORT,
+  OUTBOUND_PORT,
+  PASSTHROUGH,
+  RBAC_INBOUND,
+  RBAC_INBOUND_HTTP,
+  RBAC_OUTBOUND,
+  RBAC_OUTBOUND_HTTP,
+  ms,
+  serviceClusterName,
+  type GenerateSettings,
+  type VipService,
+} from './names.js';
+import { rbacFilterRef } from './rbac.js';
+import type { GeneratedResource, ResourceKind } from './resource.js';
+
+const builders = new WeakMap<GenerateSettings, Builder>();
+/** Builders are kept per settings object so their memo of packed filter configs is shared between sidecars. */
+export function builderFor(s: GenerateSettings): Builder {
+  let b = builders.get(s);
+  if (!b) builders.set(s, (b = new Builder(s)));
+  return b;
+}
+
+const MEMO_LIMIT = 20_000;
+
+export class Builder {
+  /** packed filter configs by their inputs: the same chain for 1,000 sidecars is encoded once */
+  private readonly memo = new Map<string, Any>();
+  private readonly memoRes = new Map<string, GeneratedResource>();
+  constructor(private readonly s: GenerateSettings) {}
+
+  private memoized(key: string, make: () => Any): Any {
+    let v = this.memo.get(key);
+    if (v === undefined) {
+      if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+      v = make();
+      this.memo.set(key, v);
+    }
+    return v;
+  }
+
+  private grpcLogCommon(logName: string) {
+    return {
+      logName,
+      grpcService: { envoyGrpc: { clusterName: this.s.controlPlaneCluster } },
+      transportApiVersion: ApiVersion.V3,
+      bufferFlushInterval: ms(this.s.alsFlushMs),
+    };
+  }
+
+  private tcpLog(logName: string) {
+    return {
+      name: 'envoy.access_loggers.tcp_grpc',
+      typedConfig: pack(T.tcpGrpcLog, { commonConfig: this.grpcLogCommon(logName) }),
+    };
+  }
+
+  private httpLog(logName: string) {
+    return {
+      name: 'envoy.access_loggers.http_grpc',
+      typedConfig: pack(T.httpGrpcLog, { commonConfig: this.grpcLogCommon(logName) }),
+    };
+  }
+
+  private upstreamProtocolFromDownstream(): { [key: string]: Any } {
+    return {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': pack(T.upstreamHttpOptions, {
+        useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} },
+      }),
+    };
+  }
+
+  private memoizedRes(key: string, make: () => GeneratedResource): GeneratedResource {
+    let v = this.memoRes.get(key);
+    if (v === undefined) {
+      if (this.memoRes.size >= MEMO_LIMIT) this.memoRes.clear();
+      v = make();
+      this.memoRes.set(key, v);
+    }
+    return v;
+  }
+
+  originalDstCluster(name: string): GeneratedResource {
+    return this.memoizedRes(`odc|${name}`, () =>
+      res(
+        'cluster',
+        T.cluster.url,
+        name,
+        encode(T.cluster, {
+          name,
+          type: Cluster_DiscoveryType.ORIGINAL_DST,
+          lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
+          connectTimeout: ms(this.s.connectTimeoutMs),
+          cleanupInterval: ms(60_000),
+          typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
+        }),
+      ),
+    );
+  }
+
+  blackholeCluster(): GeneratedResource {
+    return this.memoizedRes('blackhole', () =>
+      res(
+        'cluster',
+        T.cluster.url,
+        BLACKHOLE,
+        encode(T.cluster, {
+          name: BLACKHOLE,
+          type: Cluster_DiscoveryType.STATIC,
+          connectTimeout: ms(this.s.connectTimeoutMs),
+          loadAssignment: { clusterName: BLACKHOLE, endpoints: [] },
+        }),
+      ),
+    );
+  }
+
+  edsCluster(name: string): GeneratedResource {
+    return this.memoizedRes(`eds|${name}`, () =>
+      res(
+        'cluster',
+        T.cluster.url,
+        name,
+        encode(T.cluster, {
+          name,
+          type: Cluster_DiscoveryType.EDS,
+          edsClusterConfig: { edsConfig: ADS_SOURCE, serviceName: name },
+          connectTimeout: ms(this.s.connectTimeoutMs),
+          lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
+          typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
+        }),
+        [{ kind: 'endpoints', name }],
+      ),
+    );
+  }
+
+  endpoints(name: string, addresses: readonly string[], port: number): GeneratedResource {
+    return this.memoizedRes(`ep|${name}|${port}|${addresses.join(',')}`, () =>
+      res(
+        'endpoints',
+        T.endpoints.url,
+        name,
+        encode(T.endpoints, {
+          clusterName: name,
+          endpoints: [
+            {
+              lbEndpoints: addresses.map((a) => ({
+                endpoint: { address: { socketAddress: { address: a, portValue: port } } },
+              })),
+            },
+          ],
+        }),
+      ),
+    );
+  }
+
+  routeTo(name: string, cluster: string): GeneratedResource {
+    return this.memoizedRes(`rt|${name}|${cluster}`, () =>
+      res(
+        'route',
+        T.route.url,
+        name,
+        encode(T.route, {
+          name,
+          virtualHosts: [
+            {
+              name: 'all',
+              domains: ['*'],
+              routes: [{ match: { prefix: '/' }, route: { cluster, timeout: ms(0) } }],
+            },
+          ],
+        }),
+      ),
+    );
+  }
+
+  private hcm(statPrefix: string, routeName: string, logName: string, httpRbac?: string) {
+    const hcm: PartialOf<typeof T.hcm.codec> = {
+      statPrefix,
+      codecType: HttpConnectionManager_CodecType.AUTO,
+      rds: { configSource: ADS_SOURCE, routeConfigName: routeName },
+      httpFilters: [
+        ...(httpRbac ? [rbacFilterRef('http', httpRbac)] : []),
+        { name: 'envoy.filters.http.router', typedConfig: pack(T.router, {}) },
+      ],
+      accessLog: [this.httpLog(logName)],
+      accessLogOptions: { accessLogFlushInterval: ms(this.s.longConnectionLogMs) },
+      // the server side keeps the client's x-request-id so both logs of one request can be recognised as one
+      preserveExternalRequestId: true,
+      upgradeConfigs: [{ upgradeType: 'websocket' }],
+    };
+    return {
+      name: 'envoy.filters.network.http_connection_manager',
+      typedConfig: this.memoized(`hcm|${statPrefix}|${routeName}|${logName}|${httpRbac ?? ''}`, () => pack(T.hcm, hcm)),
+    };
+  }
+
+  private tcpProxy(statPrefix: string, cluster: string, logName: string) {
+    return {
+      name: 'envoy.filters.network.tcp_proxy',
+      typedConfig: this.memoized(`tcp|${statPrefix}|${cluster}|${logName}`, () =>
+        pack(T.tcpProxy, {
+          statPrefix,
+          cluster,
+          accessLog: [this.tcpLog(logName)],
+          accessLogOptions: { accessLogFlushInterval: ms(this.s.longConnectionLogMs), flushAccessLogOnConnected: true },
+        }),
+      ),
+    };
+  }
+
+  private listenerFilters(tls: boolean) {
+    return [
+      { name: 'envoy.filters.listener.original_dst', typedConfig: pack(T.originalDst, {}) },
+      ...(tls ? [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: pack(T.tlsInspector, {}) }] : []),
+      { name: 'envoy.filters.listener.http_inspector', typedConfig: pack(T.httpInspector, {}) },
+    ];
+  }
+
+  outboundListener(
+    services: readonly VipService[],
+    direct: readonly { cidr: string; port: number }[],
+    enforce: boolean,
+  ): GeneratedResource {
+    const rbac = rbacFilterRef('network', RBAC_OUTBOUND);
+    const chains = [];
+    const deps: { kind: ResourceKind; name: string }[] = [
+      { kind: 'cluster', name: enforce ? BLACKHOLE : PASSTHROUGH },
+      { kind: 'extension', name: RBAC_OUTBOUND },
+      { kind: 'extension', name: RBAC_OUTBOUND_HTTP },
+    ];
+    for (const v of services) {
+      for (const port of v.ports) {
+        const name = serviceClusterName(v.service, port);
+        const match = { prefixRanges: [{ addressPrefix: v.vip, prefixLen: 32 }], destinationPort: port };
+        chains.push(
+          {
+            name: `${name}|http`,
+            filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS },
+            filters: [this.hcm(name, name, LOG_OUTBOUND, RBAC_OUTBOUND_HTTP)],
+          },
+          { name: `${name}|tcp`, filterChainMatch: match, filters: [rbac, this.tcpProxy(name, name, LOG_OUTBOUND)] },
+        );
+        deps.push({ kind: 'cluster', name }, { kind: 'route', name });
+      }
+    }
+    for (const d of direct) {
+      const [addressPrefix, len] = d.cidr.split('/');
+      const match = { prefixRanges: [{ addressPrefix, prefixLen: Number(len) }], destinationPort: d.port };
+      const name = `direct|${d.port}|${d.cidr}`;
+      chains.push(
+        {
+          name: `${name}|http`,
+          filterChainMatch: { ...match, applicationProtocols: HTTP_PROTOCOLS },
+          filters: [this.hcm('outbound_direct', 'outbound|passthrough', LOG_OUTBOUND, RBAC_OUTBOUND_HTTP)],
+        },
+        {
+          name: `${name}|tcp`,
+          filterChainMatch: match,
+          filters: [rbac, this.tcpProxy('outbound_direct', PASSTHROUGH, LOG_OUTBOUND)],
+        },
+      );
+    }
+    if (direct.length || !enforce)
+      deps.push({ kind: 'cluster', name: PASSTHROUGH }, { kind: 'route', name: 'outbound|passthrough' });
+    if (!enforce) {
+      chains.push({
+        name: 'passthrough|http',
+        filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS },
+        filters: [this.hcm('outbound_passthrough', 'outbound|passthrough', LOG_OUTBOUND, RBAC_OUTBOUND_HTTP)],
+      });
+    }
+    const defaultChain = enforce
+      ? { name: 'deny|tcp', filters: [rbac, this.tcpProxy('outbound_deny', BLACKHOLE, LOG_OUTBOUND + DENY_LOG_SUFFIX)] }
+      : { name: 'passthrough|tcp', filters: [rbac, this.tcpProxy('outbound_passthrough', PASSTHROUGH, LOG_OUTBOUND)] };
+    return res(
+      'listener',
+      T.listener.url,
+      'outbound',
+      encode(T.listener, {
+        name: 'outbound',
+        address: { socketAddress: { address: '0.0.0.0', portValue: OUTBOUND_PORT } },
+        trafficDirection: TrafficDirection.OUTBOUND,
+        listenerFilters: this.listenerFilters(true),
+        listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
+        continueOnListenerFiltersTimeout: true,
+        filterChains: chains,
+        defaultFilterChain: defaultChain,
+      }),
+      dedupeDeps(deps),
+    );
+  }
+
+  inboundListener(
+    ports: readonly number[],
+    generations: Readonly<Record<number, number>>,
+    enforce: boolean,
+  ): GeneratedResource {
+    const rbac = rbacFilterRef('network', RBAC_INBOUND);
+    const chains = [];
+    for (const port of ports) {
+      const g = generations[port] ? `|g${generations[port]}` : '';
+      chains.push(
+        {
+          name: `inbound|${port}|http${g}`,
+          filterChainMatch: { destinationPort: port, applicationProtocols: HTTP_PROTOCOLS },
+          filters: [this.hcm('inbound', 'inbound', LOG_INBOUND, RBAC_INBOUND_HTTP)],
+        },
+        {
+          name: `inbound|${port}|tcp${g}`,
+          filterChainMatch: { destinationPort: port },
+          filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, LOG_INBOUND)],
+        },
+      );
+    }
+    if (!enforce) {
+      chains.push({
+        name: 'inbound|http',
+        filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS },
+        filters: [this.hcm('inbound', 'inbound', LOG_INBOUND, RBAC_INBOUND_HTTP)],
+      });
+    }
+    const defaultChain = enforce
+      ? {
+          name: 'inbound|deny',
+          filters: [rbac, this.tcpProxy('inbound_deny', BLACKHOLE, LOG_INBOUND + DENY_LOG_SUFFIX)],
+        }
+      : { name: 'inbound|tcp', filters: [rbac, this.tcpProxy('inbound', INBOUND_PASSTHROUGH, LOG_INBOUND)] };
+    return res(
+      'listener',
+      T.listener.url,
+      'inbound',
+      encode(T.listener, {
+        name: 'inbound',
+        address: { socketAddress: { address: '0.0.0.0', portValue: INBOUND_PORT } },
+        trafficDirection: TrafficDirection.INBOUND,
+        listenerFilters: this.listenerFilters(false),
+        listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
+        continueOnListenerFiltersTimeout: true,
+        filterChains: chains,
+        defaultFilterChain: defaultChain,
+      }),
+      dedupeDeps([
+        { kind: 'cluster', name: INBOUND_PASSTHROUGH },
+        { kind: 'cluster', name: enforce ? BLACKHOLE : INBOUND_PASSTHROUGH },
+        ...(ports.length || !enforce ? [{ kind: 'route' as const, name: 'inbound' }] : []),
+        { kind: 'extension', name: RBAC_INBOUND },
+        { kind: 'extension', name: RBAC_INBOUND_HTTP },
+      ]),
+    );
+  }
+}
+
+function dedupeDeps(deps: { kind: ResourceKind; name: string }[]): { kind: ResourceKind; name: string }[] {
+  const seen = new Set<string>();
+  return deps.filter((d) => {
+    const k = `${d.kind}|${d.name}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+const URL_OF: Record<ResourceKind, string> = {
+  cluster: T.cluster.url,
+  endpoints: T.endpoints.url,
+  listener: T.listener.url,
+  route: T.route.url,
+  extension: T.extension.url,
+};
+
+function res(
+  kind: ResourceKind,
+  typeUrl: string,
+  name: string,
+  body: Buffer,
+  deps: GeneratedResource['deps'] = [],
+): GeneratedResource {
+  if (URL_OF[kind] !== typeUrl) throw new Error(`internal: ${kind} resource with type ${typeUrl}`);
+  return { kind, typeUrl, name, body, deps };
+}
