@@ -5,6 +5,7 @@
 import type { Inventory, NamedExternal, Peer, ServiceName, ServiceVip, Workload } from '../model/index.js';
 import { hostCidr } from '../model/index.js';
 import { canonicalIp } from '../policy/ip.js';
+import { envoyNodeId } from '../sidecar/bootstrap.js';
 
 /** A known running instance, as seen at one address. */
 export interface WorkloadRef {
@@ -35,12 +36,6 @@ export function normalizeIp(ip: string): string {
   if (s.startsWith('::ffff:') && s.indexOf('.') > 0) return s.slice(7);
   // one text per IPv6 address (RFC 5952), so 2001:DB8:0::1 and 2001:db8::1 are the same key everywhere
   return canonicalIp(s) ?? s;
-}
-
-/** Node id of a workload's sidecar: `<pod>.<namespace>` (the lab's and Istio's convention). */
-export function sidecarNodeId(workload: string, service: ServiceName): string {
-  const pod = workload.includes('/') ? workload.slice(workload.lastIndexOf('/') + 1) : workload;
-  return `${pod}.${service.split('/')[0] ?? ''}`;
 }
 
 export class IdentityIndex {
@@ -83,7 +78,8 @@ export class IdentityIndex {
       }
       if (!byNode.has(w.name)) byNode.set(w.name, ref);
       if (w.service.includes('/')) {
-        const id = sidecarNodeId(w.name, w.service);
+        const pod = w.name.includes('/') ? w.name.slice(w.name.lastIndexOf('/') + 1) : w.name;
+        const id = envoyNodeId(pod, w.service);
         if (!byNode.has(id)) byNode.set(id, ref);
       }
     }

@@ -8,7 +8,7 @@ export type { InventoryCheck, InventoryForm, InventoryProblem, PathSegment } fro
 export { parseInventoryFile, formatInventoryFileErrors } from './file.js';
 export { FileInventorySource, InventoryFileError, FILE_SOURCE } from './file-source.js';
 export type { FileInventorySourceOptions, FileInventoryStatus } from './file-source.js';
-export { IdentityIndex, normalizeIp, sidecarNodeId } from './identity.js';
+export { IdentityIndex, normalizeIp } from './identity.js';
 export type { AddressOwner, WorkloadRef } from './identity.js';
 export { mergeInventories } from './merge.js';
 export { PushedInventories } from './pushed.js';

@@ -32,25 +32,8 @@ export {
   hostsFile,
   labMembers,
 } from './plan.js';
-export type { CaptureOptions } from './nft.js';
-export {
-  captureRuleset,
-  CAPTURE_TABLE,
-  ENVOY_UID,
-  ENVOY_ADMIN_PORT,
-  OUTBOUND_CAPTURE_PORT,
-  INBOUND_CAPTURE_PORT,
-} from './nft.js';
-export type { BootstrapInput } from './bootstrap.js';
-export { envoyBootstrap, envoyNodeId, XDS_CLUSTER } from './bootstrap.js';
-export type {
-  LabLogger,
-  LabUpOptions,
-  LabDirOptions,
-  LabDownOptions,
-  LabDownResult,
-  LabListing,
-  LabMemberStatus,
-  ProcessStatus,
-} from './lab.js';
-export { labUp, labDown, labList, labExec, labInventory, readLabState, stateFile, LabSpecError } from './lab.js';
+export type { LabLogger, LabUpOptions, LabDirOptions, LabDownOptions, LabDownResult } from './lab.js';
+export { labUp, labDown, LabSpecError, ENVOY_DRAIN_SECONDS } from './lab.js';
+export type { LabListing, LabMemberStatus, ProcessStatus } from './list.js';
+export { labList, labExec, labInventory } from './list.js';
+export { readLabState, stateFile } from './state.js';

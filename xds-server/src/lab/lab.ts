@@ -1,8 +1,7 @@
 // The standalone lab: reconcile namespaces, capture, Envoys and apps with a lab file, like `kubectl apply`.
-import { chmod, chown, copyFile, mkdir, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Inventory } from '../model/types.js';
-import { envoyBootstrap } from './bootstrap.js';
+import { envoyBootstrap } from '../sidecar/bootstrap.js';
 import {
   applyCapture,
   createMemberNetwork,
@@ -13,13 +12,14 @@ import {
   listNamespaces,
   writeHosts,
 } from './net.js';
-import { ENVOY_UID, INBOUND_CAPTURE_PORT, OUTBOUND_CAPTURE_PORT } from './nft.js';
-import { LAB_NAMESPACE, STATE_VERSION, hostsFile, labMembers, planLab } from './plan.js';
+import { ENVOY_UID, INBOUND_CAPTURE_PORT, OUTBOUND_CAPTURE_PORT } from '../sidecar/capture.js';
+import { LAB_NAMESPACE, hostsFile, labMembers, planLab } from './plan.js';
+import { memberDir, readLabState, stateFile, writeLabState } from './state.js';
 import type { ExternalState, LabState, MemberState, PodState } from './plan.js';
 import { checkLabSpec, formatValidationError } from './spec.js';
 import type { LabSpec, ValidationError } from './spec.js';
 import type { Logger } from '../util/logger.js';
-import { processAlive, run, runInherited, sleep, spawnDetached } from './sys.js';
+import { processAlive, run, sleep, spawnDetached } from './sys.js';
 
 /** pino-compatible subset. */
 export type LabLogger = Logger;
@@ -58,51 +58,12 @@ export class LabSpecError extends Error {
   }
 }
 
-const STATE_FILE = 'state.json';
 /**
  * Envoy's drain time: connections on a filter chain that a config update removed (a revoked destination, or
  * inbound chains re-created after ingress rules were revoked) are closed at most this long after the update.
  */
 export const ENVOY_DRAIN_SECONDS = 5;
 const DEFAULT_ENVOY_TIMEOUT_MS = 30_000;
-
-export function stateFile(labDir: string): string {
-  return join(labDir, STATE_FILE);
-}
-
-function memberDir(labDir: string, name: string): string {
-  return join(labDir, 'pods', name);
-}
-
-/** Reads `<labDir>/state.json`; undefined when there is none. */
-export async function readLabState(labDir: string): Promise<LabState | undefined> {
-  let text: string;
-  try {
-    text = await readFile(stateFile(labDir), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  const state = JSON.parse(text) as LabState;
-  if (state.version !== STATE_VERSION)
-    throw new Error(`${stateFile(labDir)}: unsupported state version ${String(state.version)}`);
-  return state;
-}
-
-/** Atomic: write a temporary file, fsync, rename. Returns the state as written (with `updatedAt` stamped). */
-async function writeLabState(labDir: string, state: LabState): Promise<LabState> {
-  const stamped: LabState = { ...state, updatedAt: new Date().toISOString() };
-  const tmp = `${stateFile(labDir)}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(`${JSON.stringify(stamped, null, 2)}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, stateFile(labDir));
-  return stamped;
-}
 
 async function canRunAsEnvoy(test: string, path: string): Promise<boolean> {
   const r = await run([
@@ -381,71 +342,4 @@ export async function labDown(opts: LabDownOptions): Promise<LabDownResult> {
   await rm(join(opts.labDir, 'pods'), { recursive: true, force: true });
   await rm(stateFile(opts.labDir), { force: true });
   return { namespaces: all.filter((n) => existing.includes(n)), processesKilled };
-}
-
-export interface ProcessStatus {
-  readonly pid: number;
-  readonly alive: boolean;
-}
-
-export interface LabMemberStatus {
-  readonly kind: 'pod' | 'external';
-  readonly name: string;
-  readonly service?: string;
-  readonly address: string;
-  readonly namespace: string;
-  readonly phase: MemberState['phase'];
-  readonly envoy?: ProcessStatus;
-  readonly apps: readonly ProcessStatus[];
-}
-
-export interface LabListing {
-  readonly name: string;
-  readonly pods: readonly LabMemberStatus[];
-  readonly externals: readonly LabMemberStatus[];
-}
-
-/** What the state lists, with liveness of each recorded process. Empty when there is no lab. */
-export async function labList(opts: LabDirOptions): Promise<LabListing> {
-  const state = await readLabState(opts.labDir);
-  if (state === undefined) return { name: '', pods: [], externals: [] };
-  const status = (pid: number): ProcessStatus => ({ pid, alive: processAlive(pid) });
-  const member = (m: MemberState): LabMemberStatus => ({
-    kind: m.kind,
-    name: m.name,
-    address: m.address,
-    namespace: m.namespace,
-    phase: m.phase,
-    ...(m.kind === 'pod' ? { service: m.service } : {}),
-    ...(m.kind === 'pod' && m.envoyPid !== undefined ? { envoy: status(m.envoyPid) } : {}),
-    apps: m.appPids.map(status),
-  });
-  return { name: state.name, pods: state.pods.map(member), externals: state.externals.map(member) };
-}
-
-/** Runs `argv` inside a pod's (or external's) namespace with inherited stdio; resolves with its exit code. */
-export async function labExec(opts: LabDirOptions, pod: string, argv: readonly string[]): Promise<number> {
-  const state = await readLabState(opts.labDir);
-  const members = state !== undefined ? labMembers(state) : [];
-  const m = members.find((x) => x.name === pod);
-  if (m === undefined) {
-    const known = members.map((x) => x.name);
-    throw new Error(`unknown pod "${pod}"; known: ${known.length > 0 ? known.join(', ') : '(no lab is up)'}`);
-  }
-  if (argv.length === 0) throw new Error('labExec: no command given');
-  return runInherited(['ip', 'netns', 'exec', m.namespace, ...argv]);
-}
-
-/** The lab as an inventory source. */
-export function labInventory(state: LabState): Inventory {
-  return {
-    workloads: state.pods.map((p) => ({
-      name: p.name,
-      service: p.service,
-      addresses: [p.address],
-      ports: [...p.ports],
-    })),
-    externals: state.externals.map((e) => ({ name: e.name, address: e.address })),
-    vips: state.vips.map((v) => ({ service: v.service, address: v.address })),
-  };
 }

@@ -3,7 +3,7 @@
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { NAMESPACE_PREFIX } from './plan.js';
 import type { LabState, MemberState } from './plan.js';
-import { captureRuleset } from './nft.js';
+import { captureRuleset } from '../sidecar/capture.js';
 import { processAlive, run, runOk, sleep } from './sys.js';
 
 const NETNS_ETC = '/etc/netns';

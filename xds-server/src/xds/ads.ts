@@ -3,9 +3,8 @@
 // pre-encoded bytes (wire.ts: each body encoded once per group, only the nonce per stream), and changes pushed to
 // parked watches go out in slices (util/slices.ts), so a push to thousands of streams never holds the event loop.
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { ServerDuplexStream, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Node } from '../../../proto/gen/envoy/config/core/v3/base.js';
-import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
 import type {
   DeltaDiscoveryRequest,
   DiscoveryRequest,
@@ -21,81 +20,19 @@ import {
   sotwHasNewer,
   sotwResources,
 } from './decide.js';
-import type { Decision, DeltaChanges, DeltaState, Nack, SotwState } from './decide.js';
+import type { Decision, DeltaChanges, DeltaState, SotwState } from './decide.js';
+import type {
+  AdsServerOptions,
+  ConnectionStatus,
+  NodeInfo,
+  StreamKind,
+  StreamTotals,
+  TypeStatus,
+} from './ads-types.js';
 import type { Snapshot } from './snapshot.js';
 import { SILENT, isTypeUrl, isWildcardType, typeName } from './types.js';
 import type { Logger, TypeUrl } from './types.js';
 import { deltaResponse, sotwBody, withNonce } from './wire.js';
-
-export interface NodeInfo {
-  readonly id: string;
-  readonly cluster: string;
-  readonly metadata: Readonly<Record<string, unknown>>;
-  readonly streamId: number;
-  /**
-   * The client said in its first request that it already runs config (SotW version_info, or delta
-   * initial_resource_versions): a reconnect, possibly to a control plane that lost its state (fail-static input).
-   */
-  readonly hasConfig: boolean;
-  /** The versions that first request reported (empty for a fresh sidecar). */
-  readonly reportedVersions: readonly string[];
-}
-
-export interface AdsServerOptions {
-  readonly logger?: Logger;
-  readonly now?: () => number;
-  /**
-   * The group (snapshot) a node is served from, asked when its stream identifies itself and on `regroup`;
-   * undefined: none, the node gets nothing (held). Default: the node id (one snapshot per node).
-   */
-  readonly group?: (node: NodeInfo) => string | undefined;
-  /** A stream's first request arrived (before the node is grouped: a hold decided here applies at once). */
-  readonly onNodeConnected?: (node: NodeInfo) => void;
-  readonly onNodeDisconnected?: (node: NodeInfo) => void;
-  readonly onAck?: (node: NodeInfo, typeUrl: TypeUrl, version: string) => void;
-  readonly onNack?: (node: NodeInfo, typeUrl: TypeUrl, version: string, errorMessage: string) => void;
-  /** longest a slice of pushed responses holds the event loop (default 5 ms) */
-  readonly sliceMs?: number;
-}
-
-export type StreamKind = 'sotw' | 'delta';
-
-export interface TypeStatus {
-  readonly sentVersion?: string;
-  readonly ackedVersion?: string;
-  readonly lastNack?: Nack;
-}
-
-export interface StreamTotals {
-  pushes: number;
-  acks: number;
-  nacks: number;
-}
-
-export interface ConnectionStatus {
-  readonly nodeId: string;
-  readonly cluster: string;
-  readonly streamId: number;
-  readonly kind: StreamKind;
-  readonly connectedAt: number;
-  readonly types: Partial<Record<TypeUrl, TypeStatus>>;
-  readonly totals: Readonly<StreamTotals>;
-}
-
-/**
- * The ADS service definition with responses written as encoded bytes (wire.ts) rather than re-encoded per stream by
- * the generated serializer; requests are decoded as usual. Register `AdsServer.handlers()` with this one.
- */
-export const ADS_SERVICE: ServiceDefinition = {
-  streamAggregatedResources: {
-    ...AggregatedDiscoveryServiceService.streamAggregatedResources,
-    responseSerialize: (b: Buffer): Buffer => b,
-  },
-  deltaAggregatedResources: {
-    ...AggregatedDiscoveryServiceService.deltaAggregatedResources,
-    responseSerialize: (b: Buffer): Buffer => b,
-  },
-} as unknown as ServiceDefinition;
 
 type TypeState = SotwState | DeltaState;
 type Call = ServerDuplexStream<unknown, Buffer>;

@@ -3,7 +3,8 @@
 // generator (generate/config.ts through the composition root), one snapshot per service shared by its replicas.
 import type { ServiceName, ValidationError } from '../model/index.js';
 import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
-import { AdsServer, type ConnectionStatus, type NodeInfo } from './ads.js';
+import { AdsServer } from './ads.js';
+import type { ConnectionStatus, NodeInfo } from './ads-types.js';
 import { SnapshotCache } from './cache.js';
 import { PushDebouncer, type PushRequest } from './push.js';
 import type { Snapshot } from './snapshot.js';

@@ -31,7 +31,19 @@ export {
   afterDeltaSend,
 } from './decide.js';
 export type { Action, Decision, Nack, SotwState, DeltaState, DeltaChanges, DeltaDecision } from './decide.js';
-export { ADS_SERVICE, AdsServer } from './ads.js';
-export type { AdsServerOptions, NodeInfo, StreamKind, TypeStatus, StreamTotals, ConnectionStatus } from './ads.js';
+export { AdsServer } from './ads.js';
+export { ADS_SERVICE } from './ads-types.js';
+export type {
+  AdsServerOptions,
+  NodeInfo,
+  StreamKind,
+  TypeStatus,
+  StreamTotals,
+  ConnectionStatus,
+} from './ads-types.js';
+export { DiscoveryServer } from './discovery.js';
+export type { DiscoveryHooks, DiscoveryOptions } from './discovery.js';
+export { holdReason } from './fail-static.js';
+export { prefixed, versionPrefixOf, VERSION_SEPARATOR } from './types.js';
 export { PushDebouncer, mergePush } from './push.js';
 export type { PushRequest, DebouncerOptions } from './push.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { captureRuleset } from '../../../xds-server/src/lab/index.js';
+import { captureRuleset } from '../../../xds-server/src/sidecar/index.js';
 
 test('capture ruleset: one inet table, replaced atomically, Istio ports', () => {
   assert.equal(

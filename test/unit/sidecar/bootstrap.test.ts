@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { envoyBootstrap, envoyNodeId } from '../../../xds-server/src/lab/index.js';
+import { envoyBootstrap, envoyNodeId } from '../../../xds-server/src/sidecar/index.js';
 
 test('bootstrap: node identity, admin on loopback, ADS over a unix socket, nothing else', () => {
   const b = envoyBootstrap({

@@ -1,6 +1,6 @@
-// The Envoy bootstrap of a lab pod. Pure. It names the node and the way to the control plane, nothing else:
-// listeners, clusters, access logging and RBAC all arrive over ADS.
-import { ENVOY_ADMIN_PORT } from './nft.js';
+// The Envoy bootstrap of a sidecar (a lab pod today, the Kubernetes injector's next). Pure. It names the node and
+// the way to the control plane, nothing else: listeners, clusters, access logging and RBAC all arrive over ADS.
+import { ENVOY_ADMIN_PORT } from './capture.js';
 
 export const XDS_CLUSTER = 'xds_cluster';
 

@@ -1,0 +1,74 @@
+// Reading the lab: what state.json lists with each process's liveness, running a command inside a member, and the
+// lab as an inventory source for the control plane.
+import type { Inventory } from '../model/types.js';
+import { labMembers, type LabState, type MemberState } from './plan.js';
+import { readLabState } from './state.js';
+import { processAlive, runInherited } from './sys.js';
+import type { LabDirOptions } from './lab.js';
+
+export interface ProcessStatus {
+  readonly pid: number;
+  readonly alive: boolean;
+}
+
+export interface LabMemberStatus {
+  readonly kind: 'pod' | 'external';
+  readonly name: string;
+  readonly service?: string;
+  readonly address: string;
+  readonly namespace: string;
+  readonly phase: MemberState['phase'];
+  readonly envoy?: ProcessStatus;
+  readonly apps: readonly ProcessStatus[];
+}
+
+export interface LabListing {
+  readonly name: string;
+  readonly pods: readonly LabMemberStatus[];
+  readonly externals: readonly LabMemberStatus[];
+}
+
+/** What the state lists, with liveness of each recorded process. Empty when there is no lab. */
+export async function labList(opts: LabDirOptions): Promise<LabListing> {
+  const state = await readLabState(opts.labDir);
+  if (state === undefined) return { name: '', pods: [], externals: [] };
+  const status = (pid: number): ProcessStatus => ({ pid, alive: processAlive(pid) });
+  const member = (m: MemberState): LabMemberStatus => ({
+    kind: m.kind,
+    name: m.name,
+    address: m.address,
+    namespace: m.namespace,
+    phase: m.phase,
+    ...(m.kind === 'pod' ? { service: m.service } : {}),
+    ...(m.kind === 'pod' && m.envoyPid !== undefined ? { envoy: status(m.envoyPid) } : {}),
+    apps: m.appPids.map(status),
+  });
+  return { name: state.name, pods: state.pods.map(member), externals: state.externals.map(member) };
+}
+
+/** Runs `argv` inside a pod's (or external's) namespace with inherited stdio; resolves with its exit code. */
+export async function labExec(opts: LabDirOptions, pod: string, argv: readonly string[]): Promise<number> {
+  const state = await readLabState(opts.labDir);
+  const members = state !== undefined ? labMembers(state) : [];
+  const m = members.find((x) => x.name === pod);
+  if (m === undefined) {
+    const known = members.map((x) => x.name);
+    throw new Error(`unknown pod "${pod}"; known: ${known.length > 0 ? known.join(', ') : '(no lab is up)'}`);
+  }
+  if (argv.length === 0) throw new Error('labExec: no command given');
+  return runInherited(['ip', 'netns', 'exec', m.namespace, ...argv]);
+}
+
+/** The lab as an inventory source. */
+export function labInventory(state: LabState): Inventory {
+  return {
+    workloads: state.pods.map((p) => ({
+      name: p.name,
+      service: p.service,
+      addresses: [p.address],
+      ports: [...p.ports],
+    })),
+    externals: state.externals.map((e) => ({ name: e.name, address: e.address })),
+    vips: state.vips.map((v) => ({ service: v.service, address: v.address })),
+  };
+}
