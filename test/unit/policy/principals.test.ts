@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressesOf, destinationsOf, ownerOf } from '../../../xds-server/src/policy/principals.js';
+import { addressesOf, destinationsOf } from '../../../xds-server/src/policy/principals.js';
+import { IdentityIndex } from '../../../xds-server/src/inventory/identity.js';
 import { canonicalCidr, canonicalIp, parseCidr } from '../../../xds-server/src/policy/ip.js';
 import { EMPTY_INVENTORY } from '../../../xds-server/src/model/index.js';
 import { inventory } from './fixtures.js';
@@ -37,7 +38,8 @@ test('replicas coming and going change the principals', () => {
   ]);
 });
 
-test('ownerOf: workload, VIP, named external, unknown', () => {
+test('the identity index says who is at an address: workload, VIP, named external, unknown', () => {
+  const ownerOf = (ip: string, inv: typeof inventory) => IdentityIndex.build(inv).ownerOf(ip);
   assert.deepEqual(ownerOf('10.213.0.12', inventory), { peer: { service: 'shop/web' }, workload: 'web-2' });
   assert.deepEqual(ownerOf('FD00:0::22', inventory), { peer: { service: 'shop/api' }, workload: 'api-2' });
   assert.deepEqual(ownerOf('10.213.0.252', inventory), { peer: { service: 'data/db' }, vip: true });

@@ -160,7 +160,7 @@ export class IngestController implements ObservationSink {
     const side = obs.side === 'outbound' ? 'egress' : 'ingress';
     const enforcer = v.enforcer;
     const facts = { sourceIp: v.sourceIp, destIp: v.destIp, port: obs.port, sni: v.sni, protocol: obs.protocol };
-    const reason = explainDeny(this.opts.compiled(enforcer), side, facts, this.opts.index().inventory);
+    const reason = explainDeny(this.opts.compiled(enforcer), side, facts, this.opts.index());
     const now = this.opts.scheduler.now();
     if (v.verdict === 'would-deny') this.opts.wouldDeny(enforcer, now);
     this.opts.metrics?.verdict(enforcer, v.verdict);

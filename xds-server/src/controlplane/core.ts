@@ -182,7 +182,7 @@ export class MeshCore {
   compiled(service: ServiceName): CompiledPolicy {
     let c = this.compiledCache.get(service);
     if (!c) {
-      c = compilePolicy(this.policy.policyInForce(service), this.inventory.index.inventory);
+      c = compilePolicy(this.policy.policyInForce(service), this.inventory.index);
       this.compiledCache.set(service, c);
     }
     return c;
@@ -193,7 +193,7 @@ export class MeshCore {
     const converged = this.tracker.memory(service)?.state === 'converged';
     const learned = () => freezePolicy(service, this.learner.edgesOf(service), 0);
     const cfg = serviceConfig(service, this.policy.control(service), learned, converged);
-    return generateSnapshot(cfg, this.inventory.index.inventory, this.store.id);
+    return generateSnapshot(cfg, this.inventory.index, this.store.id);
   }
 
   /** Config of some services (undefined: everyone's) changed: every enforcement point hears of it. */

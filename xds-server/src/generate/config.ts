@@ -1,6 +1,7 @@
 // The config generator: one service's snapshot from an immutable view of the mesh state and the inventory. Pure:
 // the discovery server calls it (through the composition root) and never builds config itself.
-import type { Inventory, Mode, ServiceName, ServicePolicy } from '../model/index.js';
+import type { Mode, ServiceName, ServicePolicy } from '../model/index.js';
+import type { Identities } from '../policy/principals.js';
 import { policyInForce, type ServiceControl } from '../model/mesh-state.js';
 import { makeSnapshot, type Snapshot } from '../xds/snapshot.js';
 import { resource, typeUrlOf, type XdsResource } from '../xds/types.js';
@@ -56,7 +57,7 @@ function toXds(g: GeneratedResource, prefix: string): XdsResource {
  */
 export function generateSnapshot(
   cfg: ServiceConfig,
-  inventory: Inventory,
+  inventory: Identities,
   versionPrefix: string,
   settings: GenerateSettings = DEFAULT_SETTINGS,
 ): Snapshot {

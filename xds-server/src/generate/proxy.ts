@@ -30,9 +30,11 @@
 //     never even accepts a connection on a port nobody may use ("inbound-deny").
 // Config scoping (decided by the caller, `scope`): a converged service in enforce mode gets only the VIP services of
 // its egress policy; monitor keeps the whole mesh so that off-segment traffic still passes and is reported.
-import type { Inventory, Mode, ServiceName, ServicePolicy, Workload } from '../model/index.js';
+import type { Mode, ServiceName, ServicePolicy, Workload } from '../model/index.js';
 import { isServicePeer } from '../model/index.js';
+import { identities, type IdentityIndex } from '../inventory/identity.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
+import type { Identities } from '../policy/principals.js';
 import { builderFor } from './listeners.js';
 import {
   DEFAULT_SETTINGS,
@@ -55,11 +57,11 @@ export interface ProxyIdentity {
 }
 
 /** The VIP services in `scope` (all when undefined), sorted by service; workloads are grouped in one pass. */
-function vipServices(inv: Inventory, scope: ReadonlySet<ServiceName> | undefined): VipService[] {
-  const vips = inv.vips.filter((v) => !scope || scope.has(v.service));
+function vipServices(ids: IdentityIndex, scope: ReadonlySet<ServiceName> | undefined): VipService[] {
+  const vips = ids.inventory.vips.filter((v) => !scope || scope.has(v.service));
   if (vips.length === 0) return [];
   const byService = new Map<ServiceName, Workload[]>(vips.map((v) => [v.service, []]));
-  for (const w of inv.workloads) byService.get(w.service)?.push(w);
+  for (const [svc, list] of byService) list.push(...ids.workloadsOf(svc));
   const out: VipService[] = [];
   for (const v of vips.sort((a, b) => a.service.localeCompare(b.service))) {
     const ws = byService.get(v.service)!;
@@ -78,7 +80,8 @@ function vipServices(inv: Inventory, scope: ReadonlySet<ServiceName> | undefined
 /** What one sidecar's config is generated from. */
 export interface ProxyInput {
   readonly identity: ProxyIdentity;
-  readonly inventory: Inventory;
+  /** who is who: the identity index (an inventory is indexed once) */
+  readonly inventory: Identities;
   readonly mode: Mode;
   /**
    * The rules: in monitor/enforce the service's policy in force; in learn mode its learned edges (they only shape
@@ -97,9 +100,10 @@ export function emptyPolicy(service: ServiceName): ServicePolicy {
 
 /** Generates every resource one sidecar needs. Deterministic: the same input gives byte-identical output. */
 export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_SETTINGS): GeneratedResource[] {
-  const inv = input.inventory;
-  const services = vipServices(inv, input.scope);
-  const compiled = compilePolicy(input.policy, inv);
+  const ids = identities(input.inventory);
+  const inv = ids.inventory;
+  const services = vipServices(ids, input.scope);
+  const compiled = compilePolicy(input.policy, ids);
   const out: GeneratedResource[] = [];
   const b = builderFor(s);
 
@@ -115,7 +119,7 @@ export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_S
   // the passthrough HTTP route is used by direct chains, and by the catch-all HTTP chain outside enforce mode
   if (direct.length > 0 || !enforce) out.push(b.routeTo('outbound|passthrough', PASSTHROUGH));
   // the ports the service declares plus those its ingress rules name: a stable set, so rule changes rarely touch it
-  const declared = inv.workloads.filter((w) => w.service === input.identity.service).flatMap((w) => w.ports);
+  const declared = ids.workloadsOf(input.identity.service).flatMap((w) => w.ports);
   const ports = [...new Set([...declared, ...compiled.inbound.map((p) => p.port)])].sort((a, b) => a - b);
   if (ports.length > 0 || !enforce) out.push(b.routeTo('inbound', INBOUND_PASSTHROUGH));
   out.push(

@@ -38,6 +38,9 @@ export function normalizeIp(ip: string): string {
   return canonicalIp(s) ?? s;
 }
 
+/** indexes by the inventory object they were built from */
+const built = new WeakMap<Inventory, IdentityIndex>();
+
 export class IdentityIndex {
   /** An index that knows nobody: every address is an external. */
   static readonly EMPTY: IdentityIndex = IdentityIndex.build({ workloads: [], externals: [], vips: [] });
@@ -171,4 +174,12 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const list = m.get(k);
   if (list) list.push(v);
   else m.set(k, [v]);
+}
+
+/** The index of an inventory, built once per inventory object; an index is returned as is. */
+export function identities(x: Inventory | IdentityIndex): IdentityIndex {
+  if (x instanceof IdentityIndex) return x;
+  let idx = built.get(x);
+  if (!idx) built.set(x, (idx = IdentityIndex.build(x)));
+  return idx;
 }

@@ -1,16 +1,10 @@
 // Pure policy compiler: ServicePolicy + inventory → what the sidecar must allow, in addresses and ports, with the
 // rule each address came from (so a decision can name its rule and a denial can name the missing one).
 // Identities are resolved only through principals.ts.
-import {
-  isServicePeer,
-  type Inventory,
-  type PolicyRule,
-  type Protocol,
-  type ServiceName,
-  type ServicePolicy,
-} from '../model/index.js';
+import { isServicePeer, type PolicyRule, type Protocol, type ServiceName, type ServicePolicy } from '../model/index.js';
 import { cidrContains, parseCidr, parseIp, type Cidr } from './ip.js';
-import { addressesOf, destinationsOf, ownerOf } from './principals.js';
+import { identities } from '../inventory/identity.js';
+import { addressesOf, destinationsOf, type Identities } from './principals.js';
 import { compareRules, peerLabel, portLabel, ruleName, type PolicySide } from './rules.js';
 
 export interface CompiledRule {
@@ -52,7 +46,7 @@ export interface CompiledPolicy {
 }
 
 /** Compiles a policy against the current inventory. Deterministic: same input, same output (same order). */
-export function compilePolicy(policy: ServicePolicy, inv: Inventory): CompiledPolicy {
+export function compilePolicy(policy: ServicePolicy, inv: Identities): CompiledPolicy {
   const byPort = new Map<number, { sources: InboundSource[]; rules: CompiledRule[] }>();
   for (const rule of [...policy.ingress].sort(compareRules)) {
     const cr: CompiledRule = { side: 'ingress', name: ruleName('ingress', rule), rule };
@@ -144,7 +138,7 @@ function within(cidrs: readonly string[], ip: string): boolean {
  * is missing. `side` is the side of `compiled.service`'s policy that is checked: ingress for a connection to it,
  * egress for a connection from it.
  */
-export function decide(compiled: CompiledPolicy, side: PolicySide, conn: ConnectionFacts, inv: Inventory): Decision {
+export function decide(compiled: CompiledPolicy, side: PolicySide, conn: ConnectionFacts, inv: Identities): Decision {
   if (side === 'ingress') {
     const entry = compiled.inbound.find((p) => p.port === conn.port);
     const hits = (entry?.sources ?? []).filter(
@@ -170,7 +164,12 @@ export function decide(compiled: CompiledPolicy, side: PolicySide, conn: Connect
  * `data/db ingress allows shop/api on 5432 but not shop/web (10.213.0.11)`.
  * For an allowed connection: `allowed by <rule name>`.
  */
-export function explainDeny(compiled: CompiledPolicy, side: PolicySide, conn: ConnectionFacts, inv: Inventory): string {
+export function explainDeny(
+  compiled: CompiledPolicy,
+  side: PolicySide,
+  conn: ConnectionFacts,
+  inv: Identities,
+): string {
   return decide(compiled, side, conn, inv).reason;
 }
 
@@ -182,9 +181,9 @@ function explainIngress(
   compiled: CompiledPolicy,
   entry: InboundPort | undefined,
   conn: ConnectionFacts,
-  inv: Inventory,
+  inv: Identities,
 ): string {
-  const owner = ownerOf(conn.sourceIp, inv);
+  const owner = identities(inv).ownerOf(conn.sourceIp);
   const who = isServicePeer(owner.peer) ? `${owner.peer.service} (${conn.sourceIp})` : conn.sourceIp;
   const rules = (entry?.rules ?? []).filter((r) => protocolFits(r.rule, conn));
   if (rules.length === 0) {
@@ -199,8 +198,8 @@ function explainIngress(
   return `${compiled.service} ingress allows ${allowed} on ${conn.port} but not ${who}${stale}`;
 }
 
-function explainEgress(compiled: CompiledPolicy, conn: ConnectionFacts, inv: Inventory): string {
-  const owner = ownerOf(conn.destIp, inv);
+function explainEgress(compiled: CompiledPolicy, conn: ConnectionFacts, inv: Identities): string {
+  const owner = identities(inv).ownerOf(conn.destIp);
   const dest = peerLabel(owner.peer);
   const toDest = compiled.outbound.filter((d) => protocolFits(d.rule.rule, conn) && within(d.cidrs, conn.destIp));
   const samePort = toDest.filter((d) => d.port === conn.port);

@@ -5,8 +5,8 @@ export { diffPolicy, isEmptyDiff, renderDiff } from './diff.js';
 export type { PolicyDiff, RuleDiff, PolicyRules } from './diff.js';
 export { freezePolicy } from './freeze.js';
 export type { ServiceEdges } from './freeze.js';
-export { addressesOf, destinationsOf, ownerOf, knownServices } from './principals.js';
-export type { AddressOwner } from './principals.js';
+export { addressesOf, destinationsOf } from './principals.js';
+export type { Identities } from './principals.js';
 export { compilePolicy, decide, explainDeny, sniApplies } from './compile.js';
 export type {
   CompiledPolicy,
