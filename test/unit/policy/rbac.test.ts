@@ -237,21 +237,3 @@ test('golden: representative policies in every mode', () => {
   );
 });
 
-test('the stopgap IPMatcher codec round-trips (Envoy decodes it too: see envoy-rbac.test.ts)', () => {
-  const codec = T.ipMatcher.codec;
-  const m = {
-    rangeMatchers: [
-      {
-        ranges: [
-          { addressPrefix: '10.0.0.0', prefixLen: 8 },
-          { addressPrefix: '::', prefixLen: 0 },
-        ],
-        onMatch: { matcher: undefined, action: { name: 'a', typedConfig: undefined } },
-        exclusive: true,
-      },
-      { ranges: [{ addressPrefix: '192.0.2.1', prefixLen: 32 }], onMatch: undefined, exclusive: false },
-    ],
-  };
-  assert.deepEqual(codec.decode(codec.encode(m).finish()), m);
-  assert.deepEqual(codec.decode(new Uint8Array()), { rangeMatchers: [] });
-});

@@ -353,3 +353,27 @@ for (const c of deltaCases) {
     c.check?.(d);
   });
 }
+
+test('SotW ACKs that repeat the subscribed names reuse the names set; a reordered list is the same subscription', () => {
+  const first = decideSotw(sotwReq({ typeUrl: EDS, resourceNames: ['a', 'b'] }), EDS, undefined, V1.eds, NOW);
+  assert.equal(first.action, 'respond');
+  const sentState = { ...first.next, sentVersion: V1.eds, nonce: '1' };
+  const ack = (names: string[]) =>
+    decideSotw(
+      sotwReq({ typeUrl: EDS, resourceNames: names, versionInfo: V1.eds, responseNonce: '1' }),
+      EDS,
+      sentState,
+      V1.eds,
+      NOW,
+    );
+  const same = ack(['a', 'b']);
+  assert.equal(same.action, 'ack');
+  assert.equal(same.next.names, sentState.names, 'the same set object: nothing rebuilt');
+  const reordered = ack(['b', 'a']);
+  assert.equal(reordered.action, 'ack');
+  assert.equal(reordered.next.names, sentState.names);
+  assert.deepEqual(reordered.next.requested, ['b', 'a']);
+  const wider = ack(['a', 'b', 'c']);
+  assert.deepEqual([...wider.next.names].sort(), ['a', 'b', 'c']);
+  assert.equal(wider.action, 'respond', 'a newly subscribed name gets a response');
+});

@@ -1,7 +1,8 @@
 // The Envoy message types nanoseg emits, with their type URLs, and helpers to pack them into Any and to render
-// packed config back into readable JSON (golden files, debugging). Only this file knows the type URL strings of
-// filter/extension configs.
+// packed config back into readable JSON (golden files, debugging). The five xDS resource types take their URLs from
+// the type registry (xds/types.ts); this file is the one place that knows the URLs of filter and extension configs.
 import type { Any } from '../../../proto/gen/google/protobuf/any.js';
+import { CDS, ECDS, EDS, LDS, RDS } from '../xds/types.js';
 import { Listener } from '../../../proto/gen/envoy/config/listener/v3/listener.js';
 import { Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster.js';
 import { ClusterLoadAssignment } from '../../../proto/gen/envoy/config/endpoint/v3/endpoint.js';
@@ -54,16 +55,20 @@ export type DeepPartial<M> = M extends Builtin
 export type PartialOf<C> = C extends { decode(b: Uint8Array): infer M } ? DeepPartial<M> : never;
 
 const PREFIX = 'type.googleapis.com/';
+/** A resource type of the registry, with its codec. */
+function resourceTyped<C extends Codec<unknown>>(url: string, codec: C): Typed<ReturnType<C['decode']>> & { codec: C } {
+  return { url, codec } as Typed<ReturnType<C['decode']>> & { codec: C };
+}
 function typed<C extends Codec<unknown>>(fullName: string, codec: C): Typed<ReturnType<C['decode']>> & { codec: C } {
   return { url: PREFIX + fullName, codec } as Typed<ReturnType<C['decode']>> & { codec: C };
 }
 
 export const T = {
-  listener: typed('envoy.config.listener.v3.Listener', Listener),
-  cluster: typed('envoy.config.cluster.v3.Cluster', Cluster),
-  endpoints: typed('envoy.config.endpoint.v3.ClusterLoadAssignment', ClusterLoadAssignment),
-  route: typed('envoy.config.route.v3.RouteConfiguration', RouteConfiguration),
-  extension: typed('envoy.config.core.v3.TypedExtensionConfig', TypedExtensionConfig),
+  listener: resourceTyped(LDS, Listener),
+  cluster: resourceTyped(CDS, Cluster),
+  endpoints: resourceTyped(EDS, ClusterLoadAssignment),
+  route: resourceTyped(RDS, RouteConfiguration),
+  extension: resourceTyped(ECDS, TypedExtensionConfig),
   tcpProxy: typed('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', TcpProxy),
   hcm: typed(
     'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',

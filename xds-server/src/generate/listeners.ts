@@ -27,6 +27,7 @@ import {
 } from './names.js';
 import { rbacFilterRef } from './rbac.js';
 import type { GeneratedResource, ResourceKind } from './resource.js';
+import { typeUrlOf } from '../xds/types.js';
 
 const builders = new WeakMap<GenerateSettings, Builder>();
 /** Builders are kept per settings object so their memo of packed filter configs is shared between sidecars. */
@@ -231,7 +232,34 @@ export class Builder {
     ];
   }
 
+  /**
+   * The outbound listener, memoized on what it is built from (VIPs and ports, direct destinations, the mode's
+   * default chain): an endpoints-only change — a replica joining — regenerates every group's snapshot but encodes
+   * each distinct listener once.
+   */
   outboundListener(
+    services: readonly VipService[],
+    direct: readonly { cidr: string; port: number }[],
+    enforce: boolean,
+  ): GeneratedResource {
+    const key =
+      `ol|${enforce}|${services.map((v) => `${v.service}@${v.vip}:${v.ports.join(',')}`).join(';')}|` +
+      direct.map((d) => `${d.cidr}:${d.port}`).join(';');
+    return this.memoizedRes(key, () => this.buildOutboundListener(services, direct, enforce));
+  }
+
+  inboundListener(
+    ports: readonly number[],
+    generations: Readonly<Record<number, number>>,
+    enforce: boolean,
+  ): GeneratedResource {
+    const gens = ports.map((p) => generations[p] ?? 0).join(',');
+    return this.memoizedRes(`il|${enforce}|${ports.join(',')}|${gens}`, () =>
+      this.buildInboundListener(ports, generations, enforce),
+    );
+  }
+
+  private buildOutboundListener(
     services: readonly VipService[],
     direct: readonly { cidr: string; port: number }[],
     enforce: boolean,
@@ -305,7 +333,7 @@ export class Builder {
     );
   }
 
-  inboundListener(
+  private buildInboundListener(
     ports: readonly number[],
     generations: Readonly<Record<number, number>>,
     enforce: boolean,
@@ -375,14 +403,6 @@ function dedupeDeps(deps: { kind: ResourceKind; name: string }[]): { kind: Resou
   });
 }
 
-const URL_OF: Record<ResourceKind, string> = {
-  cluster: T.cluster.url,
-  endpoints: T.endpoints.url,
-  listener: T.listener.url,
-  route: T.route.url,
-  extension: T.extension.url,
-};
-
 function res(
   kind: ResourceKind,
   typeUrl: string,
@@ -390,6 +410,6 @@ function res(
   body: Buffer,
   deps: GeneratedResource['deps'] = [],
 ): GeneratedResource {
-  if (URL_OF[kind] !== typeUrl) throw new Error(`internal: ${kind} resource with type ${typeUrl}`);
+  if (typeUrlOf(kind) !== typeUrl) throw new Error(`internal: ${kind} resource with type ${typeUrl}`);
   return { kind, typeUrl, name, body, deps };
 }

@@ -34,12 +34,6 @@ import type { GeneratedResource } from './resource.js';
 
 export type RbacFilterKind = 'network' | 'http';
 
-/** Envoy's filter names; also the dynamic-metadata namespaces of the shadow results. */
-export const RBAC_FILTER_NAME: Record<RbacFilterKind, string> = {
-  network: 'envoy.filters.network.rbac',
-  http: 'envoy.filters.http.rbac',
-};
-
 const RBAC_TYPE: Record<RbacFilterKind, { url: string }> = { network: T.networkRbac, http: T.httpRbac };
 
 function emptyAny(t: { url: string }): Any {

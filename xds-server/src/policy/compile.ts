@@ -1,7 +1,14 @@
 // Pure policy compiler: ServicePolicy + inventory → what the sidecar must allow, in addresses and ports, with the
 // rule each address came from (so a decision can name its rule and a denial can name the missing one).
 // Identities are resolved only through principals.ts.
-import { isServicePeer, type PolicyRule, type Protocol, type ServiceName, type ServicePolicy } from '../model/index.js';
+import {
+  isServicePeer,
+  type EnforcementPointName,
+  type PolicyRule,
+  type Protocol,
+  type ServiceName,
+  type ServicePolicy,
+} from '../model/index.js';
 import { cidrContains, parseCidr, parseIp, type Cidr } from './ip.js';
 import { identities } from '../inventory/identity.js';
 import { addressesOf, destinationsOf, type Identities } from './principals.js';
@@ -12,7 +19,20 @@ export interface CompiledRule {
   /** stable name (RBAC policy / action name), see rules.ts `ruleName` */
   readonly name: string;
   readonly rule: PolicyRule;
+  /** the enforcement points that enforce this rule (see `enforcedBy`) */
+  readonly points: readonly EnforcementPointName[];
 }
+
+/**
+ * Which enforcement points enforce a rule of a protocol. The sidecar's RBAC sees TCP through Envoy (tcp, http,
+ * grpc); nothing enforces udp (or anything Envoy never sees) until the kernel point exists, so a udp rule is
+ * compiled, explained and kept, but enforced nowhere yet.
+ */
+export function enforcedBy(protocol: Protocol): readonly EnforcementPointName[] {
+  return protocol === 'udp' ? NO_POINTS : SIDECAR;
+}
+const SIDECAR: readonly EnforcementPointName[] = Object.freeze(['sidecar']);
+const NO_POINTS: readonly EnforcementPointName[] = Object.freeze([]);
 
 /** One allowed source prefix on an inbound port, and the rule that allows it. */
 export interface InboundSource {
@@ -49,7 +69,12 @@ export interface CompiledPolicy {
 export function compilePolicy(policy: ServicePolicy, inv: Identities): CompiledPolicy {
   const byPort = new Map<number, { sources: InboundSource[]; rules: CompiledRule[] }>();
   for (const rule of [...policy.ingress].sort(compareRules)) {
-    const cr: CompiledRule = { side: 'ingress', name: ruleName('ingress', rule), rule };
+    const cr: CompiledRule = {
+      side: 'ingress',
+      name: ruleName('ingress', rule),
+      rule,
+      points: enforcedBy(rule.protocol),
+    };
     let entry = byPort.get(rule.port);
     if (!entry) byPort.set(rule.port, (entry = { sources: [], rules: [] }));
     if (entry.rules.some((r) => r.name === cr.name)) continue;
@@ -86,7 +111,7 @@ export function compilePolicy(policy: ServicePolicy, inv: Identities): CompiledP
       port: rule.port,
       protocol: rule.protocol,
       ...(sni ? { sni } : {}),
-      rule: { side: 'egress', name, rule },
+      rule: { side: 'egress', name, rule, points: enforcedBy(rule.protocol) },
     });
   }
   return { service: policy.service, inbound, outbound };

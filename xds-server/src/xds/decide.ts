@@ -43,6 +43,8 @@ export interface SotwState {
   readonly ackedVersion?: string;
   /** Subscribed names (named types only; CDS and LDS always get everything). */
   readonly names: ReadonlySet<string>;
+  /** The resource_names list of the last request, as sent: an ACK repeating it needs no set built (hot path). */
+  readonly requested?: readonly string[];
   readonly nack?: Nack;
 }
 
@@ -59,11 +61,14 @@ export function decideSotw(
   now: number,
 ): Decision<SotwState> {
   const wildcard = isWildcardType(typeUrl);
-  const names = wildcard ? EMPTY_NAMES : new Set(req.resourceNames);
+  // most requests (ACKs) repeat the previous list: keep its set instead of building and comparing a new one
+  const same = !wildcard && prev?.requested !== undefined && sameList(prev.requested, req.resourceNames);
+  const names = wildcard ? EMPTY_NAMES : same ? prev!.names : new Set(req.resourceNames);
+  const requested = wildcard ? undefined : req.resourceNames;
 
   // Empty nonce, or a nonce from before this stream (Envoy reconnecting to us): an initial request.
   if (req.responseNonce === '' || prev?.nonce === undefined) {
-    const base: SotwState = prev?.nack ? { names, nack: prev.nack } : { names };
+    const base: SotwState = { names, ...(requested && { requested }), ...(prev?.nack && { nack: prev.nack }) };
     if (current === undefined)
       return { action: 'wait', why: 'initial request, no snapshot for this node yet', next: base };
     if (!wildcard && names.size === 0) return { action: 'wait', why: 'initial request names nothing', next: base };
@@ -86,8 +91,13 @@ export function decideSotw(
     return { action: 'ignore', why: `stale nonce ${req.responseNonce} (last sent ${prev.nonce})`, next: prev };
   }
 
-  const added = wildcard ? 0 : countAdded(names, prev.names);
-  const withNames: SotwState = wildcard || sameSet(names, prev.names) ? prev : { ...prev, names };
+  const added = wildcard || same ? 0 : countAdded(names, prev.names);
+  const withNames: SotwState =
+    wildcard || same
+      ? prev
+      : sameSet(names, prev.names)
+        ? { ...prev, requested: requested! }
+        : { ...prev, names, requested: requested! };
 
   if (req.errorDetail) {
     const nacked: Nack = { version: prev.sentVersion ?? req.versionInfo, message: req.errorDetail.message, at: now };
@@ -268,6 +278,13 @@ function countAdded(now: ReadonlySet<string>, before: ReadonlySet<string>): numb
   let n = 0;
   for (const x of now) if (!before.has(x)) n++;
   return n;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
