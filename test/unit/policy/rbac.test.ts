@@ -236,4 +236,3 @@ test('golden: representative policies in every mode', () => {
     ].map(renderResource),
   );
 });
-
