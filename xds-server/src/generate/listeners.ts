@@ -26,8 +26,7 @@ import {
   type VipService,
 } from './names.js';
 import { rbacFilterRef } from './rbac.js';
-import type { GeneratedResource, ResourceKind } from './resource.js';
-import { typeUrlOf } from '../xds/types.js';
+import { dedupeDeps, res, type GeneratedResource, type ResourceKind } from './resource.js';
 
 const builders = new WeakMap<GenerateSettings, Builder>();
 /** Builders are kept per settings object so their memo of packed filter configs is shared between sidecars. */
@@ -391,25 +390,4 @@ export class Builder {
       ]),
     );
   }
-}
-
-function dedupeDeps(deps: { kind: ResourceKind; name: string }[]): { kind: ResourceKind; name: string }[] {
-  const seen = new Set<string>();
-  return deps.filter((d) => {
-    const k = `${d.kind}|${d.name}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
-
-function res(
-  kind: ResourceKind,
-  typeUrl: string,
-  name: string,
-  body: Buffer,
-  deps: GeneratedResource['deps'] = [],
-): GeneratedResource {
-  if (typeUrlOf(kind) !== typeUrl) throw new Error(`internal: ${kind} resource with type ${typeUrl}`);
-  return { kind, typeUrl, name, body, deps };
 }
