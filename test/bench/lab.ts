@@ -293,7 +293,9 @@ export const EMPTY_SET_VERSION = 'e3b0c44298fc1c14';
 export function allAcked(e: StatusView['envoys'][number]): boolean {
   const sent = e.sent as Record<string, string | undefined>,
     acked = e.acked as Record<string, string | undefined>;
-  return Object.keys(sent).every((t) => sent[t] === acked[t] || sent[t] === EMPTY_SET_VERSION);
+  // versions carry the store id before a '.': the empty set is recognised by its hash
+  const empty = (v: string | undefined) => v !== undefined && v.slice(v.indexOf('.') + 1) === EMPTY_SET_VERSION;
+  return Object.keys(sent).every((t) => sent[t] === acked[t] || empty(sent[t]));
 }
 
 // ---- numbers ----------------------------------------------------------------------------------------------------
