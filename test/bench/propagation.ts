@@ -22,9 +22,9 @@ export const propagation: Benchmark = {
   name: 'propagation',
   description: 'lab: mode flip → every affected Envoy ACKed; a replica joining while enforced → peers ACKed',
   async run({ quick, progress }) {
-    const flips = quick ? 10 : 30;
-    const cliFlips = quick ? 2 : 6;
-    const joins = quick ? 2 : 5;
+    const flips = quick ? 4 : 30;
+    const cliFlips = quick ? 1 : 6;
+    const joins = quick ? 1 : 5;
     if (!isRoot()) {
       progress('skipped: the lab needs root (network namespaces, nftables)');
       return [];

@@ -44,7 +44,7 @@ export const rbacCost: Benchmark = {
     // A/B: a lab of its own per run (up against that tree's control plane, measured, torn down), A B B A; two rounds
     // per run, so each side gets as many rounds as a plain run
     if (ab) return abCompare(ab, quick, progress, (tree) => measure({ quick, rounds: 2, progress, tree }));
-    return measure({ quick, rounds: quick ? 2 : 4, progress });
+    return measure({ quick, rounds: quick ? 1 : 4, progress });
   },
 };
 
@@ -55,9 +55,9 @@ async function measure(o: {
   tree?: CodeTree;
 }): Promise<Metric[]> {
   const { quick, rounds, progress } = o;
-  const seconds = quick ? 4 : 12;
-  const warmup = quick ? 1 : 2;
-  const wrkSeconds = quick ? 2 : 5;
+  const seconds = quick ? 2 : 12;
+  const warmup = quick ? 0.5 : 2;
+  const wrkSeconds = quick ? 1 : 5;
   const lab = await BenchLab.start('nanoseg-bench-rbac-cost-', ['--min-observations', '10'], o.tree);
   try {
     lab.up('rbaccost', [

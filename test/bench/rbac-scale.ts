@@ -47,9 +47,9 @@ export const rbacScale: Benchmark = {
   name: 'rbac-scale',
   description: 'lab, enforce: HTTP p99 with a server policy allowing 10,000 source addresses vs 1',
   async run({ quick, progress }) {
-    const rounds = quick ? 3 : 6;
-    const seconds = quick ? 4 : 12;
-    const warmup = quick ? 1 : 2;
+    const rounds = quick ? 1 : 6;
+    const seconds = quick ? 2 : 12;
+    const warmup = quick ? 0.5 : 2;
     if (!isRoot()) {
       progress('skipped: the lab needs root (network namespaces, nftables)');
       return [];

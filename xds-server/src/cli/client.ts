@@ -29,6 +29,11 @@ export function actor(): string {
   return `${user}@${hostname()}`;
 }
 
+/**
+ * Every call opens its own connection (`agent: false`). Node's global agent keeps sockets alive, and a request
+ * written on a kept socket just as the server's keep-alive timeout closes it fails with EPIPE or ECONNRESET; on a
+ * unix socket a fresh connection costs next to nothing and cannot race that way.
+ */
 export class ApiClient {
   constructor(readonly socketPath: string) {}
 
@@ -36,7 +41,14 @@ export class ApiClient {
   stream(path: string, onLine: (value: unknown) => void, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const req = request(
-        { socketPath: this.socketPath, method: 'GET', path, headers: { 'x-nanoseg-actor': actor() }, signal },
+        {
+          socketPath: this.socketPath,
+          agent: false,
+          method: 'GET',
+          path,
+          headers: { 'x-nanoseg-actor': actor() },
+          signal,
+        },
         (res) => {
           if ((res.statusCode ?? 500) >= 400) {
             res.resume();
@@ -78,6 +90,7 @@ export class ApiClient {
       const req = request(
         {
           socketPath: this.socketPath,
+          agent: false,
           method,
           path,
           headers: {
