@@ -16,7 +16,10 @@ import {
   labExec,
   labInventory,
   LabSpecError,
+  ROOT_POD_USER,
+  parsePodUser,
 } from '../lab/index.js';
+import type { PodUser } from '../lab/index.js';
 
 export const DEFAULT_LAB_DIR = '/var/lib/nanoseg/lab';
 const INVENTORY_SOURCE = 'lab';
@@ -67,6 +70,8 @@ export function registerLab(program: Command): void {
           logger,
           timeoutMs: timeout.ms,
           workDir: dirname(file),
+          // pods must not reach the control plane: its API socket is hidden from them like the xDS socket
+          sockets: [api.socketPath],
           // the control plane must know who is who before the first sidecar asks for config
           onPlanned: async (desired) => {
             await api.call('PUT', `/v1/inventory/${INVENTORY_SOURCE}`, labInventory(desired));
@@ -103,13 +108,14 @@ export function registerLab(program: Command): void {
       if (members.length === 0) return void process.stdout.write('no lab\n');
       process.stdout.write(
         table(
-          ['NAME', 'KIND', 'SERVICE', 'ADDRESS', 'NAMESPACE', 'ENVOY', 'APPS'],
+          ['NAME', 'KIND', 'SERVICE', 'ADDRESS', 'NAMESPACE', 'USER', 'ENVOY', 'APPS'],
           members.map((m) => [
             m.name,
             m.kind,
             m.service ?? '-',
             m.address,
             m.namespace,
+            m.user ?? 'root (host)',
             m.envoy ? (m.envoy.alive ? `pid ${m.envoy.pid}` : 'dead') : '-',
             m.apps.map((a) => (a.alive ? 'up' : 'dead')).join(',') || '-',
           ]),
@@ -119,11 +125,36 @@ export function registerLab(program: Command): void {
 
   lab
     .command('exec')
-    .description("run CMD inside POD's network namespace; exits with CMD's exit code")
+    .description(
+      "run CMD in POD like `kubectl exec`: in the pod's network, PID and mount namespaces, as the pod's user; " +
+        "exits with CMD's exit code",
+    )
     .argument('<pod>', 'pod or external name')
     .argument('<command...>', 'command and arguments (after --)')
-    .action(async (pod: string, argv: string[], _o, cmd: Command) => {
+    .option(
+      '--user <user>',
+      '"root": uid 0 with the capabilities of a privileged pod (a container runtime\'s defaults + NET_ADMIN, ' +
+        "never SYS_ADMIN), or UID[:GID]; default: the pod's user",
+    )
+    .addHelpText(
+      'after',
+      `
+The control plane's sockets and the lab's state are not visible inside a pod, so \`nanoseg\` commands
+run there fail with "cannot reach the control plane". An external is a host: commands run as root there.
+
+Examples:
+  nanoseg lab exec web-1 -- curl -s http://api.shop:9090/
+  nanoseg lab exec --user root web-1 -- nft list ruleset`,
+    )
+    .action(async (pod: string, argv: string[], o: { user?: string }, cmd: Command) => {
       requireRoot();
-      process.exitCode = await labExec({ labDir: labDir(cmd) }, pod, argv);
+      let user: PodUser | undefined;
+      if (o.user === 'root' || o.user === '0') user = ROOT_POD_USER;
+      else if (o.user !== undefined) {
+        const u = parsePodUser(o.user);
+        if (typeof u === 'string') throw new CliError(`--user: ${u}`, 2);
+        user = u;
+      }
+      process.exitCode = await labExec({ labDir: labDir(cmd) }, pod, argv, user !== undefined ? { user } : {});
     });
 }

@@ -10,10 +10,14 @@ import {
   ensureLabNamespace,
   listLabNamespaces,
   listNamespaces,
-  writeHosts,
+  writeNetnsFile,
 } from './net.js';
 import { ENVOY_UID, INBOUND_CAPTURE_PORT, OUTBOUND_CAPTURE_PORT } from '../sidecar/capture.js';
-import { LAB_NAMESPACE, hostsFile, labMembers, planLab } from './plan.js';
+import { LAB_NAMESPACE, labMembers, planLab } from './plan.js';
+import { hostsFile, podHostsFile } from './names.js';
+import { resolvConf } from './dns.js';
+import { hiddenPaths } from './sandbox.js';
+import { startPodApps, startSandbox } from './pods.js';
 import { memberDir, readLabState, stateFile, writeLabState } from './state.js';
 import type { ExternalState, LabState, MemberState, PodState } from './plan.js';
 import { checkLabSpec, formatValidationError } from './spec.js';
@@ -37,8 +41,13 @@ export interface LabUpOptions {
   readonly timeoutMs?: number;
   /** install the nftables capture in pods (default true; false only for network tests) */
   readonly capture?: boolean;
-  /** working directory of app commands (default: the member's own folder); the CLI passes the lab file's folder */
+  /**
+   * working directory of app commands (default: the member's own folder for externals, `/` in pods); the CLI passes
+   * the lab file's folder. A folder hidden from pods (or under /tmp) is `/` in pods.
+   */
   readonly workDir?: string;
+  /** more control plane sockets pods must not reach besides the xDS socket (the CLI passes the API socket) */
+  readonly sockets?: readonly string[];
   /**
    * Called with the desired state once planned, before any member is created: the CLI registers the lab's
    * inventory with the control plane here, so every sidecar's first config already knows who is who.
@@ -133,7 +142,8 @@ async function waitForListeners(pod: PodState, logFile: string, timeoutMs: numbe
   }
 }
 
-async function startApps(labDir: string, m: MemberState, workDir: string | undefined): Promise<number[]> {
+/** An external's commands: a host, so as root in its network namespace, as ever. */
+async function startExternalApps(labDir: string, m: MemberState, workDir: string | undefined): Promise<number[]> {
   const pids: number[] = [];
   for (const [i, cmd] of m.run.entries()) {
     pids.push(
@@ -158,9 +168,14 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
   await mkdir(labDir, { recursive: true, mode: 0o755 });
   await chmod(labDir, 0o755);
 
+  const planOpts = {
+    xdsSocket: opts.xdsSocket,
+    capture: opts.capture ?? true,
+    hidden: hiddenPaths([opts.xdsSocket, ...(opts.sockets ?? [])], [labDir]),
+  };
   let previous = await readLabState(labDir);
   const existing = new Set(await listNamespaces());
-  const first = planLab(checked.result, previous, { xdsSocket: opts.xdsSocket, capture: opts.capture ?? true });
+  const first = planLab(checked.result, previous, planOpts);
   if (first.resetLab && previous !== undefined) {
     logger.info({ from: previous.subnet, to: checked.result.subnet }, 'lab subnet changed; tearing the lab down first');
     await labDown({ labDir });
@@ -177,7 +192,7 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
       externals: previous.externals.map((e) => lost(e) as ExternalState),
     };
   }
-  const plan = planLab(checked.result, previous, { xdsSocket: opts.xdsSocket, capture: opts.capture ?? true });
+  const plan = planLab(checked.result, previous, planOpts);
   const desired = plan.desired;
   logger.info({ add: plan.add, remove: plan.remove, recreate: plan.reasons, keep: plan.keep }, 'lab plan');
 
@@ -228,8 +243,14 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
   await save();
   await ensureLabNamespace(desired);
   const hosts = hostsFile(desired);
-  await writeHosts(desired.labNamespace, hosts);
-  for (const name of plan.keep) await writeHosts(current.get(name)!.namespace, hosts);
+  // Pods with a lab resolver see only themselves in their hosts file, and the resolver in resolv.conf.
+  const writeNames = async (m: MemberState): Promise<void> => {
+    await writeNetnsFile(m.namespace, 'hosts', m.kind === 'pod' ? podHostsFile(desired, m) : hosts);
+    if (m.kind === 'pod' && desired.dnsAddress !== undefined)
+      await writeNetnsFile(m.namespace, 'resolv.conf', resolvConf(desired.dnsAddress));
+  };
+  await writeNetnsFile(desired.labNamespace, 'hosts', hosts);
+  for (const name of plan.keep) await writeNames(current.get(name)!);
 
   for (const m of creating) {
     const dir = memberDir(labDir, m.name);
@@ -243,7 +264,7 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
     await mkdir(dir, { recursive: true, mode: 0o755 });
     await chmod(join(labDir, 'pods'), 0o755);
     await createMemberNetwork(desired, rec);
-    await writeHosts(rec.namespace, hosts);
+    await writeNames(rec);
     await step({ ...rec, phase: 'network' });
 
     if (rec.kind === 'pod') {
@@ -302,8 +323,14 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
       await step((pod = { ...pod, phase: 'envoy', envoyPid }));
       logger.info({ pod: pod.name, namespace: pod.namespace, address: pod.address, envoyPid }, 'started Envoy');
       if (opts.waitForEnvoy ?? true) await waitForListeners(pod, envoyLog, opts.timeoutMs ?? DEFAULT_ENVOY_TIMEOUT_MS);
+      const sandboxPid = await startSandbox(labDir, desired, pod);
+      await step((pod = { ...pod, phase: 'sandbox', sandboxPid }));
+      rec = pod;
     }
-    const appPids = await startApps(labDir, rec, opts.workDir);
+    const appPids =
+      rec.kind === 'pod'
+        ? await startPodApps(labDir, desired, rec, opts.workDir)
+        : await startExternalApps(labDir, rec, opts.workDir);
     await step({ ...rec, phase: 'running', appPids });
     logger.info(
       { member: rec.name, kind: rec.kind, namespace: rec.namespace, address: rec.address, appPids },

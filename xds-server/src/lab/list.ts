@@ -5,6 +5,8 @@ import { labMembers, type LabState, type MemberState } from './plan.js';
 import { readLabState } from './state.js';
 import { processAlive, runInherited } from './sys.js';
 import type { LabDirOptions } from './lab.js';
+import { DEFAULT_POD_USER, formatPodUser, podExecArgv, type PodUser } from './sandbox.js';
+import { sandboxInit } from './pods.js';
 
 export interface ProcessStatus {
   readonly pid: number;
@@ -19,6 +21,8 @@ export interface LabMemberStatus {
   readonly namespace: string;
   readonly phase: MemberState['phase'];
   readonly envoy?: ProcessStatus;
+  /** pods: who the apps run as (`1000:1000`, `root (privileged)`) */
+  readonly user?: string;
   readonly apps: readonly ProcessStatus[];
 }
 
@@ -39,15 +43,29 @@ export async function labList(opts: LabDirOptions): Promise<LabListing> {
     address: m.address,
     namespace: m.namespace,
     phase: m.phase,
-    ...(m.kind === 'pod' ? { service: m.service } : {}),
+    ...(m.kind === 'pod' ? { service: m.service, user: formatPodUser(m.user ?? DEFAULT_POD_USER) } : {}),
     ...(m.kind === 'pod' && m.envoyPid !== undefined ? { envoy: status(m.envoyPid) } : {}),
     apps: m.appPids.map(status),
   });
   return { name: state.name, pods: state.pods.map(member), externals: state.externals.map(member) };
 }
 
-/** Runs `argv` inside a pod's (or external's) namespace with inherited stdio; resolves with its exit code. */
-export async function labExec(opts: LabDirOptions, pod: string, argv: readonly string[]): Promise<number> {
+export interface LabExecOptions {
+  /** run as this user instead of the pod's own: `ROOT_POD_USER` for `--user root` */
+  readonly user?: PodUser;
+}
+
+/**
+ * Runs `argv` with inherited stdio inside a pod, like `kubectl exec`: in the pod's network, PID and mount namespaces,
+ * as the pod's user (or `opts.user`, where root gets the pod capability set, never more). An external is a host:
+ * its commands run as root in its network namespace. Resolves with the exit code.
+ */
+export async function labExec(
+  opts: LabDirOptions,
+  pod: string,
+  argv: readonly string[],
+  exec: LabExecOptions = {},
+): Promise<number> {
   const state = await readLabState(opts.labDir);
   const members = state !== undefined ? labMembers(state) : [];
   const m = members.find((x) => x.name === pod);
@@ -56,7 +74,14 @@ export async function labExec(opts: LabDirOptions, pod: string, argv: readonly s
     throw new Error(`unknown pod "${pod}"; known: ${known.length > 0 ? known.join(', ') : '(no lab is up)'}`);
   }
   if (argv.length === 0) throw new Error('labExec: no command given');
-  return runInherited(['ip', 'netns', 'exec', m.namespace, ...argv]);
+  if (m.kind === 'external') {
+    if (exec.user !== undefined && !exec.user.privileged)
+      throw new Error(`"${pod}" is an external (a host, not a container): its commands run as root`);
+    return runInherited(['ip', 'netns', 'exec', m.namespace, ...argv]);
+  }
+  const init = m.sandboxPid !== undefined ? sandboxInit(m.sandboxPid) : undefined;
+  if (init === undefined) throw new Error(`pod "${pod}" has no running sandbox (phase ${m.phase}): re-run lab up`);
+  return runInherited(podExecArgv(init, exec.user ?? m.user ?? DEFAULT_POD_USER, argv));
 }
 
 /** The lab as an inventory source. */

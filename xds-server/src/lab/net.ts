@@ -1,6 +1,6 @@
 // Kernel state of the lab through `ip` and `nft`: the lab namespace with its bridge, member namespaces, capture,
 // hosts files, and tearing namespaces down. Nothing here touches the root network namespace.
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { NAMESPACE_PREFIX } from './plan.js';
 import type { LabState, MemberState } from './plan.js';
 import { captureRuleset } from '../sidecar/capture.js';
@@ -121,13 +121,35 @@ export async function applyCapture(namespace: string): Promise<void> {
   await runOk(['ip', 'netns', 'exec', namespace, 'nft', '-f', '-'], { input: captureRuleset() });
 }
 
-/** Writes `/etc/netns/<ns>/hosts` (replaced atomically). */
-export async function writeHosts(namespace: string, text: string): Promise<void> {
+/**
+ * Writes `/etc/netns/<ns>/<name>` (hosts, resolv.conf). A new file is written whole and renamed into place; an
+ * existing one is rewritten in place, because `ip netns exec` bind-mounted that very file into the pod's running
+ * sandbox, which a rename would leave on the old copy.
+ */
+export async function writeNetnsFile(namespace: string, name: 'hosts' | 'resolv.conf', text: string): Promise<void> {
   const dir = `${NETNS_ETC}/${namespace}`;
+  const path = `${dir}/${name}`;
+  try {
+    const fh = await open(path, 'r+');
+    try {
+      await fh.write(text, 0);
+      await fh.truncate(Buffer.byteLength(text));
+    } finally {
+      await fh.close();
+    }
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
   await mkdir(dir, { recursive: true, mode: 0o755 });
-  const tmp = `${dir}/.hosts.${process.pid}`;
+  const tmp = `${dir}/.${name}.${process.pid}`;
   await writeFile(tmp, text, { mode: 0o644 });
-  await rename(tmp, `${dir}/hosts`);
+  await rename(tmp, path);
+}
+
+/** Writes `/etc/netns/<ns>/hosts`. */
+export function writeHosts(namespace: string, text: string): Promise<void> {
+  return writeNetnsFile(namespace, 'hosts', text);
 }
 
 /** Pids of the processes whose network namespace is `namespace`. */

@@ -1,6 +1,8 @@
 // The lab planner: (spec, previous state) → desired state + what to add, remove and recreate. Pure.
 import { createHash } from 'node:crypto';
-import type { LabSpec } from './spec.js';
+import { DNS_MEMBER, type LabSpec } from './spec.js';
+import { ALWAYS_HIDDEN, DEFAULT_POD_USER, type PodUser } from './sandbox.js';
+import { dnsmasqCommand } from './dns.js';
 import { cidrContains, formatCidr, intToIp, ipToInt, labAddressPlan, parseCidr } from './ipv4.js';
 
 export const LAB_NAMESPACE = 'nsg-lab';
@@ -14,7 +16,7 @@ export const STATE_VERSION = 1;
  * How far a member got while being created. A crash leaves the phase reached in state.json, so `labDown` (and the
  * next `labUp`, which recreates anything not `running`) knows what exists.
  */
-export type MemberPhase = 'planned' | 'network' | 'capture' | 'envoy' | 'running';
+export type MemberPhase = 'planned' | 'network' | 'capture' | 'envoy' | 'sandbox' | 'running';
 
 interface MemberBase {
   readonly name: string;
@@ -35,6 +37,10 @@ export interface PodState extends MemberBase {
   /** whether the nftables capture table is installed */
   readonly capture: boolean;
   readonly envoyPid?: number;
+  /** who the apps run as (and `lab exec` without `--user`) */
+  readonly user: PodUser;
+  /** the pod's pause process (`unshare`, in the host's PID namespace): its child holds the PID and mount namespaces */
+  readonly sandboxPid?: number;
 }
 
 export interface ExternalState extends MemberBase {
@@ -63,6 +69,10 @@ export interface LabState {
   readonly pods: readonly PodState[];
   readonly externals: readonly ExternalState[];
   readonly vips: readonly LabVip[];
+  /** what pods' apps cannot see: folders (or files) hidden in every pod's mount namespace */
+  readonly hidden: readonly string[];
+  /** the lab's resolver (`dns: true`): pods' resolv.conf points here, and their hosts file has no lab names */
+  readonly dnsAddress?: string;
   /** ISO time of the last write */
   readonly updatedAt: string;
 }
@@ -71,6 +81,8 @@ export interface PlanOptions {
   readonly xdsSocket: string;
   /** install the nftables capture in pod namespaces (default true) */
   readonly capture?: boolean;
+  /** hidden in pods (see `hiddenPaths`; default `ALWAYS_HIDDEN`) */
+  readonly hidden?: readonly string[];
   /** ISO timestamp to stamp the desired state with (injected for determinism) */
   readonly now?: string;
 }
@@ -123,6 +135,10 @@ function recreateReason(
   if (prev.kind === 'pod' && next.kind === 'pod') {
     if (prev.service !== next.service) return `service ${prev.service} → ${next.service}`;
     if (prev.capture !== next.capture) return `capture ${prev.capture ? 'on' : 'off'} → ${next.capture ? 'on' : 'off'}`;
+    const [pu, nu] = [prev.user ?? DEFAULT_POD_USER, next.user];
+    if (pu.uid !== nu.uid || pu.gid !== nu.gid || pu.privileged !== nu.privileged) return 'user changed';
+    if (!sameList(prevLab.hidden ?? [], nextLab.hidden)) return 'hidden paths changed';
+    if (prevLab.dnsAddress !== nextLab.dnsAddress) return 'lab resolver changed';
     if (prevLab.xdsSocket !== nextLab.xdsSocket) return 'xDS socket changed';
     if (prevLab.name !== nextLab.name) return 'lab name changed';
   }
@@ -160,8 +176,17 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       }
     }
   }
+  // The resolver is addressed like a pod without an address, after the pods (so it never shifts theirs).
+  const dnsMember = spec.dns === true ? [{ name: DNS_MEMBER }] : [];
+  for (const d of dnsMember) {
+    const old = prevMembers.get(d.name);
+    if (old?.kind === 'external' && usable(ipToInt(old.address))) {
+      podAddress.set(d.name, old.address);
+      taken.add(ipToInt(old.address));
+    }
+  }
   let cursor = addr.gateway + 1;
-  for (const p of spec.pods) {
+  for (const p of [...spec.pods, ...dnsMember]) {
     if (podAddress.has(p.name)) continue;
     while (!usable(cursor)) {
       cursor++;
@@ -174,7 +199,11 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
   // Namespaces: keep the previous name of a member; otherwise derive it, salting on collision.
   const usedNs = new Set<string>([LAB_NAMESPACE]);
   const nsOf = new Map<string, string>();
-  const allNames = [...spec.pods.map((p) => p.name), ...spec.externals.map((e) => e.name)];
+  const allNames = [
+    ...spec.pods.map((p) => p.name),
+    ...spec.externals.map((e) => e.name),
+    ...dnsMember.map((d) => d.name),
+  ];
   for (const n of allNames) {
     const old = prevMembers.get(n)?.namespace;
     if (old !== undefined && !usedNs.has(old)) {
@@ -231,6 +260,7 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       namespace,
       hostVeth: hostVethName(namespace),
       capture,
+      user: p.user ?? DEFAULT_POD_USER,
       phase: 'planned',
       appPids: [],
     };
@@ -248,6 +278,20 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       appPids: [],
     };
   });
+  for (const d of dnsMember) {
+    const namespace = nsOf.get(d.name)!;
+    const address = podAddress.get(d.name)!;
+    freshExternals.push({
+      kind: 'external',
+      name: d.name,
+      address,
+      run: [dnsmasqCommand(namespace, address)],
+      namespace,
+      hostVeth: hostVethName(namespace),
+      phase: 'planned',
+      appPids: [],
+    });
+  }
 
   const base: Omit<LabState, 'pods' | 'externals'> = {
     version: STATE_VERSION,
@@ -259,6 +303,8 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
     bridge: LAB_BRIDGE,
     xdsSocket: opts.xdsSocket,
     vips: vipServices.map((service) => ({ service, address: vipOf.get(service)! })),
+    hidden: [...(opts.hidden ?? ALWAYS_HIDDEN)],
+    ...(dnsMember.length > 0 ? { dnsAddress: podAddress.get(DNS_MEMBER)! } : {}),
     updatedAt: opts.now ?? new Date().toISOString(),
   };
   const draft: LabState = { ...base, pods: freshPods, externals: freshExternals };
@@ -287,6 +333,7 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       phase: old.phase,
       appPids: old.appPids,
       ...(old.kind === 'pod' && old.envoyPid !== undefined ? { envoyPid: old.envoyPid } : {}),
+      ...(old.kind === 'pod' && old.sandboxPid !== undefined ? { sandboxPid: old.sandboxPid } : {}),
     };
   };
   const pods = freshPods.map(settle);
@@ -301,28 +348,4 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
 /** All members of a state, pods first. */
 export function labMembers(state: LabState): MemberState[] {
   return [...state.pods, ...state.externals];
-}
-
-/**
- * The hosts file every lab namespace sees (`ip netns exec` bind-mounts `/etc/netns/<ns>/hosts`): pod names,
- * services as `name.namespace` (→ VIP, else the first pod), and externals.
- */
-export function hostsFile(state: LabState): string {
-  const lines = [
-    '127.0.0.1\tlocalhost',
-    '::1\tlocalhost ip6-localhost ip6-loopback',
-    '',
-    `# nanoseg lab "${state.name}"`,
-  ];
-  for (const p of state.pods) lines.push(`${p.address}\t${p.name}`);
-  const services: string[] = [];
-  for (const p of state.pods) if (!services.includes(p.service)) services.push(p.service);
-  for (const s of services) {
-    const [ns, name] = s.split('/') as [string, string];
-    const vip = state.vips.find((v) => v.service === s)?.address;
-    const target = vip ?? state.pods.find((p) => p.service === s)!.address;
-    lines.push(`${target}\t${name}.${ns}`);
-  }
-  for (const e of state.externals) lines.push(`${e.address}\t${e.name}`);
-  return `${lines.join('\n')}\n`;
 }

@@ -5,13 +5,26 @@ import type { Document, Node as YamlNode } from 'yaml';
 import { SERVICE_NAME_RE } from '../model/types.js';
 import { externalAddressProblem, isIPv4, labAddressPlan, parseCidr, podAddressProblem } from './ipv4.js';
 import type { LabAddressPlan } from './ipv4.js';
+import {
+  Collector,
+  DNS_LABEL_RE,
+  checkFields,
+  checkName,
+  checkPorts,
+  checkRun,
+  checkString,
+  checkUser,
+  formatPath,
+  isRecord,
+} from './spec-fields.js';
+import type { RawError, Segment } from './spec-fields.js';
+import type { PodUser } from './sandbox.js';
+
+export { MAX_MEMBER_NAME_LENGTH, RESERVED_POD_PORTS, formatPath } from './spec-fields.js';
 
 export const LAB_API_VERSION = 'nanoseg.io/v1alpha1';
 export const DEFAULT_LAB_NAME = 'lab';
 export const DEFAULT_LAB_SUBNET = '10.213.0.0/16';
-/** Ports Envoy owns inside every pod: admin, outbound capture, inbound capture. */
-export const RESERVED_POD_PORTS: readonly number[] = [15000, 15001, 15006];
-export const MAX_MEMBER_NAME_LENGTH = 32;
 
 import type { ValidationError, ValidationResult } from '../model/validation.js';
 
@@ -26,6 +39,8 @@ export interface LabPodSpec {
   /** one `sh -c` command per process */
   readonly run: readonly string[];
   readonly ports: readonly number[];
+  /** who the apps run as; absent: `DEFAULT_POD_USER` (1000:1000). `privileged` only with uid 0. */
+  readonly user?: PodUser;
 }
 
 export interface LabExternalSpec {
@@ -39,117 +54,21 @@ export interface LabSpec {
   readonly subnet: string;
   readonly pods: readonly LabPodSpec[];
   readonly externals: readonly LabExternalSpec[];
+  /** run the lab's resolver, a member named `DNS_MEMBER` that pods use for every lab name */
+  readonly dns?: boolean;
 }
 
-type Segment = string | number;
-interface RawError {
-  readonly segments: readonly Segment[];
-  /** point at the key of the last segment (unknown fields) rather than its value */
-  readonly atKey: boolean;
-  readonly message: string;
-}
+/** The name of the lab's resolver member (`dns: true`). */
+export const DNS_MEMBER = 'dns';
 
-const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const TOP_FIELDS = ['apiVersion', 'kind', 'name', 'subnet', 'pods', 'externals'];
-const POD_FIELDS = ['name', 'service', 'address', 'run', 'ports'];
+const TOP_FIELDS = ['apiVersion', 'kind', 'name', 'subnet', 'dns', 'pods', 'externals'];
+const POD_FIELDS = ['name', 'service', 'address', 'run', 'ports', 'user', 'privileged'];
 const EXTERNAL_FIELDS = ['name', 'address', 'run'];
 
-export function formatPath(segments: readonly Segment[]): string {
-  let out = '';
-  for (const s of segments) out += typeof s === 'number' ? `[${s}]` : out === '' ? s : `.${s}`;
-  return out;
-}
-
-/** `FILE:LINE:COL: path: message` (position and path parts left out when unknown). */
 export function formatValidationError(e: ValidationError, file?: string): string {
   const where = [file, e.line, e.line !== undefined ? e.col : undefined].filter((x) => x !== undefined).join(':');
   const path = e.path === '' ? '' : `${e.path}: `;
   return `${where === '' ? '' : `${where}: `}${path}${e.message}`;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-class Collector {
-  readonly errors: RawError[] = [];
-  add(segments: readonly Segment[], message: string, atKey = false): void {
-    this.errors.push({ segments, message, atKey });
-  }
-}
-
-function checkFields(
-  c: Collector,
-  obj: Record<string, unknown>,
-  at: readonly Segment[],
-  allowed: readonly string[],
-): void {
-  for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) c.add([...at, k], `unknown field (allowed: ${allowed.join(', ')})`, true);
-  }
-}
-
-function checkName(c: Collector, v: unknown, at: readonly Segment[]): string | undefined {
-  if (v === undefined) return (c.add(at, 'required'), undefined);
-  if (typeof v !== 'string') return (c.add(at, 'must be a string'), undefined);
-  if (v.length > MAX_MEMBER_NAME_LENGTH)
-    return (c.add(at, `longer than ${MAX_MEMBER_NAME_LENGTH} characters`), undefined);
-  if (!DNS_LABEL_RE.test(v)) {
-    return (
-      c.add(at, 'not a DNS label (lowercase letters, digits and "-", starting and ending alphanumeric)'),
-      undefined
-    );
-  }
-  if (v === 'lab') return (c.add(at, '"lab" is reserved for the lab host namespace'), undefined);
-  return v;
-}
-
-function checkRun(c: Collector, v: unknown, at: readonly Segment[], required: boolean): string[] | undefined {
-  if (v === undefined) {
-    if (required) c.add(at, 'required');
-    return required ? undefined : [];
-  }
-  if (typeof v === 'string') {
-    if (v.trim() === '') return (c.add(at, 'must not be empty'), undefined);
-    return [v];
-  }
-  if (!Array.isArray(v)) return (c.add(at, 'must be a string or a list of strings'), undefined);
-  if (v.length === 0) return (c.add(at, 'must not be an empty list'), undefined);
-  let ok = true;
-  v.forEach((item, i) => {
-    if (typeof item !== 'string' || item.trim() === '') {
-      c.add([...at, i], 'must be a non-empty string');
-      ok = false;
-    }
-  });
-  return ok ? (v as string[]) : undefined;
-}
-
-function checkPorts(c: Collector, v: unknown, at: readonly Segment[]): number[] | undefined {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) return (c.add(at, 'must be a list of port numbers'), undefined);
-  const seen = new Set<number>();
-  let ok = true;
-  v.forEach((p, i) => {
-    if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) {
-      c.add([...at, i], 'not a port number (an integer 1-65535)');
-      ok = false;
-    } else if (RESERVED_POD_PORTS.includes(p)) {
-      c.add([...at, i], `port ${p} is reserved for Envoy (${RESERVED_POD_PORTS.join(', ')})`);
-      ok = false;
-    } else if (seen.has(p)) {
-      c.add([...at, i], `duplicate port ${p}`);
-      ok = false;
-    }
-    if (typeof p === 'number') seen.add(p);
-  });
-  return ok ? (v as number[]) : undefined;
-}
-
-function checkString(c: Collector, v: unknown, at: readonly Segment[]): string | undefined {
-  if (v === undefined) return (c.add(at, 'required'), undefined);
-  if (typeof v !== 'string') return (c.add(at, 'must be a string'), undefined);
-  return v;
 }
 
 function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
@@ -187,12 +106,19 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
   }
   if (subnet !== undefined) plan = labAddressPlan(parseCidr(subnet)!);
 
+  let dns = false;
+  if (doc['dns'] !== undefined) {
+    if (typeof doc['dns'] !== 'boolean') c.add(['dns'], 'must be true or false');
+    else dns = doc['dns'];
+  }
+
   const names = new Map<string, string>();
   const addresses = new Map<string, string>();
   const claimName = (n: string | undefined, at: readonly Segment[]): void => {
     if (n === undefined) return;
     const prev = names.get(n);
-    if (prev !== undefined) c.add(at, `duplicate name "${n}" (also ${prev})`);
+    if (dns && n === DNS_MEMBER) c.add(at, `"${DNS_MEMBER}" is the lab's resolver (dns: true): choose another name`);
+    else if (prev !== undefined) c.add(at, `duplicate name "${n}" (also ${prev})`);
     else names.set(n, formatPath(at));
   };
   const claimAddress = (a: string | undefined, at: readonly Segment[]): void => {
@@ -246,11 +172,26 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
       }
       const run = checkRun(c, p['run'], [...at, 'run'], true);
       const ports = checkPorts(c, p['ports'], [...at, 'ports']);
-      if (podName === undefined || service === undefined || !addressOk || run === undefined || ports === undefined) {
+      const user = checkUser(c, p, at);
+      if (
+        podName === undefined ||
+        service === undefined ||
+        !addressOk ||
+        run === undefined ||
+        ports === undefined ||
+        user === null
+      ) {
         podsOk = false;
         return;
       }
-      pods.push({ name: podName, service, ...(address !== undefined ? { address } : {}), run, ports });
+      pods.push({
+        name: podName,
+        service,
+        ...(address !== undefined ? { address } : {}),
+        run,
+        ports,
+        ...(user !== undefined ? { user } : {}),
+      });
     });
   }
 
@@ -294,7 +235,7 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
   }
 
   if (c.errors.length > 0 || name === undefined || subnet === undefined || !podsOk || !externalsOk) return undefined;
-  return { name, subnet, pods, externals };
+  return { name, subnet, pods, externals, ...(dns ? { dns } : {}) };
 }
 
 function toResult(
@@ -379,7 +320,10 @@ export function checkLabSpec(spec: LabSpec): ValidationResult<LabSpec> {
     kind: 'Lab',
     name: spec.name,
     subnet: spec.subnet,
-    pods: spec.pods,
+    ...(spec.dns === true ? { dns: true } : {}),
+    pods: spec.pods.map(({ user, ...p }) =>
+      user === undefined ? p : user.privileged ? { ...p, privileged: true } : { ...p, user: `${user.uid}:${user.gid}` },
+    ),
     externals: spec.externals.map((e) => (e.run.length === 0 ? { name: e.name, address: e.address } : e)),
   });
 }
