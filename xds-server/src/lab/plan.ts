@@ -1,6 +1,7 @@
 // The lab planner: (spec, previous state) → desired state + what to add, remove and recreate. Pure.
 import { createHash } from 'node:crypto';
 import type { LabSpec } from './spec.js';
+import { DEFAULT_CAPTURE, type CaptureModeName } from '../sidecar/cgroup.js';
 import { cidrContains, formatCidr, intToIp, ipToInt, labAddressPlan, parseCidr } from './ipv4.js';
 
 export const LAB_NAMESPACE = 'nsg-lab';
@@ -34,6 +35,10 @@ export interface PodState extends MemberBase {
   readonly ports: readonly number[];
   /** whether the nftables capture table is installed */
   readonly capture: boolean;
+  /** how capture is done (absent in state files from before capture modes: nftables) */
+  readonly captureMode?: CaptureModeName;
+  /** the capture mode in force (nftables when eBPF was asked for but is unavailable) */
+  readonly captureActive?: CaptureModeName;
   readonly envoyPid?: number;
 }
 
@@ -123,6 +128,8 @@ function recreateReason(
   if (prev.kind === 'pod' && next.kind === 'pod') {
     if (prev.service !== next.service) return `service ${prev.service} → ${next.service}`;
     if (prev.capture !== next.capture) return `capture ${prev.capture ? 'on' : 'off'} → ${next.capture ? 'on' : 'off'}`;
+    const [pm, nm] = [prev.captureMode ?? 'nftables', next.captureMode ?? 'nftables'];
+    if (pm !== nm) return `capture ${pm} → ${nm}`;
     if (prevLab.xdsSocket !== nextLab.xdsSocket) return 'xDS socket changed';
     if (prevLab.name !== nextLab.name) return 'lab name changed';
   }
@@ -231,6 +238,7 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       namespace,
       hostVeth: hostVethName(namespace),
       capture,
+      captureMode: p.capture ?? spec.capture ?? DEFAULT_CAPTURE,
       phase: 'planned',
       appPids: [],
     };

@@ -5,6 +5,7 @@ import type { Document, Node as YamlNode } from 'yaml';
 import { SERVICE_NAME_RE } from '../model/types.js';
 import { externalAddressProblem, isIPv4, labAddressPlan, parseCidr, podAddressProblem } from './ipv4.js';
 import type { LabAddressPlan } from './ipv4.js';
+import { CAPTURE_MODES, type CaptureModeName } from '../sidecar/cgroup.js';
 
 export const LAB_API_VERSION = 'nanoseg.io/v1alpha1';
 export const DEFAULT_LAB_NAME = 'lab';
@@ -26,6 +27,8 @@ export interface LabPodSpec {
   /** one `sh -c` command per process */
   readonly run: readonly string[];
   readonly ports: readonly number[];
+  /** how the pod's TCP reaches its sidecar; absent: the lab's `capture` */
+  readonly capture?: CaptureModeName;
 }
 
 export interface LabExternalSpec {
@@ -39,6 +42,7 @@ export interface LabSpec {
   readonly subnet: string;
   readonly pods: readonly LabPodSpec[];
   readonly externals: readonly LabExternalSpec[];
+  readonly capture?: CaptureModeName; // the pods' capture unless a pod says otherwise (default DEFAULT_CAPTURE)
 }
 
 type Segment = string | number;
@@ -50,8 +54,8 @@ interface RawError {
 }
 
 const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const TOP_FIELDS = ['apiVersion', 'kind', 'name', 'subnet', 'pods', 'externals'];
-const POD_FIELDS = ['name', 'service', 'address', 'run', 'ports'];
+const TOP_FIELDS = ['apiVersion', 'kind', 'name', 'subnet', 'capture', 'pods', 'externals'];
+const POD_FIELDS = ['name', 'service', 'address', 'run', 'ports', 'capture'];
 const EXTERNAL_FIELDS = ['name', 'address', 'run'];
 
 export function formatPath(segments: readonly Segment[]): string {
@@ -152,6 +156,11 @@ function checkString(c: Collector, v: unknown, at: readonly Segment[]): string |
   return v;
 }
 
+function checkCapture(c: Collector, v: unknown, at: readonly Segment[]): CaptureModeName | undefined | false {
+  if (v === undefined || (CAPTURE_MODES as readonly unknown[]).includes(v)) return v as CaptureModeName | undefined;
+  return (c.add(at, `must be one of ${CAPTURE_MODES.join(', ')}`), false);
+}
+
 function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
   if (!isRecord(doc)) {
     c.add([], 'a lab file must be a mapping with apiVersion, kind and pods');
@@ -186,6 +195,7 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
     } else subnet = s as string;
   }
   if (subnet !== undefined) plan = labAddressPlan(parseCidr(subnet)!);
+  const capture = checkCapture(c, doc['capture'], ['capture']);
 
   const names = new Map<string, string>();
   const addresses = new Map<string, string>();
@@ -246,11 +256,13 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
       }
       const run = checkRun(c, p['run'], [...at, 'run'], true);
       const ports = checkPorts(c, p['ports'], [...at, 'ports']);
-      if (podName === undefined || service === undefined || !addressOk || run === undefined || ports === undefined) {
+      const podCapture = checkCapture(c, p['capture'], [...at, 'capture']);
+      if (!podName || !service || !run || !ports || !addressOk || podCapture === false) {
         podsOk = false;
         return;
       }
-      pods.push({ name: podName, service, ...(address !== undefined ? { address } : {}), run, ports });
+      const opt = { ...(address !== undefined ? { address } : {}), ...(podCapture ? { capture: podCapture } : {}) };
+      pods.push({ name: podName, service, run, ports, ...opt });
     });
   }
 
@@ -293,8 +305,8 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
     });
   }
 
-  if (c.errors.length > 0 || name === undefined || subnet === undefined || !podsOk || !externalsOk) return undefined;
-  return { name, subnet, pods, externals };
+  if (c.errors.length > 0 || !name || !subnet || capture === false || !podsOk || !externalsOk) return undefined;
+  return { name, subnet, pods, externals, ...(capture !== undefined ? { capture } : {}) };
 }
 
 function toResult(
@@ -379,6 +391,7 @@ export function checkLabSpec(spec: LabSpec): ValidationResult<LabSpec> {
     kind: 'Lab',
     name: spec.name,
     subnet: spec.subnet,
+    ...(spec.capture !== undefined ? { capture: spec.capture } : {}),
     pods: spec.pods,
     externals: spec.externals.map((e) => (e.run.length === 0 ? { name: e.name, address: e.address } : e)),
   });
