@@ -79,10 +79,10 @@ test('pod address outside the subnet: path, line and column', () => {
 
 test('unknown fields point at the key', () => {
   assert.deepEqual(formatted(VALID.replace('    ports: [8080]', '    ports: [8080]\n    replicas: 3')), [
-    'lab.yaml:10:5: pods[0].replicas: unknown field (allowed: name, service, address, run, ports, user, privileged)',
+    'lab.yaml:10:5: pods[0].replicas: unknown field (allowed: name, service, address, run, ports, user, privileged, capture)',
   ]);
   assert.deepEqual(formatted(`color: red\n${VALID}`), [
-    'lab.yaml:1:1: color: unknown field (allowed: apiVersion, kind, name, subnet, dns, pods, externals)',
+    'lab.yaml:1:1: color: unknown field (allowed: apiVersion, kind, name, subnet, dns, capture, pods, externals)',
   ]);
 });
 
@@ -210,4 +210,23 @@ test('property: mutated lab files never throw and never half-accept', () => {
       for (const e of r.errors) assert.equal(typeof e.message, 'string');
     }
   }
+});
+
+test('capture: per lab and per pod, a bad value named with file:line', () => {
+  const text = VALID.replace('name: shop\n', 'name: shop\ncapture: ebpf\n').replace(
+    '    ports: [8080]',
+    '    ports: [8080]\n    capture: nftables',
+  );
+  const r = parseLabSpec(text);
+  assert.ok(r.valid);
+  assert.equal(r.result.capture, 'ebpf');
+  assert.equal(r.result.pods[0]!.capture, 'nftables');
+  assert.equal(r.result.pods[1]!.capture, undefined);
+  assert.deepEqual(checkLabSpec(r.result).valid, true);
+  assert.deepEqual(formatted(VALID.replace('name: shop\n', 'name: shop\ncapture: bpf\n')), [
+    'lab.yaml:4:10: capture: must be one of nftables, ebpf',
+  ]);
+  assert.deepEqual(formatted(VALID.replace('    ports: [8080]', '    ports: [8080]\n    capture: 3')), [
+    'lab.yaml:10:14: pods[0].capture: must be one of nftables, ebpf',
+  ]);
 });

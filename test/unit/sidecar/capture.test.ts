@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { captureRuleset } from '../../../xds-server/src/sidecar/index.js';
+import { podCgroups, podPinDir } from '../../../xds-server/src/sidecar/cgroup.js';
 
 test('capture ruleset: one inet table, replaced atomically, Istio ports', () => {
   assert.equal(
@@ -32,4 +33,22 @@ test('capture ruleset: the Envoy uid is exempt before any redirect', () => {
   assert.ok(output.indexOf('meta skuid 4242 return') < output.indexOf('redirect to :16001'));
   assert.match(text, /tcp dport \{ 16000, 16001, 16006 \} return/);
   assert.match(text, /redirect to :16006/);
+});
+
+test('capture ruleset: the sidecar is excluded by its cgroup; ebpf mode keeps only the inbound chain', () => {
+  const cg = podCgroups('nsg-p-web');
+  assert.deepEqual(cg, {
+    pod: 'nanoseg/nsg-p-web',
+    app: 'nanoseg/nsg-p-web/app',
+    sidecar: 'nanoseg/nsg-p-web/sidecar',
+    sidecarLevel: 3,
+  });
+  const text = captureRuleset({ sidecarCgroup: { path: cg.sidecar, level: cg.sidecarLevel } });
+  assert.match(text, /\n {4}socket cgroupv2 level 3 "nanoseg\/nsg-p-web\/sidecar" return\n/);
+  assert.doesNotMatch(text, /skuid/);
+  const inboundOnly = captureRuleset({ sidecarCgroup: { path: cg.sidecar, level: 3 }, outbound: false });
+  assert.doesNotMatch(inboundOnly, /chain output/);
+  assert.match(inboundOnly, /redirect to :15006/);
+  assert.throws(() => podCgroups('../etc'), /not a cgroup name/);
+  assert.equal(podPinDir('nsg-p-web'), '/run/nanoseg/bpffs/nsg-p-web');
 });

@@ -3,7 +3,6 @@ import { chmod, chown, copyFile, mkdir, rename, rm, stat, utimes, writeFile } fr
 import { join } from 'node:path';
 import { envoyBootstrap } from '../sidecar/bootstrap.js';
 import {
-  applyCapture,
   createMemberNetwork,
   deleteMember,
   deleteNamespace,
@@ -24,6 +23,7 @@ import { checkLabSpec, formatValidationError } from './spec.js';
 import type { LabSpec, ValidationError } from './spec.js';
 import type { Logger } from '../util/logger.js';
 import { processAlive, run, sleep, spawnDetached } from './sys.js';
+import { ensurePodCgroupsFor, installPodCapture, removePodsKernelState, sidecarCommand } from './capture.js';
 
 /** pino-compatible subset. */
 export type LabLogger = Logger;
@@ -53,6 +53,8 @@ export interface LabUpOptions {
    * inventory with the control plane here, so every sidecar's first config already knows who is who.
    */
   readonly onPlanned?: (desired: LabState) => Promise<void>;
+  /** ebpf capture: the sk_msg fast path (default DEFAULT_SOCKMAP; the capture benchmark compares both) */
+  readonly sockmap?: boolean;
 }
 
 export interface LabDirOptions {
@@ -228,6 +230,7 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
     const m = current.get(name);
     if (m === undefined) continue;
     const killed = await deleteMember(labRecord, m);
+    if (m.kind === 'pod') await removePodsKernelState([m.namespace], false);
     await rm(memberDir(labDir, name), { recursive: true, force: true });
     current.delete(name);
     logger.info({ member: name, namespace: m.namespace, killed }, 'removed lab member');
@@ -269,9 +272,10 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
 
     if (rec.kind === 'pod') {
       let pod: PodState = rec;
+      await ensurePodCgroupsFor(pod);
       if (pod.capture) {
-        await applyCapture(pod.namespace);
-        await step((pod = { ...pod, phase: 'capture' }));
+        const captureActive = await installPodCapture(pod, logger, opts.sockmap);
+        await step((pod = { ...pod, phase: 'capture', captureActive }));
       }
       await chown(dir, ENVOY_UID, ENVOY_UID);
       const bootstrap = join(dir, 'bootstrap.json');
@@ -295,7 +299,7 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
       }
       const envoyLog = join(dir, 'envoy.log');
       const envoyPid = await spawnDetached(
-        [
+        sidecarCommand(pod, [
           'ip',
           'netns',
           'exec',
@@ -317,7 +321,7 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
           envoyLog,
           '-l',
           'info',
-        ],
+        ]),
         { logFile: join(dir, 'envoy.stdout.log'), cwd: dir },
       );
       await step((pod = { ...pod, phase: 'envoy', envoyPid }));
@@ -366,6 +370,7 @@ export async function labDown(opts: LabDownOptions): Promise<LabDownResult> {
   all.sort((a, b) => Number(a === labNs) - Number(b === labNs));
   let processesKilled = 0;
   for (const ns of all) processesKilled += await deleteNamespace(ns);
+  await removePodsKernelState(all, true);
   await rm(join(opts.labDir, 'pods'), { recursive: true, force: true });
   await rm(stateFile(opts.labDir), { force: true });
   return { namespaces: all.filter((n) => existing.includes(n)), processesKilled };

@@ -7,6 +7,7 @@ import { processAlive, runInherited } from './sys.js';
 import type { LabDirOptions } from './lab.js';
 import { DEFAULT_POD_USER, formatPodUser, podExecArgv, type PodUser } from './sandbox.js';
 import { sandboxInit } from './pods.js';
+import { appCommand } from './capture.js';
 
 export interface ProcessStatus {
   readonly pid: number;
@@ -81,7 +82,8 @@ export async function labExec(
   }
   const init = m.sandboxPid !== undefined ? sandboxInit(m.sandboxPid) : undefined;
   if (init === undefined) throw new Error(`pod "${pod}" has no running sandbox (phase ${m.phase}): re-run lab up`);
-  return runInherited(podExecArgv(init, exec.user ?? m.user ?? DEFAULT_POD_USER, argv));
+  // in the app cgroup like the pod's apps: the eBPF capture and the bind guard apply to it too
+  return runInherited(appCommand(m, podExecArgv(init, exec.user ?? m.user ?? DEFAULT_POD_USER, argv)));
 }
 
 /** The lab as an inventory source. */

@@ -3,7 +3,6 @@
 import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { NAMESPACE_PREFIX } from './plan.js';
 import type { LabState, MemberState } from './plan.js';
-import { captureRuleset } from '../sidecar/capture.js';
 import { processAlive, run, runOk, sleep } from './sys.js';
 
 const NETNS_ETC = '/etc/netns';
@@ -114,11 +113,6 @@ export async function createMemberNetwork(state: LabState, m: MemberState): Prom
   await runOk(['ip', '-n', m.namespace, 'route', 'add', state.gateway, 'dev', 'eth0', 'scope', 'link']);
   await runOk(['ip', '-n', m.namespace, 'route', 'add', 'default', 'via', state.gateway, 'dev', 'eth0', 'onlink']);
   await runOk(['ip', '-n', lab, 'route', 'replace', `${m.address}/32`, 'dev', state.bridge]);
-}
-
-/** Installs (or atomically replaces) the capture table in a pod namespace. */
-export async function applyCapture(namespace: string): Promise<void> {
-  await runOk(['ip', 'netns', 'exec', namespace, 'nft', '-f', '-'], { input: captureRuleset() });
 }
 
 /**

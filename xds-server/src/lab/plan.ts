@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { DNS_MEMBER, type LabSpec } from './spec.js';
 import { ALWAYS_HIDDEN, DEFAULT_POD_USER, type PodUser } from './sandbox.js';
 import { dnsmasqCommand } from './dns.js';
+import { DEFAULT_CAPTURE, type CaptureModeName } from '../sidecar/cgroup.js';
 import { cidrContains, formatCidr, intToIp, ipToInt, labAddressPlan, parseCidr } from './ipv4.js';
 
 export const LAB_NAMESPACE = 'nsg-lab';
@@ -36,6 +37,10 @@ export interface PodState extends MemberBase {
   readonly ports: readonly number[];
   /** whether the nftables capture table is installed */
   readonly capture: boolean;
+  /** how capture is done (absent in state files from before capture modes: nftables) */
+  readonly captureMode?: CaptureModeName;
+  /** the capture mode in force (nftables when eBPF was asked for but is unavailable) */
+  readonly captureActive?: CaptureModeName;
   readonly envoyPid?: number;
   /** who the apps run as (and `lab exec` without `--user`) */
   readonly user: PodUser;
@@ -139,6 +144,8 @@ function recreateReason(
     if (pu.uid !== nu.uid || pu.gid !== nu.gid || pu.privileged !== nu.privileged) return 'user changed';
     if (!sameList(prevLab.hidden ?? [], nextLab.hidden)) return 'hidden paths changed';
     if (prevLab.dnsAddress !== nextLab.dnsAddress) return 'lab resolver changed';
+    const [pm, nm] = [prev.captureMode ?? 'nftables', next.captureMode ?? 'nftables'];
+    if (pm !== nm) return `capture ${pm} → ${nm}`;
     if (prevLab.xdsSocket !== nextLab.xdsSocket) return 'xDS socket changed';
     if (prevLab.name !== nextLab.name) return 'lab name changed';
   }
@@ -261,6 +268,7 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       hostVeth: hostVethName(namespace),
       capture,
       user: p.user ?? DEFAULT_POD_USER,
+      captureMode: p.capture ?? spec.capture ?? DEFAULT_CAPTURE,
       phase: 'planned',
       appPids: [],
     };

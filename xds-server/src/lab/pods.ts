@@ -4,6 +4,7 @@ import type { LabState, PodState } from './plan.js';
 import { memberDir } from './state.js';
 import { SANDBOX_READY_ARG, podAppArgv, podWorkDir, sandboxArgv } from './sandbox.js';
 import { childPids, processAlive, processArgv, sleep, spawnDetached } from './sys.js';
+import { appCommand } from './capture.js';
 
 const SANDBOX_TIMEOUT_MS = 10_000;
 
@@ -31,7 +32,10 @@ export async function startSandbox(labDir: string, state: LabState, pod: PodStat
   return pid;
 }
 
-/** Starts each `run` command of a pod as its user inside its sandbox; resolves with their (nsenter) pids. */
+/**
+ * Starts each `run` command of a pod as its user inside its sandbox and its app cgroup (where the eBPF capture and
+ * the bind guard are attached); resolves with their pids.
+ */
 export async function startPodApps(
   labDir: string,
   state: LabState,
@@ -44,7 +48,7 @@ export async function startPodApps(
   const pids: number[] = [];
   for (const [i, cmd] of pod.run.entries()) {
     pids.push(
-      await spawnDetached(podAppArgv(init, pod.user, cwd, cmd), {
+      await spawnDetached(appCommand(pod, podAppArgv(init, pod.user, cwd, cmd)), {
         logFile: join(memberDir(labDir, pod.name), `app-${i}.log`),
         cwd: '/',
       }),

@@ -19,6 +19,7 @@ import {
 } from './spec-fields.js';
 import type { RawError, Segment } from './spec-fields.js';
 import type { PodUser } from './sandbox.js';
+import { CAPTURE_MODES, type CaptureModeName } from '../sidecar/cgroup.js';
 
 export { MAX_MEMBER_NAME_LENGTH, RESERVED_POD_PORTS, formatPath } from './spec-fields.js';
 
@@ -41,6 +42,8 @@ export interface LabPodSpec {
   readonly ports: readonly number[];
   /** who the apps run as; absent: `DEFAULT_POD_USER` (1000:1000). `privileged` only with uid 0. */
   readonly user?: PodUser;
+  /** how the pod's TCP reaches its sidecar; absent: the lab's `capture` */
+  readonly capture?: CaptureModeName;
 }
 
 export interface LabExternalSpec {
@@ -56,13 +59,14 @@ export interface LabSpec {
   readonly externals: readonly LabExternalSpec[];
   /** run the lab's resolver, a member named `DNS_MEMBER` that pods use for every lab name */
   readonly dns?: boolean;
+  readonly capture?: CaptureModeName; // the pods' capture unless a pod says otherwise (default DEFAULT_CAPTURE)
 }
 
 /** The name of the lab's resolver member (`dns: true`). */
 export const DNS_MEMBER = 'dns';
 
-const TOP_FIELDS = ['apiVersion', 'kind', 'name', 'subnet', 'dns', 'pods', 'externals'];
-const POD_FIELDS = ['name', 'service', 'address', 'run', 'ports', 'user', 'privileged'];
+const TOP_FIELDS = ['apiVersion', 'kind', 'name', 'subnet', 'dns', 'capture', 'pods', 'externals'];
+const POD_FIELDS = ['name', 'service', 'address', 'run', 'ports', 'user', 'privileged', 'capture'];
 const EXTERNAL_FIELDS = ['name', 'address', 'run'];
 
 export function formatValidationError(e: ValidationError, file?: string): string {
@@ -71,6 +75,10 @@ export function formatValidationError(e: ValidationError, file?: string): string
   return `${where === '' ? '' : `${where}: `}${path}${e.message}`;
 }
 
+function checkCapture(c: Collector, v: unknown, at: readonly Segment[]): CaptureModeName | undefined | false {
+  if (v === undefined || (CAPTURE_MODES as readonly unknown[]).includes(v)) return v as CaptureModeName | undefined;
+  return (c.add(at, `must be one of ${CAPTURE_MODES.join(', ')}`), false);
+}
 function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
   if (!isRecord(doc)) {
     c.add([], 'a lab file must be a mapping with apiVersion, kind and pods');
@@ -105,6 +113,7 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
     } else subnet = s as string;
   }
   if (subnet !== undefined) plan = labAddressPlan(parseCidr(subnet)!);
+  const capture = checkCapture(c, doc['capture'], ['capture']);
 
   let dns = false;
   if (doc['dns'] !== undefined) {
@@ -173,13 +182,15 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
       const run = checkRun(c, p['run'], [...at, 'run'], true);
       const ports = checkPorts(c, p['ports'], [...at, 'ports']);
       const user = checkUser(c, p, at);
+      const podCapture = checkCapture(c, p['capture'], [...at, 'capture']);
       if (
         podName === undefined ||
         service === undefined ||
         !addressOk ||
         run === undefined ||
         ports === undefined ||
-        user === null
+        user === null ||
+        podCapture === false
       ) {
         podsOk = false;
         return;
@@ -191,6 +202,7 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
         run,
         ports,
         ...(user !== undefined ? { user } : {}),
+        ...(podCapture ? { capture: podCapture } : {}),
       });
     });
   }
@@ -234,8 +246,9 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
     });
   }
 
-  if (c.errors.length > 0 || name === undefined || subnet === undefined || !podsOk || !externalsOk) return undefined;
-  return { name, subnet, pods, externals, ...(dns ? { dns } : {}) };
+  if (c.errors.length > 0 || name === undefined || subnet === undefined || capture === false || !podsOk || !externalsOk)
+    return undefined;
+  return { name, subnet, pods, externals, ...(dns ? { dns } : {}), ...(capture !== undefined ? { capture } : {}) };
 }
 
 function toResult(
@@ -321,6 +334,7 @@ export function checkLabSpec(spec: LabSpec): ValidationResult<LabSpec> {
     name: spec.name,
     subnet: spec.subnet,
     ...(spec.dns === true ? { dns: true } : {}),
+    ...(spec.capture !== undefined ? { capture: spec.capture } : {}),
     pods: spec.pods.map(({ user, ...p }) =>
       user === undefined ? p : user.privileged ? { ...p, privileged: true } : { ...p, user: `${user.uid}:${user.gid}` },
     ),
