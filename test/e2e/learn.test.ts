@@ -3,7 +3,7 @@
 // plane loses nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { ServerProcess, isRoot, json, nanoseg, tempDir, waitFor } from '../support/cli.js';
@@ -18,6 +18,7 @@ const LAB = `
 apiVersion: nanoseg.io/v1alpha1
 kind: Lab
 name: e2e
+capture: ebpf
 pods:
   - name: loadgen
     service: shop/loadgen
@@ -30,6 +31,7 @@ pods:
   - name: web-2
     service: shop/web
     address: 10.213.0.12
+    capture: nftables
     ports: [8080]
     run: ["python3 ${APP} http 8080", "python3 ${APP} call --every 0.3 http://api.shop:9090/items"]
   - name: api-1
@@ -39,6 +41,7 @@ pods:
   - name: db-1
     service: data/db
     address: 10.213.0.40
+    capture: nftables
     ports: [5432]
     run: "python3 ${APP} tcp 5432"
 externals:
@@ -83,6 +86,11 @@ test(
 
     const up = nanoseg(['lab', 'up', '-f', labFile], server.env, 180_000);
     assert.equal(up.code, 0, `lab up failed: ${up.stderr}`);
+    // capture: ebpf for loadgen, web-1 and api-1 (their outbound goes through connect4), nftables for the others;
+    // every pod has the bind guard
+    const pins = readdirSync('/run/nanoseg/bpffs').map((ns) => join('/run/nanoseg/bpffs', ns));
+    assert.equal(pins.filter((d) => existsSync(join(d, 'link_nsg_bind4'))).length, 5, pins.join(' '));
+    assert.equal(pins.filter((d) => existsSync(join(d, 'link_nsg_connect4'))).length, 3, pins.join(' '));
 
     // every pod's sidecar is connected and has ACKed its config
     const status = json<StatusView>(['status'], server.env);

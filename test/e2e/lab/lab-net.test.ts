@@ -207,7 +207,7 @@ test(
     assert.equal(state?.pods[0]?.phase, 'envoy');
     assert.deepEqual(state?.pods[0]?.appPids, [], 'apps do not start before Envoy has its listeners');
     const rules = sh('ip', ['netns', 'exec', 'nsg-web-1', 'nft', 'list', 'table', 'inet', 'nanoseg']);
-    assert.match(rules, /meta skuid 1337 return/);
+    assert.match(rules, /socket cgroupv2 level 3 \d+ return/);
     assert.match(rules, /redirect to :15006/);
     const envoyPid = state!.pods[0]!.envoyPid!;
     assert.ok(alive(envoyPid));
