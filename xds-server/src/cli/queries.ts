@@ -119,7 +119,7 @@ export function registerQueries(program: Command): void {
     const { api, output } = context(cmd);
     const p = await api.call<PolicyDocument>('GET', `${servicePath(service)}/policy`);
     if (output !== 'table') return void process.stdout.write(formatPolicyDocument(p, output));
-    process.stdout.write(`${p.service} (mode ${p.mode})\n`);
+    process.stdout.write(`${p.service} (mode ${p.mode}${p.l7 ? ', L7 enforced' : ''})\n`);
     for (const [title, rules] of [
       ['INGRESS (from)', p.ingress],
       ['EGRESS (to)', p.egress],
@@ -140,6 +140,13 @@ export function registerQueries(program: Command): void {
               ]),
             ),
       );
+      for (const r of rules.filter((x) => x.paths !== undefined)) {
+        const peer = 'service' in r.peer ? r.peer.service : r.peer.cidr;
+        const flag = r.evidence?.pathsCollapsed ? ' (collapsed to PREFIX/*: more than 50 templates)' : '';
+        process.stdout.write(`\n  paths from ${peer} ${r.protocol}/${r.port}${flag}\n`);
+        for (const x of r.paths ?? [])
+          process.stdout.write(`    ${x.method.padEnd(7)} ${x.path}${x.count !== undefined ? `  (${x.count})` : ''}\n`);
+      }
     }
   });
 
