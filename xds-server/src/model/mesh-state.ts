@@ -19,6 +19,8 @@ export interface ServiceControl {
   readonly monitorSince?: number;
   /** the last would-deny reported against its policy (ms): the soak restarts there */
   readonly lastWouldDeny?: number;
+  /** L7 enforcement: inbound HTTP passes only the rules' method + path templates (kept across mode changes) */
+  readonly l7?: boolean;
 }
 
 export const DEFAULT_CONTROL: ServiceControl = Object.freeze({ mode: 'learn', inboundGenerations: Object.freeze({}) });
