@@ -154,3 +154,11 @@ export function release(state: MeshState, nodes: readonly string[]): MeshState {
   for (const n of nodes) held.delete(n);
   return { ...state, held };
 }
+
+/** Turns L7 enforcement on or off for a service; the same value again changes nothing (same state object). */
+export function setL7(state: MeshState, service: ServiceName, on: boolean): MeshState {
+  const c = controlOf(state, service);
+  if ((c.l7 === true) === on) return state;
+  const { l7: _drop, ...rest } = c;
+  return withControl(state, service, on ? { ...rest, l7: true } : rest);
+}
