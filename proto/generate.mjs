@@ -44,6 +44,7 @@ export const ROOTS = [
   'xds/type/matcher/v3/ip.proto',
   'envoy/extensions/matching/common_inputs/network/v3/network_inputs.proto',
   'envoy/config/rbac/v3/rbac.proto',
+  'envoy/type/matcher/v3/http_inputs.proto',
 ];
 
 // message name -> field lines to add to the bundled validate.proto

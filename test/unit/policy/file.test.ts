@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatPolicyDocument, parsePolicyFile, policyDocument } from '../../../xds-server/src/policy/file.js';
+import { parsePolicyFile } from '../../../xds-server/src/policy/file.js';
+import { formatPolicyDocument, policyDocument } from '../../../xds-server/src/policy/document.js';
 import type { ValidationResult } from '../../../xds-server/src/model/index.js';
 import { normalizeRules, ruleKey } from '../../../xds-server/src/policy/rules.js';
 import { apiPolicy, prng } from './fixtures.js';
@@ -140,7 +141,7 @@ egress:
     'policy.yaml:17:11: ingress[4].peer: exactly one of service or cidr is required',
     'policy.yaml:20:36: ingress[5].peer.sni: sni is only allowed with cidr',
     'policy.yaml:23:11: ingress[6].peer: exactly one of service or cidr is required',
-    'policy.yaml:29:5: ingress[7].colour: unknown field (expected peer, protocol, port, evidence)',
+    'policy.yaml:29:5: ingress[7].colour: unknown field (expected peer, protocol, port, paths, evidence)',
     'policy.yaml:30:18: ingress[8].peer.cidr: "300.1.2.3/32" is not a CIDR: "300.1.2.3" is not an IPv4 or IPv6 address',
     'policy.yaml:33:18: ingress[9].peer.cidr: "10.0.0.0/33" is not a CIDR: prefix length must be 0-32',
     'policy.yaml:35:11: ingress[9].port: "7" is not a port (1-65535)',
@@ -158,7 +159,7 @@ test('document-level errors: apiVersion, kind, service, mode, unknown and missin
       ),
     ),
     [
-      'p.yaml:5:1: spec: unknown field (expected apiVersion, kind, service, mode, ingress, egress)',
+      'p.yaml:5:1: spec: unknown field (expected apiVersion, kind, service, mode, l7, ingress, egress)',
       'p.yaml:1:13: apiVersion: "v2" is not supported (expected nanoseg.io/v1alpha1)',
       'p.yaml:2:7: kind: "NetworkPolicy" is not Policy',
       'p.yaml:3:10: service: "api" is not a service name (namespace/name, lower case)',

@@ -17,6 +17,7 @@ import { compilePolicy } from '../../../xds-server/src/policy/compile.js';
 import type { Inventory, Mode, ServicePolicy, Workload } from '../../../xds-server/src/model/index.js';
 import { apiPolicy, inventory, renderResource, rule } from './fixtures.js';
 import { assertGolden } from '../../support/golden.js';
+import { templateRegex } from '../../../xds-server/src/generate/rbac-l7.js';
 
 const MODES: readonly Mode[] = ['learn', 'monitor', 'enforce'];
 const api = compilePolicy(apiPolicy, inventory);
@@ -235,4 +236,50 @@ test('golden: representative policies in every mode', () => {
       denyAllRbac('http', 'egress', 'enforce', 'outbound-http-rbac'),
     ].map(renderResource),
   );
+});
+
+test('golden: L7 inbound HTTP RBAC (rules with paths match method + path; no paths = any path)', () => {
+  const l7Policy: ServicePolicy = {
+    ...apiPolicy,
+    ingress: apiPolicy.ingress.map((r, i) =>
+      i === 0 && (r.protocol === 'http' || r.protocol === 'grpc')
+        ? {
+            ...r,
+            paths: [
+              { method: 'POST', path: '/items' },
+              { method: 'GET', path: '/items/{id}' },
+              { method: '*', path: '/static/*' },
+            ],
+          }
+        : r,
+    ),
+  };
+  assert.ok(
+    l7Policy.ingress.some((r) => r.paths !== undefined),
+    'the fixture has an http ingress rule first',
+  );
+  const compiled = compilePolicy(l7Policy, inventory);
+  assertGolden('policy/shop-api-l7-enforce.json', [
+    renderResource(inboundHttpRbac(compiled, 'enforce', 'inbound-http-rbac', true)),
+  ]);
+  // without L7 the same policy's paths are not evaluated
+  assert.deepEqual(
+    renderResource(inboundHttpRbac(compiled, 'enforce', 'x', false)),
+    renderResource(inboundHttpRbac(api, 'enforce', 'x', false)),
+  );
+});
+
+test('template regexes: {id} is one segment, PREFIX/* covers the prefix, the query string is allowed', () => {
+  const cases: [string, string[], string[]][] = [
+    ['/items/{id}', ['/items/42', '/items/42?x=1'], ['/items', '/items/', '/items/4/2', '/itemsX/4']],
+    ['/static/*', ['/static', '/static/a/b', '/static?x'], ['/staticx', '/stati']],
+    ['/*', ['/', '/a/b', ''], []],
+    ['/', ['/', '/?q'], ['/a']],
+    ['/a.b/(x)', ['/a.b/(x)'], ['/aXb/(x)', '/a.b/x']],
+  ];
+  for (const [tpl, yes, no] of cases) {
+    const re = new RegExp(templateRegex(tpl));
+    for (const p of yes) assert.ok(re.test(p), `${tpl} matches ${p}`);
+    for (const p of no) assert.ok(!re.test(p), `${tpl} does not match ${p}`);
+  }
 });

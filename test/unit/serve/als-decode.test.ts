@@ -167,6 +167,7 @@ const project = (m: StreamAccessLogsMessage) => ({
       path: e.request.path,
       originalPath: e.request.originalPath,
       requestId: e.request.requestId,
+      requestMethod: e.request.requestMethod,
       requestHeadersBytes: e.request.requestHeadersBytes,
       requestBodyBytes: e.request.requestBodyBytes,
     },

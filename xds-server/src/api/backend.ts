@@ -45,15 +45,17 @@ export class CoreBackend implements ApiBackend {
       return fail('not-found', `unknown service ${service} (known: ${known.join(', ') || 'none'})`);
     }
     const p = this.core.policy;
-    return ok(policyView(p.policyInForce(service), p.modeOf(service), this.core.learner.edgesOf(service)));
+    return ok(
+      policyView(p.policyInForce(service), p.modeOf(service), this.core.learner.edgesOf(service), p.l7Of(service)),
+    );
   }
 
   applyPolicy(parsed: ParsedPolicy, actor: string) {
     return this.core.policy.applyPolicy(parsed, actor);
   }
 
-  setMode(service: string, mode: string, actor: string) {
-    return this.core.policy.setMode(service, mode, actor);
+  setMode(service: string, mode: string, actor: string, l7?: boolean) {
+    return this.core.policy.setMode(service, mode, actor, l7);
   }
 
   setAllModes(mode: string, actor: string) {

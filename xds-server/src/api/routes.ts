@@ -16,7 +16,7 @@ export interface ApiBackend {
   services(): ServiceView[];
   policy(service: string): Outcome<PolicyDocument>;
   applyPolicy(p: ParsedPolicy, actor: string): Outcome<{ service: string; changed: boolean }>;
-  setMode(service: string, mode: string, actor: string): Outcome<ModeChange>;
+  setMode(service: string, mode: string, actor: string, l7?: boolean): Outcome<ModeChange>;
   setAllModes(mode: string, actor: string): Outcome<ModeChange[]>;
   alerts(sinceMs: number): Alert[];
   subscribeAlerts(fn: (a: Alert) => void): () => void;
@@ -42,7 +42,7 @@ export function routes(api: HttpApi, b: ApiBackend): HttpApi {
       return unwrap(b.applyPolicy(v, actorOf(raw)));
     })
     .route('PUT', '/v1/services/:ns/:name/mode', ({ params, body, raw }) =>
-      unwrap(b.setMode(`${params.ns}/${params.name}`, modeOfBody(body), actorOf(raw))),
+      unwrap(b.setMode(`${params.ns}/${params.name}`, modeOfBody(body), actorOf(raw), l7OfBody(body))),
     )
     .route('PUT', '/v1/modes', ({ body, raw }) => unwrap(b.setAllModes(modeOfBody(body), actorOf(raw))))
     .route('GET', '/v1/alerts', ({ query, res }) => {
@@ -87,6 +87,14 @@ function sinceOf(query: URLSearchParams): number {
   const since = Number(query.get('since') ?? 0);
   if (!Number.isFinite(since)) throw new ApiError(400, 'since: expected ms since epoch');
   return since;
+}
+
+/** `l7` in a mode body: true/false, or absent (unchanged). */
+function l7OfBody(body: unknown): boolean | undefined {
+  const v = (body as { l7?: unknown } | undefined)?.l7;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new ApiError(400, `l7: expected true or false, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 function modeOfBody(body: unknown): string {

@@ -94,6 +94,7 @@ export function policyView(
   policy: ServicePolicy,
   mode: Mode,
   edges: { ingress: readonly Edge[]; egress: readonly Edge[] },
+  l7 = false,
 ): PolicyDocument {
   const key = (r: PolicyRule) => `${JSON.stringify(r.peer)}|${r.protocol}|${r.port}`;
   const ev = new Map<string, Edge['evidence']>();
@@ -101,7 +102,7 @@ export function policyView(
     ev.set(`ingress|${key({ peer: e.source, protocol: e.protocol, port: e.port })}`, e.evidence);
   for (const e of edges.egress)
     ev.set(`egress|${key({ peer: e.destination, protocol: e.protocol, port: e.port })}`, e.evidence);
-  return policyDocument(policy, mode, (side, r) => ev.get(`${side}|${key(r)}`));
+  return policyDocument(policy, mode, (side, r) => ev.get(`${side}|${key(r)}`), l7);
 }
 
 /** One connected sidecar: what it was sent and ACKed per type, its last NACK, and why it is held. */

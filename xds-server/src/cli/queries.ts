@@ -119,7 +119,7 @@ export function registerQueries(program: Command): void {
     const { api, output } = context(cmd);
     const p = await api.call<PolicyDocument>('GET', `${servicePath(service)}/policy`);
     if (output !== 'table') return void process.stdout.write(formatPolicyDocument(p, output));
-    process.stdout.write(`${p.service} (mode ${p.mode})\n`);
+    process.stdout.write(`${p.service} (mode ${p.mode}${p.l7 ? ', L7 enforced' : ''})\n`);
     for (const [title, rules] of [
       ['INGRESS (from)', p.ingress],
       ['EGRESS (to)', p.egress],
@@ -140,6 +140,13 @@ export function registerQueries(program: Command): void {
               ]),
             ),
       );
+      for (const r of rules.filter((x) => x.paths !== undefined)) {
+        const peer = 'service' in r.peer ? r.peer.service : r.peer.cidr;
+        const flag = r.evidence?.pathsCollapsed ? ' (collapsed to PREFIX/*: more than 50 templates)' : '';
+        process.stdout.write(`\n  paths from ${peer} ${r.protocol}/${r.port}${flag}\n`);
+        for (const x of r.paths ?? [])
+          process.stdout.write(`    ${x.method.padEnd(7)} ${x.path}${x.count !== undefined ? `  (${x.count})` : ''}\n`);
+      }
     }
   });
 
@@ -186,11 +193,18 @@ export function registerQueries(program: Command): void {
     .argument('[service]', 'namespace/name (or --all)')
     .argument('[mode]', MODES.join('|'))
     .option('--all', 'every known service')
+    .option(
+      '--l7',
+      'also enforce (monitor: report) the learned HTTP methods + path templates; kept across mode changes',
+    )
+    .option('--no-l7', 'turn L7 enforcement off (L4 rules only)')
     .description("set a service's mode: learn (pass, learn), monitor (pass, report would-deny), enforce (deny, report)")
-    .action(async (a: string | undefined, b: string | undefined, o: { all?: boolean }, cmd: Command) => {
+    .action(async (a: string | undefined, b: string | undefined, o: { all?: boolean; l7?: boolean }, cmd: Command) => {
       const { api } = context(cmd);
       if (o.all) {
         if (!a || b) throw new CliError('usage: nanoseg mode --all MODE', 2);
+        if (o.l7 !== undefined)
+          throw new CliError('--l7/--no-l7 are set per service: nanoseg mode SERVICE MODE --l7', 2);
         const r = await api.call<{ service: string; before: string; after: string }[]>('PUT', '/v1/modes', {
           mode: modeArg(a),
         });
@@ -199,13 +213,16 @@ export function registerQueries(program: Command): void {
       }
       if (!a || !b) throw new CliError('usage: nanoseg mode SERVICE MODE, or nanoseg mode --all MODE', 2);
       const mode = modeArg(b);
-      const r = await api.call<{ service: string; before: string; after: string }>('PUT', `${servicePath(a)}/mode`, {
-        mode,
-      });
+      const r = await api.call<{ service: string; before: string; after: string; l7: boolean }>(
+        'PUT',
+        `${servicePath(a)}/mode`,
+        { mode, ...(o.l7 !== undefined && { l7: o.l7 }) },
+      );
+      const l7 = o.l7 !== undefined ? `, L7 enforcement ${r.l7 ? 'on' : 'off'}` : '';
       process.stdout.write(
         r.before === r.after
-          ? `${r.service} is already in ${r.after} mode\n`
-          : `${r.service}: ${r.before} → ${r.after}\n`,
+          ? `${r.service} is already in ${r.after} mode${l7}\n`
+          : `${r.service}: ${r.before} → ${r.after}${l7}\n`,
       );
     });
 

@@ -8,7 +8,7 @@ import * as mesh from '../model/mesh-state.js';
 import type { MeshState, ServiceControl } from '../model/mesh-state.js';
 import type { AuditEvent, ConvergenceReport, Edge, Mode, ServiceName, ServicePolicy } from '../model/index.js';
 import { MODES, SERVICE_NAME_RE } from '../model/index.js';
-import { diffPolicy, freezePolicy, policyDocument, type ParsedPolicy } from '../policy/index.js';
+import { diffPolicy, freezePolicy, isEmptyDiff, policyDocument, type ParsedPolicy } from '../policy/index.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
 import type { Scheduler } from '../util/scheduler.js';
 
@@ -19,6 +19,8 @@ export interface StoredServiceState {
   readonly inboundGenerations?: Record<number, number>;
   readonly monitorSince?: number;
   readonly lastWouldDeny?: number;
+  /** L7 enforcement on (survives restarts and mode changes) */
+  readonly l7?: boolean;
 }
 
 export interface ServiceStore {
@@ -41,12 +43,16 @@ export interface PolicyControllerOptions {
   readonly onChange: (reason: string, services: readonly ServiceName[]) => void;
   /** held sidecars were released: serve them */
   readonly onRelease: (nodes: readonly string[]) => void;
+  /** a service's L7 enforcement was turned on or off (also for every restored service that has it on) */
+  readonly onL7?: (service: ServiceName, on: boolean) => void;
 }
 
 export interface ModeChange {
   readonly service: ServiceName;
   readonly before: Mode;
   readonly after: Mode;
+  /** L7 enforcement after the change */
+  readonly l7: boolean;
 }
 
 /** A would-deny moves the stored soak gate at most this often per service (a storm is not a write storm). */
@@ -86,7 +92,9 @@ export class PolicyController {
         ...(st.policy && { policy: st.policy }),
         ...(st.monitorSince !== undefined && { monitorSince: st.monitorSince }),
         ...(st.lastWouldDeny !== undefined && { lastWouldDeny: st.lastWouldDeny }),
+        ...(st.l7 === true && { l7: true }),
       });
+      if (st.l7 === true) this.opts.onL7?.(row.name, true);
       if (st.lastWouldDeny !== undefined) this.persistedWouldDeny.set(row.name, st.lastWouldDeny);
       if (st.convergence) memories.set(row.name, st.convergence);
     }
@@ -103,13 +111,22 @@ export class PolicyController {
     );
   }
 
-  /** Sets a service's mode. Leaving learn mode freezes the learned edges into the policy in force. */
-  setMode(service: string, mode: string, actor: string): Outcome<ModeChange> {
+  /**
+   * Sets a service's mode (and, when `l7` is given, turns L7 enforcement on or off; otherwise it stays as it was).
+   * Leaving learn mode freezes the learned edges into the policy in force.
+   */
+  setMode(service: string, mode: string, actor: string, l7?: boolean): Outcome<ModeChange> {
     const m = checkMode(mode);
     if (!m.ok) return m;
     const s = this.requireService(service);
     if (!s.ok) return s;
-    return ok(this.changeMode(s.value, m.value, actor));
+    const r = this.changeMode(s.value, m.value, actor);
+    if (l7 !== undefined) this.changeL7(s.value, l7, actor);
+    return ok({ ...r, l7: this.control(s.value).l7 === true });
+  }
+
+  l7Of(service: ServiceName): boolean {
+    return this.control(service).l7 === true;
   }
 
   setAllModes(mode: string, actor: string): Outcome<ModeChange[]> {
@@ -129,8 +146,7 @@ export class PolicyController {
     const now = this.opts.scheduler.now();
     const next: ServicePolicy = { service, ingress: p.ingress, egress: p.egress, origin: 'applied', updatedAt: now };
     const d = diffPolicy(before, next);
-    const changed =
-      d.ingress.added.length + d.ingress.removed.length + d.egress.added.length + d.egress.removed.length > 0;
+    const changed = !isEmptyDiff(d) || (p.l7 !== undefined && p.l7 !== this.l7Of(service));
     const t = mesh.applyPolicy(
       this.current,
       service,
@@ -143,11 +159,12 @@ export class PolicyController {
       actor,
       action: 'policy-apply',
       target: service,
-      before: policyDocument(before, mode),
-      after: policyDocument(next, p.mode ?? mode),
+      before: policyDocument(before, mode, undefined, this.l7Of(service)),
+      after: policyDocument(next, p.mode ?? mode, undefined, p.l7 ?? this.l7Of(service)),
     });
     this.opts.onChange(`${service} policy applied`, [service]);
     if (p.mode !== undefined) this.changeMode(service, p.mode, actor);
+    if (p.l7 !== undefined) this.changeL7(service, p.l7, actor);
     return ok({ service, changed });
   }
 
@@ -209,6 +226,7 @@ export class PolicyController {
       inboundGenerations: { ...c.inboundGenerations },
       ...(c.monitorSince !== undefined && { monitorSince: c.monitorSince }),
       ...(c.lastWouldDeny !== undefined && { lastWouldDeny: c.lastWouldDeny }),
+      ...(c.l7 === true && { l7: true }),
     };
     try {
       this.opts.store.putService({ name: service, mode: c.mode, state });
@@ -223,12 +241,23 @@ export class PolicyController {
     const t = mesh.setMode(this.current, service, mode, now, () =>
       freezePolicy(service, this.opts.learned(service), now),
     );
-    if (!t.changed) return { service, before: t.before, after: t.after };
+    const l7 = this.l7Of(service);
+    if (!t.changed) return { service, before: t.before, after: t.after, l7 };
     this.current = t.state;
     this.persist(service);
     this.opts.audit({ actor, action: 'mode', target: service, before: t.before, after: t.after });
     this.opts.onChange(`${service} mode ${t.before} → ${t.after}`, [service]);
-    return { service, before: t.before, after: t.after };
+    return { service, before: t.before, after: t.after, l7 };
+  }
+
+  private changeL7(service: ServiceName, on: boolean, actor: string): void {
+    const next = mesh.setL7(this.current, service, on);
+    if (next === this.current) return;
+    this.current = next;
+    this.persist(service);
+    this.opts.audit({ actor, action: 'mode', target: service, before: { l7: !on }, after: { l7: on } });
+    this.opts.onL7?.(service, on);
+    this.opts.onChange(`${service} L7 enforcement ${on ? 'on' : 'off'}`, [service]);
   }
 
   private requireService(service: string): Outcome<ServiceName> {

@@ -81,6 +81,7 @@ export class MeshCore {
       knownServices: () => this.serviceNames(),
       onChange: (why, services) => this.changed(why, services),
       onRelease: (nodes) => this.discovery.released(nodes),
+      onL7: (s, on) => this.tracker.setL7(s, on),
     });
     this.ingest = new IngestController({
       learner: this.learner,

@@ -18,6 +18,8 @@ export interface ServiceConfig {
   /** converged services in enforce get only the VIPs of their egress policy (config scoping) */
   readonly converged: boolean;
   readonly inboundGenerations: Readonly<Record<number, number>>;
+  /** L7 enforcement on (inbound HTTP RBAC checks method + path templates) */
+  readonly l7?: boolean;
 }
 
 /** The generator's input for a service, from its control state and what was learned. */
@@ -33,6 +35,7 @@ export function serviceConfig(
     policy: policyInForce(control, learned, () => emptyPolicy(service)),
     converged,
     inboundGenerations: control.inboundGenerations,
+    ...(control.l7 === true && { l7: true }),
   };
 }
 
@@ -70,6 +73,7 @@ export function generateSnapshot(
       policy: cfg.policy,
       ...(scope && { scope }),
       inboundGenerations: cfg.inboundGenerations,
+      ...(cfg.l7 === true && { l7: true }),
     },
     settings,
   );

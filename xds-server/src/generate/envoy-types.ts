@@ -29,6 +29,7 @@ import {
   ServerNameInput,
   SourceIPInput,
 } from '../../../proto/gen/envoy/extensions/matching/common_inputs/network/v3/network_inputs.js';
+import { HttpRequestHeaderMatchInput } from '../../../proto/gen/envoy/type/matcher/v3/http_inputs.js';
 
 interface Writer {
   finish(): Uint8Array;
@@ -96,6 +97,8 @@ export const T = {
     DestinationPortInput,
   ),
   serverNameInput: typed('envoy.extensions.matching.common_inputs.network.v3.ServerNameInput', ServerNameInput),
+  // L7 rules (generate/rbac-l7.ts): `:method` and `:path` of a request
+  requestHeaderInput: typed('envoy.type.matcher.v3.HttpRequestHeaderMatchInput', HttpRequestHeaderMatchInput),
 } as const;
 
 /** Encodes a message given as a partial object (defaults filled by the codec). */

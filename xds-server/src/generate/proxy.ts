@@ -92,6 +92,8 @@ export interface ProxyInput {
   readonly scope?: ReadonlySet<ServiceName>;
   /** per server port, the inbound chain generation (see the header); absent = 0 */
   readonly inboundGenerations?: Readonly<Record<number, number>>;
+  /** L7 enforcement: the inbound HTTP RBAC checks the ingress rules' method + path templates */
+  readonly l7?: boolean;
 }
 
 export function emptyPolicy(service: ServiceName): ServicePolicy {
@@ -124,7 +126,7 @@ export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_S
   if (ports.length > 0 || !enforce) out.push(b.routeTo('inbound', INBOUND_PASSTHROUGH));
   out.push(
     inboundNetworkRbac(compiled, input.mode, RBAC_INBOUND),
-    inboundHttpRbac(compiled, input.mode, RBAC_INBOUND_HTTP),
+    inboundHttpRbac(compiled, input.mode, RBAC_INBOUND_HTTP, input.l7 === true),
     outboundNetworkRbac(compiled, input.mode, RBAC_OUTBOUND),
     outboundHttpRbac(compiled, input.mode, RBAC_OUTBOUND_HTTP),
   );

@@ -29,6 +29,7 @@ import { parseCidr } from '../policy/ip.js';
 import { noRuleName, type PolicySide } from '../policy/rules.js';
 import { T, encode, pack, type PartialOf } from './envoy-types.js';
 import type { GeneratedResource } from './resource.js';
+import { pathsMatcher } from './rbac-l7.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -117,9 +118,10 @@ function groupBy<K>(entries: readonly { cidr: string; key: string; value: K }[])
 
 /**
  * The ingress matcher: destination port → source address trie → ALLOW named after the rule; anything else →
- * DENY `ingress|no-rule`. udp rules are left out (the inbound listener is TCP).
+ * DENY `ingress|no-rule`. udp rules are left out (the inbound listener is TCP). With `l7` (HTTP RBAC of a service
+ * with L7 enforcement on), a rule that lists paths matches the request's method and path next (rbac-l7.ts).
  */
-export function inboundMatcher(compiled: CompiledPolicy): Matcher {
+export function inboundMatcher(compiled: CompiledPolicy, l7 = false): Matcher {
   const ports = new Map<number, Matcher>();
   for (const p of compiled.inbound) {
     // an address allowed by several rules on this port is attributed to the first (sources are sorted)
@@ -130,6 +132,11 @@ export function inboundMatcher(compiled: CompiledPolicy): Matcher {
     }
     if (first.size === 0) continue;
     const ruleOrder = p.rules.map((r) => r.name);
+    const byName = new Map(p.rules.map((r) => [r.name, r.rule]));
+    const onMatch = (name: string): Matcher_OnMatch => {
+      const paths = l7 ? byName.get(name)?.paths : undefined;
+      return paths === undefined ? action(name, true) : { matcher: pathsMatcher(name, paths), action: undefined };
+    };
     const groups = groupBy([...first.entries()].map(([cidr, name]) => ({ cidr, key: name, value: name }))).sort(
       (a, b) => ruleOrder.indexOf(a.value) - ruleOrder.indexOf(b.value),
     );
@@ -138,7 +145,7 @@ export function inboundMatcher(compiled: CompiledPolicy): Matcher {
       trie(
         'source-ip',
         T.sourceIpInput,
-        groups.map((g) => ({ cidrs: g.cidrs, onMatch: action(g.value, true) })),
+        groups.map((g) => ({ cidrs: g.cidrs, onMatch: onMatch(g.value) })),
       ),
     );
   }
@@ -256,9 +263,12 @@ export function inboundNetworkRbac(
   return extension(name, rbacConfig('network', mode, inboundMatcher(compiled), statPrefix));
 }
 
-/** ECDS resource: HTTP RBAC for the inbound listener's HTTP chains (denied → 403, per request). */
-export function inboundHttpRbac(compiled: CompiledPolicy, mode: Mode, name: string): GeneratedResource {
-  return extension(name, rbacConfig('http', mode, inboundMatcher(compiled), ''));
+/**
+ * ECDS resource: HTTP RBAC for the inbound listener's HTTP chains (denied → 403, per request); with `l7`, only the
+ * rules' method + path templates pass.
+ */
+export function inboundHttpRbac(compiled: CompiledPolicy, mode: Mode, name: string, l7 = false): GeneratedResource {
+  return extension(name, rbacConfig('http', mode, inboundMatcher(compiled, l7), ''));
 }
 
 /** ECDS resource: network RBAC for the outbound listener (allowed destinations; principals: anyone). */

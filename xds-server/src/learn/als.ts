@@ -22,6 +22,7 @@ import type {
 } from '../model/index.js';
 import { hostCidr } from '../model/index.js';
 import { normalizeIp, type IdentityIndex } from '../inventory/identity.js';
+import { methodName, pathTemplate } from './l7.js';
 
 export type AlsEntryKind = 'tcp' | 'http';
 
@@ -191,9 +192,18 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
   }
 
   let dedupKey: string | undefined;
+  let method: string | undefined;
+  let path: string | undefined;
   if (http) {
-    const rid = http.request?.requestId;
+    const rq = http.request;
+    const rid = rq?.requestId;
     dedupKey = rid ? `http|${rid}` : undefined;
+    const raw = rq?.originalPath || rq?.path;
+    method = methodName(rq?.requestMethod);
+    // gRPC is always POST; an HTTP request whose method the log lacks still has its path learned (method "*")
+    if (protocol === 'grpc') method = 'POST';
+    if (raw) path = pathTemplate(raw, protocol === 'grpc');
+    if (path !== undefined && method === undefined) method = '*';
   }
 
   let source: Peer;
@@ -261,6 +271,7 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
     bytesReceived,
     ...(sourceWorkload !== undefined ? { sourceWorkload } : {}),
     ...(dedupKey !== undefined ? { dedupKey } : {}),
+    ...(path !== undefined ? { method: method!, path } : {}),
   };
   return { ok: true, obs };
 }

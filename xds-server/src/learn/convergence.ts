@@ -13,6 +13,11 @@
 // we have not seen yet) to the numerator and one observation to the denominator keeps the estimate ≥ 1/(N+1),
 // is never below Good–Turing (it only errs on the side of "keep learning"), and tends to n1/N as N grows.
 // confidence = 1 − M̂.
+//
+// An L7 service (L7 enforcement on) converges on its path templates too: the same three conditions hold for the
+// templates of its inbound HTTP/gRPC edges, each (edge, method, template) a species, counted per request
+// (quiet since the last new template; M̂ₗ = (t1 + 1) / (R + 1) ≤ maxMissingMass, R = requests, t1 = templates seen
+// once). The report's confidence is the smaller of the two.
 
 import type { ConvergenceReport, ConvergenceState, Edge, ServiceName } from '../model/index.js';
 import { isServicePeer } from '../model/index.js';
@@ -45,6 +50,13 @@ export interface ServiceStats {
   doubletons: number;
   firstObservedAt?: number;
   lastNewEdgeAt?: number;
+  /** inbound HTTP/gRPC requests counted with a path template */
+  pathObservations: number;
+  /** `edgeId METHOD template` → requests */
+  readonly pathCounts: Map<string, number>;
+  /** templates seen exactly once */
+  pathSingletons: number;
+  lastNewPathAt?: number;
 }
 
 export interface ConvergenceTransition {
@@ -64,7 +76,15 @@ export interface ConvergenceMemory {
 }
 
 export function emptyStats(): ServiceStats {
-  return { observations: 0, edgeCounts: new Map(), singletons: 0, doubletons: 0 };
+  return {
+    observations: 0,
+    edgeCounts: new Map(),
+    singletons: 0,
+    doubletons: 0,
+    pathObservations: 0,
+    pathCounts: new Map(),
+    pathSingletons: 0,
+  };
 }
 
 /** M̂ = (n1 + 1) / (N + 1): Good–Turing with one pseudo-singleton for the edge not seen yet. */
@@ -96,11 +116,14 @@ export function assess(
   now: number,
   cfg: Partial<ConvergenceConfig> = {},
   memory?: ConvergenceMemory,
+  l7 = false,
 ): ConvergenceReport {
   const c = { ...DEFAULT_CONVERGENCE, ...cfg };
   const n = stats.observations;
   const n1 = stats.singletons;
-  const mm = missingMass(n1, n);
+  const edgeMass = missingMass(n1, n);
+  const pathMass = l7 ? missingMass(stats.pathSingletons, stats.pathObservations) : 0;
+  const mm = Math.max(edgeMass, pathMass);
   const confidence = 1 - mm;
   const base = {
     confidence,
@@ -118,7 +141,15 @@ export function assess(
   if (quietFor < c.quietPeriodMs)
     pending.push(`quiet for ${formatDuration(quietFor)} of ${formatDuration(c.quietPeriodMs)}`);
   if (n < c.minObservations) pending.push(`${n} of ${c.minObservations} observations`);
-  if (mm > c.maxMissingMass) pending.push(`missing mass ${fmtMass(mm)} > ${fmtMass(c.maxMissingMass)}`);
+  if (edgeMass > c.maxMissingMass) pending.push(`missing mass ${fmtMass(edgeMass)} > ${fmtMass(c.maxMissingMass)}`);
+  if (l7) {
+    // an L7 service with no inbound HTTP yet has no templates to converge on: only its edges count
+    const pathSince = stats.lastNewPathAt;
+    if (pathSince !== undefined && now - pathSince < c.quietPeriodMs)
+      pending.push(`no new path template for ${formatDuration(now - pathSince)} of ${formatDuration(c.quietPeriodMs)}`);
+    if (stats.pathObservations > 0 && pathMass > c.maxMissingMass)
+      pending.push(`path-template missing mass ${fmtMass(pathMass)} > ${fmtMass(c.maxMissingMass)}`);
+  }
 
   if (pending.length === 0) {
     return {
@@ -146,6 +177,7 @@ interface Tracked {
  */
 export class ConvergenceTracker {
   private readonly byService = new Map<ServiceName, Tracked>();
+  private readonly l7 = new Set<ServiceName>();
   private pending: ConvergenceTransition[] = [];
   readonly config: ConvergenceConfig;
 
@@ -164,6 +196,16 @@ export class ConvergenceTracker {
     return out;
   }
 
+  /** Turns L7 convergence (templates count too) on or off for a service. */
+  setL7(service: ServiceName, on: boolean): void {
+    if (on) this.l7.add(service);
+    else this.l7.delete(service);
+  }
+
+  isL7(service: ServiceName): boolean {
+    return this.l7.has(service);
+  }
+
   /** Feeds one Learner result; `time` is the observation time. */
   record(result: ObserveResult, time: number): void {
     if (!result.counted && !result.isNew) return;
@@ -172,6 +214,9 @@ export class ConvergenceTracker {
     const dst = isServicePeer(e.destination) ? e.destination.service : undefined;
     if (src !== undefined) this.count(src, e, result.isNew, time);
     if (dst !== undefined && dst !== src) this.count(dst, e, result.isNew, time);
+    if (dst !== undefined && result.pathKey !== undefined) {
+      this.countPath(dst, `${e.id} ${result.pathKey}`, result.newPath === true, time, e);
+    }
   }
 
   /** Rebuilds stats from stored edges (after a restart): counts and first-seen times come from the evidence. */
@@ -190,6 +235,16 @@ export class ConvergenceTracker {
         const fs = e.evidence.firstSeen;
         if (s.firstObservedAt === undefined || fs < s.firstObservedAt) s.firstObservedAt = fs;
         if (s.lastNewEdgeAt === undefined || fs > s.lastNewEdgeAt) s.lastNewEdgeAt = fs;
+      }
+      if (dst === undefined) continue;
+      const s = this.tracked(dst).stats;
+      for (const p of e.evidence.paths ?? []) {
+        const k = `${e.id} ${p.method} ${p.path}`;
+        const prev = s.pathCounts.get(k) ?? 0;
+        adjustPaths(s, prev, p.count);
+        s.pathCounts.set(k, p.count);
+        s.pathObservations += p.count - prev;
+        if (s.lastNewPathAt === undefined || p.firstSeen > s.lastNewPathAt) s.lastNewPathAt = p.firstSeen;
       }
     }
   }
@@ -214,14 +269,15 @@ export class ConvergenceTracker {
   /** Report for one service without changing state. */
   report(service: ServiceName, now: number): ConvergenceReport {
     const t = this.byService.get(service);
-    return t ? assess(t.stats, now, this.config, t.memory) : assess(emptyStats(), now, this.config);
+    const l7 = this.l7.has(service);
+    return t ? assess(t.stats, now, this.config, t.memory, l7) : assess(emptyStats(), now, this.config, undefined, l7);
   }
 
   /** Assesses every service, records learning → converged transitions, and returns the reports. */
   evaluate(now: number): Map<ServiceName, ConvergenceReport> {
     const out = new Map<ServiceName, ConvergenceReport>();
     for (const [svc, t] of this.byService) {
-      const r = assess(t.stats, now, this.config, t.memory);
+      const r = assess(t.stats, now, this.config, t.memory, this.l7.has(svc));
       if (r.state === 'converged' && t.memory.state !== 'converged') {
         t.memory = { state: 'converged', convergedAt: now };
         this.pending.push({ service: svc, from: 'learning', to: 'converged', at: now, reason: r.reason });
@@ -254,6 +310,28 @@ export class ConvergenceTracker {
       }
     }
   }
+
+  private countPath(service: ServiceName, key: string, isNew: boolean, time: number, e: Edge): void {
+    const t = this.tracked(service);
+    const s = t.stats;
+    const prev = s.pathCounts.get(key) ?? 0;
+    adjustPaths(s, prev, prev + 1);
+    s.pathCounts.set(key, prev + 1);
+    s.pathObservations++;
+    if (!isNew) return;
+    if (s.lastNewPathAt === undefined || time > s.lastNewPathAt) s.lastNewPathAt = time;
+    if (t.memory.state === 'converged' && this.l7.has(service)) {
+      const path = key.slice(e.id.length + 1);
+      const reason = `new path ${path} on ${describeEdge(e)} at ${new Date(time).toISOString()}`;
+      t.memory = { state: 'learning', regression: reason };
+      this.pending.push({ service, from: 'converged', to: 'learning', at: time, reason });
+    }
+  }
+}
+
+function adjustPaths(s: ServiceStats, before: number, after: number): void {
+  if (before === 1) s.pathSingletons--;
+  if (after === 1) s.pathSingletons++;
 }
 
 /** Keeps the singleton/doubleton tallies right when an edge's count goes from `before` to `after`. */

@@ -8,6 +8,7 @@
 import type { Edge, EdgeKey, Evidence, Observation, Peer, ServiceName } from '../model/index.js';
 import { edgeId, isServicePeer, peerId } from '../model/index.js';
 import { DedupTable } from './dedup-table.js';
+import { recordPath, type PathsState } from './l7.js';
 
 export interface LearnerOptions {
   /** How long a dedup key is remembered after its last log (default 120 s). Must exceed the TCP flush interval. */
@@ -25,6 +26,10 @@ export interface ObserveResult {
   readonly isNew: boolean;
   /** This observation was a new connection/request (false for the other side's log or a repeated TCP log). */
   readonly counted: boolean;
+  /** The request's `METHOD path-template` when it was counted on an HTTP/gRPC edge (learn/l7.ts) */
+  readonly pathKey?: string;
+  /** That template was new on the edge (or collapsed the edge's templates into wildcards). */
+  readonly newPath?: boolean;
 }
 
 export interface ServiceEdges {
@@ -40,15 +45,20 @@ interface ServiceSlot {
 const DEFAULT_TTL_MS = 120_000;
 const DEFAULT_MAX_KEYS = 200_000;
 
+function copyEvidence(ev: Evidence): Evidence {
+  const out: Evidence = { ...ev, exampleWorkloads: [...ev.exampleWorkloads] };
+  if (ev.paths !== undefined) out.paths = ev.paths.map((p) => ({ ...p }));
+  return out;
+}
+
 function copyEdge(e: Edge): Edge {
-  const ev = e.evidence;
   return {
     id: e.id,
     source: e.source,
     destination: e.destination,
     protocol: e.protocol,
     port: e.port,
-    evidence: { ...ev, exampleWorkloads: [...ev.exampleWorkloads] },
+    evidence: copyEvidence(e.evidence),
   };
 }
 
@@ -138,6 +148,11 @@ export class Learner {
 
     // lookup() above hashed the key: set() remembers it
     if (key !== undefined) dedup.set(idx, obs.bytesSent, obs.bytesReceived, this.clock);
+    if (obs.path !== undefined && obs.method !== undefined && obs.protocol !== 'tcp' && obs.protocol !== 'udp') {
+      if (ev.paths === undefined) ev.paths = [];
+      const r = recordPath(ev as PathsState, obs.method, obs.path, t);
+      return { edge, isNew, counted: true, pathKey: `${obs.method} ${r.path}`, newPath: r.isNew };
+    }
     return { edge, isNew, counted: true };
   }
 
@@ -174,7 +189,9 @@ export class Learner {
     this.dirtyIds = new Set();
     for (const e of edges) {
       const ev = e.evidence;
-      this.insert(e, { ...ev, exampleWorkloads: ev.exampleWorkloads.slice(0, this.maxExamples) });
+      const copy = copyEvidence(ev);
+      copy.exampleWorkloads = copy.exampleWorkloads.slice(0, this.maxExamples);
+      this.insert(e, copy);
       if (ev.lastSeen > this.clock) this.clock = ev.lastSeen;
     }
   }

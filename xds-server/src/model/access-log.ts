@@ -52,6 +52,8 @@ export interface HttpLogEntry {
         readonly path: string;
         readonly originalPath: string;
         readonly requestId: string;
+        /** envoy.config.core.v3.RequestMethod: 1 GET … 9 PATCH; absent or 0 when unknown */
+        readonly requestMethod?: number;
         readonly requestHeadersBytes: number;
         readonly requestBodyBytes: number;
       }

@@ -12,6 +12,8 @@ export type {
   ExternalPeer,
   EdgeKey,
   Evidence,
+  PathEvidence,
+  PathRule,
   Edge,
   Observation,
   ConvergenceReport,

@@ -19,6 +19,8 @@ export interface ServiceControl {
   readonly monitorSince?: number;
   /** the last would-deny reported against its policy (ms): the soak restarts there */
   readonly lastWouldDeny?: number;
+  /** L7 enforcement: inbound HTTP passes only the rules' method + path templates (kept across mode changes) */
+  readonly l7?: boolean;
 }
 
 export const DEFAULT_CONTROL: ServiceControl = Object.freeze({ mode: 'learn', inboundGenerations: Object.freeze({}) });
@@ -151,4 +153,12 @@ export function release(state: MeshState, nodes: readonly string[]): MeshState {
   const held = new Map(state.held);
   for (const n of nodes) held.delete(n);
   return { ...state, held };
+}
+
+/** Turns L7 enforcement on or off for a service; the same value again changes nothing (same state object). */
+export function setL7(state: MeshState, service: ServiceName, on: boolean): MeshState {
+  const c = controlOf(state, service);
+  if ((c.l7 === true) === on) return state;
+  const { l7: _drop, ...rest } = c;
+  return withControl(state, service, on ? { ...rest, l7: true } : rest);
 }

@@ -73,6 +73,25 @@ export interface Evidence {
   bytesReceived: number;
   /** up to a few source workload names that made this connection */
   exampleWorkloads: string[];
+  /** HTTP/gRPC edges: requests per method + path template (learn/l7.ts), at most 50 */
+  paths?: PathEvidence[];
+  /** the edge had more templates than it keeps: its paths are `PREFIX/*` wildcards */
+  pathsCollapsed?: boolean;
+}
+
+/** An HTTP method and a path template (`/items/{id}`, or `PREFIX/*` once an edge collapsed). */
+export interface PathRule {
+  readonly method: string;
+  readonly path: string;
+}
+
+/** Requests of one method + path template on an edge. */
+export interface PathEvidence {
+  readonly method: string;
+  readonly path: string;
+  count: number;
+  firstSeen: number;
+  lastSeen: number;
 }
 
 export interface Edge extends EdgeKey {
@@ -123,6 +142,9 @@ export interface Observation {
   readonly dedupKey?: string;
   readonly bytesSent: number;
   readonly bytesReceived: number;
+  /** HTTP/gRPC: the request's method and path template (learn/l7.ts), when the log carried them */
+  readonly method?: string;
+  readonly path?: string;
 }
 
 /**
@@ -185,6 +207,8 @@ export interface PolicyRule {
   readonly peer: Peer;
   readonly protocol: Protocol;
   readonly port: number;
+  /** HTTP/gRPC: the method + path templates allowed (enforced only for a service with L7 on); absent = any */
+  readonly paths?: readonly PathRule[];
 }
 
 /**

@@ -16,113 +16,36 @@
 //
 // Parsing is strict and returns values (never throws): every problem is reported at once, each with
 // `FILE:LINE:COL: PATH: what is wrong`. JSON is accepted too (YAML is a superset of it). Pure: text in, value out.
-import {
-  Document,
-  LineCounter,
-  isAlias,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  parseDocument,
-  visit,
-  type Node,
-  type YAMLMap,
-} from 'yaml';
+import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
 import {
   MODES,
   SERVICE_NAME_RE,
-  type Evidence,
   type Mode,
+  type PathRule,
   type Peer,
   type PolicyRule,
   type Protocol,
   type ServiceName,
-  type ServicePolicy,
   type ValidationError,
   type ValidationResult,
 } from '../model/index.js';
 import { formatCidr, parseCidr } from './ip.js';
-import { compareRules, plainPeer, ruleKey, type PolicySide } from './rules.js';
+import { ruleKey, type PolicySide } from './rules.js';
 
-export const POLICY_API_VERSION = 'nanoseg.io/v1alpha1';
-export const POLICY_KIND = 'Policy';
-const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'grpc', 'udp'];
-const SNI_RE = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\.?$/i;
+import { POLICY_API_VERSION, POLICY_KIND } from './document.js';
+import { checkPathRule, normalizePaths } from './paths.js';
 
-export interface DocumentEvidence {
-  readonly firstSeen: string;
-  readonly lastSeen: string;
-  readonly count: number;
-}
-
-export interface DocumentRule {
-  readonly peer: Peer;
-  readonly protocol: Protocol;
-  readonly port: number;
-  readonly evidence?: DocumentEvidence;
-}
-
-/** The policy document as plain data (serialize with `formatPolicyDocument`). */
-export interface PolicyDocument {
-  readonly apiVersion: typeof POLICY_API_VERSION;
-  readonly kind: typeof POLICY_KIND;
-  readonly service: ServiceName;
-  readonly mode?: Mode;
-  readonly ingress: readonly DocumentRule[];
-  readonly egress: readonly DocumentRule[];
-}
-
-/** What an applied file asks for. `mode` only when the file names one. */
+/** What an applied file asks for. `mode` and `l7` only when the file names them. */
 export interface ParsedPolicy {
   readonly service: ServiceName;
   readonly mode?: Mode;
+  /** L7 enforcement (only the rules' method + path templates pass inbound HTTP) */
+  readonly l7?: boolean;
   readonly ingress: readonly PolicyRule[];
   readonly egress: readonly PolicyRule[];
 }
-
-/** Evidence for a rule, when known (learned rules have it; applied ones may not). */
-export type EvidenceLookup = (side: PolicySide, rule: PolicyRule) => Evidence | undefined;
-
-/** The document `policy show` prints. Rules in deterministic order. */
-export function policyDocument(policy: ServicePolicy, mode: Mode, evidence?: EvidenceLookup): PolicyDocument {
-  const rules = (side: PolicySide, rs: readonly PolicyRule[]): DocumentRule[] =>
-    [...rs].sort(compareRules).map((r) => {
-      const e = evidence?.(side, r);
-      const base = { peer: plainPeer(r.peer), protocol: r.protocol, port: r.port };
-      if (!e) return base;
-      return {
-        ...base,
-        evidence: {
-          firstSeen: new Date(e.firstSeen).toISOString(),
-          lastSeen: new Date(e.lastSeen).toISOString(),
-          count: e.count,
-        },
-      };
-    });
-  return {
-    apiVersion: POLICY_API_VERSION,
-    kind: POLICY_KIND,
-    service: policy.service,
-    mode,
-    ingress: rules('ingress', policy.ingress),
-    egress: rules('egress', policy.egress),
-  };
-}
-
-/** YAML (peers and evidence in flow style, one rule per list item) or JSON (2-space indent), newline-terminated. */
-export function formatPolicyDocument(doc: PolicyDocument, format: 'yaml' | 'json' = 'yaml'): string {
-  if (format === 'json') return JSON.stringify(doc, null, 2) + '\n';
-  const d = new Document(doc);
-  visit(d, {
-    Pair(_, pair) {
-      if (isScalar(pair.key) && (pair.key.value === 'peer' || pair.key.value === 'evidence') && isMap(pair.value)) {
-        pair.value.flow = true;
-      }
-    },
-  });
-  return d.toString({ lineWidth: 0, flowCollectionPadding: false });
-}
+const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'grpc', 'udp'];
+const SNI_RE = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\.?$/i;
 
 /** Parses and validates a policy file. Never throws. */
 export function parsePolicyFile(text: string, fileName: string): ValidationResult<ParsedPolicy> {
@@ -162,7 +85,7 @@ class FileParser {
     const fields = this.fields(
       root,
       '',
-      ['apiVersion', 'kind', 'service', 'mode', 'ingress', 'egress'],
+      ['apiVersion', 'kind', 'service', 'mode', 'l7', 'ingress', 'egress'],
       ['apiVersion', 'kind', 'service'],
     );
 
@@ -188,10 +111,19 @@ class FileParser {
         this.error(fields.get('mode'), 'mode', `"${m}" is not a mode (${MODES.join('|')})`);
       else mode = m as Mode | undefined;
     }
+    let l7: boolean | undefined;
+    if (fields.has('l7')) {
+      const v = this.scalar(fields.get('l7'), 'l7');
+      if (typeof v === 'boolean') l7 = v;
+      else if (v !== undefined) this.error(fields.get('l7'), 'l7', `expected true or false, got ${JSON.stringify(v)}`);
+    }
     const ingress = this.rules(fields.get('ingress'), 'ingress');
     const egress = this.rules(fields.get('egress'), 'egress');
     if (this.errors.length > 0 || service === undefined) return { valid: false, errors: this.errors };
-    return { valid: true, result: { service, ...(mode ? { mode } : {}), ingress, egress } };
+    return {
+      valid: true,
+      result: { service, ...(mode ? { mode } : {}), ...(l7 !== undefined && { l7 }), ingress, egress },
+    };
   }
 
   private errorAt(offset: number, path: string, msg: string): void {
@@ -300,7 +232,7 @@ class FileParser {
       return undefined;
     }
     const before = this.errors.length;
-    const f = this.fields(node, path, ['peer', 'protocol', 'port', 'evidence'], ['peer', 'protocol', 'port']);
+    const f = this.fields(node, path, ['peer', 'protocol', 'port', 'paths', 'evidence'], ['peer', 'protocol', 'port']);
     const peer = f.has('peer') ? this.peer(f.get('peer'), `${path}.peer`) : undefined;
     let protocol: Protocol | undefined;
     if (f.has('protocol')) {
@@ -326,7 +258,37 @@ class FileParser {
     }
     // evidence is informational (what `show` printed): accepted and ignored
     if (this.errors.length > before || !peer || !protocol || port === undefined) return undefined;
-    return { peer, protocol, port };
+    if (!f.has('paths')) return { peer, protocol, port };
+    const paths = this.paths(f.get('paths'), `${path}.paths`, protocol);
+    return paths && { peer, protocol, port, paths };
+  }
+
+  /** `paths: [{method, path}]` (count is informational); only on http and grpc rules. */
+  private paths(node: unknown, path: string, protocol: Protocol): PathRule[] | undefined {
+    if (this.alias(node, path)) return undefined;
+    if (protocol !== 'http' && protocol !== 'grpc') {
+      this.error(node, path, `paths are only allowed on http and grpc rules (this one is ${protocol})`);
+      return undefined;
+    }
+    if (!isSeq(node)) {
+      this.error(node, path, 'expected a list of {method, path}');
+      return undefined;
+    }
+    const before = this.errors.length;
+    const out: PathRule[] = [];
+    node.items.forEach((item, i) => {
+      const at = `${path}[${i}]`;
+      if (this.alias(item, at)) return;
+      if (!isMap(item)) return this.error(item, at, 'a path must be a mapping {method, path}');
+      const f = this.fields(item, at, ['method', 'path', 'count'], ['method', 'path']);
+      const m = this.string(f.get('method'), `${at}.method`);
+      const p = this.string(f.get('path'), `${at}.path`);
+      if (m === undefined || p === undefined) return;
+      const why = checkPathRule(m, p);
+      if (why !== undefined) return this.error(item, at, why);
+      out.push({ method: m, path: p });
+    });
+    return this.errors.length > before ? undefined : normalizePaths(out);
   }
 
   private peer(node: unknown, path: string): Peer | undefined {

@@ -1,5 +1,6 @@
 // Freezing: the learned edges of a service become its policy when it leaves learn mode. Pure.
 import type { Edge, PolicyRule, ServiceName, ServicePolicy } from '../model/index.js';
+import { normalizePaths } from './paths.js';
 import { normalizeRules, plainPeer } from './rules.js';
 
 export interface ServiceEdges {
@@ -10,8 +11,10 @@ export interface ServiceEdges {
 }
 
 /**
- * The policy that allows exactly what was learned: one rule per distinct (peer, protocol, port). Deterministic:
- * the order of the edges does not matter, rules come out sorted (rules.ts `compareRules`).
+ * The policy that allows exactly what was learned: one rule per distinct (peer, protocol, port); an ingress
+ * HTTP/gRPC rule lists the method + path templates learned on its edge (the L7 segment, enforced only when the
+ * service has L7 on). Deterministic: the order of the edges does not matter, rules come out sorted
+ * (rules.ts `compareRules`), paths too.
  */
 export function freezePolicy(service: ServiceName, edges: ServiceEdges, now: number): ServicePolicy {
   const rule = (peer: Edge['source'], e: Edge): PolicyRule => ({
@@ -21,7 +24,14 @@ export function freezePolicy(service: ServiceName, edges: ServiceEdges, now: num
   });
   return {
     service,
-    ingress: normalizeRules(edges.ingress.map((e) => rule(e.source, e))),
+    ingress: normalizeRules(
+      edges.ingress.map((e) => {
+        const r = rule(e.source, e);
+        const paths = e.evidence.paths;
+        if (r.protocol === 'tcp' || r.protocol === 'udp' || paths === undefined || paths.length === 0) return r;
+        return { ...r, paths: normalizePaths(paths) };
+      }),
+    ),
     egress: normalizeRules(edges.egress.map((e) => rule(e.destination, e))),
     origin: 'learned',
     updatedAt: now,

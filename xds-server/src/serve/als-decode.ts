@@ -176,11 +176,15 @@ function httpEntry(r: Reader): HttpLogEntry {
       let path = '';
       let originalPath = '';
       let requestId = '';
+      let requestMethod = 0;
       let requestHeadersBytes = 0;
       let requestBodyBytes = 0;
       while (s.pos < s.end) {
         const u = s.tag();
         switch (u) {
+          case tag(1, VARINT):
+            requestMethod = s.signedVarint() | 0;
+            break;
           case tag(3, LEN):
             authority = s.string();
             break;
@@ -203,7 +207,7 @@ function httpEntry(r: Reader): HttpLogEntry {
             s.skip(u);
         }
       }
-      request = { authority, path, originalPath, requestId, requestHeadersBytes, requestBodyBytes };
+      request = { authority, path, originalPath, requestId, requestMethod, requestHeadersBytes, requestBodyBytes };
     } else if (t === tag(4, LEN)) {
       const s = r.sub();
       let responseCode: number | undefined;
