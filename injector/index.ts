@@ -17,3 +17,23 @@ export {
   captureExclusions,
 } from './annotations.js';
 export type { CaptureExclusions } from './annotations.js';
+export { admit, parseReview, reviewOf, ADMISSION_API_VERSION } from './admission.js';
+export type { AdmissionRequest, AdmissionResponse, AdmissionReview, ParsedReview } from './admission.js';
+export { WebhookServer, INJECT_PATH } from './webhook.js';
+export type { WebhookOptions, WebhookStats } from './webhook.js';
+export {
+  createCa,
+  issueServing,
+  needsRenewal,
+  renewalAt,
+  rotate,
+  caBundle,
+  DEFAULT_CA_VALIDITY_MS,
+  DEFAULT_SERVING_VALIDITY_MS,
+  RENEW_FRACTION,
+} from './certs.js';
+export type { KeyPair, TlsState, RotationOptions } from './certs.js';
+export { caBundlePatch } from './cabundle.js';
+export type { CaBundlePublisher, CaBundlePatchOp, WebhookConfigurationLike } from './cabundle.js';
+export { CertRotator } from './rotator.js';
+export type { RotatorOptions } from './rotator.js';
