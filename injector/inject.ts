@@ -8,7 +8,7 @@
 //     the service `namespace/<owning workload>` and the control plane's ADS address — nothing else; a readiness
 //     probe on 15021 that turns ready only once Envoy's first listeners and clusters arrived;
 //   - annotations `nanoseg.io/status: injected` (so a second admission leaves the pod alone) and
-//     `nanoseg.io/service`.
+//     `nanoseg.io/service`, and the label `nanoseg.io/workload: <name>` (what exported policies select).
 // Pod name and address are not known at admission: the kubelet substitutes `$(POD_NAME)` and `$(POD_IP)` (the
 // container's downward-API environment) into the arguments when it starts Envoy.
 import { SERVICE_NAME_RE, type ValidationError } from '../xds-server/src/model/index.js';
@@ -21,6 +21,7 @@ import {
   READINESS_PATH,
   READINESS_PORT,
 } from '../xds-server/src/sidecar/index.js';
+import { WORKLOAD_LABEL } from '../xds-server/src/export/index.js';
 import { workloadOf } from '../xds-server/src/inventory/kubernetes/owner.js';
 import type { Namespace, Pod } from '../xds-server/src/inventory/kubernetes/types.js';
 import {
@@ -177,6 +178,14 @@ export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig): 
   const defaultContainer = 'kubectl.kubernetes.io/default-container';
   const first = containers[0];
   if (first && annotations[defaultContainer] === undefined) added[defaultContainer] = first.name;
+  // the label NetworkPolicy / Istio exports select the service's pods by (label values are at most 63 characters)
+  if (workload.name.length <= 63 && labels[WORKLOAD_LABEL] === undefined) {
+    patch.push(
+      pod.metadata?.labels === undefined
+        ? { op: 'add', path: '/metadata/labels', value: { [WORKLOAD_LABEL]: workload.name } }
+        : { op: 'add', path: `/metadata/labels/${pointerToken(WORKLOAD_LABEL)}`, value: workload.name },
+    );
+  }
   if (pod.metadata?.annotations === undefined) {
     patch.push({ op: 'add', path: '/metadata/annotations', value: added });
   } else {
