@@ -52,3 +52,22 @@ test('capture ruleset: the sidecar is excluded by its cgroup; ebpf mode keeps on
   assert.throws(() => podCgroups('../etc'), /not a cgroup name/);
   assert.equal(podPinDir('nsg-p-web'), '/run/nanoseg/bpffs/nsg-p-web');
 });
+
+test('capture ruleset: exclusions return before the redirect, none written when none are given', () => {
+  const text = captureRuleset({
+    excludeInboundPorts: [9187, 15021, 9187],
+    excludeOutboundPorts: [25],
+    excludeOutboundCidrs: ['10.96.0.0/12', 'fd00::/8', '169.254.169.254/32'],
+  });
+  const pre = text.slice(text.indexOf('chain prerouting'), text.indexOf('chain output'));
+  const out = text.slice(text.indexOf('chain output'));
+  assert.ok(
+    pre.indexOf('tcp dport { 9187, 15021 } return') < pre.indexOf('redirect to :15006'),
+    'deduplicated, sorted',
+  );
+  assert.ok(out.indexOf('ip daddr { 10.96.0.0/12, 169.254.169.254/32 } return') < out.indexOf('redirect'));
+  assert.ok(out.indexOf('ip6 daddr fd00::/8 return') < out.indexOf('redirect'));
+  assert.ok(out.indexOf('tcp dport 25 return') < out.indexOf('redirect'));
+  assert.ok(out.indexOf('meta skuid 1337 return') < out.indexOf('ip daddr {'), 'Envoy exempt first');
+  assert.equal(captureRuleset({ excludeInboundPorts: [], excludeOutboundCidrs: [] }), captureRuleset());
+});

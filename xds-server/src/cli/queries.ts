@@ -6,6 +6,7 @@ import { printData, table, ago } from './output.js';
 import type { ServiceView, StatusView } from '../api/views.js';
 import { CliError } from './client.js';
 import { MODES, type Alert, type AuditEvent, type Mode } from '../model/index.js';
+import { exportPolicy, EXPORT_FORMATS, type ExportFormat } from '../export/index.js';
 import { parsePolicyFile, diffPolicy, renderDiff, formatPolicyDocument, type PolicyDocument } from '../policy/index.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -107,7 +108,9 @@ export function registerQueries(program: Command): void {
     },
   );
 
-  const policy = program.command('policy').description("a service's policy: show, diff, apply (policy as code)");
+  const policy = program
+    .command('policy')
+    .description("a service's policy: show, diff, apply (policy as code), export");
   withOutput(
     policy
       .command('show')
@@ -149,6 +152,22 @@ export function registerQueries(program: Command): void {
       }
     }
   });
+
+  policy
+    .command('export')
+    .argument('<service>', 'namespace/name')
+    .requiredOption('--format <format>', EXPORT_FORMATS.join('|'))
+    .description(
+      "SERVICE's policy as YAML for another enforcer: a Kubernetes NetworkPolicy (ingress and egress) or an Istio AuthorizationPolicy (ingress only)",
+    )
+    .action(async (service: string, o: { format: string }, cmd: Command) => {
+      if (!(EXPORT_FORMATS as readonly string[]).includes(o.format)) {
+        throw new CliError(`--format ${o.format}: expected ${EXPORT_FORMATS.join(' or ')}`, 2);
+      }
+      const { api } = context(cmd);
+      const p = await api.call<PolicyDocument>('GET', `${servicePath(service)}/policy`);
+      process.stdout.write(exportPolicy(p, o.format as ExportFormat));
+    });
 
   policy
     .command('diff')

@@ -14,7 +14,8 @@ export const INVENTORY_KIND = 'Inventory';
 
 /** The subset of OpenAPI v3 / JSON Schema these schemas use (all of it valid in a CRD's structural schema). */
 export interface StructuralSchema {
-  readonly type: 'object' | 'array' | 'string' | 'integer';
+  readonly type: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
+  readonly format?: string;
   readonly description?: string;
   readonly properties?: Readonly<Record<string, StructuralSchema>>;
   readonly required?: readonly string[];

@@ -9,23 +9,115 @@ export interface BootstrapInput {
   /** `namespace/name` */
   readonly service: string;
   readonly address: string;
-  readonly lab: string;
-  /** unix socket of the control plane's ADS server */
-  readonly xdsSocket: string;
+  /** the lab's name (lab pods only) */
+  readonly lab?: string;
+  /** unix socket of the control plane's ADS server (the lab) ... */
+  readonly xdsSocket?: string;
+  /** ... or its TCP address (Kubernetes: the control plane's Service); a name is resolved by DNS */
+  readonly xdsAddress?: { readonly host: string; readonly port: number };
+  /** Node id, when not `envoyNodeId(pod, service)` (the injector passes one with `$(POD_NAME)` for the kubelet). */
+  readonly nodeId?: string;
+  /**
+   * A plain-HTTP listener on this port answering `GET /healthz/ready` from Envoy's admin `/ready`, which says LIVE
+   * only once the first listeners and clusters arrived over ADS: the kubelet's readiness probe (the admin itself
+   * stays on loopback).
+   */
+  readonly readinessPort?: number;
 }
+
+export const READINESS_PATH = '/healthz/ready';
+const ADMIN_CLUSTER = 'nanoseg_admin';
 
 /** Node id of a lab pod's Envoy: `<pod>.<service namespace>`. */
 export function envoyNodeId(pod: string, service: string): string {
   return `${pod}.${service.split('/')[0]}`;
 }
 
+const IP_RE = /^[0-9.]+$|:/;
+
+function xdsEndpoint(input: BootstrapInput): { type: 'STATIC' | 'STRICT_DNS'; address: Record<string, unknown> } {
+  if (input.xdsAddress) {
+    const { host, port } = input.xdsAddress;
+    return {
+      type: IP_RE.test(host) ? 'STATIC' : 'STRICT_DNS',
+      address: { socket_address: { address: host, port_value: port } },
+    };
+  }
+  if (input.xdsSocket === undefined) throw new Error('envoyBootstrap: xdsSocket or xdsAddress is required');
+  return { type: 'STATIC', address: { pipe: { path: input.xdsSocket } } };
+}
+
+function staticCluster(name: string, type: string, address: Record<string, unknown>): Record<string, unknown> {
+  return {
+    name,
+    type,
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] },
+  };
+}
+
+/** The readiness listener: `GET /healthz/ready` → admin `/ready`; every other path 404. */
+function readinessListener(port: number): Record<string, unknown> {
+  return {
+    name: 'nanoseg_readiness',
+    address: { socket_address: { address: '0.0.0.0', port_value: port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type':
+                'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: 'nanoseg_readiness',
+              route_config: {
+                virtual_hosts: [
+                  {
+                    name: 'readiness',
+                    domains: ['*'],
+                    routes: [
+                      {
+                        match: { path: READINESS_PATH },
+                        route: { cluster: ADMIN_CLUSTER, prefix_rewrite: '/ready' },
+                      },
+                    ],
+                  },
+                ],
+              },
+              http_filters: [
+                {
+                  name: 'envoy.filters.http.router',
+                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
 export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
-  const configSource = { ads: {}, resource_api_version: 'V3' };
+  const readiness = input.readinessPort;
+  // With a readiness probe, Envoy must not give up waiting for its first config (by default it turns LIVE after
+  // 15 s without it): 0s waits until the first listeners and clusters arrive.
+  const configSource = {
+    ads: {},
+    resource_api_version: 'V3',
+    ...(readiness !== undefined ? { initial_fetch_timeout: '0s' } : {}),
+  };
+  const xds = xdsEndpoint(input);
   return {
     node: {
-      id: envoyNodeId(input.pod, input.service),
+      id: input.nodeId ?? envoyNodeId(input.pod, input.service),
       cluster: input.service,
-      metadata: { service: input.service, workload: input.pod, ips: [input.address], lab: input.lab },
+      metadata: {
+        service: input.service,
+        workload: input.pod,
+        ips: [input.address],
+        ...(input.lab !== undefined ? { lab: input.lab } : {}),
+      },
     },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: ENVOY_ADMIN_PORT } } },
     dynamic_resources: {
@@ -39,15 +131,10 @@ export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
       cds_config: configSource,
     },
     static_resources: {
+      ...(readiness !== undefined ? { listeners: [readinessListener(readiness)] } : {}),
       clusters: [
         {
-          name: XDS_CLUSTER,
-          type: 'STATIC',
-          connect_timeout: '1s',
-          load_assignment: {
-            cluster_name: XDS_CLUSTER,
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: input.xdsSocket } } } }] }],
-          },
+          ...staticCluster(XDS_CLUSTER, xds.type, xds.address),
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
@@ -55,6 +142,13 @@ export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
             },
           },
         },
+        ...(readiness !== undefined
+          ? [
+              staticCluster(ADMIN_CLUSTER, 'STATIC', {
+                socket_address: { address: '127.0.0.1', port_value: ENVOY_ADMIN_PORT },
+              }),
+            ]
+          : []),
       ],
     },
   };

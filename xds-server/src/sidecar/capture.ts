@@ -5,6 +5,8 @@ export const ENVOY_UID = 1337;
 export const ENVOY_ADMIN_PORT = 15000;
 export const OUTBOUND_CAPTURE_PORT = 15001;
 export const INBOUND_CAPTURE_PORT = 15006;
+/** The sidecar's readiness listener in Kubernetes (Istio's 15021). */
+export const READINESS_PORT = 15021;
 
 export interface CaptureOptions {
   readonly envoyUid?: number;
@@ -19,19 +21,35 @@ export interface CaptureOptions {
   readonly sidecarCgroup?: { readonly path: string; readonly level: number };
   /** the outbound (output) chain; false when the eBPF redirector captures outbound (default true) */
   readonly outbound?: boolean;
+  /** Inbound destination ports left alone (reach the app directly, not through Envoy). */
+  readonly excludeInboundPorts?: readonly number[];
+  /** Outbound destination ports left alone. */
+  readonly excludeOutboundPorts?: readonly number[];
+  /** Outbound destination prefixes left alone, canonical CIDR text (IPv4 and IPv6 may be mixed). */
+  readonly excludeOutboundCidrs?: readonly string[];
 }
+
+const set = (xs: readonly (string | number)[]): string => (xs.length === 1 ? String(xs[0]) : `{ ${xs.join(', ')} }`);
 
 /**
  * `table inet nanoseg`: inbound TCP (except from lo and to Envoy's own ports) is redirected to the inbound listener;
  * outbound TCP from everything but the sidecar (its cgroup, or else its uid), not to loopback, to the outbound
  * listener. The text first declares and
  * deletes the table so that applying it replaces any previous version atomically (no window without rules).
+ * Exclusions (ports, prefixes) are `return` rules placed before the redirect; none are written when none are given,
+ * so the lab's ruleset is unchanged by them.
  */
 export function captureRuleset(opts: CaptureOptions = {}): string {
   const uid = opts.envoyUid ?? ENVOY_UID;
   const outbound = opts.outboundPort ?? OUTBOUND_CAPTURE_PORT;
   const inbound = opts.inboundPort ?? INBOUND_CAPTURE_PORT;
   const admin = opts.adminPort ?? ENVOY_ADMIN_PORT;
+  const inPorts = [...new Set(opts.excludeInboundPorts ?? [])].sort((a, b) => a - b);
+  const outPorts = [...new Set(opts.excludeOutboundPorts ?? [])].sort((a, b) => a - b);
+  const cidrs = [...new Set(opts.excludeOutboundCidrs ?? [])];
+  const v4 = cidrs.filter((c) => !c.includes(':'));
+  const v6 = cidrs.filter((c) => c.includes(':'));
+  const opt = (cond: boolean, line: string): string[] => (cond ? [line] : []);
   const cg = opts.sidecarCgroup;
   const sidecar =
     cg !== undefined ? `socket cgroupv2 level ${cg.level} ${JSON.stringify(cg.path)}` : `meta skuid ${uid}`;
@@ -41,6 +59,9 @@ export function captureRuleset(opts: CaptureOptions = {}): string {
     `    ${sidecar} return`,
     '    ip daddr 127.0.0.0/8 return',
     '    ip6 daddr ::1 return',
+    ...opt(v4.length > 0, `    ip daddr ${set(v4)} return`),
+    ...opt(v6.length > 0, `    ip6 daddr ${set(v6)} return`),
+    ...opt(outPorts.length > 0, `    tcp dport ${set(outPorts)} return`),
     `    meta l4proto tcp redirect to :${outbound}`,
     '  }',
   ];
@@ -52,6 +73,7 @@ export function captureRuleset(opts: CaptureOptions = {}): string {
     '    type nat hook prerouting priority dstnat; policy accept;',
     '    iif "lo" return',
     `    tcp dport { ${admin}, ${outbound}, ${inbound} } return`,
+    ...opt(inPorts.length > 0, `    tcp dport ${set(inPorts)} return`),
     `    meta l4proto tcp redirect to :${inbound}`,
     '  }',
     ...((opts.outbound ?? true) ? output : []),

@@ -1,6 +1,6 @@
 // The sidecar, as data: its Envoy bootstrap and the capture rules of its pod. Pure; shared by the lab and the
 // Kubernetes injector.
-export { envoyBootstrap, envoyNodeId, XDS_CLUSTER } from './bootstrap.js';
+export { envoyBootstrap, envoyNodeId, XDS_CLUSTER, READINESS_PATH } from './bootstrap.js';
 export type { BootstrapInput } from './bootstrap.js';
 export {
   captureRuleset,
@@ -9,5 +9,6 @@ export {
   ENVOY_ADMIN_PORT,
   OUTBOUND_CAPTURE_PORT,
   INBOUND_CAPTURE_PORT,
+  READINESS_PORT,
 } from './capture.js';
 export type { CaptureOptions } from './capture.js';

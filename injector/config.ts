@@ -1,0 +1,27 @@
+// What the injector puts into a pod, apart from the pod itself: images, the control plane's address, resources.
+// Pure data; the control plane builds it from its flags.
+
+export interface InjectorConfig {
+  /** Image with Envoy (the sidecar); envoyproxy/envoy by default, a local one in the test cluster. */
+  readonly proxyImage: string;
+  /** Image with nft and a POSIX shell, for the capture init container. */
+  readonly initImage: string;
+  /** The control plane's ADS address as the sidecar reaches it (a Service name, or the node's address). */
+  readonly xdsAddress: { readonly host: string; readonly port: number };
+  readonly proxyResources?: Resources;
+  readonly envoyLogLevel?: 'trace' | 'debug' | 'info' | 'warning' | 'error' | 'critical' | 'off';
+  readonly envoyConcurrency?: number;
+}
+
+export interface Resources {
+  readonly requests?: Readonly<Record<string, string>>;
+  readonly limits?: Readonly<Record<string, string>>;
+}
+
+export const DEFAULT_PROXY_RESOURCES: Resources = {
+  requests: { cpu: '10m', memory: '40Mi' },
+  limits: { memory: '256Mi' },
+};
+
+export const PROXY_CONTAINER = 'nanoseg-proxy';
+export const INIT_CONTAINER = 'nanoseg-init';

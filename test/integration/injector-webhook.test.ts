@@ -1,0 +1,131 @@
+// The injector's webhook over real HTTPS (no cluster): AdmissionReview v1 in and out, refusals with a message,
+// malformed requests answered without bringing the server down, and a certificate rotated while it serves.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { createCa, issueServing, WebhookServer, type KeyPair } from '../../injector/index.js';
+import { CONFIG, deploymentPod } from '../unit/injector/fixtures.js';
+
+const NAMES = ['localhost'];
+
+interface Reply {
+  readonly status: number;
+  readonly body: string;
+}
+
+function post(port: number, ca: string, body: string, path = '/inject', method = 'POST'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        servername: 'localhost',
+        port,
+        path,
+        method,
+        ca,
+        agent: false,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const review = (object: unknown, uid = 'uid-1'): string =>
+  JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid, kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'shop', object },
+  });
+
+async function withServer(
+  fn: (port: number, ca: KeyPair, server: WebhookServer) => Promise<void>,
+  namespaceOf?: ConstructorParameters<typeof WebhookServer>[0]['namespaceOf'],
+): Promise<void> {
+  const ca = await createCa('test-ca', Date.now());
+  const tls = await issueServing(ca, NAMES, Date.now());
+  const server = new WebhookServer({ config: CONFIG, tls, ...(namespaceOf ? { namespaceOf } : {}) });
+  const port = await server.start(0, '127.0.0.1');
+  try {
+    await fn(port, ca, server);
+  } finally {
+    await server.stop();
+    await server.stop(); // idempotent
+  }
+}
+
+test('webhook: a pod review is answered with an AdmissionReview v1 carrying the JSON patch', async () => {
+  await withServer(async (port, ca) => {
+    const r = await post(port, ca.certPem, review(deploymentPod()));
+    assert.equal(r.status, 200);
+    const out = JSON.parse(r.body);
+    assert.equal(out.apiVersion, 'admission.k8s.io/v1');
+    assert.equal(out.kind, 'AdmissionReview');
+    assert.equal(out.response.uid, 'uid-1');
+    assert.equal(out.response.allowed, true);
+    assert.equal(out.response.patchType, 'JSONPatch');
+    const patch = JSON.parse(Buffer.from(out.response.patch, 'base64').toString());
+    assert.ok(patch.some((op: { path: string }) => op.path === '/spec/containers/-'));
+  });
+});
+
+test('webhook: a bad annotation is refused with status.message; malformed requests get 4xx and the server lives on', async () => {
+  await withServer(async (port, ca, server) => {
+    const bad = deploymentPod({ annotations: { 'nanoseg.io/exclude-inbound-ports': '0' } });
+    const refused = JSON.parse((await post(port, ca.certPem, review(bad, 'uid-2'))).body);
+    assert.equal(refused.response.uid, 'uid-2');
+    assert.equal(refused.response.allowed, false);
+    assert.match(refused.response.status.message, /nanoseg\.io\/exclude-inbound-ports: "0" is not a port/);
+    for (const [body, status, what] of [
+      ['{not json', 400, /not JSON/],
+      ['[]', 400, /not a JSON object/],
+      [
+        JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {} }),
+        400,
+        /uid is missing/,
+      ],
+      [JSON.stringify({ kind: 'AdmissionReview', apiVersion: 'v0' }), 400, /not supported/],
+      ['x'.repeat(4 * 1024 * 1024), 413, /larger than/],
+    ] as const) {
+      const r = await post(port, ca.certPem, body);
+      assert.equal(r.status, status, r.body);
+      assert.match(r.body, what);
+    }
+    assert.equal((await post(port, ca.certPem, '', '/inject', 'GET')).status, 405);
+    assert.equal((await post(port, ca.certPem, '{}', '/other')).status, 404);
+    // a review whose object is garbage is refused in kind, not thrown on
+    const garbage = JSON.parse((await post(port, ca.certPem, review({ spec: { containers: 7 } }, 'uid-3'))).body);
+    assert.equal(garbage.response.allowed, false);
+    assert.match(garbage.response.status.message, /not a list/);
+    // still serving
+    assert.equal(JSON.parse((await post(port, ca.certPem, review(deploymentPod()))).body).response.allowed, true);
+    assert.deepEqual(server.stats, { reviews: 3, injected: 1, refused: 2, malformed: 4 });
+  });
+});
+
+test('webhook: an unknown namespace (not yet seen by the informer) is refused, not let through unprotected', async () => {
+  await withServer(
+    async (port, ca) => {
+      const out = JSON.parse((await post(port, ca.certPem, review(deploymentPod()))).body);
+      assert.equal(out.response.allowed, false);
+      assert.match(out.response.status.message, /namespace shop is not known yet/);
+    },
+    () => undefined,
+  );
+});
+
+test('webhook: a rotated certificate is served to new connections without a restart', async () => {
+  await withServer(async (port, ca, server) => {
+    const ca2 = await createCa('test-ca-2', Date.now());
+    await assert.rejects(post(port, ca2.certPem, review(deploymentPod())), /self-signed|unable to verify|certificate/);
+    server.setCertificate(await issueServing(ca2, NAMES, Date.now()));
+    assert.equal((await post(port, ca2.certPem, review(deploymentPod()))).status, 200);
+    await assert.rejects(post(port, ca.certPem, review(deploymentPod())), /certificate|verify/);
+  });
+});

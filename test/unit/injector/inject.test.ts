@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inject, type InjectResult } from '../../../injector/index.js';
+import type { Pod } from '../../../xds-server/src/inventory/kubernetes/types.js';
+import { assertGolden } from '../../support/golden.js';
+import { dig } from '../../support/dig.js';
+import { applyPatch, BARE_POD, CONFIG, CRONJOB_POD, deploymentPod, PLAIN, SHOP, STATEFUL_POD } from './fixtures.js';
+
+function patched(r: InjectResult): Extract<InjectResult, { action: 'inject' }> {
+  assert.equal(r.action, 'inject', JSON.stringify(r));
+  return r as Extract<InjectResult, { action: 'inject' }>;
+}
+
+function bootstrapOf(pod: Pod): Record<string, unknown> {
+  const proxy = pod.spec!.containers!.find((c) => c.name === 'nanoseg-proxy') as unknown as { args: string[] };
+  return JSON.parse(proxy.args[proxy.args.indexOf('--config-yaml') + 1]!) as Record<string, unknown>;
+}
+
+for (const [name, pod] of [
+  ['deployment', deploymentPod()],
+  ['statefulset-exclusions', STATEFUL_POD],
+  ['cronjob', CRONJOB_POD],
+  ['bare-pod', BARE_POD],
+] as const) {
+  test(`inject: ${name} (golden patch)`, () => {
+    const r = patched(inject(pod, SHOP, CONFIG));
+    assertGolden(`injector/${name}.json`, r.patch);
+    // the patch applies to the pod as sent, adding only (never replacing what the user wrote)
+    applyPatch(pod, r.patch);
+  });
+}
+
+test('inject: the service is the owning workload, never the ReplicaSet hash, Job or pod name', () => {
+  assert.equal(patched(inject(deploymentPod(), SHOP, CONFIG)).service, 'shop/web');
+  assert.equal(patched(inject(STATEFUL_POD, SHOP, CONFIG)).service, 'shop/db');
+  assert.equal(patched(inject(CRONJOB_POD, SHOP, CONFIG)).service, 'shop/report');
+  assert.equal(patched(inject(BARE_POD, SHOP, CONFIG)).service, 'shop/debug');
+  const pod = applyPatch(deploymentPod(), patched(inject(deploymentPod(), SHOP, CONFIG)).patch);
+  const b = bootstrapOf(pod) as { node: { id: string; cluster: string } };
+  assert.equal(b.node.cluster, 'shop/web');
+  assert.equal(b.node.id, '$(POD_NAME).shop', 'the kubelet substitutes the pod name');
+});
+
+test('inject: the sidecar runs Envoy as 1337, capture runs first with NET_ADMIN, readiness waits for config', () => {
+  const pod = applyPatch(STATEFUL_POD, patched(inject(STATEFUL_POD, SHOP, CONFIG)).patch);
+  const inits = dig(pod, 'spec', 'initContainers') as unknown[];
+  const init = inits.at(-1);
+  assert.equal(dig(inits, 0, 'name'), 'migrate', "the user's init containers keep their order");
+  assert.equal(dig(init, 'name'), 'nanoseg-init');
+  assert.deepEqual(dig(init, 'securityContext', 'capabilities'), { drop: ['ALL'], add: ['NET_ADMIN'] });
+  const rules = String(dig(init, 'env', 0, 'value'));
+  assert.equal(dig(init, 'env', 0, 'name'), 'NANOSEG_CAPTURE_RULES');
+  assert.match(rules, /meta skuid 1337 return/);
+  assert.match(rules, /tcp dport \{ 9187, 15021 \} return/, 'excluded inbound ports and the readiness port');
+  assert.match(rules, /ip daddr 10\.96\.0\.1\/32 return/);
+  assert.match(rules, /ip6 daddr fd00::\/8 return/);
+  const proxy = (dig(pod, 'spec', 'containers') as unknown[]).at(-1);
+  assert.equal(dig(proxy, 'securityContext', 'runAsUser'), 1337);
+  assert.equal(dig(proxy, 'securityContext', 'runAsGroup'), 1337);
+  assert.deepEqual(dig(proxy, 'readinessProbe', 'httpGet'), { path: '/healthz/ready', port: 15021 });
+  const b = bootstrapOf(pod);
+  assert.equal(dig(b, 'dynamic_resources', 'lds_config', 'initial_fetch_timeout'), '0s', 'never LIVE without config');
+});
+
+test('inject: idempotent — an injected pod is left alone on re-invocation', () => {
+  for (const pod of [deploymentPod(), STATEFUL_POD, CRONJOB_POD, BARE_POD]) {
+    const once = applyPatch(pod, patched(inject(pod, SHOP, CONFIG)).patch);
+    assert.deepEqual(inject(once, SHOP, CONFIG), { action: 'skip', reason: 'already injected' });
+  }
+  // a pod that already carries our container (injected by an older webhook without the annotation) too
+  const withProxy = deploymentPod();
+  const pod: Pod = { ...withProxy, spec: { containers: [...withProxy.spec!.containers!, { name: 'nanoseg-proxy' }] } };
+  assert.equal(inject(pod, SHOP, CONFIG).action, 'skip');
+});
+
+test('inject: unlabelled namespaces, opt-out label or annotation, hostNetwork pods are left alone', () => {
+  assert.match(
+    (inject(deploymentPod(), PLAIN, CONFIG) as { reason: string }).reason,
+    /not labelled nanoseg.io\/inject=enabled/,
+  );
+  const off = { 'nanoseg.io/inject': 'false' };
+  assert.equal(inject(deploymentPod({ labels: off }), SHOP, CONFIG).action, 'skip');
+  assert.equal(inject(deploymentPod({ annotations: off }), SHOP, CONFIG).action, 'skip');
+  assert.equal(inject(deploymentPod({ annotations: { 'nanoseg.io/inject': 'true' } }), SHOP, CONFIG).action, 'inject');
+  const host: Pod = { ...BARE_POD, spec: { ...BARE_POD.spec, hostNetwork: true } };
+  assert.match((inject(host, SHOP, CONFIG) as { reason: string }).reason, /hostNetwork/);
+});
+
+test('inject: bad exclusion annotations are refused, each problem naming its annotation', () => {
+  const r = inject(
+    deploymentPod({
+      annotations: {
+        'nanoseg.io/exclude-outbound-ports': '5432,http',
+        'nanoseg.io/exclude-inbound-ports': '70000',
+        'nanoseg.io/exclude-outbound-ip-ranges': '10.0.0.1/8',
+      },
+    }),
+    SHOP,
+    CONFIG,
+  );
+  assert.equal(r.action, 'refuse');
+  const { message, errors } = r as Extract<InjectResult, { action: 'refuse' }>;
+  assert.equal(errors.length, 3);
+  assert.match(message, /nanoseg\.io\/exclude-outbound-ports: "http" is not a port/);
+  assert.match(message, /nanoseg\.io\/exclude-inbound-ports: "70000" is not a port/);
+  assert.match(message, /nanoseg\.io\/exclude-outbound-ip-ranges: "10\.0\.0\.1\/8" has host bits set/);
+});
+
+test('inject: a workload name that is no nanoseg service name is refused with the way out', () => {
+  const pod: Pod = { metadata: { name: 'a.b', namespace: 'shop' }, spec: { containers: [{ name: 'x' }] } };
+  const r = inject(pod, SHOP, CONFIG);
+  assert.equal(r.action, 'refuse');
+  assert.match((r as { message: string }).message, /"shop\/a\.b".*nanoseg\.io\/inject: "false"/);
+});

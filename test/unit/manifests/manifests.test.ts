@@ -1,0 +1,118 @@
+// The kustomize base parses, its files reference each other consistently, and the committed CRD is exactly what
+// scripts/gen-crd.mjs generates from the schema in code (and that schema compiles and validates a NanoSegment).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { Ajv } from 'ajv';
+import { projectRoot } from '../../../xds-server/src/util/envoy.js';
+import { crdYaml, CRD_FILE } from '../../../xds-server/src/inventory/kubernetes/crd-yaml.js';
+import { NANOSEGMENT_SPEC_SCHEMA } from '../../../xds-server/src/inventory/kubernetes/crd.js';
+import { INJECT_ENABLED, INJECT_LABEL, INJECT_PATH } from '../../../injector/index.js';
+import { dig } from '../../support/dig.js';
+
+const BASE = join(projectRoot(), 'manifests', 'base');
+type Obj = Record<string, unknown>;
+
+function load(): Obj[] {
+  const k = parse(readFileSync(join(BASE, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+  return k.resources.flatMap((f) =>
+    parseAllDocuments(readFileSync(join(BASE, f), 'utf8')).map((d) => {
+      assert.equal(d.errors.length, 0, `${f}: ${d.errors[0]?.message}`);
+      return d.toJS() as Obj;
+    }),
+  );
+}
+const find = (objs: Obj[], kind: string, name: string): Obj => {
+  const o = objs.find((x) => x.kind === kind && dig(x, 'metadata', 'name') === name);
+  assert.ok(o, `no ${kind} ${name}`);
+  return o;
+};
+
+test('manifests: the committed CRD is the generated one (node scripts/gen-crd.mjs after a build)', () => {
+  assert.equal(readFileSync(CRD_FILE, 'utf8'), crdYaml(), 'run `npm run -s build && node scripts/gen-crd.mjs`');
+});
+
+test('manifests: every object has apiVersion, kind and a name; namespaced ones live in nanoseg-system', () => {
+  const objs = load();
+  const clusterScoped = new Set([
+    'Namespace',
+    'CustomResourceDefinition',
+    'ClusterRole',
+    'ClusterRoleBinding',
+    'MutatingWebhookConfiguration',
+  ]);
+  for (const o of objs) {
+    assert.ok(typeof o.apiVersion === 'string' && typeof o.kind === 'string' && dig(o, 'metadata', 'name'));
+    if (!clusterScoped.has(o.kind as string))
+      assert.equal(dig(o, 'metadata', 'namespace'), 'nanoseg-system', String(o.kind));
+  }
+  assert.equal(
+    objs.some((o) => o.kind === 'DaemonSet'),
+    false,
+    'no node agent until it has a real subcommand',
+  );
+});
+
+test('manifests: webhook → Service → Deployment port; RBAC → ServiceAccount; PVC; label selector matches the injector', () => {
+  const objs = load();
+  const mwc = find(objs, 'MutatingWebhookConfiguration', 'nanoseg-injector');
+  const hook = dig(mwc, 'webhooks', 0) as Obj;
+  assert.equal(hook.sideEffects, 'None');
+  assert.equal(hook.failurePolicy, 'Fail');
+  assert.ok((hook.timeoutSeconds as number) <= 10);
+  assert.deepEqual(hook.admissionReviewVersions, ['v1']);
+  assert.deepEqual(dig(hook, 'namespaceSelector', 'matchLabels'), { [INJECT_LABEL]: INJECT_ENABLED });
+  const svcRef = dig(hook, 'clientConfig', 'service') as Obj;
+  assert.equal(svcRef.path, INJECT_PATH);
+  const svc = find(objs, 'Service', svcRef.name as string);
+  assert.equal(svcRef.namespace, dig(svc, 'metadata', 'namespace'));
+  const port = (dig(svc, 'spec', 'ports') as Obj[]).find((p) => p.port === svcRef.port);
+  assert.ok(port, 'the webhook port exists on the Service');
+  const deploy = find(objs, 'Deployment', 'nanoseg-control-plane');
+  const podLabels = dig(deploy, 'spec', 'template', 'metadata', 'labels') as Obj;
+  for (const s of objs.filter((o) => o.kind === 'Service')) {
+    for (const [k, v] of Object.entries(dig(s, 'spec', 'selector') as Obj))
+      assert.equal(podLabels[k], v, `Service selector ${k}`);
+    for (const p of dig(s, 'spec', 'ports') as Obj[]) {
+      const names = (dig(deploy, 'spec', 'template', 'spec', 'containers', 0, 'ports') as Obj[]).map((c) => c.name);
+      assert.ok(names.includes(p.targetPort), `targetPort ${String(p.targetPort)} is a container port`);
+    }
+  }
+  assert.deepEqual(dig(deploy, 'spec', 'selector', 'matchLabels'), podLabels);
+  const sa = dig(deploy, 'spec', 'template', 'spec', 'serviceAccountName');
+  find(objs, 'ServiceAccount', sa as string);
+  const binding = find(objs, 'ClusterRoleBinding', 'nanoseg-control-plane');
+  assert.equal(dig(binding, 'subjects', 0, 'name'), sa);
+  find(objs, 'ClusterRole', dig(binding, 'roleRef', 'name') as string);
+  const claim = dig(deploy, 'spec', 'template', 'spec', 'volumes', 0, 'persistentVolumeClaim', 'claimName');
+  find(objs, 'PersistentVolumeClaim', claim as string);
+  const args = dig(deploy, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
+  assert.equal(args[0], 'serve', 'the control plane runs a real nanoseg subcommand');
+  // RBAC lets the control plane patch exactly its webhook configuration (caBundle)
+  const role = find(objs, 'ClusterRole', 'nanoseg-control-plane');
+  const mwcRule = (dig(role, 'rules') as Obj[]).find((r) =>
+    (r.resources as string[]).includes('mutatingwebhookconfigurations'),
+  );
+  assert.deepEqual(mwcRule?.resourceNames, ['nanoseg-injector']);
+});
+
+test('manifests: the CRD spec schema compiles and validates a NanoSegment spec', () => {
+  const validate = new Ajv({ strict: false }).compile(NANOSEGMENT_SPEC_SCHEMA);
+  assert.ok(
+    validate({
+      mode: 'enforce',
+      l7: false,
+      ingress: [{ peer: { service: 'shop/web' }, protocol: 'http', port: 9090 }],
+      egress: [{ peer: { cidr: '203.0.113.10/32', sni: 'payments' }, protocol: 'tcp', port: 443 }],
+    }),
+  );
+  assert.equal(validate({ mode: 'block' }), false);
+  assert.equal(validate({ ingress: [{ peer: { service: 'Shop/Web' }, protocol: 'http', port: 1 }] }), false);
+  assert.equal(validate({ egress: [{ peer: {}, protocol: 'tcp', port: 70000 }] }), false);
+  const crd = parse(readFileSync(CRD_FILE, 'utf8')) as Obj;
+  assert.deepEqual(dig(crd, 'spec', 'versions', 0, 'subresources'), { status: {} });
+  const cols = (dig(crd, 'spec', 'versions', 0, 'additionalPrinterColumns') as Obj[]).map((c) => c.name);
+  assert.deepEqual(cols.slice(0, 4), ['State', 'Mode', 'Confidence', 'Edges']);
+});
