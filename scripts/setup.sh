@@ -10,7 +10,10 @@ command -v nft >/dev/null 2>&1 || need_pkgs+=(nftables)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
-command -v protoc >/dev/null 2>&1 || need_pkgs+=(protobuf-compiler) # npm run proto (proto/generate.mjs)
+# the lab's optional resolver (`dns: true`); dnsmasq-base is the binary without a system-wide service
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq-base)
+command -v nsenter >/dev/null 2>&1 || need_pkgs+=(util-linux)
+command -v ps >/dev/null 2>&1 || need_pkgs+=(procps)
 if [ "${NANOSEG_SETUP_BPF:-1}" = 1 ]; then
   command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)
   command -v llc >/dev/null 2>&1 || need_pkgs+=(llvm)

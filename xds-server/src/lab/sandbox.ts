@@ -158,6 +158,12 @@ export function setprivArgv(user: PodUser): string[] {
   ];
 }
 
+/**
+ * The PATH of every command in a pod (a container image's usual one): the caller's may name folders the pod's user
+ * cannot search (root's home), where exec fails with EACCES instead of going on. Other variables are inherited.
+ */
+export const POD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 /** nsenter into a pod's sandbox (network, PID and mount namespaces of its pause process `initPid`). */
 function enter(initPid: number, workDir: string): string[] {
   return ['nsenter', `--target=${initPid}`, '--net', '--pid', '--mount', `--wd=${workDir}`, '--'];
@@ -168,12 +174,12 @@ function enter(initPid: number, workDir: string): string[] {
  * pod's app command is built (a cgroup or other wrapper goes here).
  */
 export function podAppArgv(initPid: number, user: PodUser, workDir: string, cmd: string): string[] {
-  return [...enter(initPid, workDir), ...setprivArgv(user), 'sh', '-c', cmd];
+  return [...enter(initPid, workDir), ...setprivArgv(user), 'env', `PATH=${POD_PATH}`, 'sh', '-c', cmd];
 }
 
 /** `lab exec` into a pod: `argv` as `user` (the pod's, or `ROOT_POD_USER`) inside the pod's sandbox. */
 export function podExecArgv(initPid: number, user: PodUser, argv: readonly string[]): string[] {
-  return [...enter(initPid, '/'), ...setprivArgv(user), ...argv];
+  return [...enter(initPid, '/'), ...setprivArgv(user), 'env', `PATH=${POD_PATH}`, ...argv];
 }
 
 /** `UID[:GID]` → a user (GID defaults to UID), or an error message. Pure; used by the lab file parser. */
