@@ -87,6 +87,7 @@ export default tseslint.config(
                 '**/xds/push.js',
                 '**/xds/index.js',
                 '**/ebpf-redirect/**',
+                '**/kernel/**',
                 '**/injector/**',
               ],
               message: pureCoreMessage,

@@ -14,6 +14,8 @@ command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq-base)
 command -v nsenter >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v ps >/dev/null 2>&1 || need_pkgs+=(procps)
+command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
+command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
 if [ "${NANOSEG_SETUP_BPF:-1}" = 1 ]; then
   command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)
   command -v llc >/dev/null 2>&1 || need_pkgs+=(llvm)
@@ -50,6 +52,13 @@ fi
 # without BTF leaves the eBPF capture unavailable (pods then use nftables, with an error naming what is missing)
 if [ "${NANOSEG_SETUP_BPF:-1}" = 1 ]; then
   PATH="$PATH:/usr/sbin" ebpf-redirect/build.sh || log "eBPF capture not built (see above): nftables capture only"
+fi
+
+# the kernel point's NFLOG reader (C, no library), rebuilt when its source is newer
+if [ ! -x ebpf-redirect/bin/nflog-reader ] || [ ebpf-redirect/nflog/nflog-reader.c -nt ebpf-redirect/bin/nflog-reader ]; then
+  log "building ebpf-redirect/bin/nflog-reader"
+  mkdir -p ebpf-redirect/bin
+  cc -O2 -Wall -o ebpf-redirect/bin/nflog-reader ebpf-redirect/nflog/nflog-reader.c
 fi
 
 # compiled JS (npm ci runs it via prepare; also rebuild when sources are newer than the build)

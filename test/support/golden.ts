@@ -12,10 +12,14 @@ export const GOLDEN_DIR = join(projectRoot(), 'test', 'golden');
 export const GOLDEN_RECORD_FILE = 'golden-used.txt';
 
 export function assertGolden(name: string, actual: unknown): void {
+  assertGoldenText(name, JSON.stringify(actual, null, 2) + '\n');
+}
+
+/** The same for text that is not JSON (an nftables ruleset), compared byte for byte. */
+export function assertGoldenText(name: string, text: string): void {
   const record = process.env.NANOSEG_GOLDEN_RECORD;
   if (record) appendFileSync(join(record, GOLDEN_RECORD_FILE), `${name}\n`);
   const file = join(GOLDEN_DIR, name);
-  const text = JSON.stringify(actual, null, 2) + '\n';
   if (process.env.REFRESH_GOLDEN === 'true') {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, text);

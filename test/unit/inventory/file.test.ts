@@ -87,7 +87,7 @@ vips: nope
   assert.deepEqual(errorsOf(text), [
     'inv.yaml:6:28: workloads[0].addresses[1]: expected an IP address, got "300.1.1.1"',
     'inv.yaml:7:19: workloads[0].ports[1]: expected a port 1-65535, got 0',
-    'inv.yaml:8:5: workloads[0].zone: unknown field (allowed: name, service, addresses, ports)',
+    'inv.yaml:8:5: workloads[0].zone: unknown field (allowed: name, service, addresses, ports, interface)',
     'inv.yaml:9:5: workloads[1].addresses: required: a list of IP addresses',
     'inv.yaml:9:11: workloads[1].name: duplicate name "db-1" (also workloads[0].name)',
     'inv.yaml:10:14: workloads[1].service: expected a service name namespace/name (lowercase DNS labels), got "Data"',

@@ -102,7 +102,7 @@ const BAD: readonly (readonly [string, unknown, readonly string[]])[] = [
   [
     'workload not a mapping',
     { workloads: ['web'] },
-    ['workloads[0]: expected a mapping with name, service, addresses, ports, got "web"'],
+    ['workloads[0]: expected a mapping with name, service, addresses, ports, interface, got "web"'],
   ],
   [
     'workload missing fields',
@@ -116,7 +116,7 @@ const BAD: readonly (readonly [string, unknown, readonly string[]])[] = [
   [
     'workload unknown field',
     { workloads: [w({ labels: {} })] },
-    ['workloads[0].labels: unknown field (allowed: name, service, addresses, ports)'],
+    ['workloads[0].labels: unknown field (allowed: name, service, addresses, ports, interface)'],
   ],
   ['empty name', { workloads: [w({ name: '' })] }, ['workloads[0].name: expected a non-empty string, got ""']],
   ['name not a string', { workloads: [w({ name: 7 })] }, ['workloads[0].name: expected a non-empty string, got 7']],
@@ -205,13 +205,13 @@ const BAD: readonly (readonly [string, unknown, readonly string[]])[] = [
   [
     'external not a mapping',
     { externals: [['a']] },
-    ['externals[0]: expected a mapping with name, address, got a list'],
+    ['externals[0]: expected a mapping with name, address, interface, got a list'],
   ],
   [
     'external missing and unknown fields',
     { externals: [{ host: 'db' }] },
     [
-      'externals[0].host: unknown field (allowed: name, address)',
+      'externals[0].host: unknown field (allowed: name, address, interface)',
       'externals[0].name: required: a non-empty string',
       'externals[0].address: required: an IP address',
     ],
@@ -250,7 +250,7 @@ test('errors come in document order, however the checks found them', () => {
   });
   assert.deepEqual(errors, [
     'workloads[0].addresses[0]: duplicate address 10.0.0.1 (also vips[0].address)',
-    'workloads[0].zone: unknown field (allowed: name, service, addresses, ports)',
+    'workloads[0].zone: unknown field (allowed: name, service, addresses, ports, interface)',
     'bogus: unknown field (allowed: workloads, externals, vips)',
   ]);
 });

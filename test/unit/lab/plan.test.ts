@@ -203,8 +203,10 @@ test('hosts file names pods, services (VIP or first pod) and externals', () => {
 test('labInventory turns a state into inventory facts', () => {
   const d = planLab(lab([pod('web-1', 'shop/web', { ports: [8080] })]), undefined, OPTS).desired;
   assert.deepEqual(labInventory(d), {
-    workloads: [{ name: 'web-1', service: 'shop/web', addresses: ['10.213.0.2'], ports: [8080] }],
-    externals: [{ name: 'payments', address: '203.0.113.10' }],
+    workloads: [
+      { name: 'web-1', service: 'shop/web', addresses: ['10.213.0.2'], ports: [8080], interface: 'vh-web-1' },
+    ],
+    externals: [{ name: 'payments', address: '203.0.113.10', interface: 'vh-payments' }],
     vips: [{ service: 'shop/web', address: '10.213.255.1' }],
   });
 });

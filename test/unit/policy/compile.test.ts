@@ -188,14 +188,41 @@ test('explainDeny notices a policy compiled against an older inventory', () => {
   );
 });
 
-test('the compiled policy says which enforcement point enforces each rule (udp: none until the kernel point)', () => {
+test('the compiled policy says which enforcement point enforces each rule (TCP: both; udp, icmp: the kernel)', () => {
   const p = {
     ...apiPolicy,
-    ingress: [...apiPolicy.ingress, { peer: { service: 'shop/web' }, protocol: 'udp' as const, port: 53 }],
+    ingress: [
+      ...apiPolicy.ingress,
+      { peer: { service: 'shop/web' }, protocol: 'udp' as const, port: 53 },
+      { peer: { service: 'shop/web' }, protocol: 'icmp' as const, port: 0 },
+    ],
   };
   const c = compilePolicy(p, inventory);
   const points = c.inbound.flatMap((port) => port.rules.map((r) => [r.rule.protocol, r.points]));
-  for (const [protocol, pts] of points) assert.deepEqual(pts, protocol === 'udp' ? [] : ['sidecar'], String(protocol));
+  for (const [protocol, pts] of points)
+    assert.deepEqual(
+      pts,
+      protocol === 'udp' || protocol === 'icmp' ? ['kernel'] : ['sidecar', 'kernel'],
+      String(protocol),
+    );
   assert.ok(points.some(([protocol]) => protocol === 'udp'));
-  assert.ok(c.outbound.every((d) => d.rule.points.length === 1 && d.rule.points[0] === 'sidecar'));
+  assert.ok(points.some(([protocol]) => protocol === 'icmp'));
+  assert.ok(c.outbound.every((d) => d.rule.points.join() === 'sidecar,kernel'));
+});
+
+test('icmp decisions and explanations have no port', () => {
+  const p = { ...apiPolicy, ingress: [{ peer: { service: 'shop/web' }, protocol: 'icmp' as const, port: 0 }] };
+  const c = compilePolicy(p, inventory);
+  const web = inventory.workloads.find((w) => w.service === 'shop/web')!.addresses[0]!;
+  const db = inventory.workloads.find((w) => w.service === 'data/db')!.addresses[0]!;
+  assert.ok(
+    decide(c, 'ingress', { sourceIp: web, destIp: '10.213.0.21', port: 0, protocol: 'icmp' }, inventory).allowed,
+  );
+  const r = decide(c, 'ingress', { sourceIp: db, destIp: '10.213.0.21', port: 0, protocol: 'icmp' }, inventory);
+  assert.equal(r.allowed, false);
+  assert.match(r.reason, /allows shop\/web on 0 but not data\/db|no rule for data\/db icmp$/);
+  assert.equal(
+    decide(c, 'ingress', { sourceIp: web, destIp: '10.213.0.21', port: 0, protocol: 'udp' }, inventory).allowed,
+    false,
+  );
 });

@@ -135,7 +135,7 @@ egress:
   assert.deepEqual(errorsOf(parsePolicyFile(text, 'policy.yaml')), [
     'policy.yaml:7:11: ingress[0].port: 70000 is not a port (1-65535)',
     'policy.yaml:8:21: ingress[1].peer.service: "Shop_Web" is not a service name (namespace/name, lower case)',
-    'policy.yaml:9:15: ingress[1].protocol: "ftp" is not a protocol (tcp|http|grpc|udp)',
+    'policy.yaml:9:15: ingress[1].protocol: "ftp" is not a protocol (tcp|http|grpc|udp|icmp)',
     'policy.yaml:11:18: ingress[2].peer.cidr: "10.0.0.1/8" has host bits set (did you mean 10.0.0.0/8?)',
     'policy.yaml:14:18: ingress[3].peer.cidr: "10.0.0.1" is not a CIDR (write 10.0.0.1/32)',
     'policy.yaml:17:11: ingress[4].peer: exactly one of service or cidr is required',
@@ -289,4 +289,29 @@ test('property: random mutations of a valid file never throw and always give a V
     }
   }
   assert.ok(valid > 0, 'some mutations stay valid (the generator is not only producing garbage)');
+});
+
+test('icmp rules have no port: shown without one, parsed without one, refused with one', () => {
+  const doc = `apiVersion: nanoseg.io/v1alpha1
+kind: Policy
+service: shop/api
+ingress:
+  - {peer: {cidr: 203.0.113.10/32}, protocol: icmp}
+egress:
+  - {peer: {service: data/db}, protocol: udp, port: 53}
+`;
+  const r = parsePolicyFile(doc, 'p.yaml');
+  assert.ok(r.valid, JSON.stringify(r));
+  assert.deepEqual(r.result.ingress, [{ peer: { cidr: '203.0.113.10/32' }, protocol: 'icmp', port: 0 }]);
+  const shown = formatPolicyDocument(
+    policyDocument({ ...apiPolicy, ingress: r.result.ingress, egress: [] }, 'learn'),
+    'yaml',
+  );
+  assert.match(shown, /protocol: icmp\n(?!\s+port)/);
+  const bad = parsePolicyFile(doc.replace('protocol: icmp}', 'protocol: icmp, port: 7}'), 'p.yaml');
+  assert.equal(bad.valid, false);
+  assert.match(JSON.stringify(bad), /icmp has no port/);
+  const noPort = parsePolicyFile(doc.replace('protocol: udp, port: 53', 'protocol: udp'), 'p.yaml');
+  assert.equal(noPort.valid, false);
+  assert.match(JSON.stringify(noPort), /missing field port/);
 });

@@ -3,13 +3,16 @@
 
   traffic.py http PORT               HTTP server answering every GET with 200 and its hostname
   traffic.py tcp PORT                TCP echo server (one line in, the same line out)
-  traffic.py call [--every S] [--count N] TARGET...
-                                     TARGET is http://HOST:PORT/PATH or tcp://HOST:PORT; each round calls every
+  traffic.py udp PORT                UDP echo server (every datagram is sent back)
+  traffic.py call [--every S] [--count N] [--timeout S] TARGET...
+                                     TARGET is http://HOST:PORT/PATH, tcp://HOST:PORT, udp://HOST:PORT (a datagram
+                                     that must come back) or icmp://HOST (one echo request, with ping); each round calls every
                                      target once; failures are printed and do not stop the loop.
 Standard library only, so every pod can run it without installing anything.
 """
 import http.server
 import socket
+import subprocess
 import socketserver
 import sys
 import time
@@ -52,7 +55,28 @@ def call(target, timeout=3.0):
             if data != "ping\n":
                 raise IOError("bad echo: %r" % data)
             return "ok"
+    if target.startswith("udp://"):
+        host, port = target[len("udp://"):].rsplit(":", 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout)
+            s.connect((host, int(port)))
+            s.send(b"ping\n")
+            if s.recv(2048) != b"ping\n":
+                raise IOError("bad udp echo")
+            return "ok"
+    if target.startswith("icmp://"):
+        host = target[len("icmp://"):]
+        r = subprocess.run(["ping", "-n", "-c", "1", "-W", str(max(1, int(timeout))), host], capture_output=True)
+        if r.returncode != 0:
+            raise IOError("no echo reply from %s" % host)
+        return "ok"
     raise ValueError("unknown target " + target)
+
+
+class UdpEcho(socketserver.BaseRequestHandler):
+    def handle(self):
+        data, sock = self.request
+        sock.sendto(data, self.client_address)
 
 
 def main(argv):
@@ -60,20 +84,24 @@ def main(argv):
         Threaded(("0.0.0.0", int(argv[1])), Http).serve_forever()
     elif len(argv) >= 2 and argv[0] == "tcp":
         Threaded(("0.0.0.0", int(argv[1])), Echo).serve_forever()
+    elif len(argv) >= 2 and argv[0] == "udp":
+        socketserver.ThreadingUDPServer(("0.0.0.0", int(argv[1])), UdpEcho).serve_forever()
     elif argv and argv[0] == "call":
-        every, count, targets, i = 1.0, 0, [], 1
+        every, count, timeout, targets, i = 1.0, 0, 3.0, [], 1
         while i < len(argv):
             if argv[i] == "--every":
                 every = float(argv[i + 1]); i += 2
             elif argv[i] == "--count":
                 count = int(argv[i + 1]); i += 2
+            elif argv[i] == "--timeout":
+                timeout = float(argv[i + 1]); i += 2
             else:
                 targets.append(argv[i]); i += 1
         n, failed = 0, 0
         while count == 0 or n < count:
             for t in targets:
                 try:
-                    call(t)
+                    call(t, timeout)
                 except Exception as e:  # keep calling: a lab app must survive its peers restarting
                     failed += 1
                     print("call %s failed: %s" % (t, e), file=sys.stderr, flush=True)

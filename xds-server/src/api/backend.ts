@@ -6,7 +6,8 @@ import type { Alert, AuditEvent, Inventory } from '../model/index.js';
 import { SERVICE_NAME_RE } from '../model/index.js';
 import type { ParsedPolicy, PolicyDocument } from '../policy/index.js';
 import type { ApiBackend } from './routes.js';
-import { envoyView, policyView, serviceView, type ServiceView, type StatusView } from './views.js';
+import type { KernelFlowStats, KernelStatus } from '../kernel/index.js';
+import { envoyView, policyView, serviceView, type KernelView, type ServiceView, type StatusView } from './views.js';
 
 export interface ServingInfo {
   readonly startedAt: number;
@@ -120,6 +121,22 @@ export class CoreBackend implements ApiBackend {
       alerts: c.alerts.stats(),
       held: [...held].map(([node, h]) => ({ node, since: new Date(h.since).toISOString(), reason: h.reason })),
       inventorySources: c.inventory.sourceStatus(),
+      ...(c.kernel && { kernel: kernelView(c.kernel.point.status(), c.kernel.flows.stats) }),
     };
   }
+}
+
+function kernelView(k: KernelStatus, flows: KernelFlowStats): KernelView {
+  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  return {
+    ...(k.namespace !== undefined && { namespace: k.namespace }),
+    state: k.state,
+    updates: k.applies,
+    failures: k.failures,
+    ...(k.lastAppliedAt !== undefined && { lastUpdate: iso(k.lastAppliedAt) }),
+    ...(k.lastApplyMs !== undefined && { lastUpdateMs: Math.round(k.lastApplyMs * 10) / 10 }),
+    rulesBytes: k.rulesBytes,
+    ...(k.error !== undefined && { error: k.error, errorAt: iso(k.errorAt) }),
+    flows: { ...flows },
+  };
 }

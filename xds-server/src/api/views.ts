@@ -58,6 +58,22 @@ export interface StatusView {
   held: { node: string; since: string; reason: string }[];
   /** inventory sources that report a status (the --inventory file: what it loaded, a pending error) */
   inventorySources: { name: string; file?: string; loadedAt?: number; error?: string }[];
+  /** the kernel enforcement point, when this control plane hosts it (`serve --kernel-netns`) */
+  kernel?: KernelView;
+}
+
+export interface KernelView {
+  namespace?: string;
+  /** ok: the desired rules are in force; failed: the last update failed and the last good rules stay */
+  state: 'pending' | 'ok' | 'failed';
+  updates: number;
+  failures: number;
+  lastUpdate?: string;
+  lastUpdateMs?: number;
+  rulesBytes: number;
+  error?: string;
+  errorAt?: string;
+  flows: { lines: number; flows: number; spoofed: number; lost: number; overflows: number; readerRestarts: number };
 }
 
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());

@@ -61,6 +61,17 @@ export function registerQueries(program: Command): void {
       process.stdout.write(
         `alert webhook: ${w.sent} sent, ${w.failed} failed, ${w.dropped} dropped, ${w.queued} queued\n`,
       );
+    const k = s.kernel;
+    if (k) {
+      const f = k.flows;
+      process.stdout.write(
+        `kernel rules (${k.namespace ?? 'this namespace'}): ${k.state}, ${k.updates} updates` +
+          `${k.lastUpdateMs !== undefined ? ` (last ${k.lastUpdateMs} ms, ${k.rulesBytes} bytes)` : ''}, ${k.failures} failed; ` +
+          `flows ${f.flows} observed, ${f.lost} lost${f.overflows ? ` (+${f.overflows} overflows)` : ''}, ${f.spoofed} spoofed dropped\n`,
+      );
+      if (k.error)
+        process.stdout.write(`KERNEL UPDATE FAILED at ${k.errorAt}: the last good rules stay in force: ${k.error}\n`);
+    }
     for (const h of s.held) process.stdout.write(`HELD ${h.node} since ${h.since}: ${h.reason}\n`);
     for (const i of s.inventorySources ?? []) {
       if (i.error) process.stdout.write(`inventory ${i.name} ${i.file ?? ''}: kept the last good one: ${i.error}\n`);
@@ -136,7 +147,7 @@ export function registerQueries(program: Command): void {
               rules.map((r) => [
                 'service' in r.peer ? r.peer.service : r.peer.cidr + (r.peer.sni ? ` (${r.peer.sni})` : ''),
                 r.protocol,
-                r.port,
+                r.port ?? '-',
                 r.evidence?.count ?? '-',
                 r.evidence?.firstSeen ?? '-',
                 r.evidence?.lastSeen ?? '-',
@@ -256,7 +267,7 @@ export function registerQueries(program: Command): void {
     const since = sinceFlag(o.since);
     const line = (a: Alert) =>
       `${a.time}  ${a.verdict.padEnd(10)} ${(a.source.service ?? a.source.ip).padEnd(16)} → ` +
-      `${(a.destination.service ?? a.destination.ip) + ':' + a.destination.port}${a.destination.sni ? ` (${a.destination.sni})` : ''}  ${a.protocol}  ×${a.count}  ${a.reason}\n`;
+      `${(a.destination.service ?? a.destination.ip) + (a.protocol === 'icmp' ? '' : ':' + a.destination.port)}${a.destination.sni ? ` (${a.destination.sni})` : ''}  ${a.protocol}  ×${a.count}  ${a.reason}\n`;
     if (o.follow) {
       const ac = new AbortController();
       process.once('SIGINT', () => ac.abort());

@@ -104,6 +104,12 @@ export function registerServe(program: Command): void {
       '--inventory <file>',
       'workloads, externals and VIPs outside the lab (hosts, VMs) from a YAML file, reloaded when it changes',
     )
+    .option(
+      '--kernel-netns <ns>',
+      "enforce every protocol in the kernel (nftables) in this network namespace — the lab's host namespace " +
+        'nsg-lab, where every pod is routed — and learn UDP/ICMP flows there (off when not given)',
+    )
+    .option('--kernel-log-group <n>', 'NFLOG group of the kernel rules', (v) => Number(v), 15)
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(
       async (
@@ -120,9 +126,13 @@ export function registerServe(program: Command): void {
           soakPeriod: number;
           alertWebhook?: string;
           inventory?: string;
+          kernelNetns?: string;
+          kernelLogGroup: number;
         },
         cmd: Command,
       ) => {
+        if (!Number.isInteger(o.kernelLogGroup) || o.kernelLogGroup < 0 || o.kernelLogGroup > 65535)
+          throw new CliError('--kernel-log-group: an integer 0-65535', 2);
         if (!['debug', 'info', 'warn', 'error'].includes(o.logLevel))
           throw new CliError(`--log-level: unknown level "${o.logLevel}"`, 2);
         const g = cmd.optsWithGlobals() as { apiSocket?: string };
@@ -143,6 +153,7 @@ export function registerServe(program: Command): void {
           soakPeriodMs: o.soakPeriod,
           alertWebhook: o.alertWebhook,
           inventorySources: o.inventory ? [new FileInventorySource({ file: resolve(o.inventory), logger })] : [],
+          ...(o.kernelNetns !== undefined && { kernel: { netns: o.kernelNetns, logGroup: o.kernelLogGroup } }),
           logger,
         });
         try {

@@ -71,7 +71,7 @@ export class IngestController implements ObservationSink {
       if (f.verdict) {
         this.onVerdict(f);
         // a denied connection never happened: it is an alert, not evidence
-        if (f.verdict.verdict === 'denied') continue;
+        if (f.verdict.verdict === 'denied' || f.verdictOnly) continue;
       }
       const result = learner.observe(f.obs);
       tracker.record(result, f.obs.time);

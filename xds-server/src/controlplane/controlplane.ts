@@ -39,6 +39,8 @@ export interface ControlPlaneOptions {
   /** inventory sources besides the API's pushes (e.g. `--inventory FILE`) */
   readonly inventorySources?: readonly InventorySource[];
   readonly scheduler?: Scheduler;
+  /** host the kernel enforcement point for this network namespace (the lab's host namespace, `nsg-lab`) */
+  readonly kernel?: { readonly netns: string; readonly logGroup?: number };
 }
 
 export const DEFAULT_CONTROL_PLANE_OPTIONS: Omit<ControlPlaneOptions, 'logger'> = {

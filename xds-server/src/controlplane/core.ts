@@ -13,12 +13,16 @@ import type { EnforcementPoint, ServiceName } from '../model/index.js';
 import { isServicePeer } from '../model/index.js';
 import { compilePolicy, freezePolicy, type CompiledPolicy } from '../policy/index.js';
 import { EnvoyAccessLogSource } from '../serve/als-source.js';
+import { DEFAULT_LOG_GROUP, kernelRuleset } from '../generate/kernel.js';
+import { KernelEnforcementPoint, KernelFlowSource } from '../kernel/index.js';
 import { Metrics } from '../serve/metrics.js';
 import type { Store } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import { every, type Scheduler } from '../util/scheduler.js';
 import { DiscoveryServer } from '../xds/discovery.js';
 import { holdReason } from '../xds/fail-static.js';
+
+const EMPTY_COMPILED = (service: ServiceName): CompiledPolicy => ({ service, inbound: [], outbound: [] });
 
 export interface CoreOptions {
   readonly convergence: ConvergenceConfig;
@@ -35,6 +39,8 @@ export interface CoreOptions {
   readonly inventorySources?: readonly InventorySource[];
   /** collect Node's process metrics too (the binary does; tests do not) */
   readonly processMetrics?: boolean;
+  /** host the kernel enforcement point and kernel flow source for this network namespace (the lab's host one) */
+  readonly kernel?: { readonly netns: string; readonly logGroup?: number };
 }
 
 export class MeshCore {
@@ -50,6 +56,8 @@ export class MeshCore {
   readonly envoyLogs: EnvoyAccessLogSource;
   /** where policy is enforced; each hears of every config change (the sidecars' discovery server today) */
   readonly points: EnforcementPoint[];
+  /** the kernel point and its flow source, when hosted here (`serve --kernel-netns`) */
+  readonly kernel?: { readonly point: KernelEnforcementPoint; readonly flows: KernelFlowSource };
   private readonly compiledCache = new Map<ServiceName, CompiledPolicy>();
 
   constructor(
@@ -118,6 +126,25 @@ export class MeshCore {
       hooks: this.metrics.discovery,
     });
     this.points = [{ name: 'sidecar', changed: (why, services) => this.discovery.configChanged(why, services) }];
+    if (opts.kernel) {
+      const group = opts.kernel.logGroup ?? DEFAULT_LOG_GROUP;
+      const point = new KernelEnforcementPoint({
+        netns: opts.kernel.netns,
+        logger: log,
+        desired: () => this.kernelRules(group),
+        hooks: this.metrics.kernel,
+      });
+      const flows = new KernelFlowSource({
+        netns: opts.kernel.netns,
+        group,
+        index: () => this.inventory.index,
+        now: () => sched.now(),
+        logger: log,
+        onLost: (n) => this.metrics.kernel.lost(n),
+      });
+      this.kernel = { point, flows };
+      this.points.push(point);
+    }
     this.envoyLogs = new EnvoyAccessLogSource(
       () => this.inventory.index,
       () => sched.now(),
@@ -143,12 +170,19 @@ export class MeshCore {
   async start(): Promise<void> {
     await this.envoyLogs.start(this.ingest);
     await this.inventory.start();
+    if (this.kernel) {
+      await this.kernel.flows.start(this.ingest);
+      this.kernel.point.start();
+    }
   }
 
   async stop(): Promise<void> {
     this.discovery.stop();
     await this.inventory.stop();
     await this.envoyLogs.stop();
+    // the kernel rules stay in force: a control plane that stops (or dies) never opens what was closed
+    this.kernel?.point.stop();
+    await this.kernel?.flows.stop();
     await this.alerts.stop();
     this.ingest.flush(true);
   }
@@ -187,6 +221,15 @@ export class MeshCore {
       this.compiledCache.set(service, c);
     }
     return c;
+  }
+
+  /** The desired kernel ruleset: every service's mode and compiled policy in force, and who is where. */
+  kernelRules(logGroup = DEFAULT_LOG_GROUP): string {
+    const services = this.serviceNames().map((service) => {
+      const mode = this.policy.modeOf(service);
+      return { service, mode, compiled: mode === 'learn' ? EMPTY_COMPILED(service) : this.compiled(service) };
+    });
+    return kernelRuleset({ services, inventory: this.inventory.index.inventory, logGroup });
   }
 
   /** One service's snapshot, generated from the mesh state and the inventory now. */

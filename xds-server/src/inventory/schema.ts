@@ -63,6 +63,13 @@ const workload: StructuralSchema = {
       'x-kubernetes-list-type': 'set',
       description: 'Ports the workload serves (used to route connections to its service VIP).',
     },
+    interface: {
+      type: 'string',
+      minLength: 1,
+      pattern: '^[A-Za-z0-9_.-]{1,15}$',
+      description:
+        'The host side of its network interface (a veth on the lab bridge): the kernel enforcement point binds its addresses to it.',
+    },
   },
 };
 
@@ -73,6 +80,13 @@ const external: StructuralSchema = {
   properties: {
     name: { type: 'string', minLength: 1, description: 'Display name.' },
     address,
+    interface: {
+      type: 'string',
+      minLength: 1,
+      pattern: '^[A-Za-z0-9_.-]{1,15}$',
+      description:
+        'The host side of its network interface (a veth on the lab bridge): the kernel enforcement point binds its addresses to it.',
+    },
   },
 };
 

@@ -349,8 +349,14 @@ function sortInDocumentOrder(problems: InventoryProblem[], root: unknown): Inven
 // ---- the result ----
 
 interface DocumentShape {
-  readonly workloads?: readonly { name: string; service: string; addresses: string[]; ports?: number[] }[];
-  readonly externals?: readonly { name: string; address: string }[];
+  readonly workloads?: readonly {
+    name: string;
+    service: string;
+    addresses: string[];
+    ports?: number[];
+    interface?: string;
+  }[];
+  readonly externals?: readonly { name: string; address: string; interface?: string }[];
   readonly vips?: readonly { service: string; address: string }[];
 }
 
@@ -362,8 +368,13 @@ function build(v: DocumentShape): Inventory {
     service: w.service,
     addresses: w.addresses.map(ip),
     ports: [...(w.ports ?? [])],
+    ...(w.interface !== undefined && { interface: w.interface }),
   }));
-  const externals: NamedExternal[] = (v.externals ?? []).map((e) => ({ name: e.name, address: ip(e.address) }));
+  const externals: NamedExternal[] = (v.externals ?? []).map((e) => ({
+    name: e.name,
+    address: ip(e.address),
+    ...(e.interface !== undefined && { interface: e.interface }),
+  }));
   const vips: ServiceVip[] = (v.vips ?? []).map((x) => ({ service: x.service, address: ip(x.address) }));
   return { workloads, externals, vips };
 }

@@ -94,8 +94,9 @@ export function labInventory(state: LabState): Inventory {
       service: p.service,
       addresses: [p.address],
       ports: [...p.ports],
+      interface: p.hostVeth,
     })),
-    externals: state.externals.map((e) => ({ name: e.name, address: e.address })),
+    externals: state.externals.map((e) => ({ name: e.name, address: e.address, interface: e.hostVeth })),
     vips: state.vips.map((v) => ({ service: v.service, address: v.address })),
   };
 }

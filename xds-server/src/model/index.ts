@@ -2,6 +2,7 @@ export type {
   ServiceName,
   Mode,
   Protocol,
+  Transport,
   ConvergenceState,
   Workload,
   NamedExternal,
@@ -29,6 +30,11 @@ export type {
 } from './types.js';
 export {
   MODES,
+  PROTOCOLS,
+  NO_PORT,
+  hasPort,
+  transportOf,
+  protocolPortLabel,
   EMPTY_INVENTORY,
   LOG_OUTBOUND,
   LOG_INBOUND,

@@ -6,7 +6,31 @@ export type ServiceName = string;
 export type Mode = 'learn' | 'monitor' | 'enforce';
 export const MODES: readonly Mode[] = ['learn', 'monitor', 'enforce'];
 
-export type Protocol = 'tcp' | 'http' | 'grpc' | 'udp';
+/**
+ * tcp, http and grpc ride on TCP (the sidecar sees them, the kernel checks them as TCP); udp and icmp only the
+ * kernel sees. icmp has no port: its rules, edges and observations carry port 0 (`NO_PORT`), shown as plain `icmp`.
+ */
+export type Protocol = 'tcp' | 'http' | 'grpc' | 'udp' | 'icmp';
+export const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'grpc', 'udp', 'icmp'];
+
+/** The port of a protocol that has none (icmp). */
+export const NO_PORT = 0;
+
+/** Whether the protocol has ports (everything but icmp). */
+export function hasPort(p: Protocol): boolean {
+  return p !== 'icmp';
+}
+
+/** The transport a protocol rides on, as the kernel sees it. */
+export type Transport = 'tcp' | 'udp' | 'icmp';
+export function transportOf(p: Protocol): Transport {
+  return p === 'udp' || p === 'icmp' ? p : 'tcp';
+}
+
+/** `tcp/5432`, `udp/53`, `icmp` (no port). */
+export function protocolPortLabel(protocol: Protocol, port: number): string {
+  return hasPort(protocol) ? `${protocol}/${port}` : protocol;
+}
 
 export type ConvergenceState = 'learning' | 'converged';
 
@@ -17,12 +41,19 @@ export interface Workload {
   readonly addresses: readonly string[];
   /** Ports the workload serves, when declared (lab file `ports`). Used for service VIP routing. */
   readonly ports: readonly number[];
+  /**
+   * The host side of the workload's network interface (the lab: its veth on the lab bridge), when the inventory
+   * knows it: the kernel enforcement point binds the workload's addresses to it (anti-spoofing).
+   */
+  readonly interface?: string;
 }
 
 /** A host without a sidecar that the inventory knows by name (display only: it is still an external). */
 export interface NamedExternal {
   readonly name: string;
   readonly address: string;
+  /** the host side of its interface, when it is attached to a network nanoseg enforces (the lab bridge) */
+  readonly interface?: string;
 }
 
 /** A service's virtual address (like a Kubernetes ClusterIP); connections to it are balanced over replicas. */
@@ -187,6 +218,11 @@ export interface FlowVerdict {
 export interface ObservedFlow {
   readonly obs: Observation;
   readonly verdict?: FlowVerdict;
+  /**
+   * Reported for its verdict only, never counted as evidence: another source observes this kind of flow (the
+   * kernel's TCP verdicts: Envoy's access logs are what learns TCP).
+   */
+  readonly verdictOnly?: boolean;
 }
 
 export interface ConvergenceReport {

@@ -3,6 +3,8 @@
 // Identities are resolved only through principals.ts.
 import {
   isServicePeer,
+  protocolPortLabel,
+  transportOf,
   type EnforcementPointName,
   type PolicyRule,
   type Protocol,
@@ -25,14 +27,14 @@ export interface CompiledRule {
 
 /**
  * Which enforcement points enforce a rule of a protocol. The sidecar's RBAC sees TCP through Envoy (tcp, http,
- * grpc); nothing enforces udp (or anything Envoy never sees) until the kernel point exists, so a udp rule is
- * compiled, explained and kept, but enforced nowhere yet.
+ * grpc); the kernel checks every protocol at L3/L4 on the host side of each pod (tcp, http and grpc as TCP to the
+ * port, udp, icmp). TCP passes only if both allow it.
  */
 export function enforcedBy(protocol: Protocol): readonly EnforcementPointName[] {
-  return protocol === 'udp' ? NO_POINTS : SIDECAR;
+  return transportOf(protocol) === 'tcp' ? BOTH : KERNEL;
 }
-const SIDECAR: readonly EnforcementPointName[] = Object.freeze(['sidecar']);
-const NO_POINTS: readonly EnforcementPointName[] = Object.freeze([]);
+const BOTH: readonly EnforcementPointName[] = Object.freeze(['sidecar', 'kernel']);
+const KERNEL: readonly EnforcementPointName[] = Object.freeze(['kernel']);
 
 /** One allowed source prefix on an inbound port, and the rule that allows it. */
 export interface InboundSource {
@@ -139,9 +141,9 @@ export function sniApplies(d: Pick<OutboundDestination, 'protocol' | 'sni'>): d 
   return d.protocol === 'tcp' && d.sni !== undefined;
 }
 
-/** udp rules are not checked by the TCP listeners' RBAC (and TCP connections never match them). */
+/** A rule fits a connection of the same transport: tcp, http and grpc rules fit TCP; udp and icmp their own. */
 function protocolFits(rule: PolicyRule, conn: ConnectionFacts): boolean {
-  return (rule.protocol === 'udp') === (conn.protocol === 'udp');
+  return transportOf(rule.protocol) === transportOf(conn.protocol ?? 'tcp');
 }
 
 function cidrOf(s: string): Cidr | undefined {
@@ -199,7 +201,7 @@ export function explainDeny(
 }
 
 function connLabel(conn: ConnectionFacts): string {
-  return `${conn.protocol ?? 'tcp'}/${conn.port}`;
+  return protocolPortLabel(conn.protocol ?? 'tcp', conn.port);
 }
 
 function explainIngress(

@@ -1,6 +1,7 @@
 // The policy document `nanoseg policy show SERVICE -o yaml` prints (and `policy apply -f` reads back, file.ts):
 // the policy in force as plain data, rules in deterministic order, with informational evidence. Pure.
 import { Document, isMap, isScalar, isSeq, visit } from 'yaml';
+import { hasPort } from '../model/index.js';
 import type { Evidence, Mode, Peer, PolicyRule, Protocol, ServiceName, ServicePolicy } from '../model/index.js';
 import { comparePaths } from './paths.js';
 import { compareRules, plainPeer, type PolicySide } from './rules.js';
@@ -26,7 +27,8 @@ export interface DocumentPath {
 export interface DocumentRule {
   readonly peer: Peer;
   readonly protocol: Protocol;
-  readonly port: number;
+  /** absent for icmp (no port) */
+  readonly port?: number;
   readonly paths?: readonly DocumentPath[];
   readonly evidence?: DocumentEvidence;
 }
@@ -63,7 +65,12 @@ export function policyDocument(
           const c = counts.get(`${p.method} ${p.path}`);
           return c === undefined ? { method: p.method, path: p.path } : { method: p.method, path: p.path, count: c };
         });
-      const base = { peer: plainPeer(r.peer), protocol: r.protocol, port: r.port, ...(paths && { paths }) };
+      const base = {
+        peer: plainPeer(r.peer),
+        protocol: r.protocol,
+        ...(hasPort(r.protocol) && { port: r.port }),
+        ...(paths && { paths }),
+      };
       if (!e) return base;
       return {
         ...base,

@@ -19,7 +19,10 @@
 import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
 import {
   MODES,
+  NO_PORT,
+  PROTOCOLS,
   SERVICE_NAME_RE,
+  hasPort,
   type Mode,
   type PathRule,
   type Peer,
@@ -44,7 +47,6 @@ export interface ParsedPolicy {
   readonly ingress: readonly PolicyRule[];
   readonly egress: readonly PolicyRule[];
 }
-const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'grpc', 'udp'];
 const SNI_RE = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\.?$/i;
 
 /** Parses and validates a policy file. Never throws. */
@@ -232,7 +234,7 @@ class FileParser {
       return undefined;
     }
     const before = this.errors.length;
-    const f = this.fields(node, path, ['peer', 'protocol', 'port', 'paths', 'evidence'], ['peer', 'protocol', 'port']);
+    const f = this.fields(node, path, ['peer', 'protocol', 'port', 'paths', 'evidence'], ['peer', 'protocol']);
     const peer = f.has('peer') ? this.peer(f.get('peer'), `${path}.peer`) : undefined;
     let protocol: Protocol | undefined;
     if (f.has('protocol')) {
@@ -246,7 +248,12 @@ class FileParser {
         );
     }
     let port: number | undefined;
-    if (f.has('port')) {
+    if (protocol !== undefined && !hasPort(protocol)) {
+      if (f.has('port')) this.error(f.get('port'), `${path}.port`, `${protocol} has no port: remove it`);
+      else port = NO_PORT;
+    } else if (!f.has('port')) {
+      if (protocol !== undefined) this.error(node, path, 'missing field port');
+    } else {
       const v = this.scalar(f.get('port'), `${path}.port`);
       if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535) port = v;
       else if (v !== undefined)

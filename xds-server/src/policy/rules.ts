@@ -1,5 +1,5 @@
 // Identity, ordering and names of policy rules. Pure.
-import { isServicePeer, type Peer, type PolicyRule } from '../model/index.js';
+import { isServicePeer, protocolPortLabel, type Peer, type PolicyRule } from '../model/index.js';
 
 /** Which half of a service's policy: who may connect to it (ingress) or where it may connect (egress). */
 export type PolicySide = 'ingress' | 'egress';
@@ -61,7 +61,7 @@ export function normalizeRules(rules: readonly PolicyRule[]): PolicyRule[] {
   return [...seen.values()].sort(compareRules);
 }
 
-/** `http/9090` */
+/** `http/9090`, `icmp` (no port) */
 export function portLabel(r: Pick<PolicyRule, 'protocol' | 'port'>): string {
-  return `${r.protocol}/${r.port}`;
+  return protocolPortLabel(r.protocol, r.port);
 }

@@ -50,6 +50,36 @@ export class Metrics {
     labelNames: ['service', 'verdict'] as const,
     registers: [this.registry],
   });
+  readonly kernelApplies = new Counter({
+    name: 'nanoseg_kernel_updates_total',
+    help: 'Kernel rule updates (one nft transaction each), by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly kernelFailed = new Gauge({
+    name: 'nanoseg_kernel_update_failed',
+    help: '1 while the last kernel rule update failed (the last good rules stay in force)',
+    registers: [this.registry],
+  });
+  readonly kernelApplySeconds = new Gauge({
+    name: 'nanoseg_kernel_update_seconds',
+    help: 'Duration of the last successful kernel rule update',
+    registers: [this.registry],
+  });
+  readonly kernelLost = new Counter({
+    name: 'nanoseg_kernel_flows_lost_total',
+    help: 'Kernel flow log messages the kernel could not deliver (socket overflow)',
+    registers: [this.registry],
+  });
+  readonly kernel = {
+    applied: (ms: number) => {
+      this.kernelApplies.inc({ result: 'ok' });
+      this.kernelApplySeconds.set(ms / 1000);
+    },
+    failed: () => this.kernelApplies.inc({ result: 'failed' }),
+    state: (failed: boolean) => this.kernelFailed.set(failed ? 1 : 0),
+    lost: (n: number) => this.kernelLost.inc(n),
+  };
   /** set by the control plane: reads the alert sinks' counters at scrape time */
   alertSinkStats: () => { webhook?: { sent: number; failed: number; dropped: number; queued: number } } = () => ({});
   readonly webhook = new Gauge({
