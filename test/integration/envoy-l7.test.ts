@@ -5,27 +5,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HttpConnectionManager_CodecType } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import { T, encode, pack } from '../../xds-server/src/generate/envoy-types.js';
 import { inboundHttpRbac, rbacFilterRef } from '../../xds-server/src/generate/rbac.js';
 import { compilePolicy } from '../../xds-server/src/policy/compile.js';
 import type { Inventory, Mode, ServicePolicy } from '../../xds-server/src/model/index.js';
-import {
-  ADS_SERVICE,
-  AdsServer,
-  ECDS,
-  LDS,
-  SnapshotCache,
-  makeSnapshot,
-  resource,
-} from '../../xds-server/src/xds/index.js';
+import { ECDS, LDS, makeSnapshot, resource } from '../../xds-server/src/xds/index.js';
 import { findEnvoy } from '../../xds-server/src/util/envoy.js';
-import { SILENT } from '../../xds-server/src/util/logger.js';
-import { tempDir, waitFor } from '../support/cli.js';
-import { NetnsEnvoy } from './support.js';
+import { waitFor } from '../support/cli.js';
+import { startAdsWithEnvoy } from './support.js';
 
 const exec = promisify(execFile);
 
@@ -106,34 +95,11 @@ test(
   'L7 enforced by a real Envoy: learned method + path templates pass, a new path or method is refused',
   { skip: skipReason(), timeout: 60_000 },
   async (t) => {
-    const tmp = tempDir('nanoseg-l7-');
-    const cache = new SnapshotCache();
-    const nacks: string[] = [];
-    const acks: string[] = [];
-    const server = new AdsServer(cache, {
-      logger: SILENT,
-      onAck: (_n, type, version) => void acks.push(`${type} ${version}`),
-      onNack: (_n, type, version, msg) => void nacks.push(`${type} ${version}: ${msg}`),
-    });
-    const grpc = new Server();
-    grpc.addService(ADS_SERVICE, server.handlers());
-    const socket = join(tmp.dir, 'xds.sock');
-    await new Promise<void>((res, rej) =>
-      grpc.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
-    );
-    const envoy = new NetnsEnvoy({
+    const { cache, acks, nacks, envoy } = await startAdsWithEnvoy(t, {
+      prefix: 'nanoseg-l7-',
       name: 'l7',
       nodeId: 'api-1.shop',
       cluster: 'shop/api',
-      xdsSocket: socket,
-      api: 'sotw',
-      dir: tmp.dir,
-    });
-    t.after(async () => {
-      await envoy.stop();
-      server.stop();
-      grpc.forceShutdown();
-      tmp.remove();
     });
 
     const apply = async (mode: Mode) => {

@@ -6,7 +6,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { findEnvoy } from '../../xds-server/src/util/envoy.js';
-import { waitFor } from '../support/cli.js';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { ADS_SERVICE, AdsServer, SnapshotCache } from '../../xds-server/src/xds/index.js';
+import { SILENT } from '../../xds-server/src/util/logger.js';
+import { tempDir, waitFor } from '../support/cli.js';
 
 const exec = promisify(execFile);
 
@@ -214,4 +217,52 @@ function bootstrap(o: EnvoyOptions): object {
       ],
     },
   };
+}
+
+/** An in-process ADS server on a unix socket and one real Envoy in a namespace of its own, fed from `cache`. */
+export interface AdsWithEnvoy {
+  readonly cache: SnapshotCache;
+  /** `TYPE VERSION` per ACK, in order */
+  readonly acks: string[];
+  /** `TYPE VERSION: message` per NACK */
+  readonly nacks: string[];
+  readonly envoy: NetnsEnvoy;
+  readonly dir: string;
+}
+
+/** Starts both; `t.after` stops Envoy, the server and removes the folder, also when the test fails. */
+export async function startAdsWithEnvoy(
+  t: { after(fn: () => Promise<void>): void },
+  o: { readonly prefix: string; readonly name: string; readonly nodeId: string; readonly cluster: string },
+): Promise<AdsWithEnvoy> {
+  const tmp = tempDir(o.prefix);
+  const cache = new SnapshotCache();
+  const acks: string[] = [];
+  const nacks: string[] = [];
+  const server = new AdsServer(cache, {
+    logger: SILENT,
+    onAck: (_n, type, version) => void acks.push(`${type} ${version}`),
+    onNack: (_n, type, version, msg) => void nacks.push(`${type} ${version}: ${msg}`),
+  });
+  const grpc = new Server();
+  grpc.addService(ADS_SERVICE, server.handlers());
+  const socket = join(tmp.dir, 'xds.sock');
+  await new Promise<void>((res, rej) =>
+    grpc.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+  );
+  const envoy = new NetnsEnvoy({
+    name: o.name,
+    nodeId: o.nodeId,
+    cluster: o.cluster,
+    xdsSocket: socket,
+    api: 'sotw',
+    dir: tmp.dir,
+  });
+  t.after(async () => {
+    await envoy.stop();
+    server.stop();
+    grpc.forceShutdown();
+    tmp.remove();
+  });
+  return { cache, acks, nacks, envoy, dir: tmp.dir };
 }
