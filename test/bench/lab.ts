@@ -1,10 +1,12 @@
 // What the lab benchmarks (rbac-cost, rbac-scale, propagation) share: a lab of their own (temp dir, own
 // `nanoseg serve`, lab dir inside the temp dir; in A/B runs the serve and every lab command are those of the tree
 // under test), torn down also on failure and on SIGINT/SIGTERM; a fast HTTP server
-// and an HTTP load generator that run inside pods (plain JS written into the temp dir, so they start without tsx);
+// and an HTTP load generator that run inside pods (plain JS written into bench-results/apps, so they start without
+// tsx and pods, whose /tmp is private, can read them);
 // the control plane's API over its unix socket; "every sidecar ACKed what it was sent".
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { SHIPPED, ServerProcess, nanoseg, tempDir, type CliResult, type NanosegCommand } from '../support/cli.js';
@@ -15,6 +17,9 @@ import { findEnvoy } from '../../xds-server/src/util/envoy.js';
 import { LOAD_JS, SERVER_JS, type ClosedLoad, type LoadResult, type OpenLoad } from './lab-apps.js';
 import { cliCommand } from './trees.js';
 import type { CodeTree } from './types.js';
+
+/** where the lab benchmarks' apps are written: inside the project (ignored by git), readable by every pod's user */
+const APPS_DIR = join(fileURLToPath(new URL('../../', import.meta.url)), 'bench-results', 'apps');
 
 /**
  * After a change that replaced listeners, Envoy drains the old filter chains for this long: measuring only after it
@@ -73,8 +78,10 @@ export class BenchLab {
   ) {
     this.server = new ServerProcess(tmp.dir, ['--quiet-period', '3s', '--log-level', 'warn', ...serveArgs], command);
     this.labFile = join(tmp.dir, 'lab.yaml');
-    this.serverJs = join(tmp.dir, 'server.mjs');
-    this.loadJs = join(tmp.dir, 'load.mjs');
+    // Pod apps run in sandboxes with a private /tmp and the lab folder hidden: the apps live in the project folder
+    mkdirSync(APPS_DIR, { recursive: true, mode: 0o755 });
+    this.serverJs = join(APPS_DIR, 'server.mjs');
+    this.loadJs = join(APPS_DIR, 'load.mjs');
     writeFileSync(this.serverJs, SERVER_JS);
     writeFileSync(this.loadJs, LOAD_JS);
     this.api = new ApiClient(this.server.apiSocket);
