@@ -268,7 +268,9 @@ test('apps and lab exec enter the pause process: net, PID and mount namespaces, 
     '--mount-proc',
     '--',
   ]);
-  assert.deepEqual(pause.slice(-2), ['/run/nanoseg', '/srv/cp']);
+  assert.deepEqual(pause.slice(-3), ['/run/nanoseg', '/srv/cp', '--keep']);
+  const kept = sandboxArgv('nsg-p-web-1', ['/run/nanoseg'], ['/tmp/clone', '/tmp/with space']);
+  assert.deepEqual(kept.slice(-3), ['/run/nanoseg', '--keep', '/tmp/clone'], 'paths with blanks are never kept');
 });
 
 test('hidden paths: socket folders, lab state, the defaults; system folders mask just the socket', () => {
@@ -279,14 +281,19 @@ test('hidden paths: socket folders, lab state, the defaults; system folders mask
     '/var/lib/nanoseg',
     '/var/lib/x/lab',
   ]);
-  // /tmp is private in every pod: nothing under it needs hiding
-  assert.deepEqual(hiddenPaths(['/tmp/nanoseg-1/xds.sock', '/tmp/x.sock'], ['/tmp/nanoseg-1/lab']), [
+  // /tmp is private in every pod, but a folder kept visible there (the project, in a CI clone) may hold them
+  assert.deepEqual(hiddenPaths(['/tmp/nanoseg-1/xds.sock', '/tmp/x.sock'], ['/tmp/nanoseg-1/lab', '/tmp']), [
     '/run/nanoseg',
+    '/tmp/nanoseg-1',
+    '/tmp/nanoseg-1/lab',
+    '/tmp/x.sock',
     '/var/lib/nanoseg',
   ]);
   assert.equal(podWorkDir(undefined, []), '/');
   assert.equal(podWorkDir('/work/shop/', ['/run/nanoseg']), '/work/shop');
   assert.equal(podWorkDir('/srv/cp/lab', ['/srv/cp']), '/');
   assert.equal(podWorkDir('/tmp/nanoseg-1', []), '/');
+  assert.equal(podWorkDir('/tmp/clone/shop', [], ['/tmp/clone']), '/tmp/clone/shop');
+  assert.equal(podWorkDir('/tmp/other', [], ['/tmp/clone']), '/');
   assert.equal(podWorkDir('/srv/cpx', ['/srv/cp']), '/srv/cpx');
 });

@@ -84,21 +84,32 @@ export function hiddenPaths(sockets: readonly string[], folders: readonly string
   }
   for (const f of folders) out.add(normalize(f));
   out.delete('/');
-  return [...out].filter((p) => p !== '/tmp' && !p.startsWith('/tmp/')).sort();
+  out.delete('/tmp');
+  return [...out].sort();
 }
 
-/** The working directory an app gets: `wanted` unless it is hidden (or under /tmp, which is private), else `/`. */
-export function podWorkDir(wanted: string | undefined, hidden: readonly string[]): string {
+/**
+ * The working directory an app gets: `wanted` unless it is hidden (or under /tmp, which is private, outside the kept
+ * folders), else `/`.
+ */
+export function podWorkDir(
+  wanted: string | undefined,
+  hidden: readonly string[],
+  keep: readonly string[] = [],
+): string {
   if (wanted === undefined) return '/';
   const w = normalize(wanted).replace(/(.)\/+$/, '$1');
   const under = (p: string): boolean => w === p || w.startsWith(`${p}/`);
-  return hidden.some(under) || under('/tmp') ? '/' : w;
+  return hidden.some(under) || (under('/tmp') && !keep.some(under)) ? '/' : w;
 }
 
-// Run as root inside the new mount namespace, before anything of the pod runs. Arguments: the paths to hide.
+// Run as root inside the new mount namespace, before anything of the pod runs. Arguments: the paths to hide, then
+// `--keep` and the folders under /tmp that stay visible (the project's own folder when it lives there).
 // 1. every mount read-only (keeping its other flags), so that even a privileged app cannot write the host's files;
-// 2. an empty read-only tmpfs over each hidden folder, /dev/null over a hidden file;
-// 3. a private /tmp; then become the pod's init: reap children, pass TERM on to everything in the pod, wait.
+// 2. a private /tmp, into which each kept folder is bound again (read-only), reached through a descriptor opened
+//    before the new /tmp covered it;
+// 3. an empty read-only tmpfs over each hidden folder, /dev/null over a hidden file;
+// then become the pod's init: reap children, pass TERM on to everything in the pod, wait.
 const SETUP = `set -eu
 while read -r _ _ _ _ mp opts _; do
   mp=$(printf '%b' "$mp")
@@ -107,11 +118,21 @@ while read -r _ _ _ _ mp opts _; do
   for f in nosuid nodev noexec; do case ",$opts," in *,$f,*) keep="$keep,$f" ;; esac; done
   mount -o "remount,bind,ro$keep" "$mp"
 done </proc/self/mountinfo
+kept=; n=3; after=
 for p in "$@"; do
+  if [ -n "$after" ] && [ -d "$p" ] && [ "$n" -le 9 ]; then eval "exec $n<\"\$p\""; kept="$kept $n:$p"; n=$((n+1)); fi
+  [ "$p" = --keep ] && after=1
+done
+mount -t tmpfs -o nosuid,nodev,mode=1777,size=64m nsg-tmp /tmp
+for k in $kept; do
+  fd=\${k%%:*}; p=\${k#*:}
+  mkdir -p "$p"; mount --bind "/proc/self/fd/$fd" "$p"; mount -o remount,bind,ro "$p"; eval "exec $fd<&-"
+done
+for p in "$@"; do
+  [ "$p" = --keep ] && break
   if [ -d "$p" ]; then mount -t tmpfs -o ro,nosuid,nodev,noexec,size=4k,mode=755 nsg-hidden "$p"
   elif [ -e "$p" ]; then mount --bind /dev/null "$p"; fi
 done
-mount -t tmpfs -o nosuid,nodev,mode=1777,size=64m nsg-tmp /tmp
 exec sh -c 'trap "kill -TERM -1 2>/dev/null; exit 0" TERM INT HUP; while :; do sleep 3600 & wait $!; done' ${SANDBOX_READY_ARG}`;
 
 /**
@@ -120,7 +141,7 @@ exec sh -c 'trap "kill -TERM -1 2>/dev/null; exit 0" TERM INT HUP; while :; do s
  * and it then waits as PID 1 of the pod. Its pid (of `unshare`) is the pod's sandbox; the pid of its child is what
  * apps and `lab exec` enter (`nsenter --target`).
  */
-export function sandboxArgv(namespace: string, hidden: readonly string[]): string[] {
+export function sandboxArgv(namespace: string, hidden: readonly string[], keep: readonly string[] = []): string[] {
   return [
     'ip',
     'netns',
@@ -140,6 +161,8 @@ export function sandboxArgv(namespace: string, hidden: readonly string[]): strin
     SETUP,
     'nsg-pod-setup',
     ...hidden,
+    '--keep',
+    ...keep.filter((k) => !/\s/.test(k)),
   ];
 }
 
