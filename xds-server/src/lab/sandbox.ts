@@ -107,7 +107,7 @@ export function podWorkDir(
 // `--keep` and the folders under /tmp that stay visible (the project's own folder when it lives there).
 // 1. every mount read-only (keeping its other flags), so that even a privileged app cannot write the host's files;
 // 2. a private /tmp, into which each kept folder is bound again (read-only), reached through a descriptor opened
-//    before the new /tmp covered it;
+//    before the new /tmp covered it (`--no-canonicalize`: mount would otherwise resolve it to the new, empty path);
 // 3. an empty read-only tmpfs over each hidden folder, /dev/null over a hidden file;
 // then become the pod's init: reap children, pass TERM on to everything in the pod, wait.
 const SETUP = `set -eu
@@ -126,7 +126,7 @@ done
 mount -t tmpfs -o nosuid,nodev,mode=1777,size=64m nsg-tmp /tmp
 for k in $kept; do
   fd=\${k%%:*}; p=\${k#*:}
-  mkdir -p "$p"; mount --bind "/proc/self/fd/$fd" "$p"; mount -o remount,bind,ro "$p"; eval "exec $fd<&-"
+  mkdir -p "$p"; mount --no-canonicalize --bind "/proc/self/fd/$fd" "$p"; mount -o remount,bind,ro "$p"; eval "exec $fd<&-"
 done
 for p in "$@"; do
   [ "$p" = --keep ] && break
