@@ -74,7 +74,14 @@ export const rbacScale: Benchmark = {
       await lab.settled(2);
 
       const shown = JSON.parse(lab.cli(['policy', 'show', SERVER, '-o', 'json']).stdout) as PolicyDocument;
-      const real = shown.ingress.map((r) => ({ peer: r.peer, protocol: r.protocol, port: r.port }));
+      // the learned rules as shown, paths included: re-applying them is no change (dropping learned paths would be one
+      // that changes no Envoy config while L7 is off, and nothing would be ACKed)
+      const real = shown.ingress.map((r) => ({
+        peer: r.peer,
+        protocol: r.protocol,
+        port: r.port,
+        ...(r.paths && { paths: r.paths.map((x) => ({ method: x.method, path: x.path })) }),
+      }));
       if (!real.some((r) => 'service' in r.peer && r.peer.service === 'bench/client'))
         throw new Error(`no learned rule for bench/client in ${JSON.stringify(shown.ingress)}`);
       progress(
