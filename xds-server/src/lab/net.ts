@@ -113,10 +113,11 @@ export async function createMemberNetwork(state: LabState, m: MemberState): Prom
   await runOk(['ip', '-n', m.namespace, 'route', 'add', state.gateway, 'dev', 'eth0', 'scope', 'link']);
   await runOk(['ip', '-n', m.namespace, 'route', 'add', 'default', 'via', state.gateway, 'dev', 'eth0', 'onlink']);
   await runOk(['ip', '-n', lab, 'route', 'replace', `${m.address}/32`, 'dev', state.bridge]);
-  // Pods' apps run as an unprivileged user: like Docker and containerd, let any uid bind ports below 1024 in the
-  // pod's own network namespace (the sysctl is per namespace; the host's stays as it is).
+  // Pods' apps run as an unprivileged user: like Docker and containerd, let any uid bind ports below 1024 and send
+  // ICMP echo (ping sockets) in the pod's own network namespace (both sysctls are per namespace; the host's stay).
   if (m.kind === 'pod') {
     await runOk(['ip', 'netns', 'exec', m.namespace, 'sysctl', '-qw', 'net.ipv4.ip_unprivileged_port_start=0']);
+    await runOk(['ip', 'netns', 'exec', m.namespace, 'sysctl', '-qw', 'net.ipv4.ping_group_range=0 2147483647']);
   }
 }
 
