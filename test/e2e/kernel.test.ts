@@ -70,8 +70,6 @@ describe('kernel enforcement: nothing in a pod gets around its nano-segment', { 
   const env = () => server.env;
   const exec = (member: string, cmd: readonly string[]) =>
     nanoseg(['lab', 'exec', member, '--', ...cmd], env(), 30_000).code;
-  // /usr/bin/python3: uid 1337 cannot run a python that lives under root's home
-  const AS_1337 = ['setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups', '/usr/bin/python3'];
   /** runs calls concurrently (a blocked one waits out its timeout): [member, argv] → exit codes */
   const parallel = (list: readonly (readonly [string, readonly string[]])[]) =>
     Promise.all(
@@ -171,7 +169,6 @@ describe('kernel enforcement: nothing in a pod gets around its nano-segment', { 
       ['udp in from an external', 'stranger', once('udp://10.213.0.11:5000')],
       ['icmp out', 'app-1', once(`icmp://${STRANGER}`)],
       ['icmp in', 'stranger', once('icmp://10.213.0.11')],
-      ['tcp as uid 1337 (skips the in-pod capture)', 'app-1', [...AS_1337, ...once(`tcp://${STRANGER}:2000`).slice(1)]],
     ] as const;
 
   test('learn: every bypass method works (nothing is enforced yet)', async () => {
@@ -214,8 +211,6 @@ describe('kernel enforcement: nothing in a pod gets around its nano-segment', { 
     const icmpOut = await kernelAlert('shop/app', STRANGER, 'icmp', 0);
     assert.match(icmpOut.reason, /shop\/app egress has no rule for 203\.0\.113\.20\/32 icmp$/);
     await kernelAlert(STRANGER, 'shop/app', 'icmp', 0);
-    const tcp = await kernelAlert('shop/app', STRANGER, 'tcp', 2000);
-    assert.match(tcp.reason, /shop\/app egress has no rule for 203\.0\.113\.20\/32 tcp\/2000/);
   });
 
   test('a root process that flushes the pod’s own rules gains nothing (the kernel rules are outside the pod)', async () => {

@@ -117,8 +117,9 @@ export async function createMemberNetwork(state: LabState, m: MemberState): Prom
   // ICMP echo (ping sockets) in the pod's own network namespace (both sysctls are per namespace; the host's stay).
   if (m.kind === 'pod') {
     await runOk(['ip', 'netns', 'exec', m.namespace, 'sysctl', '-qw', 'net.ipv4.ip_unprivileged_port_start=0']);
-    await runOk(['ip', 'netns', 'exec', m.namespace, 'sysctl', '-qw', 'net.ipv4.ping_group_range=0 2147483647']);
   }
+  // ICMP echo through ping sockets for every member's processes (externals' too): no raw socket needed
+  await runOk(['ip', 'netns', 'exec', m.namespace, 'sysctl', '-qw', 'net.ipv4.ping_group_range=0 2147483647']);
 }
 
 /**
