@@ -14,7 +14,6 @@ command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq-base)
 command -v nsenter >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v ps >/dev/null 2>&1 || need_pkgs+=(procps)
-command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
 command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
 if [ "${NANOSEG_SETUP_BPF:-1}" = 1 ]; then
   command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)
@@ -22,7 +21,6 @@ if [ "${NANOSEG_SETUP_BPF:-1}" = 1 ]; then
   [ -f /usr/include/bpf/bpf_helpers.h ] || need_pkgs+=(libbpf-dev)
   command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || need_pkgs+=(bpftool)
   command -v make >/dev/null 2>&1 || need_pkgs+=(make)
-  command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then log "missing packages ${need_pkgs[*]}: run as root to install them"; exit 1; fi

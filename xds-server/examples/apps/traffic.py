@@ -6,7 +6,7 @@
   traffic.py udp PORT                UDP echo server (every datagram is sent back)
   traffic.py call [--every S] [--count N] [--timeout S] TARGET...
                                      TARGET is http://HOST:PORT/PATH, tcp://HOST:PORT, udp://HOST:PORT (a datagram
-                                     that must come back) or icmp://HOST (one echo request, with ping); each round calls every
+                                     that must come back) or icmp://HOST (one echo request, over an ICMP ping socket); each round calls every
                                      target once; failures are printed and do not stop the loop.
 Standard library only, so every pod can run it without installing anything.
 """

@@ -73,8 +73,9 @@ export const ALWAYS_HIDDEN: readonly string[] = ['/run/nanoseg', '/var/lib/nanos
 
 /**
  * What a pod must not see: every folder holding a control plane socket or lab state. A socket directly in a system
- * folder (`/run/api.sock`, `/tmp/x.sock`) is masked by itself rather than hiding the whole folder. /tmp is private in
- * every pod anyway.
+ * folder (`/run/api.sock`, `/tmp/x.sock`) is masked by itself rather than hiding the whole folder. Paths under /tmp
+ * are listed too: /tmp is private in every pod, but a folder kept visible there (the project, in a CI clone) may
+ * hold them.
  */
 export function hiddenPaths(sockets: readonly string[], folders: readonly string[]): string[] {
   const out = new Set<string>(ALWAYS_HIDDEN);
