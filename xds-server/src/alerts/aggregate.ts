@@ -1,4 +1,4 @@
-// Alert aggregation: the first occurrence of a (source, destination, port, verdict) goes out at once; repeats are
+// Alert aggregation: the first occurrence of a (source, destination, port, verdict[, L7 request template]) goes out at once; repeats are
 // counted and go out as one alert per window. Pure logic; time comes from an injected Scheduler.
 //
 // Per key:
@@ -16,6 +16,7 @@
 // once, then per window, then forget when quiet" without custom operators; one timer on the injected Scheduler
 // (the same seam as xds/push.ts) is simpler and shares the fake clock with the other components' tests.
 
+import { pathTemplate } from '../learn/l7.js';
 import type { Alert } from '../model/index.js';
 import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
 import type { Logger } from '../util/logger.js';
@@ -57,7 +58,9 @@ interface Window {
 export function alertKey(a: Alert): string {
   const src = a.source.service ?? a.source.ip;
   const dst = a.destination.service ?? a.destination.ip;
-  return `${src}>${dst}:${a.destination.port}|${a.verdict}`;
+  // L7 denials of one edge are told apart by the request's template (bounded: ids collapse to {id})
+  const l7 = a.request ? `|${a.request.method} ${pathTemplate(a.request.path)}` : '';
+  return `${src}>${dst}:${a.destination.port}|${a.verdict}${l7}`;
 }
 
 function occurrences(a: Alert): number {

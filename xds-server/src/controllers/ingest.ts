@@ -7,7 +7,7 @@ import type { ObservationSink } from '../learn/source.js';
 import { describeEdge, type ConvergenceTracker, type ConvergenceTransition, type Learner } from '../learn/index.js';
 import type { Alert, ConvergenceReport, Edge, Mode, ObservedFlow, ServiceName } from '../model/index.js';
 import { isServicePeer } from '../model/index.js';
-import { explainDeny, type CompiledPolicy } from '../policy/index.js';
+import { explainDeny, explainNoPath, type CompiledPolicy } from '../policy/index.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
 import type { Scheduler } from '../util/scheduler.js';
 
@@ -160,7 +160,11 @@ export class IngestController implements ObservationSink {
     const side = obs.side === 'outbound' ? 'egress' : 'ingress';
     const enforcer = v.enforcer;
     const facts = { sourceIp: v.sourceIp, destIp: v.destIp, port: obs.port, sni: v.sni, protocol: obs.protocol };
-    const reason = explainDeny(this.opts.compiled(enforcer), side, facts, this.opts.index());
+    const compiled = this.opts.compiled(enforcer);
+    // An L7 denial (the rule's source matched, none of its paths did) names the request and the closest template;
+    // the L4 explanation would only say which rule allowed the connection.
+    const l7 = v.policy && v.request ? explainNoPath(compiled, v.policy, v.request) : undefined;
+    const reason = l7?.reason ?? explainDeny(compiled, side, facts, this.opts.index());
     const now = this.opts.scheduler.now();
     if (v.verdict === 'would-deny') this.opts.wouldDeny(enforcer, now);
     this.opts.metrics?.verdict(enforcer, v.verdict);
@@ -187,6 +191,8 @@ export class IngestController implements ObservationSink {
       reporter: obs.reporter,
       side,
       point: v.point,
+      ...(l7 && v.request && { request: v.request }),
+      ...(l7?.closest && { closestTemplate: l7.closest }),
     });
   }
 

@@ -14,12 +14,9 @@ import type {
   Matcher_OnMatch,
 } from '../../../proto/gen/xds/type/matcher/v3/matcher.js';
 import { RBAC_Action } from '../../../proto/gen/envoy/config/rbac/v3/rbac.js';
-import type { PathRule } from '../model/index.js';
+import { NO_PATH, type PathRule } from '../model/index.js';
 import { ID_SEGMENT, WILDCARD_SUFFIX } from '../learn/l7.js';
 import { T, pack } from './envoy-types.js';
-
-/** Suffix of the action a request takes when its rule's address matched and none of its paths did. */
-export const NO_PATH = 'no-path';
 
 /** The RBAC action name of one path of a rule: `ingress|shop/web|http/9090|GET /items/{id}`. */
 export function pathRuleName(ruleName: string, p: PathRule): string {

@@ -7,6 +7,7 @@ import { normalizeIp } from '../inventory/identity.js';
 import type { AccessLogStream, LogEntry, ObservedFlow } from '../model/index.js';
 import { DENY_LOG_SUFFIX, isServicePeer } from '../model/index.js';
 import { toObservation, type AlsEntryKind } from './als.js';
+import { methodName, stripQuery } from './l7.js';
 
 export type Reject = (kind: string, detail: string, node: string) => void;
 
@@ -37,6 +38,7 @@ export function envoyFlows(
     }
     const c = entry.commonProperties;
     const sni = isServicePeer(r.obs.destination) ? undefined : r.obs.destination.sni;
+    const request = kind === 'http' ? requestOf(entry) : undefined;
     out.push({
       obs: r.obs,
       verdict: {
@@ -48,8 +50,17 @@ export function envoyFlows(
         sourceIp: normalizeIp(c?.downstreamRemoteAddress?.socketAddress?.address ?? ''),
         destIp: normalizeIp(c?.downstreamLocalAddress?.socketAddress?.address ?? ''),
         ...(sni !== undefined && { sni }),
+        ...(request !== undefined && { request }),
       },
     });
   }
   return out;
+}
+
+/** The method and path (without its query string, which may carry secrets) of an HTTP entry, when it has both. */
+function requestOf(entry: LogEntry): { method: string; path: string } | undefined {
+  const rq = 'request' in entry ? entry.request : undefined;
+  const raw = rq?.originalPath || rq?.path;
+  if (!raw) return undefined;
+  return { method: methodName(rq?.requestMethod) ?? '*', path: stripQuery(raw) };
 }

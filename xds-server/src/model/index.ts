@@ -39,6 +39,7 @@ export {
   LOG_OUTBOUND,
   LOG_INBOUND,
   DENY_LOG_SUFFIX,
+  NO_PATH,
   isServicePeer,
   peerId,
   edgeId,

@@ -151,6 +151,11 @@ export function hostCidr(ip: string): string {
 export const LOG_OUTBOUND = 'outbound';
 export const LOG_INBOUND = 'inbound';
 export const DENY_LOG_SUFFIX = '-deny';
+/**
+ * L7 RBAC: the action a request takes when its rule's address matched and none of its paths did is named
+ * `<rule>|no-path` (generate/rbac-l7.ts); the alert pipeline reads it back to name the request and closest template.
+ */
+export const NO_PATH = 'no-path';
 
 export const SERVICE_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -208,6 +213,8 @@ export interface FlowVerdict {
   readonly sourceIp: string;
   readonly destIp: string;
   readonly sni?: string;
+  /** HTTP: the request the point denied (its path without the query string), for L7 explanations */
+  readonly request?: { readonly method: string; readonly path: string };
 }
 
 /**
@@ -288,6 +295,10 @@ export interface Alert {
   readonly side?: 'ingress' | 'egress';
   /** the enforcement point that denied it (or would have) */
   readonly point?: EnforcementPointName;
+  /** L7: the request that matched no learned path (path without its query string) */
+  readonly request?: { readonly method: string; readonly path: string };
+  /** L7: the learned template closest to that request, when the rule has any */
+  readonly closestTemplate?: { readonly method: string; readonly path: string };
 }
 
 /** A change made by a person (mode, policy apply), kept in the audit trail. */

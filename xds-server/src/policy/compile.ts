@@ -5,12 +5,14 @@ import {
   isServicePeer,
   protocolPortLabel,
   transportOf,
+  NO_PATH,
   type EnforcementPointName,
   type PolicyRule,
   type Protocol,
   type ServiceName,
   type ServicePolicy,
 } from '../model/index.js';
+import { closestTemplate, pathTemplate } from '../learn/l7.js';
 import { cidrContains, parseCidr, parseIp, type Cidr } from './ip.js';
 import { identities } from '../inventory/identity.js';
 import { addressesOf, destinationsOf, type Identities } from './principals.js';
@@ -198,6 +200,40 @@ export function explainDeny(
   inv: Identities,
 ): string {
   return decide(compiled, side, conn, inv).reason;
+}
+
+export interface NoPathExplanation {
+  readonly reason: string;
+  /** the learned template closest to the request, when the rule lists any */
+  readonly closest?: { readonly method: string; readonly path: string };
+}
+
+/**
+ * Why an HTTP request was (or would be) denied by L7 RBAC: the sidecar named the action `<rule>|no-path` (its
+ * source matched the rule, none of the rule's paths matched the request). Names the request, the rule and the
+ * closest learned template, e.g. `shop/api ingress allows shop/web on http/9090 only on its learned paths, not
+ * GET /items/7/tags (closest: GET /items/{id})`. Undefined when `policyName` is not a no-path action.
+ */
+export function explainNoPath(
+  compiled: CompiledPolicy,
+  policyName: string,
+  request: { readonly method: string; readonly path: string },
+): NoPathExplanation | undefined {
+  const suffix = `|${NO_PATH}`;
+  if (!policyName.endsWith(suffix)) return undefined;
+  const name = policyName.slice(0, -suffix.length);
+  const rule = compiled.inbound.flatMap((p) => p.rules).find((r) => r.name === name);
+  const asked = `${request.method} ${request.path}`;
+  if (!rule) return { reason: `${compiled.service} ingress rule ${name} allows no path matching ${asked}` };
+  const paths = rule.rule.paths ?? [];
+  const closest = closestTemplate(paths, request.method, request.path);
+  const near = closest ? ` (closest: ${closest.method} ${closest.path})` : ' (the rule lists no paths)';
+  const template = pathTemplate(request.path);
+  const tmpl = template === request.path ? '' : `, template ${template}`;
+  const reason =
+    `${compiled.service} ingress allows ${peerLabel(rule.rule.peer)} on ${protocolPortLabel(rule.rule.protocol, rule.rule.port)} ` +
+    `only on its learned paths, not ${asked}${tmpl}${near}`;
+  return closest ? { reason, closest: { method: closest.method, path: closest.path } } : { reason };
 }
 
 function connLabel(conn: ConnectionFacts): string {

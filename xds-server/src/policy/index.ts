@@ -10,7 +10,7 @@ export { freezePolicy } from './freeze.js';
 export type { ServiceEdges } from './freeze.js';
 export { addressesOf, destinationsOf } from './principals.js';
 export type { Identities } from './principals.js';
-export { compilePolicy, decide, enforcedBy, explainDeny, sniApplies } from './compile.js';
+export { compilePolicy, decide, enforcedBy, explainDeny, explainNoPath, sniApplies } from './compile.js';
 export type {
   CompiledPolicy,
   CompiledRule,
