@@ -44,8 +44,29 @@ export function stripQuery(path: string): string {
   return p.startsWith('/') ? p : '/' + p;
 }
 
+/**
+ * Recent raw paths → templates: the hot path of ingest sees the same few paths over and over, and templating
+ * (split + regexes per segment) cost about as much as counting the entry. Bounded: cleared when full. The result
+ * depends on the path alone, so the memo changes no output.
+ */
+const TEMPLATE_MEMO_MAX = 4096;
+/** longer paths are templated every time (the memo's memory stays below 4096 × this) */
+const TEMPLATE_MEMO_KEY_MAX = 512;
+const templateMemo = new Map<string, string>();
+
 /** The template of an HTTP request path (rule above). `grpc` keeps the path as is (minus a query). */
 export function pathTemplate(path: string, grpc = false): string {
+  if (path.length > TEMPLATE_MEMO_KEY_MAX) return computeTemplate(path, grpc);
+  const key = grpc ? '\0' + path : path;
+  const hit = templateMemo.get(key);
+  if (hit !== undefined) return hit;
+  const t = computeTemplate(path, grpc);
+  if (templateMemo.size >= TEMPLATE_MEMO_MAX) templateMemo.clear();
+  templateMemo.set(key, t);
+  return t;
+}
+
+function computeTemplate(path: string, grpc: boolean): string {
   const p = stripQuery(path);
   if (grpc) return p.length > MAX_TEMPLATE_LENGTH ? collapseTemplate(p) : p;
   const t = p.split('/').map(templateSegment).join('/');
