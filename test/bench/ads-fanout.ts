@@ -77,6 +77,8 @@ interface Rounds {
   readonly bytesPerStream: number[];
   readonly responsesPerStream: number[];
   readonly pushCpuMs: number[];
+  /** the load generator's own CPU from the PUT to the last ACK (the light Envoys, this process) */
+  readonly clientCpuMs: number[];
   /** the child's event loop over the rounds (reset right before the first) */
   loop?: LoopStats;
 }
@@ -159,13 +161,21 @@ async function runVariant(
 
     let k = 0;
     const pushRounds = async (count: number, label: string): Promise<Rounds> => {
-      const r: Rounds = { lastAckMs: [], streamAckMs: [], bytesPerStream: [], responsesPerStream: [], pushCpuMs: [] };
+      const r: Rounds = {
+        lastAckMs: [],
+        streamAckMs: [],
+        bytesPerStream: [],
+        responsesPerStream: [],
+        pushCpuMs: [],
+        clientCpuMs: [],
+      };
       await cp.reset(); // event loop: this set of rounds alone
       for (let j = 0; j < count; j++, k++) {
         const svc = (k * 7) % MESH.services;
         replicas.set(svc, (replicas.get(svc) ?? MESH.replicas) + 1);
         const inv = inventory(replicas);
         const c0 = cp.cpuSeconds();
+        const u0 = process.cpuUsage();
         const start = performance.now();
         for (const e of envoys) e.round = { t0: start, bytes: 0, responses: 0 };
         await cp.api('PUT', '/v1/inventory/lab', inv);
@@ -176,6 +186,8 @@ async function runVariant(
           60_000,
           `${kind} ${label} round ${j + 1}: every stream ACKing the change`,
         );
+        const u = process.cpuUsage(u0);
+        r.clientCpuMs.push((u.user + u.system) / 1000);
         const acks = envoys.map((e) => e.round!.ackAt! - start);
         r.lastAckMs.push(Math.max(...acks));
         r.streamAckMs.push(...acks);
@@ -289,6 +301,12 @@ function variantMetrics(r: VariantResult): Metric[] {
       unit: 'µs',
       ratioTarget: { op: '<=', value: 0.5, why: 'goal: half the old figure' },
       note: `the figure above / ${r.streams} streams`,
+    },
+    {
+      name: `${v}: load generator cpu per change`,
+      value: percentile(q.clientCpuMs, 50),
+      unit: 'ms',
+      note: `the ${r.streams} light Envoys (one process, one core) from the PUT to the last ACK: near the last-ACK time means the clients, not the control plane, set it`,
     },
     {
       name: `${v}: event loop longest block during rounds`,

@@ -33,15 +33,75 @@ const measured =
     sizes.set(r, b.length);
     return r;
   };
+/** Each top-level field of an encoded message: its number and its bytes (tag included), in order. */
+function eachField(b: Buffer, visit: (num: number, start: number, end: number, valueStart: number) => void): void {
+  let i = 0;
+  const varint = (): number => {
+    let v = 0;
+    for (let shift = 0; i < b.length && shift < 35; shift += 7) {
+      const x = b[i++]!;
+      v += (x & 0x7f) * 2 ** shift;
+      if (x < 0x80) return v;
+    }
+    throw new Error('truncated varint');
+  };
+  while (i < b.length) {
+    const start = i;
+    const tag = varint();
+    const wire = tag & 7;
+    let valueStart = i;
+    if (wire === 0) varint();
+    else if (wire === 2) {
+      const len = varint();
+      valueStart = i;
+      i += len;
+    } else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4;
+    else throw new Error(`unexpected wire type ${wire}`);
+    visit(tag >>> 3, start, i, valueStart);
+  }
+}
+
+/** The top-level type_url (field 4 of both response messages), found by skipping the other fields. */
+export function responseTypeUrl(b: Buffer): string | undefined {
+  let t: string | undefined;
+  eachField(b, (num, _s, end, v) => {
+    if (num === 4) t = b.toString('utf8', v, end);
+  });
+  return t;
+}
+
+/** A copy of the response without its resources (field 2): the generated codec decodes the rest. */
+export function withoutResources(b: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  eachField(b, (num, start, end) => {
+    if (num !== 2) parts.push(b.subarray(start, end));
+  });
+  return Buffer.concat(parts);
+}
+
+/**
+ * What a light Envoy decodes of a response: everything for CDS and LDS (it subscribes to the names they carry), but
+ * for EDS and RDS only what the ACK needs (version, nonce, type): a real Envoy decodes its endpoints in its own
+ * process, and decoding 2,000 copies of them here would let the load generator, not the control plane, set the
+ * last-ACK time. The resources of such a response read as empty.
+ */
+const lean =
+  <T>(codec: { decode(b: Buffer): T }) =>
+  (b: Buffer): T => {
+    const t = responseTypeUrl(b);
+    return codec.decode(t === EDS || t === RDS ? withoutResources(b) : b);
+  };
+
 const MeasuringAdsClient = makeGenericClientConstructor(
   {
     streamAggregatedResources: {
       ...AggregatedDiscoveryServiceService.streamAggregatedResources,
-      responseDeserialize: measured((b) => DiscoveryResponse.decode(b)),
+      responseDeserialize: measured(lean(DiscoveryResponse)),
     },
     deltaAggregatedResources: {
       ...AggregatedDiscoveryServiceService.deltaAggregatedResources,
-      responseDeserialize: measured((b) => DeltaDiscoveryResponse.decode(b)),
+      responseDeserialize: measured(lean(DeltaDiscoveryResponse)),
     },
   } as unknown as ServiceDefinition,
   'envoy.service.discovery.v3.AggregatedDiscoveryService',
