@@ -4,8 +4,9 @@
 // flushes the pod's own nftables rules, becomes the sidecar's uid 1337, binds the sidecar's ports, tries to list
 // (and so detach) BPF programs and to reach the control plane's API: it gains nothing. UDP and ICMP are learned from
 // the kernel (edges with protocol udp/icmp, icmp without a port), and the learned flows keep working once enforced.
-// The control plane hosts the kernel point for the lab's host namespace (`serve --kernel-netns nsg-lab`). The whole
-// file runs once per capture mode (nftables, ebpf).
+// DNS: with the lab's resolver (`dns: true`) the app's lookups are learned (udp/53 to the resolver) and allowed in
+// enforce, and a query sent to another resolver is dropped. The control plane hosts the kernel point for the lab's
+// host namespace (`serve --kernel-netns nsg-lab`). The whole file runs once per capture mode (nftables, ebpf).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { BIN, ServerProcess, isRoot, json, nanoseg, tempDir, waitFor } from '../support/cli.js';
 import type { StatusView } from '../../xds-server/src/api/views.js';
+import type { LabListing } from '../../xds-server/src/lab/list.js';
 import type { Alert } from '../../xds-server/src/model/index.js';
 import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 
@@ -28,13 +30,14 @@ apiVersion: nanoseg.io/v1alpha1
 kind: Lab
 name: kernel
 capture: ${capture}
+dns: true
 pods:
   - name: app-1
     service: shop/app
     address: 10.213.0.11
     run:
       - "python3 ${APP} udp 5000"
-      - "python3 ${APP} call --every 0.5 udp://10.213.0.31:6000 udp://${PAYMENTS}:5353 icmp://${PAYMENTS}"
+      - "python3 ${APP} call --every 0.5 udp://10.213.0.31:6000 udp://${PAYMENTS}:5353 icmp://${PAYMENTS} dns://db-1"
   - name: tools-1
     service: shop/app
     address: 10.213.0.12
@@ -52,12 +55,12 @@ externals:
       - "python3 ${APP} call --every 0.5 udp://10.213.0.11:5000 icmp://10.213.0.11"
   - name: stranger
     address: ${STRANGER}
-    run: ["python3 ${APP} udp 5353", "python3 ${APP} tcp 2000"]
+    run: ["python3 ${APP} udp 5353", "python3 ${APP} udp 53", "python3 ${APP} tcp 2000"]
 `;
 
 // The policy shop/app is enforced with: what it legitimately does (the bypass attempts of the learn phase, which
 // were learned too, are left out — as a person reviewing the learned policy would).
-const POLICY = `
+const POLICY = (resolver: string) => `
 apiVersion: nanoseg.io/v1alpha1
 kind: Policy
 service: shop/app
@@ -68,6 +71,7 @@ egress:
   - {peer: {service: data/db}, protocol: udp, port: 6000}
   - {peer: {cidr: ${PAYMENTS}/32}, protocol: udp, port: 5353}
   - {peer: {cidr: ${PAYMENTS}/32}, protocol: icmp}
+  - {peer: {cidr: ${resolver}/32}, protocol: udp, port: 53}
 `;
 
 const root = !isRoot && 'needs root (network namespaces, nftables)';
@@ -83,6 +87,7 @@ for (const capture of ['nftables', 'ebpf'] as const)
       const env = () => server.env;
       const exec = (member: string, cmd: readonly string[]) =>
         nanoseg(['lab', 'exec', member, '--', ...cmd], env(), 30_000).code;
+      let resolver = '';
       const asRoot = (member: string, cmd: readonly string[]) =>
         nanoseg(['lab', 'exec', '--user', 'root', member, '--', ...cmd], env(), 30_000);
       /** runs calls concurrently (a blocked one waits out its timeout): [member, argv] → exit codes */
@@ -134,10 +139,13 @@ for (const capture of ['nftables', 'ebpf'] as const)
 
       before(async () => {
         writeFileSync(join(dir, 'lab.yaml'), LAB(capture));
-        writeFileSync(join(dir, 'policy.yaml'), POLICY);
         await server.start();
         const up = nanoseg(['lab', 'up', '-f', join(dir, 'lab.yaml')], env(), 180_000);
         assert.equal(up.code, 0, up.stderr);
+        const dns = json<LabListing>(['lab', 'list'], env()).externals.find((e) => e.name === 'dns');
+        assert.ok(dns, 'the lab has its resolver');
+        resolver = dns.address;
+        writeFileSync(join(dir, 'policy.yaml'), POLICY(resolver));
       });
       after(async () => {
         if (!tmp) return;
@@ -162,7 +170,8 @@ for (const capture of ['nftables', 'ebpf'] as const)
               has('egress', `${PAYMENTS}/32`, 'udp', 5353) &&
               has('egress', `${PAYMENTS}/32`, 'icmp') &&
               has('ingress', `${PAYMENTS}/32`, 'udp', 5000) &&
-              has('ingress', `${PAYMENTS}/32`, 'icmp')
+              has('ingress', `${PAYMENTS}/32`, 'icmp') &&
+              has('egress', `${resolver}/32`, 'udp', 53)
               ? p
               : undefined;
           },
@@ -185,6 +194,7 @@ for (const capture of ['nftables', 'ebpf'] as const)
           ['udp in from an external', 'stranger', once('udp://10.213.0.11:5000')],
           ['icmp out', 'app-1', once(`icmp://${STRANGER}`)],
           ['icmp in', 'stranger', once('icmp://10.213.0.11')],
+          ['dns lookup to another resolver', 'app-1', once(`dns://db-1@${STRANGER}`)],
         ] as const;
 
       test('learn: every bypass method works (nothing is enforced yet)', async () => {
@@ -209,6 +219,7 @@ for (const capture of ['nftables', 'ebpf'] as const)
           ['allowed udp in', 'payments', once('udp://10.213.0.11:5000')],
           ['allowed icmp out', 'app-1', once(`icmp://${PAYMENTS}`)],
           ['allowed icmp in', 'payments', once('icmp://10.213.0.11')],
+          ['dns lookup through the lab resolver', 'app-1', once('dns://db-1')],
         ] as const;
         const bypasses = BYPASSES();
         const codes = await parallel([...allowed, ...bypasses].map(([, m, cmd]) => [m, cmd] as const));
@@ -230,6 +241,8 @@ for (const capture of ['nftables', 'ebpf'] as const)
         const icmpOut = await kernelAlert('shop/app', STRANGER, 'icmp', 0);
         assert.match(icmpOut.reason, /shop\/app egress has no rule for 203\.0\.113\.20\/32 icmp$/);
         await kernelAlert(STRANGER, 'shop/app', 'icmp', 0);
+        const dns = await kernelAlert('shop/app', STRANGER, 'udp', 53);
+        assert.match(dns.reason, /shop\/app egress has no rule for 203\.0\.113\.20\/32 udp\/53/);
       });
 
       test('a root process in the pod gains nothing: it flushes the pod’s rules, becomes uid 1337, binds the sidecar’s ports, cannot detach programs or reach the API', async () => {

@@ -6,7 +6,9 @@
   traffic.py udp PORT                UDP echo server (every datagram is sent back)
   traffic.py call [--every S] [--count N] [--timeout S] TARGET...
                                      TARGET is http://HOST:PORT/PATH, tcp://HOST:PORT, udp://HOST:PORT (a datagram
-                                     that must come back) or icmp://HOST (one echo request, over an ICMP ping socket); each round calls every
+                                     that must come back), icmp://HOST (one echo request, over an ICMP ping socket),
+                                     dns://NAME (a lookup through the system resolver) or dns://NAME@SERVER (one A query
+                                     sent straight to SERVER:53, whose answer must come back); each round calls every
                                      target once; failures are printed and do not stop the loop.
 Standard library only, so every pod can run it without installing anything.
 """
@@ -79,6 +81,23 @@ def call(target, timeout=3.0):
             reply = s.recv(2048)
             if not reply or reply[0] != 0:
                 raise IOError("no echo reply from %s" % host)
+        return "ok"
+    if target.startswith("dns://"):
+        name, _, server = target[len("dns://"):].partition("@")
+        if not server:
+            # the system resolver (the pod's /etc/resolv.conf), as any app's lookup
+            return socket.getaddrinfo(name, None, socket.AF_INET)[0][4][0]
+        # one A query straight to SERVER:53, as an app that ignores its resolver would send it
+        qid = int(time.time() * 1000) & 0xFFFF
+        labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".") if p)
+        query = qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + labels + b"\x00\x00\x01\x00\x01"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout)
+            s.connect((server, 53))
+            s.send(query)
+            reply = s.recv(4096)
+            if reply[:2] != query[:2]:
+                raise IOError("no answer from %s" % server)
         return "ok"
     raise ValueError("unknown target " + target)
 
