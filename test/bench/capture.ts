@@ -11,10 +11,10 @@
 // saturates). Ratios are medians of per-round ratios. "Added" latency is a path's figure minus the direct path's in
 // the same round: what the two sidecars and their capture add.
 import type { Benchmark, Metric } from './types.js';
-import { DRAIN_MS, isRoot, sleep, type LoadResult } from './lab.js';
+import { DRAIN_MS, sleep, type LoadResult } from './lab.js';
 import { services } from './lab-policy.js';
 import { abba, added, addedRatio, median, pairedRatio } from './stats.js';
-import { DIRECT, PAIRS, kernelLab, setMode, type CaptureName, type KernelLab } from './kernel-lab.js';
+import { DIRECT, PAIRS, kernelLab, sampleSizes, setMode, type CaptureName, type KernelLab } from './kernel-lab.js';
 
 /** fixed request rate: well below the sidecar path's saturation (~3,000 req/s here) */
 const RATE = 500;
@@ -57,16 +57,11 @@ export const capture: Benchmark = {
   description:
     'lab: two sidecars, nftables REDIRECT vs eBPF redirect (sockmap off/on) vs direct: added latency, max req/s',
   async run({ quick, progress }) {
-    if (!isRoot()) {
-      progress('skipped: the lab needs root (network namespaces, nftables, eBPF)');
-      return [];
-    }
-    const rounds = quick ? 1 : 4;
-    const seconds = quick ? 1 : 6;
-    const warmup = quick ? 0.25 : 1;
+    const kl = await kernelLab(progress);
+    if (!kl) return [];
+    const { rounds, seconds, warmup } = sampleSizes(quick);
     const satSeconds = quick ? 1 : 4;
     const satWarmup = quick ? 0.25 : 0.5;
-    const kl = await kernelLab(progress);
     await prepare(kl, progress, quick);
     const { lab } = kl;
     const samples: Record<Path, Sample[]> = { nftables: [], ebpf: [], sockmap: [], direct: [] };

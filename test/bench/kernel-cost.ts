@@ -10,7 +10,7 @@
 //          (/proc/net/snmp: delivered + dropped at a full buffer + no port). Both services enforced vs both in
 //          learn (no chains: the kernel only observes), the modes flipped through the API and read back from nft.
 import type { Benchmark, Metric } from './types.js';
-import { isRoot, type LoadResult } from './lab.js';
+import type { LoadResult } from './lab.js';
 import { abba, median, pairedRatio } from './stats.js';
 import { parseSnmp, udpArrived } from './kernel-read.js';
 import type { BlastResult } from './udp-apps.js';
@@ -24,6 +24,7 @@ import {
   inNetns,
   kernelLab,
   procIn,
+  sampleSizes,
   serverPeersInKernel,
   setMode,
   waitMode,
@@ -91,16 +92,11 @@ export const kernelCost: Benchmark = {
   name: 'kernel-cost',
   description: 'lab, enforce: HTTP p50 with 10,000 peers in the kernel rules vs none; UDP packets/s enforce vs learn',
   async run({ quick, progress }) {
-    if (!isRoot()) {
-      progress('skipped: the lab needs root (network namespaces, nftables)');
-      return [];
-    }
-    const rounds = quick ? 1 : 4;
-    const seconds = quick ? 1 : 6;
-    const warmup = quick ? 0.25 : 1;
+    const kl = await kernelLab(progress);
+    if (!kl) return [];
+    const { rounds, seconds, warmup } = sampleSizes(quick);
     const udpRounds = quick ? 1 : 2;
     const udpSeconds = quick ? 0.5 : 3;
-    const kl = await kernelLab(progress);
     const { clientService: client, serverService: server } = ENFORCED;
     const extra = quick ? QUICK_PEERS : EXTRA_PEERS;
     await enforcePair(kl, progress, extra, !quick);

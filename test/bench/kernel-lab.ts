@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
-import { BenchLab, DRAIN_MS, sharedLab, sleep, type LabMember } from './lab.js';
+import { BenchLab, DRAIN_MS, isRoot, sharedLab, sleep, type LabMember } from './lab.js';
 import { converged, learnedIngress, policyFile, services } from './lab-policy.js';
 import { benchPeerRules, isBenchPeer } from './peers.js';
 import { modeNotInForce, parseNftListing, type KernelMode, type NftListing } from './kernel-read.js';
@@ -114,9 +114,18 @@ async function start(progress: (msg: string) => void): Promise<KernelLab> {
   }
 }
 
-/** The shared lab (started on first use in a run). */
-export function kernelLab(progress: (msg: string) => void): Promise<KernelLab> {
+/** The shared lab (started on first use in a run); undefined, with a progress line saying why, when not root. */
+export async function kernelLab(progress: (msg: string) => void): Promise<KernelLab | undefined> {
+  if (!isRoot()) {
+    progress('skipped: the lab needs root (network namespaces, nftables, eBPF, NFLOG)');
+    return undefined;
+  }
   return sharedLab('kernel', () => start(progress));
+}
+
+/** Run sizes the kernel lab's benchmarks share: rounds, and seconds (with warm-up) of one load sample. */
+export function sampleSizes(quick: boolean): { rounds: number; seconds: number; warmup: number } {
+  return quick ? { rounds: 1, seconds: 1, warmup: 0.25 } : { rounds: 4, seconds: 6, warmup: 1 };
 }
 
 // ---- reading the kernel back ------------------------------------------------------------------------------------
