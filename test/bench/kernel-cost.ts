@@ -52,6 +52,7 @@ class KernelRulesSwitch {
   private saved?: string;
 
   async remove(): Promise<void> {
+    if (this.saved !== undefined) return this.checkStillOut(); // out already (A B B A: two "none" in a row)
     const text = await listTables();
     if (text === undefined) throw new Error('the kernel point has no tables to take out');
     this.saved = text;
