@@ -1,5 +1,5 @@
 // Can the kernel flow source keep up with new UDP flows, in the shared kernel lab (kernel-lab.ts)? An external
-// (a host: root, a raw socket) sends 50,000 new flows a second for a few seconds to a pod in learn mode, each flow
+// (a host: root, a raw socket; flows.c) sends 50,000 new flows a second for a few seconds to a pod in learn mode, each flow
 // one datagram with a 5-tuple of its own (source port, then destination port 9000-9003). Every one is a new
 // conntrack entry in the lab's host namespace, logged once (`nsg obs`) to NFLOG, read by the NFLOG reader, parsed
 // and handed to the learner by the control plane. Loss is counted, never guessed:
@@ -65,7 +65,7 @@ export const kernelFlows: Benchmark = {
     const ct0 = await conntrack();
     const offset = nextTuple;
     nextTuple += Math.ceil(RATE * seconds);
-    const argv = ['python3', kl.udpPy, 'flows', TARGET.serverAddress, String(UDP_PORT), String(UDP_PORTS)];
+    const argv = [kl.flowsBin, TARGET.serverAddress, String(UDP_PORT), String(UDP_PORTS)];
     argv.push(String(RATE), String(seconds), String(offset));
     const r = await lab.exec(FLOW_GEN.name, argv, (seconds + 60) * 1000);
     const sentAt = performance.now();
@@ -93,7 +93,7 @@ export const kernelFlows: Benchmark = {
     progress(
       `sent ${gen.sent} flows at ${Math.round(gen.perSecond)}/s; observed ${observed}, lost ${lost}, conntrack refused ${ctRefused}`,
     );
-    const note = `${seconds} s from ${FLOW_GEN.name} (raw socket) to ${TARGET.server} (learn), one datagram per flow`;
+    const note = `${seconds} s from ${FLOW_GEN.name} (flows.c, raw socket) to ${TARGET.server} (learn), one datagram per flow`;
     const m: Metric[] = [
       {
         name: 'new flows/s sent',

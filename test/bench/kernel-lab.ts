@@ -7,7 +7,8 @@
 // rest comes up) and the nftables client keeps one UDP flow to its server alive (its udp edge is learned too). Every
 // server runs the HTTP server on 8080 and a UDP sink on 9000-9003. The nftables pair is the kernel benchmarks'
 // enforced pair. Also here: reading the kernel's rules and counters back (nft list, /proc) in a namespace.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
@@ -64,6 +65,8 @@ export const FLOW_GEN = { name: 'kf-gen', address: '203.0.113.72' } as const;
 export interface KernelLab {
   readonly lab: BenchLab;
   readonly udpPy: string;
+  /** flows.c, compiled */
+  readonly flowsBin: string;
   readonly members: readonly LabMember[];
   /** member → its network namespace */
   readonly netns: ReadonlyMap<string, string>;
@@ -71,10 +74,20 @@ export interface KernelLab {
 
 const TRAFFIC = join(projectRoot(), 'xds-server', 'examples', 'apps', 'traffic.py');
 
+/** test/bench/flows.c compiled next to the apps (externals run it as root); throws with the compiler's message. */
+function compileFlows(lab: BenchLab): string {
+  const source = lab.app('flows.c', readFileSync(join(projectRoot(), 'test', 'bench', 'flows.c'), 'utf8'));
+  const bin = source.replace(/\.c$/, '');
+  const r = spawnSync('cc', ['-O2', '-Wall', '-o', bin, source], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cannot compile ${source}: ${r.error?.message ?? r.stderr}`);
+  return bin;
+}
+
 async function start(progress: (msg: string) => void): Promise<KernelLab> {
   const lab = await BenchLab.start('nanoseg-bench-kernel-', ['--kernel-netns', LAB_NETNS, '--min-observations', '10']);
   try {
     const udpPy = lab.app('udp.py', UDP_PY);
+    const flowsBin = compileFlows(lab);
     const server = `exec node ${lab.serverJs} 8080`;
     const sink = `exec python3 ${udpPy} sink ${UDP_PORT} ${UDP_PORTS}`;
     const members: LabMember[] = [];
@@ -107,7 +120,7 @@ async function start(progress: (msg: string) => void): Promise<KernelLab> {
     };
     const netns = new Map([...listing.pods, ...listing.externals].map((m) => [m.name, m.namespace]));
     progress(`kernel lab up in ${((performance.now() - t0) / 1000).toFixed(1)} s (${pods} pods, 3 externals)`);
-    return { lab, udpPy, members, netns };
+    return { lab, udpPy, flowsBin, members, netns };
   } catch (e) {
     await lab.close();
     throw e;
