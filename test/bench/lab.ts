@@ -1,9 +1,9 @@
-// What the lab benchmarks (rbac-cost, rbac-scale, propagation) share: a lab of their own (temp dir, own
-// `nanoseg serve`, lab dir inside the temp dir; in A/B runs the serve and every lab command are those of the tree
-// under test), torn down also on failure and on SIGINT/SIGTERM; a fast HTTP server
-// and an HTTP load generator that run inside pods (plain JS written into bench-results/apps, so they start without
-// tsx and pods, whose /tmp is private, can read them);
-// the control plane's API over its unix socket; "every sidecar ACKed what it was sent".
+// What the lab benchmarks share: a lab of their own (temp dir, own `nanoseg serve`, lab dir inside the temp dir; in
+// A/B runs the serve and every lab command are those of the tree under test), or one lab several of them share in a
+// run (sharedLab: the capture and kernel benchmarks), torn down also on failure and on SIGINT/SIGTERM; a fast HTTP
+// server and an HTTP load generator that run inside pods (plain JS written into bench-results/apps, so they start
+// without tsx and pods, whose /tmp is private, can read them); the control plane's API over its unix socket; "every
+// sidecar ACKed what it was sent".
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -38,10 +38,16 @@ export interface LabMember {
   readonly address: string;
   readonly ports?: readonly number[];
   readonly run?: readonly string[];
+  /** pods: how their TCP reaches the sidecar, and the eBPF capture's sk_msg fast path (absent: the lab's default) */
+  readonly capture?: 'nftables' | 'ebpf';
+  readonly sockmap?: boolean;
 }
 
 const live = new Set<BenchLab>();
 let handlersInstalled = false;
+/** the lab several benchmarks of one run share (see sharedLab) */
+let shared: { key: string; value: Promise<{ readonly lab: BenchLab }> } | undefined;
+let startingShared = false;
 
 /** Tears down every live lab synchronously, then exits: Ctrl-C must not leave namespaces or Envoys behind. */
 function onSignal(sig: NodeJS.Signals): void {
@@ -94,6 +100,7 @@ export class BenchLab {
    */
   static async start(prefix: string, serveArgs: readonly string[] = [], tree?: CodeTree): Promise<BenchLab> {
     if (!isRoot()) throw new Error('the lab benchmarks need root (network namespaces, nftables)');
+    if (!startingShared) await closeSharedLab(); // one lab per machine: a benchmark with a lab of its own goes first
     if (namespaces().includes('nsg-lab'))
       throw new Error(
         'another lab is up on this machine (namespace nsg-lab exists): the lab benchmarks need it to themselves',
@@ -134,6 +141,8 @@ export class BenchLab {
         address: m.address,
         ...(m.ports ? { ports: [...m.ports] } : {}),
         run: [...(m.run ?? ['exec sleep 1000000'])],
+        ...(m.capture && { capture: m.capture }),
+        ...(m.sockmap !== undefined && { sockmap: m.sockmap }),
       }));
     const externals = members
       .filter((m) => !m.service)
@@ -219,6 +228,13 @@ export class BenchLab {
     return this.api.call<StatusView>('GET', '/v1/status');
   }
 
+  /** Writes a benchmark's own app next to the shared ones (where every pod can read it); returns its path. */
+  app(file: string, text: string): string {
+    const path = join(APPS_DIR, file);
+    writeFileSync(path, text);
+    return path;
+  }
+
   /** Waits until every connected sidecar ACKed every type it was sent (and at least `envoys` are connected). */
   async settled(envoys: number, timeoutMs = 60_000): Promise<StatusView> {
     await sleep(300); // pushes are debounced (100 ms, at most 1 s)
@@ -291,6 +307,37 @@ export class BenchLab {
 }
 
 /**
+ * A lab the benchmarks naming the same `key` share within one run (a quick run cannot afford one lab each): `setup`
+ * starts it (with BenchLab.start) the first time; later calls get the same lab. It stays up until another key asks,
+ * a benchmark with a lab of its own starts, or the harness calls closeSharedLab at the end. A benchmark using it
+ * puts the modes and policies it needs in place itself and leaves the members as it found them.
+ */
+export async function sharedLab<T extends { readonly lab: BenchLab }>(
+  key: string,
+  setup: () => Promise<T>,
+): Promise<T> {
+  if (shared?.key !== key) {
+    await closeSharedLab();
+    startingShared = true;
+    shared = { key, value: setup().finally(() => (startingShared = false)) };
+  }
+  const mine = shared;
+  try {
+    return (await mine.value) as T; // one key, one setup: the value is the T that key's setup made
+  } catch (e) {
+    if (shared === mine) shared = undefined;
+    throw e;
+  }
+}
+
+/** Tears the shared lab down (idempotent; never throws). */
+export async function closeSharedLab(): Promise<void> {
+  const s = shared;
+  shared = undefined;
+  if (s) await (await s.value.catch(() => undefined))?.lab.close();
+}
+
+/**
  * Version of an empty resource set (the first 16 hex digits of sha256 of nothing). A sidecar whose scoped config has
  * no EDS cluster left is still sent an EDS response with this version; Envoy, subscribed to no EDS name any more,
  * never ACKs it, so /v1/status shows sent ≠ acked for ever. Such a type counts as settled.
@@ -307,14 +354,4 @@ export function allAcked(e: StatusView['envoys'][number]): boolean {
 
 // ---- numbers ----------------------------------------------------------------------------------------------------
 
-export function percentile(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+export { median, percentile } from './stats.js';

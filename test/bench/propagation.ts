@@ -12,6 +12,7 @@ import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { join } from 'node:path';
 import type { Benchmark, Metric } from './types.js';
 import { BenchLab, isRoot, allAcked, median, percentile, sleep, type LabMember } from './lab.js';
+import { converged } from './lab-policy.js';
 
 const SERVER = 'bench/server';
 const CLIENT = 'bench/client';
@@ -53,13 +54,7 @@ export const propagation: Benchmark = {
       lab.up('propagation', members);
       await lab.settled(4);
       progress('lab up; waiting for both services to converge');
-      const end = Date.now() + 60_000;
-      for (;;) {
-        const s = await lab.api.call<{ name: string; state: string }[]>('GET', '/v1/services');
-        if ([CLIENT, SERVER].every((n) => s.find((x) => x.name === n)?.state === 'converged')) break;
-        if (Date.now() > end) throw new Error(`services did not converge: ${JSON.stringify(s)}`);
-        await sleep(250);
-      }
+      await converged(lab, [CLIENT, SERVER]);
       lab.cli(['mode', '--all', 'monitor']);
       await lab.settled(4);
 

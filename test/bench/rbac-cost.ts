@@ -15,6 +15,7 @@ import { NO_LESS, NO_SLOWER } from './types.js';
 import { cpuSeconds } from './child.js';
 import { BenchLab, DRAIN_MS, isRoot, median, sleep, type LoadResult } from './lab.js';
 import { abCompare } from './trees.js';
+import { converged } from './lab-policy.js';
 
 const SERVER_URL = 'http://server.bench:8080/';
 const DIRECT_URL = 'http://203.0.113.51:8080/';
@@ -77,19 +78,9 @@ async function measure(o: {
     await lab.load('rc-client', { mode: 'open', url: SERVER_URL, rate: RATE, seconds: 3, warmup: 0, conns: 16 });
     await lab.load('rc-dclient', { mode: 'open', url: DIRECT_URL, rate: RATE, seconds: 2, warmup: 0, conns: 16 });
     // converged services get their config scoped in enforce mode, as in production
-    const end = Date.now() + 30_000;
-    for (;;) {
-      const s = await lab.api.call<{ name: string; state: string; egress: number; ingress: number }[]>(
-        'GET',
-        '/v1/services',
-      );
-      const client = s.find((x) => x.name === 'bench/client'),
-        server = s.find((x) => x.name === 'bench/server');
-      if (client?.state === 'converged' && server?.state === 'converged' && client.egress > 0 && server.ingress > 0)
-        break;
-      if (Date.now() > end) throw new Error(`services did not converge: ${JSON.stringify(s)}`);
-      await sleep(250);
-    }
+    await converged(lab, ['bench/client', 'bench/server'], 30_000, (x) =>
+      x.name === 'bench/client' ? x.egress > 0 : x.ingress > 0,
+    );
 
     const cpPid = lab.server.proc?.pid;
     if (cpPid === undefined) throw new Error('no control plane process');

@@ -5,13 +5,12 @@
 // A B B A ... so drift cancels; ratios are medians of per-round ratios. Envoy's RBAC matcher is a port hash plus an
 // IP trie, so 10,000 addresses should cost what 1 does. Also reported: the ECDS config size of both policies (the
 // same generator the control plane uses, fed the control plane's inventory) and policy apply → all ACKed.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { generateProxy, DEFAULT_SETTINGS } from '../../xds-server/src/generate/index.js';
 import type { Inventory, PolicyRule, ServicePolicy } from '../../xds-server/src/model/index.js';
-import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 import type { Benchmark, Metric } from './types.js';
 import { BenchLab, DRAIN_MS, isRoot, median, sleep, type LoadResult } from './lab.js';
+import { benchPeerRules } from './peers.js';
+import { learnedIngress, policyFile } from './lab-policy.js';
 
 const SERVER_URL = 'http://server.bench:8080/';
 const SERVER = 'bench/server';
@@ -19,12 +18,6 @@ const RATE = 500;
 const EXTRA = 9_999;
 
 type Size = 'one' | 'tenk';
-
-/** The i-th extra source: 198.18.0.1, 198.18.0.2, … (198.18.0.0/15 is for benchmarks, RFC 2544). */
-function extraCidr(i: number): string {
-  const n = i + 1;
-  return `198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}/32`;
-}
 
 function ecdsBytes(rules: readonly PolicyRule[], inventory: Inventory): { all: number; inboundHttp: number } {
   const policy: ServicePolicy = { service: SERVER, ingress: rules, egress: [], origin: 'applied', updatedAt: 0 };
@@ -73,41 +66,18 @@ export const rbacScale: Benchmark = {
       lab.cli(['mode', '--all', 'enforce']);
       await lab.settled(2);
 
-      const shown = JSON.parse(lab.cli(['policy', 'show', SERVER, '-o', 'json']).stdout) as PolicyDocument;
-      // the learned rules as shown, paths included: re-applying them is no change (dropping learned paths would be one
-      // that changes no Envoy config while L7 is off, and nothing would be ACKed)
-      const real = shown.ingress.map((r) => ({
-        peer: r.peer,
-        protocol: r.protocol,
-        port: r.port,
-        ...(r.paths && { paths: r.paths.map((x) => ({ method: x.method, path: x.path })) }),
-      }));
+      const real = learnedIngress(lab, SERVER);
       if (!real.some((r) => 'service' in r.peer && r.peer.service === 'bench/client'))
-        throw new Error(`no learned rule for bench/client in ${JSON.stringify(shown.ingress)}`);
+        throw new Error(`no learned rule for bench/client in ${JSON.stringify(real)}`);
       progress(
         `learned ingress of ${SERVER}: ${real.map((r) => `${JSON.stringify(r.peer)} ${r.protocol}/${r.port}`).join('; ')}`,
       );
       const port = real[0]!.port;
-      const extra = Array.from({ length: EXTRA }, (_, i) => ({
-        peer: { cidr: extraCidr(i) },
-        protocol: real[0]!.protocol,
-        port,
-      }));
+      const extra = benchPeerRules(EXTRA, real[0]!.protocol, port);
       const files: Record<Size, string> = {
-        one: join(lab.dir, 'policy-1.json'),
-        tenk: join(lab.dir, 'policy-10k.json'),
+        one: policyFile(lab, 'policy-1.json', SERVER, real),
+        tenk: policyFile(lab, 'policy-10k.json', SERVER, [...real, ...extra]),
       };
-      const doc = (ingress: unknown[]) =>
-        JSON.stringify({
-          apiVersion: 'nanoseg.io/v1alpha1',
-          kind: 'Policy',
-          service: SERVER,
-          mode: 'enforce',
-          ingress,
-          egress: [],
-        });
-      writeFileSync(files.one, doc(real));
-      writeFileSync(files.tenk, doc([...real, ...extra]));
       const addresses = { one: real.length, tenk: real.length + EXTRA };
 
       const inventory = await lab.api.call<Inventory>('GET', '/v1/inventory');

@@ -22,6 +22,11 @@ import { scoping } from './scoping.js';
 import { rbacCost } from './rbac-cost.js';
 import { rbacScale } from './rbac-scale.js';
 import { propagation } from './propagation.js';
+import { capture } from './capture.js';
+import { kernelCost } from './kernel-cost.js';
+import { kernelPropagation } from './kernel-propagation.js';
+import { kernelFlows } from './kernel-flows.js';
+import { closeSharedLab } from './lab.js';
 
 const BENCHMARKS: readonly Benchmark[] = [
   learnerObserve,
@@ -31,6 +36,11 @@ const BENCHMARKS: readonly Benchmark[] = [
   rbacScale,
   propagation,
   scoping,
+  // these four share one lab (kernel-lab.ts), kept up from the first of them to the end of the run
+  capture,
+  kernelCost,
+  kernelPropagation,
+  kernelFlows,
 ];
 
 interface Result {
@@ -203,6 +213,7 @@ async function main(): Promise<number> {
       results.push({ benchmark: b.name, durationMs: Math.round(performance.now() - t0), metrics: [], error: err });
     }
   }
+  await closeSharedLab();
   console.log(ab ? abTable(results, quick) : table(results, quick));
 
   const crashed = results.filter((r) => r.error).length;

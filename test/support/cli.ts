@@ -37,8 +37,10 @@ export function nanoseg(
     cwd: command.cwd,
     env: { ...process.env, ...env },
     timeout: timeoutMs,
+    maxBuffer: 256 << 20, // `policy show -o json` of a 10,000-rule policy is more than the default 1 MiB
   });
-  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  const failed = r.error ? `${r.stderr ?? ''}\n${r.error.message}` : (r.stderr ?? '');
+  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: failed };
 }
 
 export function json<T>(args: readonly string[], env: NodeJS.ProcessEnv = {}): T {

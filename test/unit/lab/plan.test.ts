@@ -114,6 +114,8 @@ test('what forces a recreate, and what does not', () => {
     [lab([pod('a', 'x/b', { ports: [80] })]), 'service x/a → x/b'],
     [lab([pod('a', 'x/a', { ports: [80], run: ['other'] })]), 'run changed'],
     [lab([pod('a', 'x/a', { ports: [80] })], { name: 'other' }), 'lab name changed'],
+    // sockmap belongs to the eBPF capture: on an nftables pod it changes nothing
+    [lab([pod('a', 'x/a', { ports: [80] })], { sockmap: true }), undefined],
   ];
   for (const [spec, why] of cases) {
     const plan = planLab(spec, first, OPTS);
@@ -128,6 +130,13 @@ test('what forces a recreate, and what does not', () => {
     planLab(lab([pod('a', 'x/a', { ports: [80] })]), first, { ...OPTS, xdsSocket: '/tmp/x' }).reasons['a'],
     'xDS socket changed',
   );
+  const ebpf = running(planLab(lab([pod('a', 'x/a', { capture: 'ebpf' })]), undefined, OPTS).desired);
+  assert.equal(ebpf.pods[0]!.sockmap, undefined, 'not said: the default at install');
+  const on = planLab(lab([pod('a', 'x/a', { capture: 'ebpf' })], { sockmap: true }), ebpf, OPTS);
+  assert.equal(on.reasons['a'], 'sockmap default → true');
+  assert.equal(on.desired.pods[0]!.sockmap, true);
+  const podOff = planLab(lab([pod('a', 'x/a', { capture: 'ebpf', sockmap: false })], { sockmap: true }), ebpf, OPTS);
+  assert.equal(podOff.desired.pods[0]!.sockmap, false, "the pod's own field wins");
   const externalMoved = planLab(
     { ...lab([pod('a', 'x/a', { ports: [80] })]), externals: [{ name: 'payments', address: '203.0.113.11', run: [] }] },
     first,

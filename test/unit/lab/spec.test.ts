@@ -79,10 +79,10 @@ test('pod address outside the subnet: path, line and column', () => {
 
 test('unknown fields point at the key', () => {
   assert.deepEqual(formatted(VALID.replace('    ports: [8080]', '    ports: [8080]\n    replicas: 3')), [
-    'lab.yaml:10:5: pods[0].replicas: unknown field (allowed: name, service, address, run, ports, user, privileged, capture)',
+    'lab.yaml:10:5: pods[0].replicas: unknown field (allowed: name, service, address, run, ports, user, privileged, capture, sockmap)',
   ]);
   assert.deepEqual(formatted(`color: red\n${VALID}`), [
-    'lab.yaml:1:1: color: unknown field (allowed: apiVersion, kind, name, subnet, dns, capture, pods, externals)',
+    'lab.yaml:1:1: color: unknown field (allowed: apiVersion, kind, name, subnet, dns, capture, sockmap, pods, externals)',
   ]);
 });
 
@@ -229,4 +229,26 @@ test('capture: per lab and per pod, a bad value named with file:line', () => {
   assert.deepEqual(formatted(VALID.replace('    ports: [8080]', '    ports: [8080]\n    capture: 3')), [
     'lab.yaml:10:14: pods[0].capture: must be one of nftables, ebpf',
   ]);
+});
+
+test('sockmap: per lab and per pod, only where the capture is ebpf', () => {
+  const text = VALID.replace('name: shop\n', 'name: shop\ncapture: ebpf\nsockmap: true\n').replace(
+    '    ports: [8080]',
+    '    ports: [8080]\n    sockmap: false',
+  );
+  const r = parseLabSpec(text);
+  assert.ok(r.valid, JSON.stringify(r));
+  assert.equal(r.result.sockmap, true);
+  assert.equal(r.result.pods[0]!.sockmap, false);
+  assert.equal(r.result.pods[1]!.sockmap, undefined);
+  assert.equal(checkLabSpec(r.result).valid, true);
+  assert.deepEqual(formatted(VALID.replace('name: shop\n', 'name: shop\nsockmap: yes please\n')), [
+    'lab.yaml:4:10: sockmap: must be true or false',
+  ]);
+  // the lab's capture is nftables (the default): a pod asking for the eBPF fast path is told what it needs
+  assert.deepEqual(formatted(VALID.replace('    ports: [8080]', '    ports: [8080]\n    sockmap: true')), [
+    'lab.yaml:10:14: pods[0].sockmap: only with capture: ebpf (the fast path is part of the eBPF capture)',
+  ]);
+  const own = VALID.replace('    ports: [8080]', '    ports: [8080]\n    capture: ebpf\n    sockmap: true');
+  assert.equal(parseLabSpec(own).valid, true);
 });

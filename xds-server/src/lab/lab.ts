@@ -53,8 +53,6 @@ export interface LabUpOptions {
    * inventory with the control plane here, so every sidecar's first config already knows who is who.
    */
   readonly onPlanned?: (desired: LabState) => Promise<void>;
-  /** ebpf capture: the sk_msg fast path (default DEFAULT_SOCKMAP; the capture benchmark compares both) */
-  readonly sockmap?: boolean;
 }
 
 export interface LabDirOptions {
@@ -274,7 +272,7 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions): Promise<LabState
       let pod: PodState = rec;
       await ensurePodCgroupsFor(pod);
       if (pod.capture) {
-        const captureActive = await installPodCapture(pod, logger, opts.sockmap);
+        const captureActive = await installPodCapture(pod, logger, pod.sockmap);
         await step((pod = { ...pod, phase: 'capture', captureActive }));
       }
       await chown(dir, ENVOY_UID, ENVOY_UID);

@@ -1,7 +1,9 @@
 // Reading the lab: what state.json lists with each process's liveness, running a command inside a member, and the
 // lab as an inventory source for the control plane.
 import type { Inventory } from '../model/types.js';
-import { labMembers, type LabState, type MemberState } from './plan.js';
+import { labMembers, type LabState, type MemberState, type PodState } from './plan.js';
+import type { CaptureModeName } from '../sidecar/cgroup.js';
+import { DEFAULT_SOCKMAP } from '../../../ebpf-redirect/src/index.js';
 import { readLabState } from './state.js';
 import { processAlive, runInherited } from './sys.js';
 import type { LabDirOptions } from './lab.js';
@@ -24,6 +26,8 @@ export interface LabMemberStatus {
   readonly envoy?: ProcessStatus;
   /** pods: who the apps run as (`1000:1000`, `root (privileged)`) */
   readonly user?: string;
+  /** pods: the capture in force (nftables when eBPF was asked for but is unavailable), and in ebpf mode the fast path */
+  readonly capture?: { readonly mode: CaptureModeName; readonly sockmap?: boolean };
   readonly apps: readonly ProcessStatus[];
 }
 
@@ -31,6 +35,11 @@ export interface LabListing {
   readonly name: string;
   readonly pods: readonly LabMemberStatus[];
   readonly externals: readonly LabMemberStatus[];
+}
+
+function captureOf(p: PodState): NonNullable<LabMemberStatus['capture']> {
+  const mode = p.captureActive ?? 'nftables';
+  return mode === 'ebpf' ? { mode, sockmap: p.sockmap ?? DEFAULT_SOCKMAP } : { mode };
 }
 
 /** What the state lists, with liveness of each recorded process. Empty when there is no lab. */
@@ -46,6 +55,7 @@ export async function labList(opts: LabDirOptions): Promise<LabListing> {
     phase: m.phase,
     ...(m.kind === 'pod' ? { service: m.service, user: formatPodUser(m.user ?? DEFAULT_POD_USER) } : {}),
     ...(m.kind === 'pod' && m.envoyPid !== undefined ? { envoy: status(m.envoyPid) } : {}),
+    ...(m.kind === 'pod' && m.captureActive !== undefined ? { capture: captureOf(m) } : {}),
     apps: m.appPids.map(status),
   });
   return { name: state.name, pods: state.pods.map(member), externals: state.externals.map(member) };

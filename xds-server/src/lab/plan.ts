@@ -41,6 +41,8 @@ export interface PodState extends MemberBase {
   readonly captureMode?: CaptureModeName;
   /** the capture mode in force (nftables when eBPF was asked for but is unavailable) */
   readonly captureActive?: CaptureModeName;
+  /** ebpf capture: the sk_msg fast path as the lab file asks (absent: the lab's default, DEFAULT_SOCKMAP) */
+  readonly sockmap?: boolean;
   readonly envoyPid?: number;
   /** who the apps run as (and `lab exec` without `--user`) */
   readonly user: PodUser;
@@ -126,6 +128,11 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/** The pod's sk_msg fast path as the lab file asks: the pod's `sockmap`, else the lab's (ebpf pods only). */
+function sockmapOf(p: LabSpec['pods'][number], spec: LabSpec): boolean | undefined {
+  return (p.capture ?? spec.capture ?? DEFAULT_CAPTURE) === 'ebpf' ? (p.sockmap ?? spec.sockmap) : undefined;
+}
+
 /** Why `prev` cannot be kept as `next`, or undefined when it can (ports only affect VIPs and hosts files). */
 function recreateReason(
   prev: MemberState,
@@ -146,6 +153,7 @@ function recreateReason(
     if (prevLab.dnsAddress !== nextLab.dnsAddress) return 'lab resolver changed';
     const [pm, nm] = [prev.captureMode ?? 'nftables', next.captureMode ?? 'nftables'];
     if (pm !== nm) return `capture ${pm} → ${nm}`;
+    if (prev.sockmap !== next.sockmap) return `sockmap ${prev.sockmap ?? 'default'} → ${next.sockmap ?? 'default'}`;
     if (prevLab.xdsSocket !== nextLab.xdsSocket) return 'xDS socket changed';
     if (prevLab.name !== nextLab.name) return 'lab name changed';
   }
@@ -257,6 +265,7 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
   const capture = opts.capture ?? true;
   const freshPods: PodState[] = spec.pods.map((p) => {
     const namespace = nsOf.get(p.name)!;
+    const sockmap = sockmapOf(p, spec);
     return {
       kind: 'pod',
       name: p.name,
@@ -269,6 +278,7 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       capture,
       user: p.user ?? DEFAULT_POD_USER,
       captureMode: p.capture ?? spec.capture ?? DEFAULT_CAPTURE,
+      ...(sockmap !== undefined && { sockmap }),
       phase: 'planned',
       appPids: [],
     };

@@ -19,7 +19,7 @@ import {
 } from './spec-fields.js';
 import type { RawError, Segment } from './spec-fields.js';
 import type { PodUser } from './sandbox.js';
-import { CAPTURE_MODES, type CaptureModeName } from '../sidecar/cgroup.js';
+import { CAPTURE_MODES, DEFAULT_CAPTURE, type CaptureModeName } from '../sidecar/cgroup.js';
 
 export { MAX_MEMBER_NAME_LENGTH, RESERVED_POD_PORTS, formatPath } from './spec-fields.js';
 
@@ -44,6 +44,8 @@ export interface LabPodSpec {
   readonly user?: PodUser;
   /** how the pod's TCP reaches its sidecar; absent: the lab's `capture` */
   readonly capture?: CaptureModeName;
+  /** ebpf capture: the sk_msg fast path between the app and its sidecar; absent: the lab's `sockmap` */
+  readonly sockmap?: boolean;
 }
 
 export interface LabExternalSpec {
@@ -60,13 +62,14 @@ export interface LabSpec {
   /** run the lab's resolver, a member named `DNS_MEMBER` that pods use for every lab name */
   readonly dns?: boolean;
   readonly capture?: CaptureModeName; // the pods' capture unless a pod says otherwise (default DEFAULT_CAPTURE)
+  readonly sockmap?: boolean; // the ebpf pods' fast path unless a pod says otherwise (default DEFAULT_SOCKMAP)
 }
 
 /** The name of the lab's resolver member (`dns: true`). */
 export const DNS_MEMBER = 'dns';
 
-const TOP_FIELDS = ['apiVersion', 'kind', 'name', 'subnet', 'dns', 'capture', 'pods', 'externals'];
-const POD_FIELDS = ['name', 'service', 'address', 'run', 'ports', 'user', 'privileged', 'capture'];
+const TOP_FIELDS = ['apiVersion', 'kind', 'name', 'subnet', 'dns', 'capture', 'sockmap', 'pods', 'externals'];
+const POD_FIELDS = ['name', 'service', 'address', 'run', 'ports', 'user', 'privileged', 'capture', 'sockmap'];
 const EXTERNAL_FIELDS = ['name', 'address', 'run'];
 
 export function formatValidationError(e: ValidationError, file?: string): string {
@@ -78,6 +81,11 @@ export function formatValidationError(e: ValidationError, file?: string): string
 function checkCapture(c: Collector, v: unknown, at: readonly Segment[]): CaptureModeName | undefined | false {
   if (v === undefined || (CAPTURE_MODES as readonly unknown[]).includes(v)) return v as CaptureModeName | undefined;
   return (c.add(at, `must be one of ${CAPTURE_MODES.join(', ')}`), false);
+}
+
+function checkBool(c: Collector, v: unknown, at: readonly Segment[]): boolean | undefined | null {
+  if (v === undefined || typeof v === 'boolean') return v;
+  return (c.add(at, 'must be true or false'), null);
 }
 function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
   if (!isRecord(doc)) {
@@ -114,6 +122,7 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
   }
   if (subnet !== undefined) plan = labAddressPlan(parseCidr(subnet)!);
   const capture = checkCapture(c, doc['capture'], ['capture']);
+  const sockmap = checkBool(c, doc['sockmap'], ['sockmap']);
 
   let dns = false;
   if (doc['dns'] !== undefined) {
@@ -183,6 +192,9 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
       const ports = checkPorts(c, p['ports'], [...at, 'ports']);
       const user = checkUser(c, p, at);
       const podCapture = checkCapture(c, p['capture'], [...at, 'capture']);
+      const podSockmap = checkBool(c, p['sockmap'], [...at, 'sockmap']);
+      if (podSockmap !== undefined && podSockmap !== null && (podCapture || capture || DEFAULT_CAPTURE) !== 'ebpf')
+        c.add([...at, 'sockmap'], 'only with capture: ebpf (the fast path is part of the eBPF capture)');
       if (
         podName === undefined ||
         service === undefined ||
@@ -190,7 +202,8 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
         run === undefined ||
         ports === undefined ||
         user === null ||
-        podCapture === false
+        podCapture === false ||
+        podSockmap === null
       ) {
         podsOk = false;
         return;
@@ -203,6 +216,7 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
         ports,
         ...(user !== undefined ? { user } : {}),
         ...(podCapture ? { capture: podCapture } : {}),
+        ...(podSockmap !== undefined ? { sockmap: podSockmap } : {}),
       });
     });
   }
@@ -246,9 +260,18 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
     });
   }
 
-  if (c.errors.length > 0 || name === undefined || subnet === undefined || capture === false || !podsOk || !externalsOk)
+  if (c.errors.length > 0 || name === undefined || subnet === undefined || capture === false || sockmap === null)
     return undefined;
-  return { name, subnet, pods, externals, ...(dns ? { dns } : {}), ...(capture !== undefined ? { capture } : {}) };
+  if (!podsOk || !externalsOk) return undefined;
+  return {
+    name,
+    subnet,
+    pods,
+    externals,
+    ...(dns ? { dns } : {}),
+    ...(capture !== undefined ? { capture } : {}),
+    ...(sockmap !== undefined ? { sockmap } : {}),
+  };
 }
 
 function toResult(
@@ -335,6 +358,7 @@ export function checkLabSpec(spec: LabSpec): ValidationResult<LabSpec> {
     subnet: spec.subnet,
     ...(spec.dns === true ? { dns: true } : {}),
     ...(spec.capture !== undefined ? { capture: spec.capture } : {}),
+    ...(spec.sockmap !== undefined ? { sockmap: spec.sockmap } : {}),
     pods: spec.pods.map(({ user, ...p }) =>
       user === undefined ? p : user.privileged ? { ...p, privileged: true } : { ...p, user: `${user.uid}:${user.gid}` },
     ),
