@@ -173,11 +173,11 @@ test('a wider rule without SNI still allows what a narrower SNI rule does not (r
   assert.equal(evaluate(m, { port: 443, destIp: '203.0.113.10', sni: 'other' }), 'egress|203.0.113.0/24|tcp/443');
 });
 
-test("udp rules are not part of the TCP listeners' RBAC; nothing allowed = deny-all", () => {
+test("udp and icmp rules are not part of the TCP listeners' RBAC; nothing allowed = deny-all", () => {
   const p: ServicePolicy = {
     ...apiPolicy,
-    ingress: [rule({ service: 'shop/web' }, 'udp', 53)],
-    egress: [rule({ cidr: '192.0.2.53/32' }, 'udp', 53)],
+    ingress: [rule({ service: 'shop/web' }, 'udp', 53), rule({ service: 'shop/web' }, 'icmp', 0)],
+    egress: [rule({ cidr: '192.0.2.53/32' }, 'udp', 53), rule({ cidr: '192.0.2.53/32' }, 'icmp', 0)],
   };
   const c = compilePolicy(p, inventory);
   assert.deepEqual(inboundMatcher(c).matcherTree, undefined);

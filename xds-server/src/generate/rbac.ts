@@ -22,7 +22,7 @@ import { RBAC_Action } from '../../../proto/gen/envoy/config/rbac/v3/rbac.js';
 import { ApiVersion } from '../../../proto/gen/envoy/config/core/v3/config_source.js';
 import { IPMatcher } from '../../../proto/gen/xds/type/matcher/v3/ip.js';
 import type { CidrRange } from '../../../proto/gen/xds/core/v3/cidr.js';
-import type { Mode } from '../model/index.js';
+import { transportOf, type Mode } from '../model/index.js';
 import type { CompiledPolicy, OutboundDestination } from '../policy/compile.js';
 import { sniApplies } from '../policy/compile.js';
 import { parseCidr } from '../policy/ip.js';
@@ -118,7 +118,7 @@ function groupBy<K>(entries: readonly { cidr: string; key: string; value: K }[])
 
 /**
  * The ingress matcher: destination port → source address trie → ALLOW named after the rule; anything else →
- * DENY `ingress|no-rule`. udp rules are left out (the inbound listener is TCP). With `l7` (HTTP RBAC of a service
+ * DENY `ingress|no-rule`. udp and icmp rules are left out (the listeners carry TCP; the kernel enforces those). With `l7` (HTTP RBAC of a service
  * with L7 enforcement on), a rule that lists paths matches the request's method and path next (rbac-l7.ts).
  */
 export function inboundMatcher(compiled: CompiledPolicy, l7 = false): Matcher {
@@ -127,7 +127,7 @@ export function inboundMatcher(compiled: CompiledPolicy, l7 = false): Matcher {
     // an address allowed by several rules on this port is attributed to the first (sources are sorted)
     const first = new Map<string, string>();
     for (const s of p.sources) {
-      if (s.rule.rule.protocol === 'udp' || first.has(s.cidr)) continue;
+      if (transportOf(s.rule.rule.protocol) !== 'tcp' || first.has(s.cidr)) continue;
       first.set(s.cidr, s.rule.name);
     }
     if (first.size === 0) continue;
@@ -160,7 +160,7 @@ export function inboundMatcher(compiled: CompiledPolicy, l7 = false): Matcher {
 export function outboundMatcher(compiled: CompiledPolicy): Matcher {
   const perPort = new Map<number, OutboundDestination[]>();
   for (const d of compiled.outbound) {
-    if (d.protocol === 'udp' || d.cidrs.length === 0) continue;
+    if (transportOf(d.protocol) !== 'tcp' || d.cidrs.length === 0) continue;
     const list = perPort.get(d.port) ?? [];
     list.push(d);
     perPort.set(d.port, list);
