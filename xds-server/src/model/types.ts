@@ -208,6 +208,8 @@ export interface FlowVerdict {
   readonly sourceIp: string;
   readonly destIp: string;
   readonly sni?: string;
+  /** the trace of the request, when it was traced (its `traceparent` at the deciding sidecar) */
+  readonly traceId?: string;
 }
 
 /**
@@ -288,6 +290,8 @@ export interface Alert {
   readonly side?: 'ingress' | 'egress';
   /** the enforcement point that denied it (or would have) */
   readonly point?: EnforcementPointName;
+  /** the trace of the blocked request, when it was traced (`nanoseg trace ID`) */
+  readonly traceId?: string;
 }
 
 /** A change made by a person (mode, policy apply), kept in the audit trail. */
