@@ -1,5 +1,5 @@
 // Lint: typescript-eslint's recommended syntax rules (no type information needed) plus the project's boundaries:
-//  - the pure core (model, learn, policy, generate, sidecar, inventory's pure part, the xDS protocol decisions)
+//  - the pure core (model, learn, traces, policy, generate, sidecar, inventory's pure part, the xDS protocol decisions)
 //    never imports serving, the xDS transport, the API, the store, the lab, processes, sockets or the kernel;
 //  - no `export *` (each folder's index names what it exports);
 //  - no import cycles.
@@ -12,6 +12,7 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 export const PURE_CORE = [
   'xds-server/src/model/**/*.ts',
   'xds-server/src/learn/**/*.ts',
+  'xds-server/src/traces/**/*.ts',
   'xds-server/src/policy/**/*.ts',
   'xds-server/src/generate/**/*.ts',
   'xds-server/src/sidecar/**/*.ts',

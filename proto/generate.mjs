@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Generates TypeScript types and grpc-js service definitions for the Envoy v3 API with ts-proto.
+// Generates TypeScript types and grpc-js service definitions for the Envoy v3 API and OTLP traces with ts-proto.
 // Sources: the .proto trees shipped in the npm package @grpc/grpc-js-xds (deps/envoy-api, xds, googleapis,
-// protoc-gen-validate). Nothing third-party is committed; output goes to proto/gen/ and is never hand-edited.
+// protoc-gen-validate), and proto/otlp/: a minimal OTLP trace schema written from the OpenTelemetry specification
+// (no npm package ships the OTLP .proto files). Output goes to proto/gen/ and is never hand-edited.
 //
 // The trap: @grpc/grpc-js-xds bundles a protoc-gen-validate older than its envoy-api, so envoy protos use
 // validate options (e.g. StringRules.ignore_empty) that the bundled validate.proto does not declare and protoc
@@ -45,7 +46,11 @@ export const ROOTS = [
   'envoy/extensions/matching/common_inputs/network/v3/network_inputs.proto',
   'envoy/config/rbac/v3/rbac.proto',
   'envoy/type/matcher/v3/http_inputs.proto',
+  'envoy/config/trace/v3/opentelemetry.proto',
 ];
+
+// OTLP roots, from proto/otlp/
+export const OTLP_ROOTS = ['opentelemetry/proto/collector/trace/v1/trace_service.proto'];
 
 // message name -> field lines to add to the bundled validate.proto
 const MISSING_FIELDS = {
@@ -106,7 +111,9 @@ try {
       `-I${join(deps, 'xds')}`,
       `-I${join(deps, 'googleapis')}`,
       `-I${join(deps, 'protoc-gen-validate')}`,
+      `-I${join(here, 'otlp')}`,
       ...ROOTS,
+      ...OTLP_ROOTS,
     ],
     { stdio: 'inherit' },
   );

@@ -27,6 +27,12 @@ export interface EnvoyOptions {
   readonly api: 'sotw' | 'delta';
   /** Where the bootstrap and the log go (the caller removes it). */
   readonly dir: string;
+  /** Run in this existing namespace (its owner deletes it) instead of a new one of its own. */
+  readonly netns?: string;
+  /** The admin port (default 15000; two Envoys in one namespace need two). */
+  readonly adminPort?: number;
+  /** Runtime keys of a static layer (e.g. the tracer's flush interval, as the sidecar bootstrap sets it). */
+  readonly runtime?: Readonly<Record<string, unknown>>;
 }
 
 let seq = 0;
@@ -41,7 +47,7 @@ export class NetnsEnvoy {
 
   constructor(readonly opts: EnvoyOptions) {
     seq++;
-    this.ns = `nsgt-${opts.name}-${process.pid}-${seq}`;
+    this.ns = opts.netns ?? `nsgt-${opts.name}-${process.pid}-${seq}`;
     this.log = join(opts.dir, `envoy-${opts.name}.log`);
     this.bootstrap = join(opts.dir, `envoy-${opts.name}.json`);
     // unique per process and Envoy, so parallel test files never share shared-memory regions
@@ -50,9 +56,11 @@ export class NetnsEnvoy {
 
   /** Creates the namespace, starts Envoy in it and waits until its admin answers. */
   async start(timeoutMs = 15_000): Promise<void> {
-    await exec('ip', ['netns', 'add', this.ns]);
-    this.nsCreated = true;
-    await exec('ip', ['-n', this.ns, 'link', 'set', 'lo', 'up']);
+    if (this.opts.netns === undefined) {
+      await exec('ip', ['netns', 'add', this.ns]);
+      this.nsCreated = true;
+      await exec('ip', ['-n', this.ns, 'link', 'set', 'lo', 'up']);
+    }
     writeFileSync(this.bootstrap, JSON.stringify(bootstrap(this.opts)));
     // `ip netns exec` execs Envoy in place: the child's pid is Envoy's
     const p = spawn(
@@ -94,7 +102,16 @@ export class NetnsEnvoy {
   async admin(path: string): Promise<string> {
     const r = await exec(
       'ip',
-      ['netns', 'exec', this.ns, 'curl', '-sS', '--max-time', '2', `http://127.0.0.1:15000${path}`],
+      [
+        'netns',
+        'exec',
+        this.ns,
+        'curl',
+        '-sS',
+        '--max-time',
+        '2',
+        `http://127.0.0.1:${this.opts.adminPort ?? 15000}${path}`,
+      ],
       { maxBuffer: 64 * 1024 * 1024 },
     );
     return r.stdout;
@@ -186,7 +203,8 @@ function bootstrap(o: EnvoyOptions): object {
   const ads = { ads: {}, resource_api_version: 'V3' };
   return {
     node: { id: o.nodeId, cluster: o.cluster },
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: 15000 } } },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort ?? 15000 } } },
+    ...(o.runtime && { layered_runtime: { layers: [{ name: 'test', static_layer: o.runtime }] } }),
     dynamic_resources: {
       ads_config: {
         api_type: o.api === 'delta' ? 'DELTA_GRPC' : 'GRPC',

@@ -170,6 +170,8 @@ const project = (m: StreamAccessLogsMessage) => ({
       requestMethod: e.request.requestMethod,
       requestHeadersBytes: e.request.requestHeadersBytes,
       requestBodyBytes: e.request.requestBodyBytes,
+      // the headers the log config names (traceparent): present only when the entry has some
+      ...(Object.keys(e.request.requestHeaders).length > 0 && { requestHeaders: e.request.requestHeaders }),
     },
     response: e.response && {
       responseCode: e.response.responseCode,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { envoyBootstrap, envoyNodeId } from '../../../xds-server/src/sidecar/index.js';
 import { dig } from '../../support/dig.js';
 
-test('bootstrap: node identity, admin on loopback, ADS over a unix socket, nothing else', () => {
+test('bootstrap: node identity, admin on loopback, ADS over a unix socket, the tracer flush, nothing else', () => {
   const b = envoyBootstrap({
     pod: 'web-1',
     service: 'shop/web',
@@ -18,6 +18,12 @@ test('bootstrap: node identity, admin on loopback, ADS over a unix socket, nothi
       metadata: { service: 'shop/web', workload: 'web-1', ips: ['10.213.0.11'], lab: 'shop' },
     },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 15000 } } },
+    layered_runtime: {
+      layers: [
+        { name: 'nanoseg', static_layer: { 'tracing.opentelemetry.flush_interval_ms': 1000 } },
+        { name: 'admin', admin_layer: {} },
+      ],
+    },
     dynamic_resources: {
       ads_config: {
         api_type: 'GRPC',

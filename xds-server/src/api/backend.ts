@@ -5,7 +5,8 @@ import { fail, ok, type Outcome } from '../model/errors.js';
 import type { Alert, AuditEvent, Inventory } from '../model/index.js';
 import { SERVICE_NAME_RE } from '../model/index.js';
 import type { ParsedPolicy, PolicyDocument } from '../policy/index.js';
-import type { ApiBackend } from './routes.js';
+import type { ApiBackend, TraceView } from './routes.js';
+import { spanView, type TraceQuery, type TraceSummary } from '../traces/index.js';
 import type { KernelFlowStats, KernelStatus } from '../kernel/index.js';
 import { envoyView, policyView, serviceView, type KernelView, type ServiceView, type StatusView } from './views.js';
 
@@ -91,6 +92,21 @@ export class CoreBackend implements ApiBackend {
     this.core.pushed.delete(source);
   }
 
+  traces(q: TraceQuery): TraceSummary[] {
+    return this.core.traces.store.list(q);
+  }
+
+  trace(id: string): Outcome<TraceView> {
+    if (!/^[0-9a-fA-F]{32}$/.test(id)) return fail('invalid', `trace id "${id}": expected 32 hex digits`);
+    const t = this.core.traces.store.get(id);
+    if (!t) return fail('not-found', `no trace ${id.toLowerCase()} (not received, or no longer kept)`);
+    return ok({
+      trace: t.summary,
+      spans: t.spans.map(spanView),
+      kinds: Object.fromEntries(t.spans.map((s) => [s.spanId, s.kind])),
+    });
+  }
+
   status(): StatusView {
     const c = this.core;
     const conns = c.discovery.status();
@@ -122,6 +138,20 @@ export class CoreBackend implements ApiBackend {
       held: [...held].map(([node, h]) => ({ node, since: new Date(h.since).toISOString(), reason: h.reason })),
       inventorySources: c.inventory.sourceStatus(),
       ...(c.kernel && { kernel: kernelView(c.kernel.point.status(), c.kernel.flows.stats) }),
+      traces: {
+        exports: c.traces.stats.exports,
+        spans: c.traces.stats.accepted,
+        rejected: c.traces.stats.rejected,
+        hugeAttributes: c.traces.stats.hugeAttributes,
+        kept: {
+          traces: c.traces.store.stats.traces,
+          spans: c.traces.store.stats.spans,
+          bytes: c.traces.store.stats.bytes,
+          budgetBytes: c.traces.store.stats.budgetBytes,
+          evictedTraces: c.traces.store.stats.evictedTraces,
+        },
+        ...(c.forwarder && { forward: { target: c.forwarder.target, ...c.forwarder.stats } }),
+      },
     };
   }
 }

@@ -8,6 +8,14 @@ import { parsePolicyFile, type ParsedPolicy, type PolicyDocument } from '../poli
 import type { ModeChange } from '../controllers/policy.js';
 import { ApiError, unwrap, type HttpApi } from './http.js';
 import type { ServiceView, StatusView } from './views.js';
+import type { TraceQuery, TraceSpanView, TraceSummary } from '../traces/index.js';
+
+/** `GET /v1/traces/:id`: the summary, the hops, and each hop's span kind (for the tree's arrows). */
+export interface TraceView {
+  readonly trace: TraceSummary;
+  readonly spans: readonly TraceSpanView[];
+  readonly kinds: Readonly<Record<string, string>>;
+}
 
 /** What the routes need from the control plane. */
 export interface ApiBackend {
@@ -25,6 +33,8 @@ export interface ApiBackend {
   inventory(): Inventory;
   putInventory(source: string, inv: Inventory): void;
   deleteInventory(source: string): void;
+  traces(q: TraceQuery): TraceSummary[];
+  trace(id: string): Outcome<TraceView>;
 }
 
 export function routes(api: HttpApi, b: ApiBackend): HttpApi {
@@ -56,6 +66,8 @@ export function routes(api: HttpApi, b: ApiBackend): HttpApi {
       return undefined;
     })
     .route('GET', '/v1/audit', ({ query }) => b.audit(sinceOf(query)))
+    .route('GET', '/v1/traces', ({ query }) => b.traces(traceQuery(query)))
+    .route('GET', '/v1/traces/:id', ({ params }) => unwrap(b.trace(params.id!)))
     .route('POST', '/v1/release', ({ body, raw }) => {
       const n = (body as { nodes?: unknown } | undefined)?.nodes;
       const nodes = n === 'all' ? 'all' : Array.isArray(n) && n.every((x) => typeof x === 'string') ? n : undefined;
@@ -81,6 +93,23 @@ export function routes(api: HttpApi, b: ApiBackend): HttpApi {
 function actorOf(req: IncomingMessage): string {
   const a = req.headers['x-nanoseg-actor'];
   return (typeof a === 'string' && a.trim() ? a.trim() : 'unknown').slice(0, 200);
+}
+
+function traceQuery(query: URLSearchParams): TraceQuery {
+  const service = query.get('service') ?? undefined;
+  const slower = query.get('slowerThanMs');
+  const limit = query.get('limit');
+  const slowerThanMs = slower === null ? undefined : Number(slower);
+  if (slowerThanMs !== undefined && !(slowerThanMs >= 0)) throw new ApiError(400, 'slowerThanMs: expected ms ≥ 0');
+  const n = limit === null ? undefined : Number(limit);
+  if (n !== undefined && !(Number.isInteger(n) && n > 0 && n <= 10_000))
+    throw new ApiError(400, 'limit: expected an integer 1-10000');
+  return {
+    ...(service !== undefined && { service }),
+    ...(query.get('errors') === '1' && { errors: true }),
+    ...(slowerThanMs !== undefined && { slowerThanMs }),
+    ...(n !== undefined && { limit: n }),
+  };
 }
 
 function sinceOf(query: URLSearchParams): number {

@@ -60,6 +60,15 @@ export interface StatusView {
   inventorySources: { name: string; file?: string; loadedAt?: number; error?: string }[];
   /** the kernel enforcement point, when this control plane hosts it (`serve --kernel-netns`) */
   kernel?: KernelView;
+  /** the OTLP trace receiver and the recent-traces store */
+  traces?: {
+    exports: number;
+    spans: number;
+    rejected: number;
+    hugeAttributes: number;
+    kept: { traces: number; spans: number; bytes: number; budgetBytes: number; evictedTraces: number };
+    forward?: { target: string; sent: number; failed: number; dropped: number; queued: number };
+  };
 }
 
 export interface KernelView {

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { registerServe } from './serve.js';
 import { registerLab } from './lab.js';
 import { registerQueries } from './queries.js';
+import { registerTraces } from './traces.js';
 
 export function buildProgram(): Command {
   const program = new Command('nanoseg')
@@ -20,5 +21,6 @@ export function buildProgram(): Command {
   registerServe(program);
   registerLab(program);
   registerQueries(program);
+  registerTraces(program);
   return program;
 }

@@ -56,6 +56,16 @@ export function registerQueries(program: Command): void {
     process.stdout.write(
       `xDS: ${s.xds.connected} connected Envoys, ${s.xds.pushes} pushes, ${s.xds.acks} ACKs, ${s.xds.nacks} NACKs\n`,
     );
+    const tr = s.traces;
+    if (tr) {
+      const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+      const fw = tr.forward;
+      process.stdout.write(
+        `traces: ${tr.exports} exports, ${tr.spans} spans, ${tr.rejected} rejected; ` +
+          `kept ${tr.kept.traces} traces (${mib(tr.kept.bytes)} of ${mib(tr.kept.budgetBytes)} MiB)` +
+          `${fw ? `; forwarded to ${fw.target}: ${fw.sent} sent, ${fw.failed} failed, ${fw.dropped} dropped` : ''}\n`,
+      );
+    }
     const w = s.alerts.webhook;
     if (w)
       process.stdout.write(

@@ -32,6 +32,22 @@ function fractionFlag(flag: string) {
   };
 }
 
+function percentFlag(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!(v.trim() !== '' && n >= 0 && n <= 100)) throw new CliError(`${flag}: "${v}" is not a percentage 0-100`, 2);
+    return n;
+  };
+}
+
+function mibFlag(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!(Number.isInteger(n) && n >= 1 && n <= 65536)) throw new CliError(`${flag}: "${v}" is not MiB 1-65536`, 2);
+    return n;
+  };
+}
+
 function addressFlag(flag: string) {
   return (v: string): string => {
     if (v === 'off') return v;
@@ -51,7 +67,7 @@ export function registerServe(program: Command): void {
   const d = DEFAULT_CONTROL_PLANE_OPTIONS;
   program
     .command('serve')
-    .description('run the control plane: ADS + access-log service for Envoy sidecars, learning, the API')
+    .description('run the control plane: ADS, access logs and traces (OTLP) for Envoy sidecars, learning, the API')
     .option('--state-dir <dir>', 'where learned state is kept (SQLite, WAL)', d.stateDir)
     .option(
       '--quiet-period <duration>',
@@ -110,6 +126,23 @@ export function registerServe(program: Command): void {
         'nsg-lab, where every pod is routed — and learn UDP/ICMP flows there (off when not given)',
     )
     .option('--kernel-log-group <n>', 'NFLOG group of the kernel rules', (v) => Number(v), 15)
+    .option(
+      '--trace-sampling <percent>',
+      'requests every sidecar traces (OpenTelemetry, OTLP to this control plane); 0 turns tracing off',
+      percentFlag('--trace-sampling'),
+      100,
+    )
+    .option(
+      '--trace-buffer <MiB>',
+      'memory for recent traces (`nanoseg traces`); the oldest traces go first',
+      mibFlag('--trace-buffer'),
+      64,
+    )
+    .option(
+      '--otlp-forward <host:port>',
+      'send every span on to this OTLP/gRPC collector (Jaeger, Tempo, an OpenTelemetry Collector), plaintext',
+      addressFlag('--otlp-forward'),
+    )
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(
       async (
@@ -128,6 +161,9 @@ export function registerServe(program: Command): void {
           inventory?: string;
           kernelNetns?: string;
           kernelLogGroup: number;
+          traceSampling: number;
+          traceBuffer: number;
+          otlpForward?: string;
         },
         cmd: Command,
       ) => {
@@ -154,6 +190,9 @@ export function registerServe(program: Command): void {
           alertWebhook: o.alertWebhook,
           inventorySources: o.inventory ? [new FileInventorySource({ file: resolve(o.inventory), logger })] : [],
           ...(o.kernelNetns !== undefined && { kernel: { netns: o.kernelNetns, logGroup: o.kernelLogGroup } }),
+          traceSamplingPercent: o.traceSampling,
+          traceBufferBytes: o.traceBuffer * 2 ** 20,
+          ...(o.otlpForward !== undefined && o.otlpForward !== 'off' && { otlpForward: o.otlpForward }),
           logger,
         });
         try {

@@ -5,7 +5,7 @@
 import type { IdentityIndex } from '../inventory/identity.js';
 import type { ObservationSink } from '../learn/source.js';
 import { describeEdge, type ConvergenceTracker, type ConvergenceTransition, type Learner } from '../learn/index.js';
-import type { Alert, ConvergenceReport, Edge, Mode, ObservedFlow, ServiceName } from '../model/index.js';
+import type { Alert, ConvergenceReport, Edge, Mode, ObservedFlow, ServiceName, Verdict } from '../model/index.js';
 import { isServicePeer } from '../model/index.js';
 import { explainDeny, explainNoPath, type CompiledPolicy } from '../policy/index.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
@@ -49,6 +49,11 @@ export interface IngestControllerOptions {
   readonly onChange: (reason: string, services: readonly ServiceName[]) => void;
   readonly onTransition: (t: ConvergenceTransition) => void;
   readonly metrics?: IngestMetrics;
+  /**
+   * A verdict on an HTTP request (by its request key): the trace store marks the deciding sidecar's span and says
+   * which trace the request belongs to, when it knows.
+   */
+  readonly traceVerdict?: (requestKey: string, enforcer: ServiceName, verdict: Verdict) => string | undefined;
 }
 
 const FLUSH_CHUNK = 100;
@@ -90,7 +95,7 @@ export class IngestController implements ObservationSink {
     this.once.warn(
       `als:${kind}`,
       { node, detail },
-      `access-log entry rejected (${kind}); further ones of this kind are counted, logged once a minute`,
+      `${kind.startsWith('span-') ? 'span' : 'access-log entry'} rejected (${kind}); further ones of this kind are counted, logged once a minute`,
     );
   }
 
@@ -170,6 +175,9 @@ export class IngestController implements ObservationSink {
     this.opts.metrics?.verdict(enforcer, v.verdict);
     const src = obs.source;
     const dst = obs.destination;
+    const key = obs.dedupKey?.startsWith('http|') ? obs.dedupKey.slice(5) : undefined;
+    const joined = key !== undefined ? this.opts.traceVerdict?.(key, enforcer, v.verdict) : undefined;
+    const traceId = v.traceId ?? joined;
     this.opts.alert({
       time: new Date(obs.time || now).toISOString(),
       verdict: v.verdict,
@@ -193,6 +201,7 @@ export class IngestController implements ObservationSink {
       point: v.point,
       ...(l7 && v.request && { request: v.request }),
       ...(l7?.closest && { closestTemplate: l7.closest }),
+      ...(traceId !== undefined && { traceId }),
     });
   }
 

@@ -1,4 +1,4 @@
-// The composition root: opens the store, builds the core (core.ts), and puts it on the wire — gRPC (ADS + ALS), the
+// The composition root: opens the store, builds the core (core.ts), and puts it on the wire — gRPC (ADS, ALS, OTLP), the
 // JSON API on a unix socket, Prometheus metrics — with the periodic work (evidence flush, convergence tick) on the
 // injected clock. It decides nothing itself.
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import type { InventorySource } from '../inventory/source.js';
 import { DEFAULT_CONVERGENCE, type ConvergenceConfig } from '../learn/index.js';
 import { GrpcServer } from '../serve/grpc.js';
 import { RAW_ACCESS_LOG_SERVICE } from '../serve/als.js';
+import { RAW_TRACE_SERVICE } from '../serve/otlp.js';
 import { Store } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
@@ -41,6 +42,12 @@ export interface ControlPlaneOptions {
   readonly scheduler?: Scheduler;
   /** host the kernel enforcement point for this network namespace (the lab's host namespace, `nsg-lab`) */
   readonly kernel?: { readonly netns: string; readonly logGroup?: number };
+  /** percent of requests every sidecar traces (default 100; 0 = no tracing) */
+  readonly traceSamplingPercent?: number;
+  /** the recent-traces store's budget in bytes (default 64 MiB) */
+  readonly traceBufferBytes?: number;
+  /** forward every accepted trace export to this OTLP/gRPC collector (HOST:PORT) */
+  readonly otlpForward?: string;
 }
 
 export const DEFAULT_CONTROL_PLANE_OPTIONS: Omit<ControlPlaneOptions, 'logger'> = {
@@ -100,6 +107,7 @@ export class ControlPlane {
     await core.start();
     this.grpc.add(ADS_SERVICE, core.discovery.ads.handlers());
     this.grpc.add(RAW_ACCESS_LOG_SERVICE, core.envoyLogs.handlers());
+    this.grpc.add(RAW_TRACE_SERVICE, core.traces.handlers());
     await this.grpc.listen({ socket: o.xdsSocket, address: o.xdsAddress });
     this.api = routes(new HttpApi(log), backend);
     await this.api.listen(o.apiSocket);

@@ -13,6 +13,9 @@ import type { EnforcementPoint, ServiceName } from '../model/index.js';
 import { isServicePeer } from '../model/index.js';
 import { compilePolicy, freezePolicy, type CompiledPolicy } from '../policy/index.js';
 import { EnvoyAccessLogSource } from '../serve/als-source.js';
+import { OtlpTraceSource } from '../serve/otlp-source.js';
+import { OtlpForwarder } from '../serve/otlp-forward.js';
+import { DEFAULT_SETTINGS, type GenerateSettings } from '../generate/index.js';
 import { DEFAULT_LOG_GROUP, kernelRuleset } from '../generate/kernel.js';
 import { KernelEnforcementPoint, KernelFlowSource } from '../kernel/index.js';
 import { Metrics } from '../serve/metrics.js';
@@ -41,6 +44,12 @@ export interface CoreOptions {
   readonly processMetrics?: boolean;
   /** host the kernel enforcement point and kernel flow source for this network namespace (the lab's host one) */
   readonly kernel?: { readonly netns: string; readonly logGroup?: number };
+  /** percent of requests every sidecar traces (`--trace-sampling`, default 100; 0 = no tracing) */
+  readonly traceSamplingPercent?: number;
+  /** the recent-traces store's budget in bytes (`--trace-buffer MIB`, default 64 MiB) */
+  readonly traceBufferBytes?: number;
+  /** send every accepted trace export on to this OTLP/gRPC collector (`--otlp-forward HOST:PORT`) */
+  readonly otlpForward?: string;
 }
 
 export class MeshCore {
@@ -54,6 +63,12 @@ export class MeshCore {
   readonly ingest: IngestController;
   readonly discovery: DiscoveryServer;
   readonly envoyLogs: EnvoyAccessLogSource;
+  /** the OTLP trace receiver: spans feed learning and the recent-traces store */
+  readonly traces: OtlpTraceSource;
+  /** the external collector traces are forwarded to, when there is one */
+  readonly forwarder?: OtlpForwarder;
+  /** the config generator's settings: one object for the life of the core (the generator memoizes per object) */
+  readonly settings: GenerateSettings;
   /** where policy is enforced; each hears of every config change (the sidecars' discovery server today) */
   readonly points: EnforcementPoint[];
   /** the kernel point and its flow source, when hosted here (`serve --kernel-netns`) */
@@ -66,6 +81,7 @@ export class MeshCore {
   ) {
     const log = opts.logger;
     const sched = opts.scheduler;
+    this.settings = { ...DEFAULT_SETTINGS, traceSamplingPercent: opts.traceSamplingPercent ?? 100 };
     this.tracker = new ConvergenceTracker(opts.convergence);
     this.metrics = new Metrics(opts.processMetrics ?? false);
     this.alerts = new AlertPipeline({
@@ -110,6 +126,10 @@ export class MeshCore {
         this.changed(`${t.service} ${t.to}`, [t.service]); // convergence decides config scoping
       },
       metrics: this.metrics.ingest,
+      traceVerdict: (key, enforcer, verdict) => {
+        this.traces.store.verdict(key, enforcer, verdict);
+        return this.traces.store.traceOfRequest(key);
+      },
     });
     this.discovery = new DiscoveryServer({
       serviceOf: (n) => this.inventory.index.serviceOfNode(n.id, n.cluster),
@@ -150,6 +170,12 @@ export class MeshCore {
       () => sched.now(),
       log,
     );
+    const forwarder = opts.otlpForward !== undefined ? new OtlpForwarder(opts.otlpForward, log) : undefined;
+    this.forwarder = forwarder;
+    this.traces = new OtlpTraceSource(() => this.inventory.index, log, {
+      ...(opts.traceBufferBytes !== undefined && { bufferBytes: opts.traceBufferBytes }),
+      ...(forwarder && { forward: (raw: Buffer) => forwarder.forward(raw) }),
+    });
   }
 
   /** Everything the store kept: inventories, edges, modes and policies, convergence memories. */
@@ -169,6 +195,7 @@ export class MeshCore {
 
   async start(): Promise<void> {
     await this.envoyLogs.start(this.ingest);
+    await this.traces.start(this.ingest);
     await this.inventory.start();
     if (this.kernel) {
       await this.kernel.flows.start(this.ingest);
@@ -180,6 +207,8 @@ export class MeshCore {
     this.discovery.stop();
     await this.inventory.stop();
     await this.envoyLogs.stop();
+    await this.traces.stop();
+    this.forwarder?.stop();
     // the kernel rules stay in force: a control plane that stops (or dies) never opens what was closed
     this.kernel?.point.stop();
     await this.kernel?.flows.stop();
@@ -237,7 +266,7 @@ export class MeshCore {
     const converged = this.tracker.memory(service)?.state === 'converged';
     const learned = () => freezePolicy(service, this.learner.edgesOf(service), 0);
     const cfg = serviceConfig(service, this.policy.control(service), learned, converged);
-    return generateSnapshot(cfg, this.inventory.index, this.store.id);
+    return generateSnapshot(cfg, this.inventory.index, this.store.id, this.settings);
   }
 
   /** Config of some services (undefined: everyone's) changed: every enforcement point hears of it. */

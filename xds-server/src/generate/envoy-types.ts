@@ -30,6 +30,7 @@ import {
   SourceIPInput,
 } from '../../../proto/gen/envoy/extensions/matching/common_inputs/network/v3/network_inputs.js';
 import { HttpRequestHeaderMatchInput } from '../../../proto/gen/envoy/type/matcher/v3/http_inputs.js';
+import { OpenTelemetryConfig } from '../../../proto/gen/envoy/config/trace/v3/opentelemetry.js';
 
 interface Writer {
   finish(): Uint8Array;
@@ -83,6 +84,7 @@ export const T = {
   tlsInspector: typed('envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector', TlsInspector),
   tcpGrpcLog: typed('envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig', TcpGrpcAccessLogConfig),
   httpGrpcLog: typed('envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig', HttpGrpcAccessLogConfig),
+  openTelemetryTracer: typed('envoy.config.trace.v3.OpenTelemetryConfig', OpenTelemetryConfig),
   upstreamHttpOptions: typed('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', HttpProtocolOptions),
   // the unified matcher RBAC rules are built from (generate/rbac.ts)
   rbacAction: typed('envoy.config.rbac.v3.Action', RbacAction),

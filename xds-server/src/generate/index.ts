@@ -18,6 +18,7 @@ export {
   INBOUND_PASSTHROUGH,
 } from './names.js';
 export type { GenerateSettings } from './names.js';
+export { hcmTracing, httpAccessLog } from './telemetry.js';
 export type { GeneratedResource, ResourceKind } from './resource.js';
 export { T, encode, pack, render } from './envoy-types.js';
 export type { Typed, Codec, DeepPartial, PartialOf } from './envoy-types.js';

@@ -3,7 +3,6 @@
 // The layout is described in proxy.ts.
 import type { Any } from '../../../proto/gen/google/protobuf/any.js';
 import { Cluster_DiscoveryType, Cluster_LbPolicy } from '../../../proto/gen/envoy/config/cluster/v3/cluster.js';
-import { ApiVersion } from '../../../proto/gen/envoy/config/core/v3/config_source.js';
 import { TrafficDirection } from '../../../proto/gen/envoy/config/core/v3/base.js';
 import { HttpConnectionManager_CodecType } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import { DENY_LOG_SUFFIX, LOG_INBOUND, LOG_OUTBOUND } from '../model/index.js';
@@ -26,6 +25,7 @@ import {
   type VipService,
 } from './names.js';
 import { rbacFilterRef } from './rbac.js';
+import { grpcLogCommon, hcmTracing, httpAccessLog } from './telemetry.js';
 import { dedupeDeps, res, type GeneratedResource, type ResourceKind } from './resource.js';
 
 const builders = new WeakMap<GenerateSettings, Builder>();
@@ -54,26 +54,10 @@ export class Builder {
     return v;
   }
 
-  private grpcLogCommon(logName: string) {
-    return {
-      logName,
-      grpcService: { envoyGrpc: { clusterName: this.s.controlPlaneCluster } },
-      transportApiVersion: ApiVersion.V3,
-      bufferFlushInterval: ms(this.s.alsFlushMs),
-    };
-  }
-
   private tcpLog(logName: string) {
     return {
       name: 'envoy.access_loggers.tcp_grpc',
-      typedConfig: pack(T.tcpGrpcLog, { commonConfig: this.grpcLogCommon(logName) }),
-    };
-  }
-
-  private httpLog(logName: string) {
-    return {
-      name: 'envoy.access_loggers.http_grpc',
-      typedConfig: pack(T.httpGrpcLog, { commonConfig: this.grpcLogCommon(logName) }),
+      typedConfig: pack(T.tcpGrpcLog, { commonConfig: grpcLogCommon(this.s, logName) }),
     };
   }
 
@@ -189,6 +173,7 @@ export class Builder {
   }
 
   private hcm(statPrefix: string, routeName: string, logName: string, httpRbac?: string) {
+    const tracing = hcmTracing(this.s);
     const hcm: PartialOf<typeof T.hcm.codec> = {
       statPrefix,
       codecType: HttpConnectionManager_CodecType.AUTO,
@@ -197,11 +182,12 @@ export class Builder {
         ...(httpRbac ? [rbacFilterRef('http', httpRbac)] : []),
         { name: 'envoy.filters.http.router', typedConfig: pack(T.router, {}) },
       ],
-      accessLog: [this.httpLog(logName)],
+      accessLog: [httpAccessLog(this.s, logName)],
       accessLogOptions: { accessLogFlushInterval: ms(this.s.longConnectionLogMs) },
       // the server side keeps the client's x-request-id so both logs of one request can be recognised as one
       preserveExternalRequestId: true,
       upgradeConfigs: [{ upgradeType: 'websocket' }],
+      ...(tracing && { tracing }),
     };
     return {
       name: 'envoy.filters.network.http_connection_manager',

@@ -13,6 +13,8 @@ export interface GenerateSettings {
   readonly connectTimeoutMs: number;
   /** how long listener filters wait for the first bytes (protocol sniffing) before treating a connection as TCP */
   readonly sniffTimeoutMs: number;
+  /** requests traced by every HTTP connection manager, in percent (`serve --trace-sampling`); 0 turns tracing off */
+  readonly traceSamplingPercent: number;
 }
 
 export const DEFAULT_SETTINGS: GenerateSettings = {
@@ -21,6 +23,7 @@ export const DEFAULT_SETTINGS: GenerateSettings = {
   longConnectionLogMs: 10_000,
   connectTimeoutMs: 5000,
   sniffTimeoutMs: 1000,
+  traceSamplingPercent: 100,
 };
 
 export const OUTBOUND_PORT = 15001;

@@ -23,6 +23,7 @@ import type {
 import { hostCidr } from '../model/index.js';
 import { normalizeIp, type IdentityIndex } from '../inventory/identity.js';
 import { methodName, pathTemplate } from './l7.js';
+import { requestKey } from './request-id.js';
 
 export type AlsEntryKind = 'tcp' | 'http';
 
@@ -56,7 +57,7 @@ interface HostPort {
 }
 
 /** gRPC paths are `/package.Service/Method`. */
-const GRPC_PATH_RE = /^\/[A-Za-z_][\w.]*\.[A-Za-z_]\w*\/[A-Za-z_]\w*$/;
+export const GRPC_PATH_RE = /^\/[A-Za-z_][\w.]*\.[A-Za-z_]\w*\/[A-Za-z_]\w*$/;
 const HTTP2 = 3; // HTTPAccessLogEntry.HTTPVersion.HTTP2
 const HTTP3 = 4;
 
@@ -113,7 +114,7 @@ function timeOf(c: LogCommon, now: number | undefined): number | undefined {
 }
 
 /** The host part of an HTTP authority (`api.example:443` → `api.example`), or undefined when it is an address. */
-function authorityHost(authority: string | undefined): string | undefined {
+export function authorityHost(authority: string | undefined): string | undefined {
   if (!authority) return undefined;
   let h = authority;
   if (h.startsWith('[')) return undefined; // IPv6 literal
@@ -197,7 +198,8 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
   if (http) {
     const rq = http.request;
     const rid = rq?.requestId;
-    dedupKey = rid ? `http|${rid}` : undefined;
+    // Envoy rewrites one character of the id with its tracing decision: the key ignores it (request-id.ts)
+    dedupKey = rid ? `http|${requestKey(rid)}` : undefined;
     const raw = rq?.originalPath || rq?.path;
     method = methodName(rq?.requestMethod);
     // gRPC is always POST; an HTTP request whose method the log lacks still has its path learned (method "*")

@@ -4,12 +4,20 @@
 import { verdictOf } from '../alerts/verdict.js';
 import type { IdentityIndex } from '../inventory/identity.js';
 import { normalizeIp } from '../inventory/identity.js';
-import type { AccessLogStream, LogEntry, ObservedFlow } from '../model/index.js';
+import type { AccessLogStream, HttpLogEntry, LogEntry, ObservedFlow } from '../model/index.js';
 import { DENY_LOG_SUFFIX, isServicePeer } from '../model/index.js';
 import { toObservation, type AlsEntryKind } from './als.js';
 import { methodName, stripQuery } from './l7.js';
 
 export type Reject = (kind: string, detail: string, node: string) => void;
+
+const TRACEPARENT_RE = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/;
+
+/** The trace id of a W3C `traceparent` header (`00-<trace id>-<parent id>-<flags>`); undefined when not one. */
+export function traceIdOf(traceparent: string | undefined): string | undefined {
+  const m = traceparent ? TRACEPARENT_RE.exec(traceparent.trim().toLowerCase()) : null;
+  return m && !/^0+$/.test(m[1]!) ? m[1] : undefined;
+}
 
 /** The flows of one batch of entries from one access-log stream. */
 export function envoyFlows(
@@ -39,6 +47,8 @@ export function envoyFlows(
     const c = entry.commonProperties;
     const sni = isServicePeer(r.obs.destination) ? undefined : r.obs.destination.sni;
     const request = kind === 'http' ? requestOf(entry) : undefined;
+    const traceId =
+      kind === 'http' ? traceIdOf((entry as HttpLogEntry).request?.requestHeaders?.traceparent) : undefined;
     out.push({
       obs: r.obs,
       verdict: {
@@ -51,6 +61,7 @@ export function envoyFlows(
         destIp: normalizeIp(c?.downstreamLocalAddress?.socketAddress?.address ?? ''),
         ...(sni !== undefined && { sni }),
         ...(request !== undefined && { request }),
+        ...(traceId !== undefined && { traceId }),
       },
     });
   }

@@ -13,3 +13,6 @@ export {
   DEFAULT_CONVERGENCE,
 } from './convergence.js';
 export type { ConvergenceConfig, ConvergenceMemory, ConvergenceTransition, ServiceStats } from './convergence.js';
+export { fromSpan, parseHostPort } from './spans.js';
+export type { SpanFacts, SpanResult, SpanErrorKind } from './spans.js';
+export { requestKey } from './request-id.js';

@@ -56,6 +56,8 @@ export interface HttpLogEntry {
         readonly requestMethod?: number;
         readonly requestHeadersBytes: number;
         readonly requestBodyBytes: number;
+        /** the headers the log config names (`traceparent`, for the trace id of an alert) */
+        readonly requestHeaders?: { readonly [name: string]: string } | undefined;
       }
     | undefined;
   readonly response?:

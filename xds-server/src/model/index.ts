@@ -56,3 +56,12 @@ export type {
   LogEntry,
 } from './access-log.js';
 export type { ValidationResult, ValidationError } from './validation.js';
+export type {
+  SpanKind,
+  SpanStatus,
+  SpanAttribute,
+  DecodedSpan,
+  DecodedResourceSpans,
+  DecodedTraceExport,
+} from './span.js';
+export { SPAN_ATTRIBUTES, MAX_ATTRIBUTE_CHARS } from './span.js';

@@ -215,6 +215,8 @@ export interface FlowVerdict {
   readonly sni?: string;
   /** HTTP: the request the point denied (its path without the query string), for L7 explanations */
   readonly request?: { readonly method: string; readonly path: string };
+  /** the trace of the request, when it was traced (its `traceparent` at the deciding sidecar) */
+  readonly traceId?: string;
 }
 
 /**
@@ -299,6 +301,8 @@ export interface Alert {
   readonly request?: { readonly method: string; readonly path: string };
   /** L7: the learned template closest to that request, when the rule has any */
   readonly closestTemplate?: { readonly method: string; readonly path: string };
+  /** the trace of the blocked request, when it was traced (`nanoseg trace ID`) */
+  readonly traceId?: string;
 }
 
 /** A change made by a person (mode, policy apply), kept in the audit trail. */

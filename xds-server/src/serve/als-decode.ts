@@ -179,6 +179,7 @@ function httpEntry(r: Reader): HttpLogEntry {
       let requestMethod = 0;
       let requestHeadersBytes = 0;
       let requestBodyBytes = 0;
+      let requestHeaders: Record<string, string> | undefined;
       while (s.pos < s.end) {
         const u = s.tag();
         switch (u) {
@@ -203,11 +204,34 @@ function httpEntry(r: Reader): HttpLogEntry {
           case tag(12, VARINT):
             requestBodyBytes = s.varint();
             break;
+          case tag(13, LEN): {
+            // map<string, string> request_headers: one entry per field
+            const e = s.sub();
+            let key = '';
+            let value = '';
+            while (e.pos < e.end) {
+              const w = e.tag();
+              if (w === tag(1, LEN)) key = e.string();
+              else if (w === tag(2, LEN)) value = e.string();
+              else e.skip(w);
+            }
+            (requestHeaders ??= {})[key] = value;
+            break;
+          }
           default:
             s.skip(u);
         }
       }
-      request = { authority, path, originalPath, requestId, requestMethod, requestHeadersBytes, requestBodyBytes };
+      request = {
+        authority,
+        path,
+        originalPath,
+        requestId,
+        requestMethod,
+        requestHeadersBytes,
+        requestBodyBytes,
+        ...(requestHeaders && { requestHeaders }),
+      };
     } else if (t === tag(4, LEN)) {
       const s = r.sub();
       let responseCode: number | undefined;

@@ -120,6 +120,15 @@ export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
       },
     },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: ENVOY_ADMIN_PORT } } },
+    layered_runtime: {
+      layers: [
+        // The OpenTelemetry tracer sends its spans in batches of 5 (min_flush_spans) or every flush interval,
+        // 5 s by default: once a second, like the access logs, so a quiet sidecar's spans arrive about as soon as
+        // its log entries (the receiver joins them by request id either way).
+        { name: 'nanoseg', static_layer: { 'tracing.opentelemetry.flush_interval_ms': 1000 } },
+        { name: 'admin', admin_layer: {} },
+      ],
+    },
     dynamic_resources: {
       ads_config: {
         api_type: 'GRPC',

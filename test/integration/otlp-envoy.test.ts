@@ -1,0 +1,397 @@
+// Acceptance by real Envoys: tracing over xDS into the OTLP receiver (docs/traces.md). Two sidecars in one network
+// namespace — web-1's outbound HTTP connection manager and api-1's inbound one, each with the generated tracer and
+// access-log config — serve curl's requests to api's VIP. The spans reach the control plane's receiver attributed to
+// the node Envoy names in them (its bootstrap's), form one trace per request with the server hop under
+// the client hop, show as a tree through the API and the CLI, and count each request once together with the two
+// access-log entries (joined by request id, whatever Envoy packed into it). A malformed and an oversized export get
+// partial_success and the receiver keeps serving. Skips without root or without Envoy/curl.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Client, Metadata, credentials } from '@grpc/grpc-js';
+import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.js';
+import { TrafficDirection } from '../../proto/gen/envoy/config/core/v3/base.js';
+import { HttpConnectionManager_CodecType } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
+import {
+  ExportTraceServiceRequest,
+  ExportTraceServiceResponse,
+} from '../../proto/gen/opentelemetry/proto/collector/trace/v1/trace_service.js';
+import { HttpApi } from '../../xds-server/src/api/http.js';
+import { routes } from '../../xds-server/src/api/routes.js';
+import {
+  DEFAULT_SETTINGS,
+  T,
+  encode,
+  hcmTracing,
+  httpAccessLog,
+  pack,
+  type GenerateSettings,
+} from '../../xds-server/src/generate/index.js';
+import type { Inventory } from '../../xds-server/src/model/index.js';
+import { GrpcServer } from '../../xds-server/src/serve/grpc.js';
+import { RAW_ACCESS_LOG_SERVICE } from '../../xds-server/src/serve/als.js';
+import { RAW_TRACE_SERVICE } from '../../xds-server/src/serve/otlp.js';
+import type { TraceSpanView } from '../../xds-server/src/traces/index.js';
+import { findEnvoy } from '../../xds-server/src/util/envoy.js';
+import { SILENT } from '../../xds-server/src/util/logger.js';
+import {
+  ADS_SERVICE,
+  AdsServer,
+  CDS,
+  LDS,
+  SnapshotCache,
+  makeSnapshot,
+  resource,
+} from '../../xds-server/src/xds/index.js';
+import { Harness } from '../support/harness.js';
+import { BIN, tempDir, waitFor } from '../support/cli.js';
+import { NetnsEnvoy } from './support.js';
+
+const exec = promisify(execFile);
+
+function skipReason(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root (network namespace)';
+  try {
+    findEnvoy();
+  } catch {
+    return 'Envoy not installed';
+  }
+  return false;
+}
+
+const WEB = '127.0.0.12';
+const API = '127.0.0.11';
+const VIP = '127.0.0.31';
+/** api's app, on an address no inventory knows (the capture's original destination would be the pod's own) */
+const APP = '127.0.0.21';
+const PORT = 9090;
+const CLUSTER = `outbound|${PORT}||shop/api`;
+
+const inventory: Inventory = {
+  workloads: [
+    { name: 'web-1', service: 'shop/web', addresses: [WEB], ports: [] },
+    { name: 'api-1', service: 'shop/api', addresses: [API], ports: [PORT] },
+  ],
+  externals: [],
+  vips: [{ service: 'shop/api', address: VIP }],
+};
+
+const settings: GenerateSettings = { ...DEFAULT_SETTINGS, alsFlushMs: 200 };
+
+function hcm(statPrefix: string, logName: string | undefined, route: object) {
+  return {
+    name: 'envoy.filters.network.http_connection_manager',
+    typedConfig: pack(T.hcm, {
+      statPrefix,
+      codecType: HttpConnectionManager_CodecType.AUTO,
+      routeConfig: { name: statPrefix, virtualHosts: [{ name: 'all', domains: ['*'], routes: [route] }] },
+      httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: pack(T.router, {}) }],
+      ...(logName !== undefined && {
+        accessLog: [httpAccessLog(settings, logName)],
+        tracing: hcmTracing(settings),
+        preserveExternalRequestId: true,
+      }),
+    }),
+  };
+}
+
+function listener(name: string, ip: string, direction: TrafficDirection, filter: object) {
+  return resource(
+    LDS,
+    name,
+    encode(T.listener, {
+      name,
+      address: { socketAddress: { address: ip, portValue: PORT } },
+      trafficDirection: direction,
+      filterChains: [{ filters: [filter as never] }],
+    }),
+  );
+}
+
+function staticCluster(name: string, ip: string, bind?: string) {
+  return resource(
+    CDS,
+    name,
+    encode(T.cluster, {
+      name,
+      type: Cluster_DiscoveryType.STATIC,
+      connectTimeout: { seconds: 1, nanos: 0 },
+      loadAssignment: {
+        clusterName: name,
+        endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: ip, portValue: PORT } } } }] }],
+      },
+      ...(bind !== undefined && { upstreamBindConfig: { sourceAddress: { address: bind, portValue: 0 } } }),
+    }),
+  );
+}
+
+/** web-1: the app's call to api's VIP lands on its outbound HCM, which sends it to api-1's sidecar from web's address. */
+const webSnapshot = makeSnapshot([
+  listener('outbound', VIP, TrafficDirection.OUTBOUND, hcm('outbound', 'outbound', route(CLUSTER))),
+  staticCluster(CLUSTER, API, WEB),
+]);
+/** api-1: its inbound HCM passes requests on to the app, which answers 200. */
+const apiSnapshot = makeSnapshot([
+  listener('inbound', API, TrafficDirection.INBOUND, hcm('inbound', 'inbound', route('inbound-app'))),
+  staticCluster('inbound-app', APP),
+  listener('app', APP, TrafficDirection.UNSPECIFIED, hcm('app', undefined, appRoute())),
+]);
+
+function route(cluster: string) {
+  return { match: { prefix: '/' }, route: { cluster, timeout: { seconds: 5, nanos: 0 } } };
+}
+function appRoute() {
+  return { match: { prefix: '/' }, directResponse: { status: 200, body: { inlineString: 'ok' } } };
+}
+
+/** One unary OTLP export over the real gRPC server, as any exporter sends it. */
+function rawExport(socket: string, body: Buffer): Promise<ExportTraceServiceResponse> {
+  const client = new Client(`unix:${socket}`, credentials.createInsecure());
+  const md = new Metadata();
+  return new Promise((resolve, reject) =>
+    client.makeUnaryRequest(
+      '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      (b: Buffer) => b,
+      (b: Buffer) => ExportTraceServiceResponse.decode(b),
+      body,
+      md,
+      (err, res) => {
+        client.close();
+        if (err) reject(err);
+        else resolve(res!);
+      },
+    ),
+  );
+}
+
+test(
+  'spans from two real sidecars form one trace per request, join the access logs, and show as a tree',
+  { skip: skipReason(), timeout: 90_000 },
+  async (t) => {
+    const tmp = tempDir('nanoseg-otlp-');
+    const ns = `nsgt-otlp-${process.pid}`;
+    const h = await Harness.open({ dir: join(tmp.dir, 'state') });
+    const grpc = new GrpcServer();
+    const api = routes(new HttpApi(SILENT), h.api);
+    const cache = new SnapshotCache();
+    const ads = new AdsServer(cache, { logger: SILENT });
+    const envoys: NetnsEnvoy[] = [];
+    t.after(async () => {
+      for (const e of envoys) await e.stop();
+      await exec('ip', ['netns', 'del', ns]).catch(() => {});
+      ads.stop();
+      await grpc.stop(100);
+      await api.stop();
+      await h.close();
+      tmp.remove();
+    });
+    h.core.pushed.put('test', inventory);
+    await h.settle();
+    const socket = join(tmp.dir, 'xds.sock');
+    const apiSocket = join(tmp.dir, 'api.sock');
+    grpc.add(ADS_SERVICE, ads.handlers());
+    grpc.add(RAW_ACCESS_LOG_SERVICE, h.core.envoyLogs.handlers());
+    grpc.add(RAW_TRACE_SERVICE, h.core.traces.handlers());
+    await grpc.listen({ socket });
+    await api.listen(apiSocket);
+    assert.ok(cache.setSnapshot('web-1.shop', webSnapshot).valid);
+    assert.ok(cache.setSnapshot('api-1.shop', apiSnapshot).valid);
+
+    await exec('ip', ['netns', 'add', ns]);
+    await exec('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    const runtime = { 'tracing.opentelemetry.flush_interval_ms': 200 };
+    for (const [name, node, cluster, adminPort] of [
+      ['web', 'web-1.shop', 'shop/web', 15100],
+      ['api', 'api-1.shop', 'shop/api', 15101],
+    ] as const) {
+      const e = new NetnsEnvoy({
+        name,
+        nodeId: node,
+        cluster,
+        xdsSocket: socket,
+        api: 'sotw',
+        dir: tmp.dir,
+        netns: ns,
+        adminPort,
+        runtime,
+      });
+      envoys.push(e);
+      await e.start();
+    }
+    await waitFor(
+      'listeners active',
+      async () => {
+        const [w, a] = await Promise.all(envoys.map((e) => e.listeners()));
+        return w!.get('outbound')?.port === PORT && a!.get('inbound')?.port === PORT && a!.get('app')?.port === PORT;
+      },
+      15_000,
+      100,
+    );
+
+    const curl = async (path: string) =>
+      (
+        await exec('ip', [
+          'netns',
+          'exec',
+          ns,
+          'curl',
+          '-sS',
+          '--max-time',
+          '3',
+          '--interface',
+          WEB,
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          `http://${VIP}:${PORT}${path}`,
+        ])
+      ).stdout.trim();
+    const paths = ['/items/1', '/items/22', '/items/333', '/users/7', '/users/8?x=1'];
+    for (const p of paths) assert.equal(await curl(p), '200', `${p} through both sidecars`);
+
+    const store = h.core.traces.store;
+    const diag = async () =>
+      JSON.stringify({
+        otlp: h.core.traces.stats,
+        rejected: h.core.ingest.stats.rejectedByKind,
+        traces: store.list().map((x) => [x.traceId, store.get(x.traceId)!.spans.length]),
+        envoy: await Promise.all(envoys.map((e) => e.admin('/stats?filter=tracing'))),
+        log: envoys.map((e) => e.logTail(8)),
+      });
+    const traces = await waitFor(
+      'one trace of two spans per request',
+      () => {
+        const l = store.list();
+        return l.length === paths.length && l.every((s) => store.get(s.traceId)!.spans.length === 2) && l;
+      },
+      20_000,
+      100,
+    ).catch(async (e) => assert.fail(`${(e as Error).message}: ${await diag()}`));
+    for (const s of traces) {
+      const { spans } = store.get(s.traceId)!;
+      const client = spans[0]!; // spans come in start order: the client hop starts first
+      const server = spans[1]!;
+      assert.equal(s.rootService, 'shop/web');
+      assert.deepEqual(
+        [client.service, client.workload, client.kind, client.peer, client.status, client.verdict],
+        ['shop/web', 'web-1', 'client', 'shop/api', '200', 'allowed'],
+      );
+      assert.deepEqual(
+        [server.service, server.workload, server.kind, server.peer, server.status],
+        ['shop/api', 'api-1', 'server', 'shop/web', '200'],
+      );
+      assert.equal(server.parentSpanId, client.spanId, 'traceparent propagated: the server hop is under the client');
+      assert.equal(client.parentSpanId, '');
+    }
+    assert.equal(h.core.traces.stats.rejected, 0, JSON.stringify(h.core.ingest.stats.rejectedByKind));
+
+    // each request: two access-log entries and a span that names its edge (the client's), one observation
+    await waitFor(
+      'access logs and spans ingested',
+      () => h.core.ingest.stats.entries >= 3 * paths.length,
+      15_000,
+      100,
+    ).catch(async (e) =>
+      assert.fail(`${(e as Error).message}: ${JSON.stringify(h.core.ingest.stats)} ${await diag()}`),
+    );
+    await h.settle();
+    const edges = h.core.learner.edgesOf('shop/api').ingress.filter((e) => e.port === PORT);
+    assert.equal(edges.length, 1, JSON.stringify(edges));
+    const ev = edges[0]!.evidence;
+    assert.equal(ev.count, paths.length, 'counted once per request');
+    assert.deepEqual(ev.paths?.map((p) => [p.method, p.path, p.count]).sort(), [
+      ['GET', '/items/{id}', 3],
+      ['GET', '/users/{id}', 2],
+    ]);
+
+    // through the API and the CLI (run asynchronously: the API is served by this process)
+    const env = { ...process.env, NANOSEG_API: apiSocket };
+    const nanoseg = async (args: string[]) =>
+      exec(process.execPath, [BIN, ...args], { env }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: e.code ?? 1,
+          stdout: e.stdout ?? '',
+          stderr: e.stderr ?? '',
+        }),
+      );
+    const json = async <T>(args: string[]): Promise<T> => {
+      const r = await nanoseg([...args, '-o', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as T;
+    };
+    const listed = await json<{ traceId: string; rootService: string; durationMs: number; error: boolean }[]>([
+      'traces',
+      '--service',
+      'shop/api',
+    ]);
+    assert.deepEqual(listed.map((x) => x.traceId).sort(), traces.map((x) => x.traceId).sort());
+    assert.deepEqual(Object.keys(listed[0]!).sort(), ['durationMs', 'error', 'rootService', 'startTime', 'traceId']);
+    const id = listed[0]!.traceId;
+    const hops = await json<TraceSpanView[]>(['trace', id]);
+    assert.equal(hops.length, 2);
+    for (const hop of hops) {
+      assert.deepEqual(Object.keys(hop).sort(), [
+        'durationMs',
+        'parentSpanId',
+        'peer',
+        'service',
+        'spanId',
+        'status',
+        'verdict',
+        'workload',
+      ]);
+    }
+    const tree = await nanoseg(['trace', id]);
+    assert.equal(tree.code, 0, tree.stderr);
+    assert.match(tree.stdout, /^trace [0-9a-f]{32} {2}shop\/web/);
+    assert.match(
+      tree.stdout,
+      /\nshop\/web \(web-1\) → shop\/api {2}[\d.]+ ms {2}200 {2}allowed\n└─ shop\/api \(api-1\) ← shop\/web /,
+    );
+    const missing = await nanoseg(['trace', '0'.repeat(31) + '1']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /no trace/);
+
+    // bad exports: answered with partial_success, and the receiver keeps serving the sidecars
+    const garbage = await rawExport(socket, Buffer.from([0x0a, 0x04, 0xff, 0xff, 0xff, 0xff]));
+    assert.equal(garbage.partialSuccess?.rejectedSpans, 1);
+    const span = (i: number, name: string, node?: string) => ({
+      traceId: Buffer.alloc(16, 9),
+      spanId: Buffer.alloc(8, i + 1),
+      name,
+      startTimeUnixNano: Date.now() * 1e6,
+      endTimeUnixNano: Date.now() * 1e6 + 1000,
+      attributes: node ? [{ key: 'node_id', value: { stringValue: node } }] : [],
+    });
+    const encodeSpans = (spans: object[]) =>
+      Buffer.from(
+        ExportTraceServiceRequest.encode(
+          ExportTraceServiceRequest.fromPartial({ resourceSpans: [{ scopeSpans: [{ spans: spans as never }] }] }),
+        ).finish(),
+      );
+    const over = await rawExport(
+      socket,
+      encodeSpans(Array.from({ length: 5 }, (_, i) => span(i, 'x'.repeat(1 << 20), 'web-1.shop'))),
+    );
+    assert.equal(over.partialSuccess?.rejectedSpans, 5);
+    assert.match(over.partialSuccess?.errorMessage ?? '', /bound/);
+    // one export is one sidecar's: a span naming another node in it claims another workload
+    const mixed = await rawExport(
+      socket,
+      encodeSpans([span(6, 'mine', 'web-1.shop'), span(7, 'theirs', 'api-1.shop')]),
+    );
+    assert.equal(mixed.partialSuccess?.rejectedSpans, 1);
+    assert.equal(mixed.partialSuccess?.errorMessage, 'span of node api-1.shop exported by node web-1.shop');
+    assert.equal(h.core.ingest.stats.rejectedByKind['span-foreign-span'], 1);
+    const anonymous = await rawExport(socket, encodeSpans([span(8, 'who')]));
+    assert.equal(anonymous.partialSuccess?.rejectedSpans, 1);
+    assert.equal(h.core.ingest.stats.rejectedByKind['span-no-identifier'], 1);
+
+    assert.equal(await curl('/items/4444'), '200');
+    await waitFor('the next trace', () => store.list().length === paths.length + 1 && store.list()[0]!, 10_000, 100);
+  },
+);

@@ -1,0 +1,113 @@
+// The trace store: spans grouped into traces with summaries and filters; bounded by its byte budget (oldest traces
+// go first) and per trace; verdicts join spans by request key whether they arrive before or after the span.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TraceStore, MAX_SPANS_PER_TRACE } from '../../../xds-server/src/traces/store.js';
+import type { SpanFacts } from '../../../xds-server/src/learn/index.js';
+import type { DecodedSpan } from '../../../xds-server/src/model/index.js';
+
+let seq = 0;
+function sp(trace: number, parent: string, startMs: number, durMs: number): DecodedSpan {
+  seq++;
+  return {
+    traceId: trace.toString(16).padStart(32, '0'),
+    spanId: seq.toString(16).padStart(16, '0'),
+    parentSpanId: parent,
+    name: 'ingress',
+    kind: 'server',
+    startMs,
+    endMs: startMs + durMs,
+    status: 'unset',
+    attributes: {},
+  };
+}
+const facts = (service: string, extra: Partial<SpanFacts> = {}): SpanFacts => ({
+  service,
+  workload: service.split('/')[1] + '-1',
+  node: 'n',
+  peer: 'p',
+  error: false,
+  ...extra,
+});
+
+test('traces: summaries newest first, the root service, filters by service, errors and duration', () => {
+  const s = new TraceStore(1 << 20);
+  const root = sp(1, '', 1000, 30);
+  s.add(root, facts('shop/web', { httpStatus: 200 }));
+  s.add(sp(1, root.spanId, 1005, 20), facts('shop/api', { httpStatus: 200 }));
+  s.add(sp(2, '', 2000, 5), facts('shop/web', { error: true, httpStatus: 503 }));
+  s.add(sp(3, 'ffffffffffffffff', 3000, 1), facts('shop/db')); // parent not here: a root of what we have
+  assert.deepEqual(
+    s.list().map((t) => [t.traceId.slice(-1), t.rootService, t.durationMs, t.error]),
+    [
+      ['3', 'shop/db', 1, false],
+      ['2', 'shop/web', 5, true],
+      ['1', 'shop/web', 30, false],
+    ],
+  );
+  assert.equal(s.list()[2]!.startTime, new Date(1000).toISOString());
+  assert.deepEqual(
+    s.list({ service: 'shop/api' }).map((t) => t.traceId.slice(-1)),
+    ['1'],
+  );
+  assert.deepEqual(
+    s.list({ errors: true }).map((t) => t.traceId.slice(-1)),
+    ['2'],
+  );
+  assert.deepEqual(
+    s.list({ slowerThanMs: 4 }).map((t) => t.traceId.slice(-1)),
+    ['2', '1'],
+  );
+  const one = s.get(root.traceId)!;
+  assert.deepEqual(
+    one.spans.map((x) => [x.service, x.status, x.parentSpanId === root.spanId]),
+    [
+      ['shop/web', '200', false],
+      ['shop/api', '200', true],
+    ],
+  );
+  assert.equal(s.get('00'.repeat(16)), undefined, 'an unknown trace id is nothing, not an error');
+});
+
+test('the byte budget evicts the oldest traces first; a full trace drops more spans; duplicates are ignored', () => {
+  const s = new TraceStore(20_000);
+  for (let t = 1; t <= 200; t++) s.add(sp(t, '', t, 1), facts('shop/web'));
+  assert.ok(s.stats.bytes <= 20_000, `${s.stats.bytes} bytes`);
+  assert.ok(s.stats.traces > 10 && s.stats.traces < 200, `${s.stats.traces} traces kept`);
+  assert.equal(s.stats.evictedTraces, 200 - s.stats.traces);
+  const kept = s.list({ limit: 1000 }).map((t) => parseInt(t.traceId, 16));
+  assert.equal(kept[0], 200, 'the newest is kept');
+  assert.equal(Math.min(...kept), 200 - kept.length + 1, 'and the ones before it, without gaps');
+
+  const big = new TraceStore(1 << 30);
+  for (let i = 0; i < MAX_SPANS_PER_TRACE + 10; i++) big.add(sp(9, '', i, 1), facts('shop/web'));
+  assert.equal(big.get((9).toString(16).padStart(32, '0'))!.spans.length, MAX_SPANS_PER_TRACE);
+  assert.equal(big.stats.droppedSpans, 10);
+  const dup = sp(10, '', 1, 1);
+  assert.ok(big.add(dup, facts('shop/web')));
+  assert.ok(!big.add(dup, facts('shop/web')));
+  assert.equal(big.stats.duplicateSpans, 1);
+});
+
+test("verdicts mark the deciding sidecar's span, before or after it arrives; requests find their trace", () => {
+  const s = new TraceStore(1 << 20);
+  const client = sp(5, '', 10, 5);
+  s.add(client, facts('shop/web', { requestKey: 'r1' }));
+  s.verdict('r1', 'shop/api', 'denied'); // the server's span is not there yet
+  const server = sp(5, client.spanId, 11, 1);
+  s.add(server, facts('shop/api', { requestKey: 'r1', httpStatus: 403 }));
+  s.add(sp(6, '', 20, 1), facts('shop/api', { requestKey: 'r2' }));
+  s.verdict('r2', 'shop/api', 'would-deny'); // after
+  const t5 = s.get(client.traceId)!;
+  assert.deepEqual(
+    t5.spans.map((x) => [x.service, x.verdict]),
+    [
+      ['shop/web', 'allowed'],
+      ['shop/api', 'denied'],
+    ],
+  );
+  assert.equal(t5.summary.error, true, 'a denied hop makes the trace an error');
+  assert.equal(s.get(sp(6, '', 0, 0).traceId)!.spans[0]!.verdict, 'would-deny');
+  assert.equal(s.traceOfRequest('r1'), client.traceId);
+  assert.equal(s.traceOfRequest('nope'), undefined);
+});

@@ -1,0 +1,50 @@
+// What every sidecar reports to the control plane, as config: the gRPC access logs of TCP proxies and HTTP connection
+// managers, and the OpenTelemetry tracer of the HTTP connection managers. Pure.
+import { ApiVersion } from '../../../proto/gen/envoy/config/core/v3/config_source.js';
+import { T, pack, type PartialOf } from './envoy-types.js';
+import { ms, type GenerateSettings } from './names.js';
+
+/** The common part of every gRPC access log: to the control plane's cluster, under `logName`. */
+export function grpcLogCommon(s: GenerateSettings, logName: string) {
+  return {
+    logName,
+    grpcService: { envoyGrpc: { clusterName: s.controlPlaneCluster } },
+    transportApiVersion: ApiVersion.V3,
+    bufferFlushInterval: ms(s.alsFlushMs),
+  };
+}
+
+/** The HTTP access log of every HTTP connection manager: gRPC ALS to the control plane, under `logName`. */
+export function httpAccessLog(s: GenerateSettings, logName: string) {
+  return {
+    name: 'envoy.access_loggers.http_grpc',
+    // traceparent: the trace id of a denied or would-deny request, for its alert
+    typedConfig: pack(T.httpGrpcLog, {
+      commonConfig: grpcLogCommon(s, logName),
+      additionalRequestHeadersToLog: ['traceparent'],
+    }),
+  };
+}
+
+/**
+ * The OpenTelemetry tracer of every HTTP connection manager: OTLP/gRPC to the control plane over the same cluster as
+ * ADS and the access logs. One config serves every sidecar: Envoy names its node in every span (`node_id`, from its
+ * bootstrap) and its own address in every export (`x-forwarded-for`), which is what the receiver attributes by
+ * (serve/otlp-source.ts). Envoy sends the tracer's `initial_metadata` verbatim (no formatters, checked with 1.40), so
+ * per-node metadata is not possible in a config shared by a service's replicas. Envoy starts a trace or continues
+ * the one in `traceparent`, and sends it on upstream. `undefined` when tracing is off.
+ */
+export function hcmTracing(s: GenerateSettings): PartialOf<typeof T.hcm.codec>['tracing'] {
+  const pct = s.traceSamplingPercent;
+  if (!(pct > 0)) return undefined;
+  return {
+    randomSampling: { value: Math.min(100, pct) },
+    provider: {
+      name: 'envoy.tracers.opentelemetry',
+      typedConfig: pack(T.openTelemetryTracer, {
+        grpcService: { envoyGrpc: { clusterName: s.controlPlaneCluster } },
+        serviceName: 'nanoseg-sidecar',
+      }),
+    },
+  };
+}

@@ -1,0 +1,262 @@
+// A lean decoder for opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest: reads the span fields in
+// model/span.ts and skips the rest of the wire bytes (events, links, scopes, unknown attributes are never copied).
+// Pure and total: it never throws. Bytes that are not valid wire format cost the spans they hold, not the batch:
+// a broken span is counted and the next one is read, a broken scope or resource is counted once and the next one
+// is read; only when the outermost framing breaks is the rest of the message lost (counted as one).
+//
+// Field numbers are the OTLP specification's (proto/otlp/); a property test checks this decoder against the
+// generated one (test/unit/serve/otlp-decode.test.ts). ResourceSpans field 1000 (instrumentation_library_spans,
+// what older exporters send) is read like scope_spans.
+
+import {
+  MAX_ATTRIBUTE_CHARS,
+  SPAN_ATTRIBUTES,
+  type DecodedResourceSpans,
+  type DecodedSpan,
+  type DecodedTraceExport,
+  type SpanAttribute,
+  type SpanKind,
+  type SpanStatus,
+} from '../model/span.js';
+import { AlsDecodeError, I64, LEN, Reader, VARINT, tag } from './wire-reader.js';
+
+const KEPT = new Set<string>(SPAN_ATTRIBUTES);
+const KINDS: readonly SpanKind[] = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
+const STATUSES: readonly SpanStatus[] = ['unset', 'ok', 'error'];
+
+/** Mutable counters of one decode. */
+interface Tally {
+  invalid: number;
+  reason: string | undefined;
+  huge: number;
+}
+
+function invalid(t: Tally, reason: string, n = 1): void {
+  t.invalid += n;
+  t.reason ??= reason;
+}
+
+/** fixed64 as a number (nanoseconds since the epoch keep ~0.25 µs of precision, plenty for milliseconds) */
+function fixed64(r: Reader): number {
+  if (r.end - r.pos < 8) throw new AlsDecodeError('truncated fixed64');
+  const lo = r.buf.readUInt32LE(r.pos);
+  const hi = r.buf.readUInt32LE(r.pos + 4);
+  r.pos += 8;
+  return hi * 2 ** 32 + lo;
+}
+
+function bytesHex(r: Reader): string {
+  const start = r.len();
+  return r.buf.toString('hex', start, r.pos);
+}
+
+function cut(s: string, t: Tally): string {
+  if (s.length <= MAX_ATTRIBUTE_CHARS) return s;
+  t.huge++;
+  return s.slice(0, MAX_ATTRIBUTE_CHARS);
+}
+
+/** opentelemetry.proto.common.v1.AnyValue → its text (scalars only; arrays, maps and bytes read as '') */
+function anyValueText(r: Reader, t: Tally): string {
+  let v = '';
+  while (r.pos < r.end) {
+    const u = r.tag();
+    if (u === tag(1, LEN)) {
+      const start = r.len();
+      // a value longer than we keep is cut before it becomes a string
+      const end = Math.min(r.pos, start + MAX_ATTRIBUTE_CHARS * 4);
+      v = cut(r.buf.toString('utf8', start, end), t);
+      if (end < r.pos && v.length < MAX_ATTRIBUTE_CHARS) t.huge++;
+    } else if (u === tag(2, VARINT)) v = r.varint() !== 0 ? 'true' : 'false';
+    else if (u === tag(3, VARINT)) v = String(r.signedVarint());
+    else if (u === tag(4, I64)) v = String(r.double());
+    else r.skip(u);
+  }
+  return v;
+}
+
+/** One KeyValue: its key when kept (with the value stored into `into`), else nothing is copied. */
+function keyValue(r: Reader, into: Partial<Record<string, string>>, t: Tally, keep: (k: string) => boolean): void {
+  let key: string | undefined;
+  let valueAt: Reader | undefined;
+  while (r.pos < r.end) {
+    const u = r.tag();
+    if (u === tag(1, LEN)) {
+      const start = r.len();
+      // keys we keep are short ASCII: anything longer is skipped without a string
+      key = r.pos - start <= 32 ? r.buf.toString('latin1', start, r.pos) : undefined;
+    } else if (u === tag(2, LEN)) valueAt = r.sub();
+    else r.skip(u);
+  }
+  if (key !== undefined && valueAt !== undefined && keep(key)) into[key] = anyValueText(valueAt, t);
+}
+
+function span(r: Reader, t: Tally): DecodedSpan | string {
+  let traceId = '';
+  let spanId = '';
+  let parentSpanId = '';
+  let name = '';
+  let kind: SpanKind = 'unspecified';
+  let start = 0;
+  let end = 0;
+  let status: SpanStatus = 'unset';
+  const attributes: Partial<Record<SpanAttribute, string>> = {};
+  while (r.pos < r.end) {
+    const u = r.tag();
+    switch (u) {
+      case tag(1, LEN):
+        traceId = bytesHex(r);
+        break;
+      case tag(2, LEN):
+        spanId = bytesHex(r);
+        break;
+      case tag(4, LEN):
+        parentSpanId = bytesHex(r);
+        break;
+      case tag(5, LEN):
+        name = cut(r.string(), t);
+        break;
+      case tag(6, VARINT):
+        kind = KINDS[r.varint()] ?? 'unspecified';
+        break;
+      case tag(7, I64):
+        start = fixed64(r);
+        break;
+      case tag(8, I64):
+        end = fixed64(r);
+        break;
+      case tag(9, LEN):
+        keyValue(r.sub(), attributes, t, (k) => KEPT.has(k));
+        break;
+      case tag(15, LEN): {
+        const s = r.sub();
+        while (s.pos < s.end) {
+          const w = s.tag();
+          if (w === tag(3, VARINT)) status = STATUSES[s.varint()] ?? 'unset';
+          else s.skip(w);
+        }
+        break;
+      }
+      default:
+        r.skip(u);
+    }
+  }
+  if (traceId.length !== 32 || /^0+$/.test(traceId)) return 'trace id is not 16 bytes (or is zero)';
+  if (spanId.length !== 16 || /^0+$/.test(spanId)) return 'span id is not 8 bytes (or is zero)';
+  if (parentSpanId !== '' && parentSpanId.length !== 16) return 'parent span id is not 8 bytes';
+  if (/^0+$/.test(parentSpanId)) parentSpanId = '';
+  if (start <= 0 || end < start) return 'start/end times missing or end before start';
+  return { traceId, spanId, parentSpanId, name, kind, startMs: start / 1e6, endMs: end / 1e6, status, attributes };
+}
+
+/** ScopeSpans (or InstrumentationLibrarySpans): its spans field is 2 in both. */
+function scopeSpans(r: Reader, out: DecodedSpan[], t: Tally): void {
+  while (r.pos < r.end) {
+    const u = r.tag();
+    if (u !== tag(2, LEN)) {
+      r.skip(u);
+      continue;
+    }
+    const s = r.sub(); // a framing error here ends this scope (counted by the caller)
+    let d: DecodedSpan | string;
+    try {
+      d = span(s, t);
+    } catch (e) {
+      d = `span does not decode: ${(e as Error).message}`;
+    }
+    if (typeof d === 'string') invalid(t, d);
+    else out.push(d);
+  }
+}
+
+function resourceServiceName(r: Reader, t: Tally): string | undefined {
+  const found: Partial<Record<string, string>> = {};
+  while (r.pos < r.end) {
+    const u = r.tag();
+    if (u === tag(1, LEN)) keyValue(r.sub(), found, t, (k) => k === 'service.name');
+    else r.skip(u);
+  }
+  return found['service.name'];
+}
+
+function resourceSpans(r: Reader, t: Tally): DecodedResourceSpans {
+  let serviceName: string | undefined;
+  const spans: DecodedSpan[] = [];
+  while (r.pos < r.end) {
+    const u = r.tag();
+    if (u === tag(1, LEN)) {
+      const s = r.sub();
+      try {
+        serviceName = resourceServiceName(s, t);
+      } catch {
+        // an unreadable resource only loses its name (shown, never used for attribution)
+      }
+    } else if (u === tag(2, LEN) || u === tag(1000, LEN)) {
+      const s = r.sub();
+      try {
+        scopeSpans(s, spans, t);
+      } catch (e) {
+        invalid(t, `scope does not decode: ${(e as Error).message}`);
+      }
+    } else r.skip(u);
+  }
+  return serviceName !== undefined ? { serviceName, spans } : { spans };
+}
+
+/** Decodes one ExportTraceServiceRequest; never throws (what does not decode is counted in `invalid`). */
+export function decodeTraceExport(buf: Buffer): DecodedTraceExport {
+  const t: Tally = { invalid: 0, reason: undefined, huge: 0 };
+  const resources: DecodedResourceSpans[] = [];
+  const r = new Reader(buf, 0, buf.length);
+  try {
+    while (r.pos < r.end) {
+      const u = r.tag();
+      if (u !== tag(1, LEN)) {
+        r.skip(u);
+        continue;
+      }
+      const s = r.sub();
+      try {
+        resources.push(resourceSpans(s, t));
+      } catch (e) {
+        invalid(t, `resource does not decode: ${(e as Error).message}`);
+      }
+    }
+  } catch (e) {
+    invalid(t, `export request does not decode: ${(e as Error).message}`);
+  }
+  return {
+    resources,
+    invalid: t.invalid,
+    ...(t.reason !== undefined && { invalidReason: t.reason }),
+    hugeAttributes: t.huge,
+  };
+}
+
+/**
+ * How many spans an export holds, counted without decoding them (an export refused whole, e.g. over the size
+ * bound, still says how many spans it rejected). Stops counting where the framing breaks.
+ */
+export function countSpans(buf: Buffer): number {
+  let n = 0;
+  const each = (r: Reader, field: number | readonly number[], fn: (s: Reader) => void): void => {
+    const fields = typeof field === 'number' ? [field] : field;
+    while (r.pos < r.end) {
+      const u = r.tag();
+      if ((u & 7) === LEN && fields.includes(u >>> 3)) fn(r.sub());
+      else r.skip(u);
+    }
+  };
+  try {
+    each(new Reader(buf, 0, buf.length), 1, (rs) =>
+      each(rs, [2, 1000], (ss) =>
+        each(ss, 2, () => {
+          n++;
+        }),
+      ),
+    );
+  } catch {
+    // counted up to the break
+  }
+  return n;
+}

@@ -1,0 +1,260 @@
+// Recent traces, bounded in memory: the spans the OTLP receiver accepted, grouped by trace id, for `nanoseg traces`
+// and `nanoseg trace ID`. Pure in-memory state; time comes from the spans.
+//
+// Bounded: every span is charged an estimate of what it holds (a fixed part plus its strings); when the total passes
+// the budget (`serve --trace-buffer MIB`, default 64), whole traces go, oldest first (a ring of traces in arrival
+// order). One trace keeps at most MAX_SPANS_PER_TRACE spans; more are dropped and counted. Requests join by their
+// key (learn/request-id.ts): an access-log verdict (denied, would-deny) marks the span of the sidecar that decided,
+// whether the span arrived before the log entry or after it (a bounded memory of verdicts waiting for their span),
+// and an alert can name the trace of the request it is about.
+
+import type { SpanFacts } from '../learn/spans.js';
+import type { DecodedSpan, ServiceName, SpanKind, Verdict } from '../model/index.js';
+
+export type SpanVerdict = Verdict | 'allowed';
+
+export interface StoredSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string;
+  readonly name: string;
+  readonly kind: SpanKind;
+  readonly service: ServiceName;
+  readonly workload: string;
+  readonly node: string;
+  readonly peer: string;
+  readonly startMs: number;
+  readonly durationMs: number;
+  /** the HTTP status when the span has one, else the OTLP status ("ok", "error", "unset") */
+  readonly status: string;
+  readonly error: boolean;
+  verdict: SpanVerdict;
+  readonly requestKey?: string;
+}
+
+export interface TraceSummary {
+  readonly traceId: string;
+  readonly rootService: ServiceName;
+  /** ISO time of the earliest span's start */
+  readonly startTime: string;
+  readonly durationMs: number;
+  readonly error: boolean;
+}
+
+export interface TraceQuery {
+  readonly service?: ServiceName;
+  readonly errors?: boolean;
+  readonly slowerThanMs?: number;
+  readonly limit?: number;
+}
+
+export interface TraceStoreStats {
+  traces: number;
+  spans: number;
+  bytes: number;
+  readonly budgetBytes: number;
+  evictedTraces: number;
+  droppedSpans: number;
+  duplicateSpans: number;
+}
+
+interface TraceEntry {
+  readonly traceId: string;
+  readonly spans: StoredSpan[];
+  bytes: number;
+}
+
+export const MAX_SPANS_PER_TRACE = 512;
+/** verdicts whose span has not arrived yet, kept at most */
+const MAX_PENDING_VERDICTS = 10_000;
+/** what a span costs besides its strings (object, fields, array and map slots) */
+const SPAN_OVERHEAD_BYTES = 320;
+
+function spanBytes(s: StoredSpan): number {
+  const strings =
+    s.traceId.length +
+    s.spanId.length +
+    s.parentSpanId.length +
+    s.name.length +
+    s.service.length +
+    s.workload.length +
+    s.node.length +
+    s.peer.length +
+    s.status.length +
+    (s.requestKey?.length ?? 0);
+  return SPAN_OVERHEAD_BYTES + 2 * strings;
+}
+
+export class TraceStore {
+  private readonly traces = new Map<string, TraceEntry>();
+  /** request key → trace id, for the spans in the store */
+  private readonly byRequest = new Map<string, string>();
+  /** request key → verdicts reported before their span arrived */
+  private readonly pending = new Map<string, { enforcer: ServiceName; verdict: Verdict }[]>();
+  readonly stats: TraceStoreStats;
+
+  constructor(budgetBytes: number) {
+    this.stats = {
+      traces: 0,
+      spans: 0,
+      bytes: 0,
+      budgetBytes,
+      evictedTraces: 0,
+      droppedSpans: 0,
+      duplicateSpans: 0,
+    };
+  }
+
+  /** Adds one accepted span; false when it was dropped (its trace is full, or it is there already). */
+  add(span: DecodedSpan, facts: SpanFacts): boolean {
+    let t = this.traces.get(span.traceId);
+    if (t === undefined) {
+      t = { traceId: span.traceId, spans: [], bytes: 0 };
+      this.traces.set(span.traceId, t);
+      this.stats.traces++;
+    } else {
+      if (t.spans.length >= MAX_SPANS_PER_TRACE) {
+        this.stats.droppedSpans++;
+        return false;
+      }
+      if (t.spans.some((s) => s.spanId === span.spanId)) {
+        this.stats.duplicateSpans++;
+        return false;
+      }
+    }
+    const key = facts.requestKey;
+    const stored: StoredSpan = {
+      traceId: span.traceId,
+      spanId: span.spanId,
+      parentSpanId: span.parentSpanId,
+      name: span.name,
+      kind: span.kind,
+      service: facts.service,
+      workload: facts.workload,
+      node: facts.node,
+      peer: facts.peer,
+      startMs: span.startMs,
+      durationMs: Math.max(0, span.endMs - span.startMs),
+      status: facts.httpStatus !== undefined ? String(facts.httpStatus) : facts.error ? 'error' : span.status,
+      error: facts.error,
+      verdict: 'allowed',
+      ...(key !== undefined && { requestKey: key }),
+    };
+    if (key !== undefined) {
+      this.byRequest.set(key, span.traceId);
+      const waiting = this.pending.get(key);
+      if (waiting) {
+        for (const w of waiting) if (w.enforcer === stored.service) stored.verdict = w.verdict;
+        if (waiting.every((w) => w.enforcer === stored.service)) this.pending.delete(key);
+      }
+    }
+    const b = spanBytes(stored);
+    t.spans.push(stored);
+    t.bytes += b;
+    this.stats.spans++;
+    this.stats.bytes += b;
+    this.evict(span.traceId);
+    return true;
+  }
+
+  /**
+   * A verdict of the sidecar of `enforcer` on the request with this key: marks that service's span of the
+   * request, now or when it arrives.
+   */
+  verdict(requestKey: string, enforcer: ServiceName, verdict: Verdict): void {
+    const traceId = this.byRequest.get(requestKey);
+    const t = traceId !== undefined ? this.traces.get(traceId) : undefined;
+    const span = t?.spans.find((s) => s.requestKey === requestKey && s.service === enforcer);
+    if (span) {
+      span.verdict = verdict;
+      return;
+    }
+    if (this.pending.size >= MAX_PENDING_VERDICTS) {
+      const oldest = this.pending.keys().next();
+      if (!oldest.done) this.pending.delete(oldest.value);
+    }
+    const list = this.pending.get(requestKey);
+    if (list) list.push({ enforcer, verdict });
+    else this.pending.set(requestKey, [{ enforcer, verdict }]);
+  }
+
+  /** The trace a request belongs to, when one of its spans is in the store. */
+  traceOfRequest(requestKey: string): string | undefined {
+    return this.byRequest.get(requestKey);
+  }
+
+  /** Summaries of the traces that match, newest first. */
+  list(q: TraceQuery = {}): TraceSummary[] {
+    const out: TraceSummary[] = [];
+    const limit = q.limit ?? 100;
+    const entries = [...this.traces.values()];
+    for (let i = entries.length - 1; i >= 0 && out.length < limit; i--) {
+      const t = entries[i]!;
+      if (q.service !== undefined && !t.spans.some((s) => s.service === q.service)) continue;
+      const s = summarize(t);
+      if (q.errors && !s.error) continue;
+      if (q.slowerThanMs !== undefined && !(s.durationMs > q.slowerThanMs)) continue;
+      out.push(s);
+    }
+    return out;
+  }
+
+  /** One trace: its summary and its spans in start order. */
+  get(traceId: string): { summary: TraceSummary; spans: readonly StoredSpan[] } | undefined {
+    const t = this.traces.get(traceId.toLowerCase());
+    if (t === undefined) return undefined;
+    return { summary: summarize(t), spans: [...t.spans].sort((a, b) => a.startMs - b.startMs) };
+  }
+
+  /** Oldest traces go while the store is over its budget (never the one just added to, unless it alone is). */
+  private evict(current: string): void {
+    while (this.stats.bytes > this.stats.budgetBytes && this.traces.size > 0) {
+      const first = this.traces.keys().next();
+      if (first.done) return;
+      let id = first.value;
+      if (id === current && this.traces.size > 1) {
+        // the newest trace grew past the budget on its own account: the oldest other one goes first
+        const it = this.traces.keys();
+        it.next();
+        id = it.next().value as string;
+      }
+      this.remove(id);
+    }
+  }
+
+  private remove(traceId: string): void {
+    const t = this.traces.get(traceId);
+    if (t === undefined) return;
+    this.traces.delete(traceId);
+    for (const s of t.spans) {
+      if (s.requestKey !== undefined && this.byRequest.get(s.requestKey) === traceId)
+        this.byRequest.delete(s.requestKey);
+    }
+    this.stats.traces--;
+    this.stats.spans -= t.spans.length;
+    this.stats.bytes -= t.bytes;
+    this.stats.evictedTraces++;
+  }
+}
+
+function summarize(t: TraceEntry): TraceSummary {
+  let start = Infinity;
+  let end = -Infinity;
+  let error = false;
+  const ids = new Set(t.spans.map((s) => s.spanId));
+  let root: StoredSpan | undefined;
+  for (const s of t.spans) {
+    if (s.startMs < start) start = s.startMs;
+    if (s.startMs + s.durationMs > end) end = s.startMs + s.durationMs;
+    if (s.error || s.verdict === 'denied') error = true;
+    const isRoot = s.parentSpanId === '' || !ids.has(s.parentSpanId);
+    if (isRoot && (root === undefined || s.startMs < root.startMs)) root = s;
+  }
+  return {
+    traceId: t.traceId,
+    rootService: root?.service ?? '',
+    startTime: new Date(Number.isFinite(start) ? start : 0).toISOString(),
+    durationMs: Number.isFinite(end - start) ? Math.round((end - start) * 1000) / 1000 : 0,
+    error,
+  };
+}
