@@ -94,19 +94,20 @@ export async function ensureLabNamespace(state: LabState): Promise<void> {
 }
 
 /**
- * IPv6 on the bridge of a dual-stack lab, before it goes up: no link-local address (so the gateway sends no router
- * advertisements, no redirects — Linux sends those only from a link-local address — and no MLD of its own), no
- * DAD, no multicast snooping (members send no MLD reports the bridge could learn from). Only the gateway address.
+ * IPv6 on the bridge of a dual-stack lab, before it goes up: no DAD, no multicast snooping (members send no MLD
+ * reports it could learn from). It keeps its link-local address: Linux solicits a neighbour for a forwarded packet
+ * only from one. It sends no router advertisements (nothing in the lab runs a router daemon); the redirects it may
+ * send for member-to-member traffic are ignored (members do not accept redirects).
  */
 async function bridgeIpv6(ns: string, bridge: string): Promise<void> {
-  await runOk(['ip', '-n', ns, 'link', 'set', 'dev', bridge, 'addrgenmode', 'none']);
   await runOk(['ip', '-n', ns, 'link', 'set', 'dev', bridge, 'type', 'bridge', 'mcast_snooping', '0']);
   await runOk(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${bridge}.accept_dad=0`]);
 }
 
 /**
  * A member's eth0 in a dual-stack lab, before it goes up: no link-local address, no DAD (the address is usable at
- * once), no router solicitations and no router advertisements accepted: its only IPv6 address is `address6`/128.
+ * once), no router solicitations, no router advertisements or redirects accepted: its only IPv6 address is
+ * `address6`/128 and everything goes via the gateway.
  */
 async function memberIpv6Sysctls(namespace: string): Promise<void> {
   await runOk(['ip', '-n', namespace, 'link', 'set', 'dev', 'eth0', 'addrgenmode', 'none']);
@@ -120,6 +121,7 @@ async function memberIpv6Sysctls(namespace: string): Promise<void> {
     'net.ipv6.conf.eth0.accept_dad=0',
     'net.ipv6.conf.eth0.accept_ra=0',
     'net.ipv6.conf.eth0.router_solicitations=0',
+    'net.ipv6.conf.eth0.accept_redirects=0',
   ]);
 }
 
