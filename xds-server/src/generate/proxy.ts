@@ -146,6 +146,8 @@ export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_S
 function directDestinations(compiled: CompiledPolicy, vips: ReadonlySet<string>): { cidr: string; port: number }[] {
   const seen = new Map<string, { cidr: string; port: number }>();
   for (const d of compiled.outbound) {
+    // udp and icmp rules are the kernel's: Envoy has no chain for them (an icmp rule has no port at all)
+    if (!d.rule.points.includes('sidecar')) continue;
     for (const cidr of d.cidrs) {
       const ip = cidr.split('/')[0]!;
       if (vips.has(ip)) continue;
