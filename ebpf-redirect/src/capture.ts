@@ -17,6 +17,8 @@ export interface CapturePod {
   /** the pod's network namespace; also names its cgroups and pin folder */
   readonly namespace: string;
   readonly address: string;
+  /** the pod's IPv6 address (dual-stack): native IPv6 is redirected to the sidecar at it; absent: not redirected */
+  readonly address6?: string;
 }
 
 export interface CaptureMode {
@@ -154,7 +156,8 @@ async function attachPrograms(pod: CapturePod, mode: 'ebpf' | 'guard', sockmap: 
   const d = podCgroupDirs(pod.namespace, r);
   const argv = [LOADER, 'attach', '--objdir', EBPF_BUILD_DIR, '--pin', podPinDir(pod.namespace, roots(r).bpffs)];
   argv.push('--mode', mode, '--app-cgroup', d.app, '--sidecar-cgroup', d.sidecar, '--pod-cgroup', d.pod);
-  argv.push('--pod-ip4', pod.address, ...(sockmap ? ['--sockmap'] : []));
+  argv.push('--pod-ip4', pod.address, ...(pod.address6 !== undefined ? ['--pod-ip6', pod.address6] : []));
+  if (sockmap) argv.push('--sockmap');
   const res = await run(argv);
   if (res.code !== 0) throw new Error(`ebpf-redirect (${mode}) for ${pod.namespace}: ${res.stderr.trim()}`);
 }

@@ -7,6 +7,10 @@
 // must equal the denied alerts of enforce, keyed by (source, destination, port); every call enforce blocks must
 // have been reported in monitor, and nothing enforce allows.
 //
+// The lab is dual-stack: the matrix's IPv6 row repeats every call by address over IPv6. A call to a service's pod
+// over IPv6 is the same key as over IPv4 (the same service, the same port: it must be allowed or blocked alike); an
+// external's IPv6 address is a key of its own, which nothing learned, so it is (would be) denied throughout.
+//
 // Every server port speaks one protocol (HTTP or a TCP line echo) and is called with it only: alerts are
 // aggregated per (source, destination, port), so a TCP call to an HTTP port would hide a missing HTTP alert.
 import { describe, test, before, after } from 'node:test';
@@ -28,14 +32,17 @@ const LAB = `
 apiVersion: nanoseg.io/v1alpha1
 kind: Lab
 name: matrix
+subnet6: fd6e:7367::/64
 pods:
   - name: loadgen
     service: shop/loadgen
     address: 10.213.0.5
+    address6: fd6e:7367::5
     run: "python3 ${APP} call --every 0.1 http://web.shop:8080/"
   - name: web-1
     service: shop/web
     address: 10.213.0.11
+    address6: fd6e:7367::11
     ports: [8080]
     run:
       - "python3 ${APP} http 8080"
@@ -44,6 +51,7 @@ pods:
   - name: api-1
     service: shop/api
     address: 10.213.0.21
+    address6: fd6e:7367::21
     ports: [9090, 9091, 9092]
     run:
       - "python3 ${APP} http 9090"
@@ -53,14 +61,17 @@ pods:
   - name: db-1
     service: data/db
     address: 10.213.0.31
+    address6: fd6e:7367::31
     ports: [5432]
     run: ["python3 ${APP} tcp 5432", "python3 ${APP} http 8081"]
 externals:
   - name: payments
     address: 203.0.113.10
+    address6: 2001:db8::10
     run: ["python3 ${APP} http 443", "python3 ${APP} http 444", "python3 ${APP} tcp 2000", "python3 ${APP} tcp 2001"]
   - name: stranger
     address: 203.0.113.20
+    address6: 2001:db8::20
     run: ["python3 ${APP} http 80", "python3 ${APP} tcp 2000"]
 `;
 
@@ -71,6 +82,7 @@ interface Server {
   /** how a client names it: the service's VIP name (for declared ports) or the external's name */
   readonly name?: string;
   readonly address: string;
+  readonly address6: string;
   readonly port: number;
   /** what the server speaks: HTTP, or a TCP line echo */
   readonly proto: Proto;
@@ -78,28 +90,68 @@ interface Server {
   readonly declared: boolean;
 }
 const SERVERS: readonly Server[] = [
-  { service: 'shop/web', name: 'web.shop', address: '10.213.0.11', port: 8080, proto: 'http', declared: true },
-  { service: 'shop/web', address: '10.213.0.11', port: 7070, proto: 'tcp', declared: false },
-  { service: 'shop/api', name: 'api.shop', address: '10.213.0.21', port: 9090, proto: 'http', declared: true },
-  { service: 'shop/api', name: 'api.shop', address: '10.213.0.21', port: 9091, proto: 'http', declared: true },
-  { service: 'shop/api', name: 'api.shop', address: '10.213.0.21', port: 9092, proto: 'tcp', declared: true },
-  { service: 'data/db', name: 'db.data', address: '10.213.0.31', port: 5432, proto: 'tcp', declared: true },
-  { service: 'data/db', address: '10.213.0.31', port: 8081, proto: 'http', declared: false },
-  { name: 'payments', address: '203.0.113.10', port: 443, proto: 'http', declared: true },
-  { name: 'payments', address: '203.0.113.10', port: 444, proto: 'http', declared: true },
-  { name: 'payments', address: '203.0.113.10', port: 2000, proto: 'tcp', declared: true },
-  { name: 'payments', address: '203.0.113.10', port: 2001, proto: 'tcp', declared: true },
-  { address: '203.0.113.20', port: 80, proto: 'http', declared: true },
-  { address: '203.0.113.20', port: 2000, proto: 'tcp', declared: true },
+  {
+    service: 'shop/web',
+    name: 'web.shop',
+    address: '10.213.0.11',
+    address6: 'fd6e:7367::11',
+    port: 8080,
+    proto: 'http',
+    declared: true,
+  },
+  { service: 'shop/web', address: '10.213.0.11', address6: 'fd6e:7367::11', port: 7070, proto: 'tcp', declared: false },
+  {
+    service: 'shop/api',
+    name: 'api.shop',
+    address: '10.213.0.21',
+    address6: 'fd6e:7367::21',
+    port: 9090,
+    proto: 'http',
+    declared: true,
+  },
+  {
+    service: 'shop/api',
+    name: 'api.shop',
+    address: '10.213.0.21',
+    address6: 'fd6e:7367::21',
+    port: 9091,
+    proto: 'http',
+    declared: true,
+  },
+  {
+    service: 'shop/api',
+    name: 'api.shop',
+    address: '10.213.0.21',
+    address6: 'fd6e:7367::21',
+    port: 9092,
+    proto: 'tcp',
+    declared: true,
+  },
+  {
+    service: 'data/db',
+    name: 'db.data',
+    address: '10.213.0.31',
+    address6: 'fd6e:7367::31',
+    port: 5432,
+    proto: 'tcp',
+    declared: true,
+  },
+  { service: 'data/db', address: '10.213.0.31', address6: 'fd6e:7367::31', port: 8081, proto: 'http', declared: false },
+  { name: 'payments', address: '203.0.113.10', address6: '2001:db8::10', port: 443, proto: 'http', declared: true },
+  { name: 'payments', address: '203.0.113.10', address6: '2001:db8::10', port: 444, proto: 'http', declared: true },
+  { name: 'payments', address: '203.0.113.10', address6: '2001:db8::10', port: 2000, proto: 'tcp', declared: true },
+  { name: 'payments', address: '203.0.113.10', address6: '2001:db8::10', port: 2001, proto: 'tcp', declared: true },
+  { address: '203.0.113.20', address6: '2001:db8::20', port: 80, proto: 'http', declared: true },
+  { address: '203.0.113.20', address6: '2001:db8::20', port: 2000, proto: 'tcp', declared: true },
 ];
 /** pod or external name → its service (or its address, for an external: that is how alerts name it) */
-const SOURCES: Readonly<Record<string, { service?: string; address: string }>> = {
-  loadgen: { service: 'shop/loadgen', address: '10.213.0.5' },
-  'web-1': { service: 'shop/web', address: '10.213.0.11' },
-  'api-1': { service: 'shop/api', address: '10.213.0.21' },
-  'db-1': { service: 'data/db', address: '10.213.0.31' },
-  payments: { address: '203.0.113.10' },
-  stranger: { address: '203.0.113.20' },
+const SOURCES: Readonly<Record<string, { service?: string; address: string; address6: string }>> = {
+  loadgen: { service: 'shop/loadgen', address: '10.213.0.5', address6: 'fd6e:7367::5' },
+  'web-1': { service: 'shop/web', address: '10.213.0.11', address6: 'fd6e:7367::11' },
+  'api-1': { service: 'shop/api', address: '10.213.0.21', address6: 'fd6e:7367::21' },
+  'db-1': { service: 'data/db', address: '10.213.0.31', address6: 'fd6e:7367::31' },
+  payments: { address: '203.0.113.10', address6: '2001:db8::10' },
+  stranger: { address: '203.0.113.20', address6: '2001:db8::20' },
 };
 
 interface Call {
@@ -141,6 +193,15 @@ function matrix(): Call[] {
           key: key(src.service ?? src.address, s.service ?? s.address, s.port),
         });
       }
+      // the IPv6 row: the same server by its IPv6 address, from the source's IPv6 address
+      calls.push({
+        id: `${from} → [${s.address6}]:${s.port} ${s.proto}`,
+        from,
+        host: s.address6,
+        port: s.port,
+        proto: s.proto,
+        key: key(src.service ?? src.address6, s.service ?? s.address6, s.port),
+      });
     }
   }
   return calls;

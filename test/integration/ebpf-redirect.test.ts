@@ -1,5 +1,5 @@
 // ebpf-redirect and the cgroup-based nftables capture against real sockets, in a network namespace and cgroups of
-// their own: connect4 redirect + getsockopt(SO_ORIGINAL_DST) + getpeername, the sockmap fast path (1 MB each way,
+// their own: connect4/connect6 redirect + getsockopt(SO_ORIGINAL_DST, IP6T_SO_ORIGINAL_DST) + getpeername, the sockmap fast path (1 MB each way,
 // half-close, a connection made before the programs), the bind guard in both modes, the sidecar told apart by its
 // cgroup (not its uid), and everything removed afterwards. (None of these program types supports BPF_PROG_TEST_RUN
 // for what is tested here — sock_addr, sockopt and sock_ops have no test_run, sk_msg only a stub — so real sockets.)
@@ -25,6 +25,7 @@ const PEER = join(projectRoot(), 'test', 'integration', 'fixtures', 'ebpf-peer.p
 const NS = 'nsgt-ebpf';
 const ROOTS = { cgroupRoot: 'nanoseg-test', bpffs: '/run/nanoseg/bpffs-test' } as const;
 const POD = { namespace: NS, address: '10.99.0.2' };
+const POD6 = { ...POD, address6: 'fd99::2' };
 const isRoot = process.getuid?.() === 0;
 const missing = isRoot ? await ebpfMissing() : undefined;
 const skip = !isRoot ? 'needs root (namespaces, cgroups, eBPF)' : missing;
@@ -68,6 +69,7 @@ describe('ebpf-redirect against real sockets', { skip, timeout: 120_000 }, () =>
     await runOk(['ip', '-n', NS, 'link', 'set', 'lo', 'up']);
     await runOk(['ip', '-n', NS, 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1']);
     await runOk(['ip', '-n', NS, 'addr', 'add', '10.99.0.2/24', 'dev', 'v0']);
+    await runOk(['ip', '-n', NS, '-6', 'addr', 'add', 'fd99::2/64', 'dev', 'v0', 'nodad']);
     await runOk(['ip', '-n', NS, 'link', 'set', 'v0', 'up']);
     await runOk(['ip', '-n', NS, 'link', 'set', 'v1', 'up']);
     await ensurePodCgroups(NS, ROOTS);
@@ -105,6 +107,21 @@ describe('ebpf-redirect against real sockets', { skip, timeout: 120_000 }, () =>
     const { app, side } = await roundTrip(300_000);
     assert.equal(side['orig'], '10.99.0.77:80');
     assert.equal(app['echoed'], app['sent']);
+  });
+
+  test('IPv6, both modes: native IPv6 reaches the sidecar, which reads IP6T_SO_ORIGINAL_DST; the app sees its peer', async () => {
+    for (const mode of [ebpfCapture(ROOTS), nftablesCapture(ROOTS)]) {
+      await mode.install(POD6);
+      const side = py('sidecar', ['side6', '15001']).lines;
+      await side.next(); // listening
+      const app = await once('app', ['app', 'fd99::77', '80', '100000']);
+      const s = JSON.parse((await side.next()).value as string) as Record<string, unknown>;
+      // ebpf: connect6 sent it to [fd99::2]:15001 and getsockopt answers from nsg_orig; nftables: conntrack
+      assert.equal(s['orig'], '[fd99::77]:80', mode.name);
+      assert.equal(app['peer'], '[fd99::77]:80', `${mode.name}: getpeername shows the real peer`);
+      assert.equal(app['echoed'], app['sent'], mode.name);
+      assert.equal(s['received'], 100000, mode.name);
+    }
   });
 
   test('bind guard: the app may not bind 15000-15006 in either mode, whatever its uid; other ports are fine', async () => {

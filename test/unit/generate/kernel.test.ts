@@ -84,7 +84,11 @@ test('the kernel enforces the same rules the sidecar compiles: tcp/http as TCP t
   assert.match(t, /tcp \. 10\.213\.255\.1\/32 \. 5432/, 'the VIP too');
   assert.match(t, /udp \. 10\.213\.0\.53\/32 \. 53/);
   assert.match(t, /tcp \. 203\.0\.113\.10\/32 \. 443/, 'http with SNI is TCP to its port here (SNI is the sidecar’s)');
-  assert.doesNotMatch(t, /fd00::53/, 'IPv4 only');
+  assert.match(t, /set egress\/shop\/web\/ports6 \{[^}]*udp \. fd00::53\/128 \. 53/, 'a service peer: both families');
+  assert.doesNotMatch(
+    t.slice(t.indexOf('set egress/shop/web/ports {'), t.indexOf('set egress/shop/web/ports6')),
+    /fd00/,
+  );
   assert.match(t, new RegExp(`set ${web}/icmp \\{[^}]*203\\.0\\.113\\.10/32`));
   assert.match(t, /10\.213\.0\.11 : jump egress\/shop\/web/);
   assert.match(t, /10\.213\.0\.12 : jump egress\/shop\/web/, 'every replica');
@@ -103,6 +107,70 @@ test('anti-spoofing: each known port is bound to its addresses; unknown ports an
   assert.match(t, /"vh-web-1" \. 10\.213\.0\.11/);
   assert.match(t, /"vh-payments" \. 203\.0\.113\.10/);
   assert.doesNotMatch(t, /198\.51\.100\.7/, 'an external without an interface binds nothing');
-  assert.match(t, /iifname \. ip saddr @bound accept\n\s+log group 7 prefix "nsg spoof" drop/);
+  assert.match(
+    t,
+    /iifname \. ip saddr @bound accept\n[\s\S]*?\n\s+log group 7 prefix "nsg spoof" drop\n\s+\}\n\s+chain forward/,
+  );
   assert.match(t, /chain forward \{\n\s+type filter hook forward priority filter; policy drop;/, 'no L2 between ports');
+});
+
+// A dual-stack lab: web and db have IPv6 addresses, payments is an external with both.
+const INV6: Inventory = {
+  workloads: [
+    { name: 'web-1', service: 'shop/web', addresses: ['10.213.0.11', 'fd6e::b'], ports: [8080], interface: 'vh-web-1' },
+    { name: 'db-1', service: 'data/db', addresses: ['10.213.0.31', 'fd6e::1f'], ports: [5432], interface: 'vh-db-1' },
+  ],
+  externals: [
+    { name: 'payments', address: '203.0.113.10', interface: 'vh-payments' },
+    { name: 'payments', address: '2001:db8::10', interface: 'vh-payments' },
+  ],
+  vips: [],
+};
+
+function services6(): KernelService[] {
+  return [
+    { service: 'shop/web', mode: 'enforce', compiled: compilePolicy(WEB, INV6) },
+    { service: 'data/db', mode: 'monitor', compiled: compilePolicy(DB, INV6) },
+  ];
+}
+
+test('golden: a dual-stack lab, enforce and monitor', () => {
+  assertGoldenText('kernel/dual-stack.nft', kernelRuleset({ services: services6(), inventory: INV6 }));
+});
+
+test('IPv6: a rule goes into its peer’s family; a policy with only IPv4 peers allows no IPv6', () => {
+  const t = kernelRuleset({ services: services6(), inventory: INV6 });
+  const section = (start: string, end: string) => t.slice(t.indexOf(start), t.indexOf(end, t.indexOf(start) + 1));
+  // payments is allowed by its IPv4 address only: its IPv6 address is in no set
+  assert.match(section('set egress/shop/web/ports {', '}\n  }'), /tcp \. 203\.0\.113\.10\/32 \. 443/);
+  assert.doesNotMatch(t, /2001:db8::10\/128/);
+  // a service peer stands for both families of its workloads
+  assert.match(section('set egress/shop/web/ports6 {', '}\n  }'), /tcp \. fd6e::1f\/128 \. 5432/);
+  assert.match(section('set ingress/data/db/ports6 {', '}\n  }'), /tcp \. fd6e::b\/128 \. 5432/);
+  // IPv6 flows of an enforced service jump to its chain, where only the IPv6 sets can match them
+  assert.match(t, /map egress6 \{\n\s+type ipv6_addr : verdict;[^}]*fd6e::b : jump egress\/shop\/web/);
+  const chain = section('chain egress/shop/web {', '  }');
+  assert.match(chain, /meta l4proto \. ip6 daddr \. th dport @egress\/shop\/web\/ports6 return/);
+  assert.match(chain, /meta l4proto ipv6-icmp ip6 daddr @egress\/shop\/web\/icmp6 return/);
+  assert.match(t, /ip6 saddr vmap @egress6\n\s+ip daddr vmap @ingress\n\s+ip6 daddr vmap @ingress6/);
+  assert.match(t, /meta l4proto \{ udp, icmp, ipv6-icmp \} ct state new log/);
+});
+
+test('IPv6 anti-spoofing binds each port’s IPv6 addresses and neighbour advertisements; ND to the gateway passes', () => {
+  const t = kernelRuleset({ services: services6(), inventory: INV6 });
+  assert.match(
+    t,
+    /set bound6 \{\n\s+type ifname \. ipv6_addr;[^}]*"vh-payments" \. 2001:db8::10,[^}]*"vh-web-1" \. fd6e::b,/,
+  );
+  const input = t.slice(t.indexOf('chain input {'), t.indexOf('chain forward {'));
+  const na = input.indexOf('icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @nd6 log');
+  const v6 = input.indexOf('ether type ip6 iifname . ip6 saddr @bound6 accept');
+  assert.ok(na > 0 && na < v6, 'a forged neighbour advertisement is dropped before the source check accepts it');
+  assert.ok(input.indexOf('ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } drop') > v6);
+  const inetInput = t.slice(t.lastIndexOf('chain input {'));
+  assert.ok(
+    inetInput.indexOf('icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept') <
+      inetInput.indexOf('ip6 saddr vmap @egress6'),
+    'neighbour discovery with the gateway before any policy chain',
+  );
 });

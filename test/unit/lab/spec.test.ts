@@ -79,10 +79,10 @@ test('pod address outside the subnet: path, line and column', () => {
 
 test('unknown fields point at the key', () => {
   assert.deepEqual(formatted(VALID.replace('    ports: [8080]', '    ports: [8080]\n    replicas: 3')), [
-    'lab.yaml:10:5: pods[0].replicas: unknown field (allowed: name, service, address, run, ports, user, privileged, capture, sockmap)',
+    'lab.yaml:10:5: pods[0].replicas: unknown field (allowed: name, service, address, address6, run, ports, user, privileged, capture, sockmap)',
   ]);
   assert.deepEqual(formatted(`color: red\n${VALID}`), [
-    'lab.yaml:1:1: color: unknown field (allowed: apiVersion, kind, name, subnet, dns, capture, sockmap, pods, externals)',
+    'lab.yaml:1:1: color: unknown field (allowed: apiVersion, kind, name, subnet, subnet6, dns, capture, sockmap, pods, externals)',
   ]);
 });
 

@@ -88,3 +88,28 @@ test('one flow counts once: its would-deny line and its observation line are ded
   learner.observe(other.flow.obs);
   assert.equal(learner.edges()[0]?.evidence.count, 2);
 });
+
+test('IPv6: flows are attributed by IPv6 address; ICMPv6 is icmp, its echo request (128) only', () => {
+  const dual = IdentityIndex.build({
+    workloads: [{ name: 'web-1', service: 'shop/web', addresses: ['10.213.0.11', 'fd6e::b'], ports: [] }],
+    externals: [],
+    vips: [],
+  });
+  const u = kernelFlow(event(line('nsg obs', 17, 'fd6e::b', '2001:db8::10', 40000, 53)), dual, 5, 'k');
+  assert.ok(u.ok);
+  assert.deepEqual(u.flow.obs.source, { service: 'shop/web' });
+  assert.equal(u.flow.obs.sourceWorkload, 'web-1');
+  assert.deepEqual(u.flow.obs.destination, { cidr: '2001:db8::10/128' });
+  const echo = kernelFlow(event(line('nsg obs', 58, '2001:db8::10', 'fd6e::b', 0, 0, 128, 9)), dual, 5, 'k');
+  assert.ok(echo.ok);
+  assert.equal(echo.flow.obs.protocol, 'icmp');
+  assert.equal(echo.flow.obs.port, 0);
+  // an ICMPv6 echo reply or neighbour solicitation is no new flow; IPv4's echo request number means nothing here
+  for (const t of [129, 135, 8]) {
+    const r = kernelFlow(event(line('nsg obs', 58, '2001:db8::10', 'fd6e::b', 0, 0, t, 9)), dual, 5, 'k');
+    assert.equal(r.ok, false, `icmpv6 type ${t}`);
+  }
+  const deny = kernelFlow(event(line('nsg deny ingress', 58, '2001:db8::10', 'fd6e::b', 0, 0, 128, 9)), dual, 5, 'k');
+  assert.ok(deny.ok);
+  assert.equal(deny.flow.verdict?.enforcer, 'shop/web');
+});

@@ -9,7 +9,8 @@
                                      that must come back), icmp://HOST (one echo request, over an ICMP ping socket),
                                      dns://NAME (a lookup through the system resolver) or dns://NAME@SERVER (one A query
                                      sent straight to SERVER:53, whose answer must come back); each round calls every
-                                     target once; failures are printed and do not stop the loop.
+                                     target once; failures are printed and do not stop the loop. An IPv6 HOST is
+                                     written [ADDRESS] (icmp://[fd00::1] too). Servers take IPv4 and IPv6 alike.
 Standard library only, so every pod can run it without installing anything.
 """
 import http.server
@@ -38,9 +39,47 @@ class Echo(socketserver.StreamRequestHandler):
             self.wfile.write(line)
 
 
-class Threaded(socketserver.ThreadingMixIn, socketserver.TCPServer):
+def dual_stack():
+    """Whether this host can listen on [::] (IPv6 on): servers then take IPv4 and IPv6 on one socket."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class DualStack:
+    """A server bound to [::] with IPV6_V6ONLY off (IPv4 clients arrive as ::ffff:a.b.c.d), or 0.0.0.0 without IPv6."""
+    address_family = socket.AF_INET6 if dual_stack() else socket.AF_INET
+
+    def server_bind(self):
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def any_address():
+    return "::" if DualStack.address_family == socket.AF_INET6 else "0.0.0.0"
+
+
+class Threaded(DualStack, socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+
+class ThreadedUdp(DualStack, socketserver.ThreadingUDPServer):
+    pass
+
+
+def host_port(rest):
+    """HOST:PORT or [IPV6]:PORT → (host, port)"""
+    host, port = rest.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+def family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def call(target, timeout=3.0):
@@ -49,37 +88,40 @@ def call(target, timeout=3.0):
             r.read()
             return r.status
     if target.startswith("tcp://"):
-        host, port = target[len("tcp://"):].rsplit(":", 1)
-        with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        host, port = host_port(target[len("tcp://"):])
+        with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(b"ping\n")
             data = s.makefile().readline()
             if data != "ping\n":
                 raise IOError("bad echo: %r" % data)
             return "ok"
     if target.startswith("udp://"):
-        host, port = target[len("udp://"):].rsplit(":", 1)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        host, port = host_port(target[len("udp://"):])
+        with socket.socket(family(host), socket.SOCK_DGRAM) as s:
             s.settimeout(timeout)
-            s.connect((host, int(port)))
+            s.connect((host, port))
             s.send(b"ping\n")
             if s.recv(2048) != b"ping\n":
                 raise IOError("bad udp echo")
             return "ok"
     if target.startswith("icmp://"):
-        host = target[len("icmp://"):]
-        # an ICMP ping socket (net.ipv4.ping_group_range), as an unprivileged container app has: no raw socket and
-        # no setcap'd ping, which no_new_privs refuses to execute; the kernel fills in the identifier
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP) as s:
+        host = target[len("icmp://"):].strip("[]")
+        v6 = ":" in host
+        # an ICMP ping socket (net.ipv4.ping_group_range, for ICMPv6 too), as an unprivileged container app has: no
+        # raw socket and no setcap'd ping, which no_new_privs refuses to execute; the kernel fills in the identifier
+        # (and, for ICMPv6, the checksum)
+        proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
+        with socket.socket(family(host), socket.SOCK_DGRAM, proto) as s:
             s.settimeout(timeout)
             s.connect((host, 0))
-            body = bytes([8, 0, 0, 0, 0, 0, 0, 1]) + b"nanoseg"
+            body = bytes([128 if v6 else 8, 0, 0, 0, 0, 0, 0, 1]) + b"nanoseg"
             csum = sum(body[i] << 8 | body[i + 1] for i in range(0, len(body) - 1, 2)) + (body[-1] << 8 if len(body) % 2 else 0)
             while csum >> 16:
                 csum = (csum & 0xFFFF) + (csum >> 16)
             csum = ~csum & 0xFFFF
             s.send(body[:2] + bytes([csum >> 8, csum & 0xFF]) + body[4:])
             reply = s.recv(2048)
-            if not reply or reply[0] != 0:
+            if not reply or reply[0] != (129 if v6 else 0):
                 raise IOError("no echo reply from %s" % host)
         return "ok"
     if target.startswith("dns://"):
@@ -110,11 +152,11 @@ class UdpEcho(socketserver.BaseRequestHandler):
 
 def main(argv):
     if len(argv) >= 2 and argv[0] == "http":
-        Threaded(("0.0.0.0", int(argv[1])), Http).serve_forever()
+        Threaded((any_address(), int(argv[1])), Http).serve_forever()
     elif len(argv) >= 2 and argv[0] == "tcp":
-        Threaded(("0.0.0.0", int(argv[1])), Echo).serve_forever()
+        Threaded((any_address(), int(argv[1])), Echo).serve_forever()
     elif len(argv) >= 2 and argv[0] == "udp":
-        socketserver.ThreadingUDPServer(("0.0.0.0", int(argv[1])), UdpEcho).serve_forever()
+        ThreadedUdp((any_address(), int(argv[1])), UdpEcho).serve_forever()
     elif argv and argv[0] == "call":
         every, count, timeout, targets, i = 1.0, 0, 3.0, [], 1
         while i < len(argv):

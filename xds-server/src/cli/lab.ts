@@ -113,7 +113,7 @@ export function registerLab(program: Command): void {
             m.name,
             m.kind,
             m.service ?? '-',
-            m.address,
+            m.address6 !== undefined ? `${m.address},${m.address6}` : m.address,
             m.namespace,
             m.user ?? 'root (host)',
             m.envoy ? (m.envoy.alive ? `pid ${m.envoy.pid}` : 'dead') : '-',

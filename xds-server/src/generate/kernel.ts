@@ -5,11 +5,12 @@
 //
 // Two tables, both named `nanoseg`:
 //   bridge  anti-spoofing and fail-closed. Every frame a port sends to the gateway must carry an address the
-//           inventory binds to that port (`iifname . ip saddr`, ARP likewise); anything else — a forged source, a port
-//           nanoseg does not know yet (a pod whose rules are not installed), IPv6 — is dropped and logged
-//           (`nsg spoof`). Frames bridged port to port are dropped: pods and externals have /32 addresses and route
-//           everything via the gateway, so nothing legitimate needs L2 between ports (a root app adding a neighbour
-//           entry for another pod would otherwise skip the routed path).
+//           inventory binds to that port (`iifname . ip saddr`, `ip6 saddr`, ARP's sender and an IPv6 neighbour
+//           advertisement's target likewise); anything else — a forged source, a port nanoseg does not know yet (a
+//           pod whose rules are not installed) — is dropped and logged (`nsg spoof`). Frames bridged port to port
+//           are dropped: pods and externals have /32 (/128) addresses and route everything via the gateway, so
+//           nothing legitimate needs L2 between ports (a root app adding a neighbour entry for another pod would
+//           otherwise skip the routed path).
 //   inet    the policy, stateful, on the routed path (forward; input for traffic to the gateway itself):
 //           replies to allowed flows (ct established,related) pass; a new flow from a monitored or enforced
 //           service's address jumps to that service's egress chain, a new flow to one jumps to its ingress chain;
@@ -18,10 +19,11 @@
 //           udp and icmp flows that pass are logged `nsg obs` (learning; TCP is learned from Envoy's access logs).
 //
 // tcp, http and grpc rules are TCP to their port here (SNI and L7 are the sidecar's); TCP passes only if both points
-// allow it. Learn-mode services get no chain. IPv4 only.
+// allow it. Learn-mode services get no chain. IPv4 and IPv6 alike: each has its own sets and maps (a rule goes into
+// its peer's family), so an IPv6 flow matches only IPv6 rules; ICMP rules are ICMPv6 echo for IPv6 peers.
 import { hasPort, transportOf, type Inventory, type Mode, type ServiceName } from '../model/index.js';
 import type { CompiledPolicy } from '../policy/compile.js';
-import { parseCidr } from '../policy/ip.js';
+import { parseCidr, parseIp } from '../policy/ip.js';
 
 export const KERNEL_TABLE = 'nanoseg';
 /** NFLOG group the kernel point reads. */
@@ -48,13 +50,27 @@ export interface KernelInput {
   readonly logGroup?: number;
 }
 
-function isV4(a: string): boolean {
-  return !a.includes(':');
+type Family = 4 | 6;
+
+function familyOf(a: string): Family {
+  return a.includes(':') ? 6 : 4;
 }
 
-function v4Cidr(c: string): string | undefined {
-  const r = parseCidr(c);
-  return 'cidr' in r && isV4(c) ? c : undefined;
+/** The CIDR, when valid; rules of one family go into that family's sets. */
+function validCidr(c: string): string | undefined {
+  return 'cidr' in parseCidr(c) ? c : undefined;
+}
+
+/** nft names per family: address type, header keyword, ICMP protocol, the map/set suffix. */
+const FAMILY = {
+  4: { addr: 'ipv4_addr', ip: 'ip', icmp: 'icmp', suffix: '' },
+  6: { addr: 'ipv6_addr', ip: 'ip6', icmp: 'ipv6-icmp', suffix: '6' },
+} as const;
+
+/** An IPv6 address as the 128-bit integer a raw payload match compares (`@th,64,128`: an NA's target). */
+function hex128(a: string): string | undefined {
+  const ip = parseIp(a);
+  return ip?.family === 6 ? `0x${Buffer.from(ip.bytes).toString('hex')}` : undefined;
 }
 
 /** Deterministic chain/set name of a service side: `egress/shop/web`. */
@@ -67,56 +83,77 @@ function elements(xs: readonly string[], indent: string): string {
   return `\n${indent}elements = {\n${xs.map((x) => `${indent}  ${x},`).join('\n')}\n${indent}}`;
 }
 
+/** A set of `type` (or, written `typeof …`, of that expression's type). */
 function set(name: string, type: string, items: readonly string[], interval: boolean): string[] {
   const flags = interval ? '\n    flags interval;' : '';
-  return [`  set ${name} {\n    type ${type};${flags}${elements([...new Set(items)].sort(), '    ')}\n  }`];
+  const decl = type.startsWith('typeof ') ? type : `type ${type}`;
+  return [`  set ${name} {\n    ${decl};${flags}${elements([...new Set(items)].sort(), '    ')}\n  }`];
 }
 
+/** `"vh-x" . fd00::5` → `"vh-x" . 0xfd00…05` */
+function ndElement(binding: string): string {
+  const [ifname, addr] = binding.split(' . ') as [string, string];
+  return `${ifname} . ${hex128(addr)!}`;
+}
+
+/** One side's allowed (transport . cidr . port) and icmp cidrs, per address family. */
 interface SideRules {
-  readonly ports: string[];
-  readonly icmp: string[];
+  readonly ports: Record<Family, string[]>;
+  readonly icmp: Record<Family, string[]>;
+}
+
+function emptyRules(): SideRules {
+  return { ports: { 4: [], 6: [] }, icmp: { 4: [], 6: [] } };
+}
+
+function addRule(r: SideRules, protocol: Parameters<typeof hasPort>[0], cidr: string | undefined, port: number) {
+  if (cidr === undefined) return;
+  const f = familyOf(cidr);
+  if (!hasPort(protocol)) r.icmp[f].push(cidr);
+  else r.ports[f].push(`${transportOf(protocol)} . ${cidr} . ${port}`);
 }
 
 function egressRules(c: CompiledPolicy): SideRules {
-  const ports: string[] = [];
-  const icmp: string[] = [];
+  const r = emptyRules();
   for (const d of c.outbound) {
     if (!d.rule.points.includes('kernel')) continue;
-    for (const cidr of d.cidrs.map(v4Cidr)) {
-      if (cidr === undefined) continue;
-      if (!hasPort(d.protocol)) icmp.push(cidr);
-      else ports.push(`${transportOf(d.protocol)} . ${cidr} . ${d.port}`);
-    }
+    for (const cidr of d.cidrs) addRule(r, d.protocol, validCidr(cidr), d.port);
   }
-  return { ports, icmp };
+  return r;
 }
 
 function ingressRules(c: CompiledPolicy): SideRules {
-  const ports: string[] = [];
-  const icmp: string[] = [];
+  const r = emptyRules();
   for (const p of c.inbound) {
     for (const s of p.sources) {
-      const cidr = v4Cidr(s.cidr);
-      if (cidr === undefined || !s.rule.points.includes('kernel')) continue;
-      const proto = s.rule.rule.protocol;
-      if (!hasPort(proto)) icmp.push(cidr);
-      else ports.push(`${transportOf(proto)} . ${cidr} . ${p.port}`);
+      if (s.rule.points.includes('kernel')) addRule(r, s.rule.rule.protocol, validCidr(s.cidr), p.port);
     }
   }
-  return { ports, icmp };
+  return r;
 }
 
+/**
+ * A side's chain: a flow allowed by a rule of its family returns; anything else is logged and dropped (enforce) or
+ * returns (monitor). An IPv6 flow is looked up in the IPv6 sets only: a policy with only IPv4 peers allows no IPv6.
+ */
 function sideChain(side: 'egress' | 'ingress', s: KernelService, rules: SideRules, group: number): string[] {
   const name = chainName(side, s.service);
   const peer = side === 'egress' ? 'daddr' : 'saddr';
   const enforce = s.mode === 'enforce';
   const prefix = KERNEL_LOG.verdict(enforce ? 'deny' : 'wd', side);
+  const sets: string[] = [];
+  const lookups: string[] = [];
+  for (const f of [4, 6] as const) {
+    const { addr, ip, icmp, suffix } = FAMILY[f];
+    sets.push(...set(`${name}/ports${suffix}`, `inet_proto . ${addr} . inet_service`, rules.ports[f], true));
+    sets.push(...set(`${name}/icmp${suffix}`, addr, rules.icmp[f], true));
+    lookups.push(`    meta l4proto . ${ip} ${peer} . th dport @${name}/ports${suffix} return`);
+    lookups.push(`    meta l4proto ${icmp} ${ip} ${peer} @${name}/icmp${suffix} return`);
+  }
   return [
-    ...set(`${name}/ports`, 'inet_proto . ipv4_addr . inet_service', rules.ports, true),
-    ...set(`${name}/icmp`, 'ipv4_addr', rules.icmp, true),
+    ...sets,
     `  chain ${name} {`,
-    `    meta l4proto . ip ${peer} . th dport @${name}/ports return`,
-    `    meta l4proto icmp ip ${peer} @${name}/icmp return`,
+    ...lookups,
     `    log group ${group} prefix "${prefix}" ${enforce ? 'drop' : 'return'}`,
     '  }',
   ];
@@ -126,46 +163,55 @@ function sideChain(side: 'egress' | 'ingress', s: KernelService, rules: SideRule
 export function kernelRuleset(input: KernelInput): string {
   const group = input.logGroup ?? DEFAULT_LOG_GROUP;
   const inv = input.inventory;
-  const bound: string[] = [];
+  const bound: Record<Family, string[]> = { 4: [], 6: [] };
   for (const w of inv.workloads) {
     if (w.interface === undefined) continue;
-    for (const a of w.addresses.filter(isV4)) bound.push(`"${w.interface}" . ${a}`);
+    for (const a of w.addresses) bound[familyOf(a)].push(`"${w.interface}" . ${a}`);
   }
   for (const e of inv.externals) {
-    if (e.interface !== undefined && isV4(e.address)) bound.push(`"${e.interface}" . ${e.address}`);
+    if (e.interface !== undefined) bound[familyOf(e.address)].push(`"${e.interface}" . ${e.address}`);
   }
 
   const active = [...input.services].filter((s) => s.mode !== 'learn').sort((a, b) => (a.service < b.service ? -1 : 1));
   const addrsOf = new Map<ServiceName, string[]>();
   for (const w of inv.workloads) {
     const list = addrsOf.get(w.service) ?? [];
-    list.push(...w.addresses.filter(isV4));
+    list.push(...w.addresses);
     addrsOf.set(w.service, list);
   }
-  const egressMap: string[] = [];
-  const ingressMap: string[] = [];
+  const egressMap: Record<Family, string[]> = { 4: [], 6: [] };
+  const ingressMap: Record<Family, string[]> = { 4: [], 6: [] };
   const chains: string[] = [];
   for (const s of active) {
     for (const a of addrsOf.get(s.service) ?? []) {
-      egressMap.push(`${a} : jump ${chainName('egress', s.service)}`);
-      ingressMap.push(`${a} : jump ${chainName('ingress', s.service)}`);
+      egressMap[familyOf(a)].push(`${a} : jump ${chainName('egress', s.service)}`);
+      ingressMap[familyOf(a)].push(`${a} : jump ${chainName('ingress', s.service)}`);
     }
     chains.push(...sideChain('egress', s, egressRules(s.compiled), group));
     chains.push(...sideChain('ingress', s, ingressRules(s.compiled), group));
   }
-  const vmap = (name: string, items: string[]) =>
-    `  map ${name} {\n    type ipv4_addr : verdict;${elements([...new Set(items)].sort(), '    ')}\n  }`;
+  const vmap = (name: string, f: Family, items: string[]) =>
+    `  map ${name}${FAMILY[f].suffix} {\n    type ${FAMILY[f].addr} : verdict;${elements([...new Set(items)].sort(), '    ')}\n  }`;
 
   return [
     '# generated by nanoseg (kernel enforcement point): do not edit, it is replaced whole',
     `table bridge ${KERNEL_TABLE}`,
     `delete table bridge ${KERNEL_TABLE}`,
     `table bridge ${KERNEL_TABLE} {`,
-    ...set('bound', 'ifname . ipv4_addr', bound, false),
+    ...set('bound', 'ifname . ipv4_addr', bound[4], false),
+    ...set('bound6', 'ifname . ipv6_addr', bound[6], false),
+    // the same bindings for the target of a neighbour advertisement, a raw field (nft has no name for it)
+    ...set('nd6', 'typeof iifname . @th,64,128', bound[6].map(ndElement), false),
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
     '    ether type arp iifname . arp saddr ip @bound accept',
     '    ether type ip iifname . ip saddr @bound accept',
+    // IPv6's ARP: a neighbour advertisement teaches the gateway the address in its target field, so that address
+    // must be the port's own, whatever the packet's source says
+    `    icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @nd6 log group ${group} prefix "${KERNEL_LOG.spoofed}" drop`,
+    '    ether type ip6 iifname . ip6 saddr @bound6 accept',
+    // a member without a link-local address reports its multicast groups from :: (nothing listens: not logged)
+    '    ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } drop',
     `    log group ${group} prefix "${KERNEL_LOG.spoofed}" drop`,
     '  }',
     '  chain forward {',
@@ -175,20 +221,27 @@ export function kernelRuleset(input: KernelInput): string {
     `table inet ${KERNEL_TABLE}`,
     `delete table inet ${KERNEL_TABLE}`,
     `table inet ${KERNEL_TABLE} {`,
-    vmap('egress', egressMap),
-    vmap('ingress', ingressMap),
+    vmap('egress', 4, egressMap[4]),
+    vmap('ingress', 4, ingressMap[4]),
+    vmap('egress', 6, egressMap[6]),
+    vmap('ingress', 6, ingressMap[6]),
     ...chains,
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
     '    ct state established,related accept',
     '    ip saddr vmap @egress',
+    '    ip6 saddr vmap @egress6',
     '    ip daddr vmap @ingress',
-    `    meta l4proto { udp, icmp } ct state new log group ${group} prefix "${KERNEL_LOG.observed}"`,
+    '    ip6 daddr vmap @ingress6',
+    `    meta l4proto { udp, icmp, ipv6-icmp } ct state new log group ${group} prefix "${KERNEL_LOG.observed}"`,
     '  }',
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
     '    ct state established,related accept',
+    // neighbour discovery with the gateway (untracked by conntrack) is what makes IPv6 work at all
+    '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept',
     '    ip saddr vmap @egress',
+    '    ip6 saddr vmap @egress6',
     '  }',
     '}',
     '',

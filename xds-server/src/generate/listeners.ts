@@ -38,6 +38,19 @@ export function builderFor(s: GenerateSettings): Builder {
 
 const MEMO_LIMIT = 20_000;
 
+/**
+ * Where a capture listener listens: 0.0.0.0, and for a sidecar whose workloads have IPv6 addresses also [::] as an
+ * additional address (its own socket, IPV6_V6ONLY: IPv4 keeps arriving as IPv4). Captured IPv6 arrives there: the
+ * nftables REDIRECT sends outbound to [::1] and inbound to the pod's address, the eBPF redirect to the pod's IPv6
+ * address. IPv4-only sidecars do not bind [::] at all (a node may have IPv6 off).
+ */
+function listenAddresses(port: number, ipv6: boolean) {
+  return {
+    address: { socketAddress: { address: '0.0.0.0', portValue: port } },
+    ...(ipv6 ? { additionalAddresses: [{ address: { socketAddress: { address: '::', portValue: port } } }] } : {}),
+  };
+}
+
 export class Builder {
   /** packed filter configs by their inputs: the same chain for 1,000 sidecars is encoded once */
   private readonly memo = new Map<string, Any>();
@@ -226,21 +239,23 @@ export class Builder {
     services: readonly VipService[],
     direct: readonly { cidr: string; port: number }[],
     enforce: boolean,
+    ipv6 = false,
   ): GeneratedResource {
     const key =
-      `ol|${enforce}|${services.map((v) => `${v.service}@${v.vip}:${v.ports.join(',')}`).join(';')}|` +
+      `ol|${enforce}|${ipv6}|${services.map((v) => `${v.service}@${v.vip}:${v.ports.join(',')}`).join(';')}|` +
       direct.map((d) => `${d.cidr}:${d.port}`).join(';');
-    return this.memoizedRes(key, () => this.buildOutboundListener(services, direct, enforce));
+    return this.memoizedRes(key, () => this.buildOutboundListener(services, direct, enforce, ipv6));
   }
 
   inboundListener(
     ports: readonly number[],
     generations: Readonly<Record<number, number>>,
     enforce: boolean,
+    ipv6 = false,
   ): GeneratedResource {
     const gens = ports.map((p) => generations[p] ?? 0).join(',');
-    return this.memoizedRes(`il|${enforce}|${ports.join(',')}|${gens}`, () =>
-      this.buildInboundListener(ports, generations, enforce),
+    return this.memoizedRes(`il|${enforce}|${ipv6}|${ports.join(',')}|${gens}`, () =>
+      this.buildInboundListener(ports, generations, enforce, ipv6),
     );
   }
 
@@ -248,6 +263,7 @@ export class Builder {
     services: readonly VipService[],
     direct: readonly { cidr: string; port: number }[],
     enforce: boolean,
+    ipv6: boolean,
   ): GeneratedResource {
     const rbac = rbacFilterRef('network', RBAC_OUTBOUND);
     const chains = [];
@@ -259,7 +275,10 @@ export class Builder {
     for (const v of services) {
       for (const port of v.ports) {
         const name = serviceClusterName(v.service, port);
-        const match = { prefixRanges: [{ addressPrefix: v.vip, prefixLen: 32 }], destinationPort: port };
+        const match = {
+          prefixRanges: [{ addressPrefix: v.vip, prefixLen: v.vip.includes(':') ? 128 : 32 }],
+          destinationPort: port,
+        };
         chains.push(
           {
             name: `${name}|http`,
@@ -306,7 +325,7 @@ export class Builder {
       'outbound',
       encode(T.listener, {
         name: 'outbound',
-        address: { socketAddress: { address: '0.0.0.0', portValue: OUTBOUND_PORT } },
+        ...listenAddresses(OUTBOUND_PORT, ipv6),
         trafficDirection: TrafficDirection.OUTBOUND,
         listenerFilters: this.listenerFilters(true),
         listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),
@@ -322,6 +341,7 @@ export class Builder {
     ports: readonly number[],
     generations: Readonly<Record<number, number>>,
     enforce: boolean,
+    ipv6: boolean,
   ): GeneratedResource {
     const rbac = rbacFilterRef('network', RBAC_INBOUND);
     const chains = [];
@@ -359,7 +379,7 @@ export class Builder {
       'inbound',
       encode(T.listener, {
         name: 'inbound',
-        address: { socketAddress: { address: '0.0.0.0', portValue: INBOUND_PORT } },
+        ...listenAddresses(INBOUND_PORT, ipv6),
         trafficDirection: TrafficDirection.INBOUND,
         listenerFilters: this.listenerFilters(false),
         listenerFiltersTimeout: ms(this.s.sniffTimeoutMs),

@@ -2,6 +2,7 @@
 // No I/O: input in, encoded resources out. The serving layer never builds config itself.
 //
 // Layout of a sidecar (Istio-compatible ports):
+//   (both listeners also listen on [::] when the service's workloads have IPv6 addresses)
 //   outbound listener 0.0.0.0:15001  app's outgoing TCP, redirected by the pod's capture rules
 //     - per service VIP and port: HTTP chain (HCM → RDS outbound|PORT||SVC) and TCP chain (tcp_proxy), both to
 //       the EDS cluster outbound|PORT||SVC, which balances over the service's replicas
@@ -67,11 +68,13 @@ function vipServices(ids: IdentityIndex, scope: ReadonlySet<ServiceName> | undef
     const ws = byService.get(v.service)!;
     const ports = [...new Set(ws.flatMap((w) => w.ports))].sort((a, b) => a - b);
     if (ports.length === 0) continue;
+    // a VIP balances over the replicas' addresses of its own family (an IPv4 VIP stays IPv4 end to end)
+    const family = v.address.includes(':');
     out.push({
       service: v.service,
       vip: v.address,
       ports,
-      addresses: [...new Set(ws.flatMap((w) => w.addresses))].sort(),
+      addresses: [...new Set(ws.flatMap((w) => w.addresses.filter((a) => a.includes(':') === family)))].sort(),
     });
   }
   return out;
@@ -130,9 +133,11 @@ export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_S
     outboundNetworkRbac(compiled, input.mode, RBAC_OUTBOUND),
     outboundHttpRbac(compiled, input.mode, RBAC_OUTBOUND_HTTP),
   );
+  // dual-stack workloads: the capture listeners listen on [::] too
+  const ipv6 = ids.workloadsOf(input.identity.service).some((w) => w.addresses.some((a) => a.includes(':')));
   out.push(
-    b.outboundListener(services, direct, enforce),
-    b.inboundListener(ports, input.inboundGenerations ?? {}, enforce),
+    b.outboundListener(services, direct, enforce, ipv6),
+    b.inboundListener(ports, input.inboundGenerations ?? {}, enforce, ipv6),
   );
   return out;
 }
@@ -141,6 +146,8 @@ export function generateProxy(input: ProxyInput, s: GenerateSettings = DEFAULT_S
 function directDestinations(compiled: CompiledPolicy, vips: ReadonlySet<string>): { cidr: string; port: number }[] {
   const seen = new Map<string, { cidr: string; port: number }>();
   for (const d of compiled.outbound) {
+    // udp and icmp rules are the kernel's: Envoy has no chain for them (an icmp rule has no port at all)
+    if (!d.rule.points.includes('sidecar')) continue;
     for (const cidr of d.cidrs) {
       const ip = cidr.split('/')[0]!;
       if (vips.has(ip)) continue;

@@ -20,7 +20,11 @@ let missingOnce: Promise<string | undefined> | undefined;
 /** Installs the pod's capture; returns the mode actually in force. */
 export async function installPodCapture(pod: PodState, logger: Logger, sockmap?: boolean): Promise<CaptureModeName> {
   await ensurePodCgroups(pod.namespace);
-  const target = { namespace: pod.namespace, address: pod.address };
+  const target = {
+    namespace: pod.namespace,
+    address: pod.address,
+    ...(pod.address6 !== undefined ? { address6: pod.address6 } : {}),
+  };
   missingOnce ??= ebpfMissing();
   const missing = await missingOnce;
   if ((pod.captureMode ?? 'nftables') === 'ebpf') {

@@ -21,6 +21,8 @@ export interface LabMemberStatus {
   readonly name: string;
   readonly service?: string;
   readonly address: string;
+  /** dual-stack lab: the member's IPv6 address */
+  readonly address6?: string;
   readonly namespace: string;
   readonly phase: MemberState['phase'];
   readonly envoy?: ProcessStatus;
@@ -51,6 +53,7 @@ export async function labList(opts: LabDirOptions): Promise<LabListing> {
     kind: m.kind,
     name: m.name,
     address: m.address,
+    ...(m.address6 !== undefined ? { address6: m.address6 } : {}),
     namespace: m.namespace,
     phase: m.phase,
     ...(m.kind === 'pod' ? { service: m.service, user: formatPodUser(m.user ?? DEFAULT_POD_USER) } : {}),
@@ -102,11 +105,18 @@ export function labInventory(state: LabState): Inventory {
     workloads: state.pods.map((p) => ({
       name: p.name,
       service: p.service,
-      addresses: [p.address],
+      addresses: p.address6 !== undefined ? [p.address, p.address6] : [p.address],
       ports: [...p.ports],
       interface: p.hostVeth,
     })),
-    externals: state.externals.map((e) => ({ name: e.name, address: e.address, interface: e.hostVeth })),
+    // a dual-stack external is one entry per address (the inventory's externals are exact addresses)
+    externals: state.externals.flatMap((e) =>
+      [e.address, ...(e.address6 !== undefined ? [e.address6] : [])].map((address) => ({
+        name: e.name,
+        address,
+        interface: e.hostVeth,
+      })),
+    ),
     vips: state.vips.map((v) => ({ service: v.service, address: v.address })),
   };
 }

@@ -56,6 +56,7 @@ export async function ensureLabNamespace(state: LabState): Promise<void> {
   // and every pod's cached neighbour entry for the gateway would go stale.
   if (!hasBridge) {
     await runOk(['ip', '-n', ns, 'link', 'add', state.bridge, 'address', BRIDGE_MAC, 'type', 'bridge']);
+    if (state.gateway6 !== undefined) await bridgeIpv6(ns, state.bridge);
   }
   await runOk([
     'ip',
@@ -67,6 +68,16 @@ export async function ensureLabNamespace(state: LabState): Promise<void> {
     'dev',
     state.bridge,
   ]);
+  if (state.subnet6 !== undefined && state.gateway6 !== undefined) {
+    await runOk(
+      ['ip', '-n', ns, 'addr', 'replace', `${state.gateway6}/${prefixLength(state.subnet6)}`].concat([
+        'dev',
+        state.bridge,
+        'nodad',
+      ]),
+    );
+    await runOk(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+  }
   await runOk(['ip', '-n', ns, 'link', 'set', state.bridge, 'up']);
   // Pod-to-pod traffic is routed back out of the bridge it came from; redirects would only be noise.
   await runOk([
@@ -79,6 +90,38 @@ export async function ensureLabNamespace(state: LabState): Promise<void> {
     'net.ipv4.ip_forward=1',
     'net.ipv4.conf.all.send_redirects=0',
     `net.ipv4.conf.${state.bridge}.send_redirects=0`,
+  ]);
+}
+
+/**
+ * IPv6 on the bridge of a dual-stack lab, before it goes up: no DAD, no multicast snooping (members send no MLD
+ * reports it could learn from). It keeps its link-local address: Linux solicits a neighbour for a forwarded packet
+ * only from one. It sends no router advertisements (nothing in the lab runs a router daemon); the redirects it may
+ * send for member-to-member traffic are ignored (members do not accept redirects).
+ */
+async function bridgeIpv6(ns: string, bridge: string): Promise<void> {
+  await runOk(['ip', '-n', ns, 'link', 'set', 'dev', bridge, 'type', 'bridge', 'mcast_snooping', '0']);
+  await runOk(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${bridge}.accept_dad=0`]);
+}
+
+/**
+ * A member's eth0 in a dual-stack lab, before it goes up: no link-local address, no DAD (the address is usable at
+ * once), no router solicitations, no router advertisements or redirects accepted: its only IPv6 address is
+ * `address6`/128 and everything goes via the gateway.
+ */
+async function memberIpv6Sysctls(namespace: string): Promise<void> {
+  await runOk(['ip', '-n', namespace, 'link', 'set', 'dev', 'eth0', 'addrgenmode', 'none']);
+  await runOk([
+    'ip',
+    'netns',
+    'exec',
+    namespace,
+    'sysctl',
+    '-qw',
+    'net.ipv6.conf.eth0.accept_dad=0',
+    'net.ipv6.conf.eth0.accept_ra=0',
+    'net.ipv6.conf.eth0.router_solicitations=0',
+    'net.ipv6.conf.eth0.accept_redirects=0',
   ]);
 }
 
@@ -106,13 +149,30 @@ export async function createMemberNetwork(state: LabState, m: MemberState): Prom
     'netns',
     m.namespace,
   ]);
+  // a bridge port needs no address of its own: no IPv6 on it at all (nothing of its own on the wire)
+  if (state.gateway6 !== undefined) {
+    await runOk(['ip', 'netns', 'exec', lab, 'sysctl', '-qw', `net.ipv6.conf.${m.hostVeth}.disable_ipv6=1`]);
+  }
   await runOk(['ip', '-n', lab, 'link', 'set', m.hostVeth, 'master', state.bridge]);
   await runOk(['ip', '-n', lab, 'link', 'set', m.hostVeth, 'up']);
   await runOk(['ip', '-n', m.namespace, 'addr', 'add', `${m.address}/32`, 'dev', 'eth0']);
+  const gw6 = m.address6 !== undefined ? state.gateway6 : undefined;
+  if (gw6 !== undefined) {
+    await memberIpv6Sysctls(m.namespace);
+    await runOk(['ip', '-n', m.namespace, '-6', 'addr', 'add', `${m.address6}/128`, 'dev', 'eth0', 'nodad']);
+  } else if (state.gateway6 !== undefined) {
+    // an IPv4-only member of a dual-stack lab: no IPv6 on its interface at all
+    await runOk(['ip', 'netns', 'exec', m.namespace, 'sysctl', '-qw', 'net.ipv6.conf.eth0.disable_ipv6=1']);
+  }
   await runOk(['ip', '-n', m.namespace, 'link', 'set', 'eth0', 'up']);
   await runOk(['ip', '-n', m.namespace, 'route', 'add', state.gateway, 'dev', 'eth0', 'scope', 'link']);
   await runOk(['ip', '-n', m.namespace, 'route', 'add', 'default', 'via', state.gateway, 'dev', 'eth0', 'onlink']);
   await runOk(['ip', '-n', lab, 'route', 'replace', `${m.address}/32`, 'dev', state.bridge]);
+  if (gw6 !== undefined) {
+    await runOk(['ip', '-n', m.namespace, '-6', 'route', 'add', gw6, 'dev', 'eth0']);
+    await runOk(['ip', '-n', m.namespace, '-6', 'route', 'add', 'default', 'via', gw6, 'dev', 'eth0']);
+    await runOk(['ip', '-n', lab, '-6', 'route', 'replace', `${m.address6}/128`, 'dev', state.bridge]);
+  }
   // Pods' apps run as an unprivileged user: like Docker and containerd, let any uid bind ports below 1024 and send
   // ICMP echo (ping sockets) in the pod's own network namespace (both sysctls are per namespace; the host's stay).
   if (m.kind === 'pod') {
@@ -211,6 +271,8 @@ export async function deleteMember(state: LabState, m: MemberState): Promise<num
   const killed = await deleteNamespace(m.namespace);
   if ((await listNamespaces()).includes(state.labNamespace)) {
     await run(['ip', '-n', state.labNamespace, 'route', 'del', `${m.address}/32`, 'dev', state.bridge]);
+    if (m.address6 !== undefined)
+      await run(['ip', '-n', state.labNamespace, '-6', 'route', 'del', `${m.address6}/128`, 'dev', state.bridge]);
   }
   return killed;
 }

@@ -5,6 +5,7 @@ import { ALWAYS_HIDDEN, DEFAULT_POD_USER, type PodUser } from './sandbox.js';
 import { dnsmasqCommand } from './dns.js';
 import { DEFAULT_CAPTURE, type CaptureModeName } from '../sidecar/cgroup.js';
 import { cidrContains, formatCidr, intToIp, ipToInt, labAddressPlan, parseCidr } from './ipv4.js';
+import { assignAddresses6, bigToIp6, formatCidr6, gateway6, parseCidr6 } from './ipv6.js';
 
 export const LAB_NAMESPACE = 'nsg-lab';
 export const LAB_BRIDGE = 'nsg-br0';
@@ -22,6 +23,8 @@ export type MemberPhase = 'planned' | 'network' | 'capture' | 'envoy' | 'sandbox
 interface MemberBase {
   readonly name: string;
   readonly address: string;
+  /** the member's IPv6 address (dual-stack lab), canonical text */
+  readonly address6?: string;
   /** network namespace (`nsg-…`, at most 15 characters) */
   readonly namespace: string;
   /** the bridge-side veth, inside the lab namespace; the other end is `eth0` in `namespace` */
@@ -68,6 +71,9 @@ export interface LabState {
   readonly subnet: string;
   /** gateway address on the bridge in the lab namespace; pods route everything via it */
   readonly gateway: string;
+  /** dual-stack: the pods' IPv6 subnet and the bridge's IPv6 gateway address in it (network+1) */
+  readonly subnet6?: string;
+  readonly gateway6?: string;
   /** the block service VIPs come from (last /24 of the subnet) */
   readonly vipBlock: string;
   readonly labNamespace: string;
@@ -142,6 +148,7 @@ function recreateReason(
 ): string | undefined {
   if (prev.kind !== next.kind) return `changed from ${prev.kind} to ${next.kind}`;
   if (prev.address !== next.address) return `address ${prev.address} → ${next.address}`;
+  if (prev.address6 !== next.address6) return `address6 ${prev.address6 ?? '(none)'} → ${next.address6 ?? '(none)'}`;
   if (!sameList(prev.run, next.run)) return 'run changed';
   if (prev.phase !== 'running') return `previous apply stopped at phase "${prev.phase}"`;
   if (prev.kind === 'pod' && next.kind === 'pod') {
@@ -169,7 +176,10 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
   const subnet = parseCidr(spec.subnet);
   if (subnet === undefined) throw new Error(`planLab: invalid subnet ${spec.subnet}`);
   const addr = labAddressPlan(subnet);
-  const resetLab = previous !== undefined && previous.subnet !== spec.subnet;
+  const subnet6 = spec.subnet6 !== undefined ? parseCidr6(spec.subnet6) : undefined;
+  if (spec.subnet6 !== undefined && subnet6 === undefined) throw new Error(`planLab: invalid subnet6 ${spec.subnet6}`);
+  // the bridge's networks change with either subnet: rebuild the lab
+  const resetLab = previous !== undefined && (previous.subnet !== spec.subnet || previous.subnet6 !== spec.subnet6);
   const prev = resetLab ? undefined : previous;
   const prevMembers = new Map<string, MemberState>();
   for (const m of [...(prev?.pods ?? []), ...(prev?.externals ?? [])]) prevMembers.set(m.name, m);
@@ -210,6 +220,17 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
     podAddress.set(p.name, intToIp(cursor));
     taken.add(cursor);
   }
+
+  // IPv6 (dual-stack lab): pods and the resolver are addressed like IPv4's, externals only as written
+  const prev6 = (name: string) => prevMembers.get(name)?.address6;
+  const address6Of =
+    subnet6 === undefined
+      ? new Map<string, string>()
+      : assignAddresses6(subnet6, [
+          ...spec.pods.map((p) => ({ name: p.name, explicit: p.address6, auto: true, previous: prev6(p.name) })),
+          ...spec.externals.map((e) => ({ name: e.name, explicit: e.address6, auto: false })),
+          ...dnsMember.map((d) => ({ name: d.name, auto: true, previous: prev6(d.name) })),
+        ]);
 
   // Namespaces: keep the previous name of a member; otherwise derive it, salting on collision.
   const usedNs = new Set<string>([LAB_NAMESPACE]);
@@ -271,6 +292,7 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       name: p.name,
       service: p.service,
       address: podAddress.get(p.name)!,
+      ...withAddress6(address6Of.get(p.name)),
       ports: [...p.ports],
       run: [...p.run],
       namespace,
@@ -289,6 +311,7 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       kind: 'external',
       name: e.name,
       address: e.address,
+      ...withAddress6(e.address6),
       run: [...e.run],
       namespace,
       hostVeth: hostVethName(namespace),
@@ -303,6 +326,7 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
       kind: 'external',
       name: d.name,
       address,
+      ...withAddress6(address6Of.get(d.name)),
       run: [dnsmasqCommand(namespace, address)],
       namespace,
       hostVeth: hostVethName(namespace),
@@ -316,6 +340,7 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
     name: spec.name,
     subnet: formatCidr(subnet),
     gateway: intToIp(addr.gateway),
+    ...(subnet6 !== undefined ? { subnet6: formatCidr6(subnet6), gateway6: bigToIp6(gateway6(subnet6)) } : {}),
     vipBlock: formatCidr(addr.vipBlock),
     labNamespace: LAB_NAMESPACE,
     bridge: LAB_BRIDGE,
@@ -361,6 +386,10 @@ export function planLab(spec: LabSpec, previous: LabState | undefined, opts: Pla
   // Everything of a reset lab goes: the previous members are removed and the new ones added.
   const removeAll = resetLab ? [...(previous?.pods ?? []), ...(previous?.externals ?? [])].map((m) => m.name) : remove;
   return { desired: { ...base, pods, externals }, add, remove: removeAll, recreate, keep, reasons, resetLab };
+}
+
+function withAddress6(a: string | undefined): { address6?: string } {
+  return a !== undefined ? { address6: a } : {};
 }
 
 /** All members of a state, pods first. */

@@ -1,5 +1,14 @@
 // Field checks of the lab file, shared by the lab and pod validators. Pure.
 import { parsePodUser, type PodUser } from './sandbox.js';
+import {
+  MAX_SUBNET6_PREFIX,
+  MIN_SUBNET6_PREFIX,
+  canonicalIp6,
+  externalAddress6Problem,
+  parseCidr6,
+  podAddress6Problem,
+  type Cidr6,
+} from './ipv6.js';
 
 /** Ports Envoy owns inside every pod: admin, outbound capture, inbound capture. */
 export const RESERVED_POD_PORTS: readonly number[] = [15000, 15001, 15006];
@@ -128,4 +137,40 @@ export function checkUser(
   const u = parsePodUser(p['user']);
   if (typeof u === 'string') return (c.add([...at, 'user'], u), null);
   return u;
+}
+
+/** `subnet6:` at the top: absent (IPv4-only lab), or a canonical IPv6 CIDR of a size the lab can use. */
+export function checkSubnet6(c: Collector, v: unknown): { subnet6?: string; cidr6?: Cidr6; ok: boolean } {
+  if (v === undefined) return { ok: true };
+  const cidr6 = typeof v === 'string' ? parseCidr6(v) : undefined;
+  if (cidr6 === undefined) {
+    c.add(['subnet6'], 'not an IPv6 network in CIDR notation without host bits (e.g. fd6e:7367::/64)');
+    return { ok: false };
+  }
+  if (cidr6.prefix < MIN_SUBNET6_PREFIX || cidr6.prefix > MAX_SUBNET6_PREFIX) {
+    c.add(['subnet6'], `prefix length must be between /${MIN_SUBNET6_PREFIX} and /${MAX_SUBNET6_PREFIX}`);
+    return { ok: false };
+  }
+  return { subnet6: `${canonicalIp6((v as string).split('/')[0]!)!}/${cidr6.prefix}`, cidr6, ok: true };
+}
+
+/** A member's `address6`: its canonical text, undefined when absent, false when invalid. */
+export function checkAddress6(
+  c: Collector,
+  v: unknown,
+  at: readonly Segment[],
+  subnet6Ok: boolean,
+  cidr6: Cidr6 | undefined,
+  kind: 'pod' | 'external',
+): string | undefined | false {
+  if (v === undefined) return undefined;
+  const a = typeof v === 'string' ? canonicalIp6(v) : undefined;
+  if (a === undefined) return (c.add(at, 'not an IPv6 address'), false);
+  if (cidr6 === undefined) {
+    if (subnet6Ok) c.add(at, `an IPv6 address needs a dual-stack lab: set subnet6 at the top (the bridge's network)`);
+    return false;
+  }
+  const problem = kind === 'pod' ? podAddress6Problem(cidr6, a) : externalAddress6Problem(cidr6, a);
+  if (problem !== undefined) return (c.add(at, problem), false);
+  return a;
 }

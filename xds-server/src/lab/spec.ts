@@ -8,11 +8,13 @@ import type { LabAddressPlan } from './ipv4.js';
 import {
   Collector,
   DNS_LABEL_RE,
+  checkAddress6,
   checkFields,
   checkName,
   checkPorts,
   checkRun,
   checkString,
+  checkSubnet6,
   checkUser,
   formatPath,
   isRecord,
@@ -37,6 +39,8 @@ export interface LabPodSpec {
   readonly service: string;
   /** absent: assigned by the planner (and kept across re-applies) */
   readonly address?: string;
+  /** the pod's IPv6 address (canonical text); absent in a dual-stack lab: assigned like `address` */
+  readonly address6?: string;
   /** one `sh -c` command per process */
   readonly run: readonly string[];
   readonly ports: readonly number[];
@@ -51,12 +55,16 @@ export interface LabPodSpec {
 export interface LabExternalSpec {
   readonly name: string;
   readonly address: string;
+  /** the external's IPv6 address, if it has one (canonical text; never assigned) */
+  readonly address6?: string;
   readonly run: readonly string[];
 }
 
 export interface LabSpec {
   readonly name: string;
   readonly subnet: string;
+  /** IPv6 subnet of the pods (canonical CIDR): the lab is dual-stack when set, IPv4-only when absent */
+  readonly subnet6?: string;
   readonly pods: readonly LabPodSpec[];
   readonly externals: readonly LabExternalSpec[];
   /** run the lab's resolver, a member named `DNS_MEMBER` that pods use for every lab name */
@@ -68,9 +76,31 @@ export interface LabSpec {
 /** The name of the lab's resolver member (`dns: true`). */
 export const DNS_MEMBER = 'dns';
 
-const TOP_FIELDS = ['apiVersion', 'kind', 'name', 'subnet', 'dns', 'capture', 'sockmap', 'pods', 'externals'];
-const POD_FIELDS = ['name', 'service', 'address', 'run', 'ports', 'user', 'privileged', 'capture', 'sockmap'];
-const EXTERNAL_FIELDS = ['name', 'address', 'run'];
+const TOP_FIELDS = [
+  'apiVersion',
+  'kind',
+  'name',
+  'subnet',
+  'subnet6',
+  'dns',
+  'capture',
+  'sockmap',
+  'pods',
+  'externals',
+];
+const POD_FIELDS = [
+  'name',
+  'service',
+  'address',
+  'address6',
+  'run',
+  'ports',
+  'user',
+  'privileged',
+  'capture',
+  'sockmap',
+];
+const EXTERNAL_FIELDS = ['name', 'address', 'address6', 'run'];
 
 export function formatValidationError(e: ValidationError, file?: string): string {
   const where = [file, e.line, e.line !== undefined ? e.col : undefined].filter((x) => x !== undefined).join(':');
@@ -123,6 +153,7 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
   if (subnet !== undefined) plan = labAddressPlan(parseCidr(subnet)!);
   const capture = checkCapture(c, doc['capture'], ['capture']);
   const sockmap = checkBool(c, doc['sockmap'], ['sockmap']);
+  const { subnet6, cidr6, ok: subnet6Ok } = checkSubnet6(c, doc['subnet6']);
 
   let dns = false;
   if (doc['dns'] !== undefined) {
@@ -188,6 +219,8 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
           }
         }
       }
+      const address6 = checkAddress6(c, p['address6'], [...at, 'address6'], subnet6Ok, cidr6, 'pod');
+      claimAddress(address6 || undefined, [...at, 'address6']);
       const run = checkRun(c, p['run'], [...at, 'run'], true);
       const ports = checkPorts(c, p['ports'], [...at, 'ports']);
       const user = checkUser(c, p, at);
@@ -199,6 +232,7 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
         podName === undefined ||
         service === undefined ||
         !addressOk ||
+        address6 === false ||
         run === undefined ||
         ports === undefined ||
         user === null ||
@@ -212,6 +246,7 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
         name: podName,
         service,
         ...(address !== undefined ? { address } : {}),
+        ...(address6 ? { address6 } : {}),
         run,
         ports,
         ...(user !== undefined ? { user } : {}),
@@ -251,21 +286,32 @@ function validateInto(c: Collector, doc: unknown): LabSpec | undefined {
           } else claimAddress(address, [...at, 'address']);
         }
       }
+      const address6 = checkAddress6(c, e['address6'], [...at, 'address6'], subnet6Ok, cidr6, 'external');
+      claimAddress(address6 || undefined, [...at, 'address6']);
       const run = checkRun(c, e['run'], [...at, 'run'], false);
-      if (extName === undefined || address === undefined || run === undefined) {
+      if (extName === undefined || address === undefined || address6 === false || run === undefined) {
         externalsOk = false;
         return;
       }
-      externals.push({ name: extName, address, run });
+      externals.push({ name: extName, address, ...(address6 ? { address6 } : {}), run });
     });
   }
 
-  if (c.errors.length > 0 || name === undefined || subnet === undefined || capture === false || sockmap === null)
+  if (
+    c.errors.length > 0 ||
+    name === undefined ||
+    subnet === undefined ||
+    !subnet6Ok ||
+    capture === false ||
+    sockmap === null ||
+    !podsOk ||
+    !externalsOk
+  )
     return undefined;
-  if (!podsOk || !externalsOk) return undefined;
   return {
     name,
     subnet,
+    ...(subnet6 !== undefined ? { subnet6 } : {}),
     pods,
     externals,
     ...(dns ? { dns } : {}),
@@ -356,12 +402,13 @@ export function checkLabSpec(spec: LabSpec): ValidationResult<LabSpec> {
     kind: 'Lab',
     name: spec.name,
     subnet: spec.subnet,
+    ...(spec.subnet6 !== undefined ? { subnet6: spec.subnet6 } : {}),
     ...(spec.dns === true ? { dns: true } : {}),
     ...(spec.capture !== undefined ? { capture: spec.capture } : {}),
     ...(spec.sockmap !== undefined ? { sockmap: spec.sockmap } : {}),
     pods: spec.pods.map(({ user, ...p }) =>
       user === undefined ? p : user.privileged ? { ...p, privileged: true } : { ...p, user: `${user.uid}:${user.gid}` },
     ),
-    externals: spec.externals.map((e) => (e.run.length === 0 ? { name: e.name, address: e.address } : e)),
+    externals: spec.externals.map(({ run, ...e }) => (run.length === 0 ? e : { ...e, run })),
   });
 }

@@ -35,8 +35,11 @@ export type KernelLine =
   | { readonly type: 'lost'; readonly count: number | undefined }
   | { readonly type: 'rejected'; readonly kind: string; readonly detail: string };
 
-const PROTOCOL_NUMBERS: Readonly<Record<number, Protocol>> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
+/** IP protocol numbers (IPv4's protocol, IPv6's next header): ICMPv6 is the `icmp` of an IPv6 flow */
+const PROTOCOL_NUMBERS: Readonly<Record<number, Protocol>> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp' };
+const IPPROTO_ICMPV6 = 58;
 const ICMP_ECHO_REQUEST = 8;
+const ICMPV6_ECHO_REQUEST = 128;
 
 function int(s: string | undefined): number | undefined {
   if (s === undefined || !/^-?\d+$/.test(s)) return undefined;
@@ -89,7 +92,8 @@ export function kernelFlow(ev: KernelEvent, index: IdentityIndex, now: number, r
   const protocol = PROTOCOL_NUMBERS[ev.proto];
   if (protocol === undefined)
     return { ok: false, kind: 'kernel:protocol', detail: `IP protocol ${ev.proto} from ${ev.src} to ${ev.dst}` };
-  if (ev.kind === 'obs' && protocol === 'icmp' && ev.icmpType !== ICMP_ECHO_REQUEST) return { ok: false };
+  const echoRequest = ev.proto === IPPROTO_ICMPV6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST;
+  if (ev.kind === 'obs' && protocol === 'icmp' && ev.icmpType !== echoRequest) return { ok: false };
   if (ev.kind === 'obs' && protocol === 'tcp') return { ok: false };
   const src = index.ownerOf(ev.src);
   const dst = index.ownerOf(ev.dst);
