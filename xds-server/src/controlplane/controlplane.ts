@@ -119,6 +119,8 @@ export class ControlPlane {
       // the workloads' nanoseg.io/mode annotations pin modes (they win over the API while present)
       const sub = this.kubernetes.inventory.modes$.subscribe((m) => core.policy.syncPins(m.pins, 'kubernetes'));
       this.timers.push(() => sub.unsubscribe());
+      const events = this.kubernetes.events;
+      this.timers.push(core.alerts.subscribe((a) => events.report(a)));
       await this.kubernetes.startWebhook();
     }
     if (o.metricsAddress) await core.metrics.listen(o.metricsAddress, () => this.started && !this.stopped);

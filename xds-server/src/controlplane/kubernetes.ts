@@ -1,6 +1,7 @@
-// The Kubernetes side of the composition root (`nanoseg serve --kubernetes`): the cluster as an inventory source and
-// the sidecar injector — its HTTPS webhook, the certificate rotation that issues its serving certificate, and the
-// publisher that keeps the MutatingWebhookConfiguration's caBundle on the control plane's CA. Wiring only.
+// The Kubernetes side of the composition root (`nanoseg serve --kubernetes`): the cluster as an inventory source,
+// alerts as Events, and the sidecar injector — its HTTPS webhook, the certificate rotation that issues its serving
+// certificate, and the publisher that keeps the MutatingWebhookConfiguration's caBundle on the control plane's CA.
+// Wiring only.
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
   CertRotator,
@@ -10,6 +11,7 @@ import {
   type InjectorConfig,
 } from '../../../injector/index.js';
 import { KubeCaBundlePublisher } from '../../../injector/kube-cabundle.js';
+import { KubeEventSink } from '../alerts/kube-events.js';
 import { loadKubeConfig } from '../inventory/kubernetes/kubeconfig.js';
 import { KubernetesInventorySource } from '../inventory/kubernetes/source.js';
 import type { Logger } from '../util/logger.js';
@@ -38,6 +40,8 @@ export interface KubernetesOptions {
 export class KubernetesIntegration {
   readonly kubeConfig: KubeConfig;
   readonly inventory: KubernetesInventorySource;
+  /** alerts as Events on the calling pod */
+  readonly events: KubeEventSink;
   private rotator: CertRotator | undefined;
   private publisher: KubeCaBundlePublisher | undefined;
   private server: WebhookServer | undefined;
@@ -54,6 +58,7 @@ export class KubernetesIntegration {
       logger: log,
       ...(opts.syncTimeoutMs !== undefined && { syncTimeoutMs: opts.syncTimeoutMs }),
     });
+    this.events = new KubeEventSink(this.kubeConfig, log);
   }
 
   /** The webhook's bound port, once started. */
