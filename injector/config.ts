@@ -25,3 +25,11 @@ export const DEFAULT_PROXY_RESOURCES: Resources = {
 
 export const PROXY_CONTAINER = 'nanoseg-proxy';
 export const INIT_CONTAINER = 'nanoseg-init';
+
+/** The MutatingWebhookConfiguration whose caBundle the control plane keeps current (manifests/base/webhook.yaml). */
+export const DEFAULT_WEBHOOK_CONFIGURATION = 'nanoseg-injector';
+/** The webhook Service's names: what the serving certificate is issued for. */
+export const DEFAULT_WEBHOOK_DNS_NAMES: readonly string[] = [
+  'nanoseg-webhook.nanoseg-system.svc',
+  'nanoseg-webhook.nanoseg-system.svc.cluster.local',
+];

@@ -3,7 +3,13 @@
 export { inject, pointerToken } from './inject.js';
 export type { InjectResult, JsonPatchOp } from './inject.js';
 export type { InjectorConfig, Resources } from './config.js';
-export { DEFAULT_PROXY_RESOURCES, PROXY_CONTAINER, INIT_CONTAINER } from './config.js';
+export {
+  DEFAULT_PROXY_RESOURCES,
+  PROXY_CONTAINER,
+  INIT_CONTAINER,
+  DEFAULT_WEBHOOK_CONFIGURATION,
+  DEFAULT_WEBHOOK_DNS_NAMES,
+} from './config.js';
 export {
   INJECT_LABEL,
   INJECT_ENABLED,

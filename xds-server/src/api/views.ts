@@ -57,7 +57,7 @@ export interface StatusView {
   /** sidecars the control plane refuses to configure (fail-static) */
   held: { node: string; since: string; reason: string }[];
   /** inventory sources that report a status (the --inventory file: what it loaded, a pending error) */
-  inventorySources: { name: string; file?: string; loadedAt?: number; error?: string }[];
+  inventorySources: { name: string; file?: string; server?: string; loadedAt?: number; error?: string }[];
   /** the kernel enforcement point, when this control plane hosts it (`serve --kernel-netns`) */
   kernel?: KernelView;
   /** the OTLP trace receiver and the recent-traces store */

@@ -84,7 +84,8 @@ export function registerQueries(program: Command): void {
     }
     for (const h of s.held) process.stdout.write(`HELD ${h.node} since ${h.since}: ${h.reason}\n`);
     for (const i of s.inventorySources ?? []) {
-      if (i.error) process.stdout.write(`inventory ${i.name} ${i.file ?? ''}: kept the last good one: ${i.error}\n`);
+      if (i.error)
+        process.stdout.write(`inventory ${i.name} ${i.file ?? i.server ?? ''}: kept the last good one: ${i.error}\n`);
     }
     process.stdout.write('\n');
     if (s.envoys.length === 0) return void process.stdout.write('no Envoy connected\n');

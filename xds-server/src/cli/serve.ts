@@ -7,6 +7,7 @@ import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../controlplane/con
 import { resolve } from 'node:path';
 import { parseWebhookUrl } from '../alerts/index.js';
 import { FileInventorySource } from '../inventory/index.js';
+import { DEFAULT_WEBHOOK_CONFIGURATION, DEFAULT_WEBHOOK_DNS_NAMES } from '../../../injector/config.js';
 
 function durationFlag(flag: string) {
   return (v: string): number => {
@@ -56,6 +57,20 @@ function addressFlag(flag: string) {
     return v;
   };
 }
+
+function hostPortFlag(flag: string) {
+  return (v: string): { host: string; port: number } => {
+    const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(v);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new CliError(`${flag}: "${v}" is not HOST:PORT`, 2);
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+  };
+}
+
+const listFlag = (v: string): string[] =>
+  v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
 
 function webhookFlag(v: string): string {
   const r = parseWebhookUrl(v);
@@ -143,6 +158,35 @@ export function registerServe(program: Command): void {
       'send every span on to this OTLP/gRPC collector (Jaeger, Tempo, an OpenTelemetry Collector), plaintext',
       addressFlag('--otlp-forward'),
     )
+    .option('--kubernetes', 'watch a cluster (pods → owners, Services) and serve the sidecar injector webhook', false)
+    .option('--kubeconfig <file>', 'the cluster (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .option(
+      '--kubernetes-timeout <duration>',
+      'how long to wait for the first lists of the cluster before giving up',
+      durationFlag('--kubernetes-timeout'),
+      10_000,
+    )
+    .option('--webhook-port <n>', 'sidecar injector HTTPS port (0: no injector)', intFlag('--webhook-port', 0), 9443)
+    .option('--webhook-host <host>', 'address the injector listens on', '0.0.0.0')
+    .option(
+      '--webhook-dns-names <names>',
+      "the injector certificate's names, comma-separated (what the apiserver dials)",
+      listFlag,
+      [...DEFAULT_WEBHOOK_DNS_NAMES],
+    )
+    .option(
+      '--webhook-configuration <name>',
+      'the MutatingWebhookConfiguration whose caBundle is kept on the control plane CA',
+      DEFAULT_WEBHOOK_CONFIGURATION,
+    )
+    .option(
+      '--sidecar-xds-address <host:port>',
+      "the control plane's ADS address as injected sidecars reach it",
+      hostPortFlag('--sidecar-xds-address'),
+      { host: 'nanoseg-control-plane.nanoseg-system.svc', port: 15010 },
+    )
+    .option('--proxy-image <image>', 'the injected sidecar image (Envoy)', 'envoyproxy/envoy:v1.40.0')
+    .option('--init-image <image>', 'the capture init container image (nft, sh)', 'nanoseg/init:0.1.0')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(
       async (
@@ -164,6 +208,16 @@ export function registerServe(program: Command): void {
           traceSampling: number;
           traceBuffer: number;
           otlpForward?: string;
+          kubernetes: boolean;
+          kubeconfig?: string;
+          kubernetesTimeout: number;
+          webhookPort: number;
+          webhookHost: string;
+          webhookDnsNames: string[];
+          webhookConfiguration: string;
+          sidecarXdsAddress: { host: string; port: number };
+          proxyImage: string;
+          initImage: string;
         },
         cmd: Command,
       ) => {
@@ -171,6 +225,9 @@ export function registerServe(program: Command): void {
           throw new CliError('--kernel-log-group: an integer 0-65535', 2);
         if (!['debug', 'info', 'warn', 'error'].includes(o.logLevel))
           throw new CliError(`--log-level: unknown level "${o.logLevel}"`, 2);
+        if (o.webhookPort > 65535) throw new CliError('--webhook-port: 0-65535', 2);
+        if (o.webhookDnsNames.length === 0) throw new CliError('--webhook-dns-names: at least one name', 2);
+        if (!o.kubernetes && o.kubeconfig) throw new CliError('--kubeconfig needs --kubernetes', 2);
         const g = cmd.optsWithGlobals() as { apiSocket?: string };
         const logger = pino({ level: o.logLevel, base: undefined });
         const cp = new ControlPlane({
@@ -193,6 +250,21 @@ export function registerServe(program: Command): void {
           traceSamplingPercent: o.traceSampling,
           traceBufferBytes: o.traceBuffer * 2 ** 20,
           ...(o.otlpForward !== undefined && o.otlpForward !== 'off' && { otlpForward: o.otlpForward }),
+          ...(o.kubernetes && {
+            kubernetes: {
+              ...(o.kubeconfig !== undefined && { kubeconfig: resolve(o.kubeconfig) }),
+              syncTimeoutMs: o.kubernetesTimeout,
+              ...(o.webhookPort > 0 && {
+                webhook: {
+                  host: o.webhookHost,
+                  port: o.webhookPort,
+                  dnsNames: o.webhookDnsNames,
+                  configuration: o.webhookConfiguration,
+                  injector: { proxyImage: o.proxyImage, initImage: o.initImage, xdsAddress: o.sidecarXdsAddress },
+                },
+              }),
+            },
+          }),
           logger,
         });
         try {

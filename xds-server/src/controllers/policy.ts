@@ -58,8 +58,16 @@ export interface ModeChange {
 /** A would-deny moves the stored soak gate at most this often per service (a storm is not a write storm). */
 const WOULD_DENY_PERSIST_MS = 1000;
 
+/** A mode set from outside nanoseg (the `nanoseg.io/mode` annotation): while present it wins over API changes. */
+export interface ModePin {
+  readonly mode: Mode;
+  /** what sets it, named in refusals and the audit: `annotation nanoseg.io/mode=enforce on Deployment shop/web` */
+  readonly by: string;
+}
+
 export class PolicyController {
   private current: MeshState = mesh.EMPTY_MESH;
+  private pins: ReadonlyMap<ServiceName, ModePin> = new Map();
   private readonly persistedWouldDeny = new Map<ServiceName, number>();
   private readonly once: OncePerKind;
 
@@ -120,6 +128,8 @@ export class PolicyController {
     if (!m.ok) return m;
     const s = this.requireService(service);
     if (!s.ok) return s;
+    const refused = this.pinConflict([s.value], m.value);
+    if (refused) return refused;
     const r = this.changeMode(s.value, m.value, actor);
     if (l7 !== undefined) this.changeL7(s.value, l7, actor);
     return ok({ ...r, l7: this.control(s.value).l7 === true });
@@ -132,7 +142,38 @@ export class PolicyController {
   setAllModes(mode: string, actor: string): Outcome<ModeChange[]> {
     const m = checkMode(mode);
     if (!m.ok) return m;
+    const refused = this.pinConflict(this.opts.knownServices(), m.value);
+    if (refused) return refused;
     return ok(this.opts.knownServices().map((s) => this.changeMode(s, m.value, actor)));
+  }
+
+  /** The pinned mode of a service, if any. */
+  pinOf(service: ServiceName): ModePin | undefined {
+    return this.pins.get(service);
+  }
+
+  /**
+   * Replaces the set of pinned modes (level-triggered: the annotations as they are now) and brings every pinned
+   * service to its mode, audited with the pin as the actor. A service whose pin went away keeps its mode.
+   */
+  syncPins(pins: ReadonlyMap<ServiceName, ModePin>, actor: string): void {
+    this.pins = new Map(pins);
+    for (const [service, pin] of this.pins) {
+      if (this.modeOf(service) !== pin.mode) this.changeMode(service, pin.mode, `${actor} (${pin.by})`);
+    }
+  }
+
+  /** A refusal when a change to `mode` would override a pin of one of `services`. */
+  private pinConflict(services: readonly ServiceName[], mode: Mode): Outcome<never> | undefined {
+    const against = services.flatMap((s) => {
+      const p = this.pins.get(s);
+      return p && p.mode !== mode ? [`${s} is ${p.mode} by ${p.by}`] : [];
+    });
+    if (against.length === 0) return undefined;
+    return fail(
+      'conflict',
+      `refused: ${against.join('; ')} — change or remove the annotation instead (it wins while it is there)`,
+    );
   }
 
   /** Replaces a service's policy with a person's edit (parsed and validated by the caller with the file parser). */
@@ -181,6 +222,7 @@ export class PolicyController {
   autoPromote(reports: ReadonlyMap<ServiceName, ConvergenceReport>, soakMs: number): void {
     const now = this.opts.scheduler.now();
     for (const [service, r] of reports) {
+      if (this.pins.has(service)) continue; // a person pinned the mode on the workload
       const p = mesh.promotion(this.control(service), r.state === 'converged', now, soakMs);
       if (p) this.changeMode(service, p.to, `nanoseg (auto-promote: ${p.why})`);
     }

@@ -15,6 +15,7 @@ import type { Logger } from '../util/logger.js';
 import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
 import { ADS_SERVICE } from '../xds/index.js';
 import { MeshCore } from './core.js';
+import type { KubernetesIntegration, KubernetesOptions } from './kubernetes.js';
 
 export interface ControlPlaneOptions {
   readonly stateDir: string;
@@ -48,6 +49,8 @@ export interface ControlPlaneOptions {
   readonly traceBufferBytes?: number;
   /** forward every accepted trace export to this OTLP/gRPC collector (HOST:PORT) */
   readonly otlpForward?: string;
+  /** watch a cluster (inventory) and serve the sidecar injector webhook (`serve --kubernetes`) */
+  readonly kubernetes?: Omit<KubernetesOptions, 'stateDir'>;
 }
 
 export const DEFAULT_CONTROL_PLANE_OPTIONS: Omit<ControlPlaneOptions, 'logger'> = {
@@ -73,6 +76,7 @@ export class ControlPlane {
   backend?: CoreBackend;
   private readonly grpc = new GrpcServer();
   private api?: HttpApi;
+  kubernetes?: KubernetesIntegration;
   private readonly timers: (() => void)[] = [];
   private started = false;
   private stopped = false;
@@ -90,12 +94,20 @@ export class ControlPlane {
     const o = this.opts;
     const log = o.logger;
     const sched = o.scheduler ?? REAL_SCHEDULER;
+    const sources = [...(o.inventorySources ?? [])];
+    if (o.kubernetes) {
+      // loaded only here: the Kubernetes client is large, and no other command needs it
+      const { KubernetesIntegration } = await import('./kubernetes.js');
+      this.kubernetes = new KubernetesIntegration({ ...o.kubernetes, stateDir: o.stateDir }, log);
+      sources.push(this.kubernetes.inventory);
+    }
     const store = Store.open(o.stateDir);
     store.checkpointInBackground(CHECKPOINT_INTERVAL_MS, (reason) =>
       log.warn({ reason }, 'background WAL checkpoints stopped; SQLite checkpoints during commits again'),
     );
     const core = new MeshCore(store, {
       ...o,
+      inventorySources: sources,
       scheduler: sched,
       auditFile: join(o.stateDir, 'audit.jsonl'),
       processMetrics: true,
@@ -111,6 +123,14 @@ export class ControlPlane {
     await this.grpc.listen({ socket: o.xdsSocket, address: o.xdsAddress });
     this.api = routes(new HttpApi(log), backend);
     await this.api.listen(o.apiSocket);
+    if (this.kubernetes) {
+      // the workloads' nanoseg.io/mode annotations pin modes (they win over the API while present)
+      const sub = this.kubernetes.inventory.modes$.subscribe((m) => core.policy.syncPins(m.pins, 'kubernetes'));
+      this.timers.push(() => sub.unsubscribe());
+      const events = this.kubernetes.events;
+      this.timers.push(core.alerts.subscribe((a) => events.report(a)));
+      await this.kubernetes.startWebhook();
+    }
     if (o.metricsAddress) await core.metrics.listen(o.metricsAddress, () => this.started && !this.stopped);
     this.timers.push(core.startTimers(o.flushIntervalMs, o.tickMs));
     log.info(
@@ -136,6 +156,7 @@ export class ControlPlane {
     const core = this.core;
     core?.discovery.stop();
     await this.api?.stop();
+    await this.kubernetes?.stop();
     await core?.metrics.stop();
     await this.grpc.stop();
     if (core) {

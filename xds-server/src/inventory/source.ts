@@ -1,6 +1,7 @@
-// The InventorySource seam: where facts about who is who come from. Today the lab (pushed over the API) and a static
-// file of hosts and VMs; next Kubernetes informers. Sources are level-triggered: every update carries a source's whole
-// current inventory (never a delta), so a consumer that sees only the latest value per source is always right.
+// The InventorySource seam: where facts about who is who come from: the lab (pushed over the API), a static file of
+// hosts and VMs, and a cluster's informers (kubernetes/source.ts). Sources are level-triggered: every update carries
+// a source's whole current inventory (never a delta), so a consumer that sees only the latest value per source is
+// always right.
 import type { Observable } from 'rxjs';
 import type { Inventory } from '../model/index.js';
 
@@ -28,6 +29,8 @@ export interface InventorySource {
 export interface InventorySourceStatus {
   /** the file it reads, when it reads one */
   readonly file?: string;
+  /** the apiserver it watches, when it watches one */
+  readonly server?: string;
   /** when it last loaded a valid inventory (ms) */
   readonly loadedAt?: number;
   /** why the latest change was not taken (the last good inventory stays) */

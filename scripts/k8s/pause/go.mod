@@ -1,0 +1,3 @@
+module nanoseg.io/pause
+
+go 1.26

@@ -1,0 +1,111 @@
+// The Kubernetes side of the composition root (`nanoseg serve --kubernetes`): the cluster as an inventory source,
+// alerts as Events, and the sidecar injector — its HTTPS webhook, the certificate rotation that issues its serving
+// certificate, and the publisher that keeps the MutatingWebhookConfiguration's caBundle on the control plane's CA.
+// Wiring only.
+import type { KubeConfig } from '@kubernetes/client-node';
+import {
+  CertRotator,
+  INJECT_ENABLED,
+  INJECT_LABEL,
+  WebhookServer,
+  type InjectorConfig,
+} from '../../../injector/index.js';
+import { KubeCaBundlePublisher } from '../../../injector/kube-cabundle.js';
+import { KubeEventSink } from '../alerts/kube-events.js';
+import { loadKubeConfig } from '../inventory/kubernetes/kubeconfig.js';
+import { KubernetesInventorySource } from '../inventory/kubernetes/source.js';
+import type { Logger } from '../util/logger.js';
+
+export interface KubernetesWebhookOptions {
+  readonly host: string;
+  readonly port: number;
+  /** the serving certificate's names (what the apiserver dials: the webhook Service, or `localhost` in tests) */
+  readonly dnsNames: readonly string[];
+  /** the MutatingWebhookConfiguration whose caBundle is kept current */
+  readonly configuration: string;
+  readonly injector: InjectorConfig;
+}
+
+export interface KubernetesOptions {
+  /** kubeconfig file; else $KUBECONFIG, ~/.kube/config or in-cluster */
+  readonly kubeconfig?: string;
+  /** undefined: inventory only, no injector */
+  readonly webhook?: KubernetesWebhookOptions;
+  /** how long start waits for the first lists */
+  readonly syncTimeoutMs?: number;
+  /** the TLS state's folder (the state dir) */
+  readonly stateDir: string;
+}
+
+export class KubernetesIntegration {
+  readonly kubeConfig: KubeConfig;
+  readonly inventory: KubernetesInventorySource;
+  /** alerts as Events on the calling pod */
+  readonly events: KubeEventSink;
+  private rotator: CertRotator | undefined;
+  private publisher: KubeCaBundlePublisher | undefined;
+  private server: WebhookServer | undefined;
+  private webhookPort: number | undefined;
+
+  /** Throws (with what is missing) when no kubeconfig can be found. */
+  constructor(
+    private readonly opts: KubernetesOptions,
+    private readonly log: Logger,
+  ) {
+    this.kubeConfig = loadKubeConfig(opts.kubeconfig);
+    this.inventory = new KubernetesInventorySource({
+      kubeConfig: this.kubeConfig,
+      logger: log,
+      ...(opts.syncTimeoutMs !== undefined && { syncTimeoutMs: opts.syncTimeoutMs }),
+    });
+    this.events = new KubeEventSink(this.kubeConfig, log);
+  }
+
+  /** The webhook's bound port, once started. */
+  get port(): number | undefined {
+    return this.webhookPort;
+  }
+
+  /** Starts the injector (the inventory source is started by the inventory controller). Idempotent. */
+  async startWebhook(): Promise<void> {
+    const w = this.opts.webhook;
+    if (!w || this.server) return;
+    const publisher = new KubeCaBundlePublisher({
+      kubeConfig: this.kubeConfig,
+      name: w.configuration,
+      logger: this.log,
+    });
+    this.publisher = publisher;
+    const rotator = new CertRotator({
+      dir: this.opts.stateDir,
+      commonName: 'nanoseg-webhook-ca',
+      dnsNames: w.dnsNames,
+      publisher,
+      logger: this.log,
+      onServing: (tls) => this.server?.setCertificate(tls),
+    });
+    this.rotator = rotator;
+    const tls = await rotator.start();
+    const labelled = (ns: { metadata?: { labels?: Readonly<Record<string, string>> } }) =>
+      ns.metadata?.labels?.[INJECT_LABEL] === INJECT_ENABLED;
+    const server = new WebhookServer({
+      config: w.injector,
+      tls: tls.serving,
+      namespaceOf: (name) => this.inventory.namespace(name, labelled),
+      logger: this.log,
+    });
+    this.server = server;
+    this.webhookPort = await server.start(w.port, w.host);
+    this.log.info(
+      { address: `${w.host}:${this.webhookPort}`, configuration: w.configuration, dnsNames: w.dnsNames },
+      'sidecar injector webhook serving',
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.rotator?.stop();
+    await this.server?.stop();
+    await this.publisher?.stop();
+    await this.rotator?.whenIdle();
+  }
+}
