@@ -1,8 +1,10 @@
 // Monitor must report exactly what enforce would deny. One matrix of connections — every source (each service,
 // and externals, which have no sidecar) × every kind of destination (a service by VIP, the same service by a pod
 // address, a declared port without rules, an undeclared port, a known external on its allowed port and on another
-// port, an unknown external, the reverse of every learned edge), each over TCP and over HTTP — runs through real
-// sidecars in monitor, then in enforce: right after the switch (the matrix's new edges keep the services learning,
+// port, an unknown external, the reverse of every learned edge), each over TCP and over HTTP, plus UDP and ICMP rows
+// (learned and unlearned UDP ports of a service and of externals, ICMP echo to every pod and external), which the
+// kernel point enforces (`serve --kernel-netns`) — runs through real sidecars and kernel rules in monitor, then in
+// enforce: right after the switch (the matrix's new edges keep the services learning,
 // so their config is not scoped) and again once they have converged (scoped). The would-deny alerts of monitor
 // must equal the denied alerts of enforce, keyed by (source, destination, port); every call enforce blocks must
 // have been reported in monitor, and nothing enforce allows.
@@ -17,11 +19,12 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { BIN, ServerProcess, isRoot, json, nanoseg, tempDir, waitFor } from '../support/cli.js';
 import type { ServiceView, StatusView } from '../../xds-server/src/api/views.js';
 import type { Alert } from '../../xds-server/src/model/index.js';
+import { compare, key, matrix, type Call, type Outcome, type Round } from './matrix-support.js';
 
 const APP = join(projectRoot(), 'xds-server', 'examples', 'apps', 'traffic.py');
 
@@ -58,163 +61,47 @@ pods:
       - "python3 ${APP} http 9091"
       - "python3 ${APP} tcp 9092"
       - "python3 ${APP} call --every 0.1 tcp://db.data:5432 http://payments:443/charge tcp://payments:2000"
+      - "python3 ${APP} call --every 0.2 udp://10.213.0.31:6000 udp://203.0.113.10:5353 icmp://203.0.113.10"
   - name: db-1
     service: data/db
     address: 10.213.0.31
     address6: fd6e:7367::31
     ports: [5432]
-    run: ["python3 ${APP} tcp 5432", "python3 ${APP} http 8081"]
+    run: ["python3 ${APP} tcp 5432", "python3 ${APP} http 8081", "python3 ${APP} udp 6000", "python3 ${APP} udp 6001"]
 externals:
   - name: payments
     address: 203.0.113.10
     address6: 2001:db8::10
-    run: ["python3 ${APP} http 443", "python3 ${APP} http 444", "python3 ${APP} tcp 2000", "python3 ${APP} tcp 2001"]
+    run:
+      - "python3 ${APP} http 443"
+      - "python3 ${APP} http 444"
+      - "python3 ${APP} tcp 2000"
+      - "python3 ${APP} tcp 2001"
+      - "python3 ${APP} udp 5353"
+      - "python3 ${APP} udp 5354"
   - name: stranger
     address: 203.0.113.20
     address6: 2001:db8::20
-    run: ["python3 ${APP} http 80", "python3 ${APP} tcp 2000"]
+    run: ["python3 ${APP} http 80", "python3 ${APP} tcp 2000", "python3 ${APP} udp 5353"]
 `;
 
-type Proto = 'tcp' | 'http';
-interface Server {
-  /** the service, or undefined for an external */
-  readonly service?: string;
-  /** how a client names it: the service's VIP name (for declared ports) or the external's name */
-  readonly name?: string;
-  readonly address: string;
-  readonly address6: string;
-  readonly port: number;
-  /** what the server speaks: HTTP, or a TCP line echo */
-  readonly proto: Proto;
-  /** the port is declared by the service (so its VIP has it) */
-  readonly declared: boolean;
-}
-const SERVERS: readonly Server[] = [
-  {
-    service: 'shop/web',
-    name: 'web.shop',
-    address: '10.213.0.11',
-    address6: 'fd6e:7367::11',
-    port: 8080,
-    proto: 'http',
-    declared: true,
-  },
-  { service: 'shop/web', address: '10.213.0.11', address6: 'fd6e:7367::11', port: 7070, proto: 'tcp', declared: false },
-  {
-    service: 'shop/api',
-    name: 'api.shop',
-    address: '10.213.0.21',
-    address6: 'fd6e:7367::21',
-    port: 9090,
-    proto: 'http',
-    declared: true,
-  },
-  {
-    service: 'shop/api',
-    name: 'api.shop',
-    address: '10.213.0.21',
-    address6: 'fd6e:7367::21',
-    port: 9091,
-    proto: 'http',
-    declared: true,
-  },
-  {
-    service: 'shop/api',
-    name: 'api.shop',
-    address: '10.213.0.21',
-    address6: 'fd6e:7367::21',
-    port: 9092,
-    proto: 'tcp',
-    declared: true,
-  },
-  {
-    service: 'data/db',
-    name: 'db.data',
-    address: '10.213.0.31',
-    address6: 'fd6e:7367::31',
-    port: 5432,
-    proto: 'tcp',
-    declared: true,
-  },
-  { service: 'data/db', address: '10.213.0.31', address6: 'fd6e:7367::31', port: 8081, proto: 'http', declared: false },
-  { name: 'payments', address: '203.0.113.10', address6: '2001:db8::10', port: 443, proto: 'http', declared: true },
-  { name: 'payments', address: '203.0.113.10', address6: '2001:db8::10', port: 444, proto: 'http', declared: true },
-  { name: 'payments', address: '203.0.113.10', address6: '2001:db8::10', port: 2000, proto: 'tcp', declared: true },
-  { name: 'payments', address: '203.0.113.10', address6: '2001:db8::10', port: 2001, proto: 'tcp', declared: true },
-  { address: '203.0.113.20', address6: '2001:db8::20', port: 80, proto: 'http', declared: true },
-  { address: '203.0.113.20', address6: '2001:db8::20', port: 2000, proto: 'tcp', declared: true },
-];
-/** pod or external name → its service (or its address, for an external: that is how alerts name it) */
-const SOURCES: Readonly<Record<string, { service?: string; address: string; address6: string }>> = {
-  loadgen: { service: 'shop/loadgen', address: '10.213.0.5', address6: 'fd6e:7367::5' },
-  'web-1': { service: 'shop/web', address: '10.213.0.11', address6: 'fd6e:7367::11' },
-  'api-1': { service: 'shop/api', address: '10.213.0.21', address6: 'fd6e:7367::21' },
-  'db-1': { service: 'data/db', address: '10.213.0.31', address6: 'fd6e:7367::31' },
-  payments: { address: '203.0.113.10', address6: '2001:db8::10' },
-  stranger: { address: '203.0.113.20', address6: '2001:db8::20' },
-};
-
-interface Call {
-  readonly id: string;
-  readonly from: string;
-  readonly host: string;
-  readonly port: number;
-  readonly proto: Proto;
-  /** the alert key this call must produce if it is (would be) denied */
-  readonly key: string;
-}
-
-/** how alerts are aggregated and compared: source service (or ip), destination service (or ip), port */
-function key(src: string, dst: string, port: number): string {
-  return `${src} → ${dst}:${port}`;
-}
-
-/** The matrix: every source × every destination it can reach at all, with the server's protocol. */
-function matrix(): Call[] {
-  const calls: Call[] = [];
-  for (const [from, src] of Object.entries(SOURCES)) {
-    for (const s of SERVERS) {
-      if (s.service !== undefined && s.service === src.service) continue; // not to itself
-      if (s.service === undefined && src.service === undefined) continue; // externals have no sidecar to test
-      const targets: string[] = [];
-      if (s.service === undefined) targets.push(s.name ?? s.address);
-      else {
-        // externals have no sidecar, so no VIP: they reach pods by address only
-        if (s.declared && s.name && src.service !== undefined) targets.push(s.name);
-        targets.push(s.address);
-      }
-      for (const host of targets) {
-        calls.push({
-          id: `${from} → ${host}:${s.port} ${s.proto}`,
-          from,
-          host,
-          port: s.port,
-          proto: s.proto,
-          key: key(src.service ?? src.address, s.service ?? s.address, s.port),
-        });
-      }
-      // the IPv6 row: the same server by its IPv6 address, from the source's IPv6 address
-      calls.push({
-        id: `${from} → [${s.address6}]:${s.port} ${s.proto}`,
-        from,
-        host: s.address6,
-        port: s.port,
-        proto: s.proto,
-        key: key(src.service ?? src.address6, s.service ?? s.address6, s.port),
-      });
-    }
-  }
-  return calls;
-}
-
 // Runs a pod's calls in parallel threads; prints {id: [ok, detail]}. HTTP passes on a 200 from the app; TCP passes
-// when the echo comes back.
+// when the echo comes back; UDP and ICMP through traffic.py's own call (the echo, or the echo reply, comes back).
 const PROBE = `
 import http.client, json, socket, sys, threading
+sys.path.insert(0, sys.argv[2])
+import traffic
 calls, out = json.loads(sys.argv[1]), {}
 def run(c):
     try:
-        if c["proto"] == "http":
+        host = "[%s]" % c["host"] if ":" in c["host"] else c["host"]
+        if c["proto"] == "udp":
+            traffic.call("udp://%s:%d" % (host, c["port"]), timeout=3)
+            out[c["id"]] = [True, "echoed"]
+        elif c["proto"] == "icmp":
+            traffic.call("icmp://%s" % host, timeout=3)
+            out[c["id"]] = [True, "echo reply"]
+        elif c["proto"] == "http":
             h = http.client.HTTPConnection(c["host"], c["port"], timeout=4)
             h.request("GET", "/matrix")
             r = h.getresponse()
@@ -233,30 +120,25 @@ for t in ts: t.join()
 print(json.dumps(out))
 `;
 
-interface Outcome {
-  readonly ok: boolean;
-  readonly detail: string;
-}
-
-interface Round {
-  readonly outcomes: ReadonlyMap<string, Outcome>;
-  /** alert key → the alerts of the round's verdict with that key */
-  readonly alerts: ReadonlyMap<string, Alert[]>;
-  /** the round's alerts of the other verdict */
-  readonly others: readonly Alert[];
-}
-
 const root = !isRoot && 'needs root (network namespaces, nftables)';
 
 describe('monitor reports exactly what enforce denies', { skip: root, timeout: 300_000 }, () => {
   const tmp = isRoot ? tempDir('nanoseg-matrix-') : undefined;
-  const server = new ServerProcess(tmp?.dir ?? '/nonexistent', ['--quiet-period', '5s', '--min-observations', '15']);
+  const server = new ServerProcess(tmp?.dir ?? '/nonexistent', [
+    '--quiet-period',
+    '5s',
+    '--min-observations',
+    '15',
+    '--kernel-netns',
+    'nsg-lab',
+  ]);
   const env = () => server.env;
   const calls = matrix();
 
   const run = (pod: string, list: readonly Call[]) =>
     new Promise<Record<string, [boolean, string]>>((resolve, reject) => {
-      const p = spawn(process.execPath, [BIN, 'lab', 'exec', pod, '--', 'python3', '-c', PROBE, JSON.stringify(list)], {
+      const args = ['lab', 'exec', pod, '--', 'python3', '-c', PROBE, JSON.stringify(list), dirname(APP)];
+      const p = spawn(process.execPath, [BIN, ...args], {
         env: { ...process.env, ...env() },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -276,10 +158,11 @@ describe('monitor reports exactly what enforce denies', { skip: root, timeout: 3
 
   const settled = async () => {
     await new Promise((res) => setTimeout(res, 400)); // pushes are debounced (100 ms, at most 1 s)
+    let last: StatusView['envoys'] = [];
     await waitFor(
       'every sidecar to ACK its latest config',
       () => {
-        const e = json<StatusView>(['status'], env()).envoys;
+        const e = (last = json<StatusView>(['status'], env()).envoys);
         return (
           e.length === 4 &&
           e.every((x) =>
@@ -291,7 +174,9 @@ describe('monitor reports exactly what enforce denies', { skip: root, timeout: 3
       },
       30_000,
       200,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; sidecars: ${JSON.stringify(last)}`);
+    });
   };
   const converged = () =>
     waitFor(
@@ -406,46 +291,3 @@ describe('monitor reports exactly what enforce denies', { skip: root, timeout: 3
     });
   }
 });
-
-/** Every disagreement between the rounds, grouped and one readable line per key (empty = they agree). */
-function compare(calls: readonly Call[], monitor: Round, enforce: Round): string[] {
-  const blocked = new Map<string, Call[]>();
-  const allowed = new Map<string, Call[]>();
-  for (const c of calls) {
-    const m = enforce.outcomes.get(c.id)?.ok ? allowed : blocked;
-    m.set(c.key, [...(m.get(c.key) ?? []), c]);
-  }
-  const width = Math.max(
-    ...[...monitor.alerts.keys(), ...enforce.alerts.keys(), ...calls.map((c) => c.key)].map((k) => k.length),
-  );
-  const callsOf = (k: string) =>
-    [...(blocked.get(k) ?? []), ...(allowed.get(k) ?? [])]
-      .map(
-        (c) =>
-          `${c.id} (${enforce.outcomes.get(c.id)?.ok ? 'allowed' : 'blocked'}: ${enforce.outcomes.get(c.id)?.detail ?? '?'})`,
-      )
-      .join('; ') || 'no matrix call';
-  const alertsOf = (as: readonly Alert[]) =>
-    [...new Set(as.map((a) => `${a.side ?? '?'} by ${a.reporter ?? '?'}: ${a.reason}`))].join(' | ');
-  const sections: [string, string[]][] = [
-    ['would-deny in monitor, no denied alert in enforce', []],
-    ['denied in enforce, no would-deny in monitor', []],
-    ['blocked by enforce, not reported in monitor', []],
-    ['blocked by enforce without a denied alert', []],
-    ['allowed by enforce, yet reported in monitor', []],
-    ['blocked and allowed calls under one key', []],
-  ];
-  const add = (i: number, k: string, what: string) => sections[i]![1].push(`  ${k.padEnd(width)}  ${what}`);
-  const keys = [...new Set([...monitor.alerts.keys(), ...enforce.alerts.keys(), ...blocked.keys()])].sort();
-  for (const k of keys) {
-    const w = monitor.alerts.get(k);
-    const d = enforce.alerts.get(k);
-    if (w && !d) add(0, k, `${alertsOf(w)} — ${callsOf(k)}`);
-    if (d && !w) add(1, k, `${alertsOf(d)} — ${callsOf(k)}`);
-    if (blocked.has(k) && !w) add(2, k, callsOf(k));
-    if (blocked.has(k) && !d) add(3, k, callsOf(k));
-    if (allowed.has(k) && w) add(4, k, `${alertsOf(w)} — ${callsOf(k)}`);
-    if (allowed.has(k) && blocked.has(k)) add(5, k, callsOf(k));
-  }
-  return sections.flatMap(([title, lines]) => (lines.length ? [`${title}:`, ...lines] : []));
-}
