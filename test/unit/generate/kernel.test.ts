@@ -80,16 +80,19 @@ test('one transaction replaces both tables: each is declared, deleted and define
 test('the kernel enforces the same rules the sidecar compiles: tcp/http as TCP to the port, udp, icmp without port', () => {
   const t = kernelRuleset({ services: services('enforce', 'enforce'), inventory: INV });
   const web = chainName('egress', 'shop/web');
-  assert.match(t, new RegExp(`set ${web}/ports \\{[^}]*tcp \\. 10\\.213\\.0\\.31/32 \\. 5432`));
-  assert.match(t, /tcp \. 10\.213\.255\.1\/32 \. 5432/, 'the VIP too');
-  assert.match(t, /udp \. 10\.213\.0\.53\/32 \. 53/);
-  assert.match(t, /tcp \. 203\.0\.113\.10\/32 \. 443/, 'http with SNI is TCP to its port here (SNI is the sidecar’s)');
-  assert.match(t, /set egress\/shop\/web\/ports6 \{[^}]*udp \. fd00::53\/128 \. 53/, 'a service peer: both families');
+  assert.match(t, new RegExp(`set ${web}/ports \\{[^}]*tcp \\. 10\\.213\\.0\\.31 \\. 5432`));
+  assert.match(t, /tcp \. 10\.213\.255\.1 \. 5432/, 'the VIP too');
+  assert.match(t, /udp \. 10\.213\.0\.53 \. 53/);
+  assert.match(t, /tcp \. 203\.0\.113\.10 \. 443/, 'http with SNI is TCP to its port here (SNI is the sidecar’s)');
+  assert.match(t, /set egress\/shop\/web\/ports6 \{[^}]*udp \. fd00::53 \. 53/, 'a service peer: both families');
   assert.doesNotMatch(
     t.slice(t.indexOf('set egress/shop/web/ports {'), t.indexOf('set egress/shop/web/ports6')),
     /fd00/,
   );
-  assert.match(t, new RegExp(`set ${web}/icmp \\{[^}]*203\\.0\\.113\\.10/32`));
+  assert.match(t, new RegExp(`set ${web}/icmp \\{[^}]*203\\.0\\.113\\.10,`));
+  // single addresses are hash-set elements; only real ranges go into the interval sets
+  assert.doesNotMatch(t.slice(t.indexOf(`set ${web}/ports {`), t.indexOf(`set ${web}/port-ranges {`)), /flags interval/);
+  assert.match(t, new RegExp(`set ${web}/port-ranges \\{\\n\\s+type [^;]+;\\n\\s+flags interval;`));
   assert.match(t, /10\.213\.0\.11 : jump egress\/shop\/web/);
   assert.match(t, /10\.213\.0\.12 : jump egress\/shop\/web/, 'every replica');
   assert.match(t, /log group 15 prefix "nsg deny egress" drop/);
@@ -142,11 +145,12 @@ test('IPv6: a rule goes into its peer’s family; a policy with only IPv4 peers 
   const t = kernelRuleset({ services: services6(), inventory: INV6 });
   const section = (start: string, end: string) => t.slice(t.indexOf(start), t.indexOf(end, t.indexOf(start) + 1));
   // payments is allowed by its IPv4 address only: its IPv6 address is in no set
-  assert.match(section('set egress/shop/web/ports {', '}\n  }'), /tcp \. 203\.0\.113\.10\/32 \. 443/);
-  assert.doesNotMatch(t, /2001:db8::10\/128/);
+  assert.match(section('set egress/shop/web/ports {', '}\n  }'), /tcp \. 203\.0\.113\.10 \. 443/);
+  for (const set of ['ports6', 'port-ranges6', 'icmp6', 'icmp-ranges6'])
+    assert.doesNotMatch(section(`set egress/shop/web/${set} {`, '}\n  }'), /2001:db8::10/, set);
   // a service peer stands for both families of its workloads
-  assert.match(section('set egress/shop/web/ports6 {', '}\n  }'), /tcp \. fd6e::1f\/128 \. 5432/);
-  assert.match(section('set ingress/data/db/ports6 {', '}\n  }'), /tcp \. fd6e::b\/128 \. 5432/);
+  assert.match(section('set egress/shop/web/ports6 {', '}\n  }'), /tcp \. fd6e::1f \. 5432/);
+  assert.match(section('set ingress/data/db/ports6 {', '}\n  }'), /tcp \. fd6e::b \. 5432/);
   // IPv6 flows of an enforced service jump to its chain, where only the IPv6 sets can match them
   assert.match(t, /map egress6 \{\n\s+type ipv6_addr : verdict;[^}]*fd6e::b : jump egress\/shop\/web/);
   const chain = section('chain egress/shop/web {', '  }');
