@@ -70,7 +70,11 @@ test("the generator's layout: sets, maps and chains with their elements and rule
   assert.deepEqual(l.sets.get('ingress/shop/web/ports'), [], 'a set without elements');
   assert.ok(l.sets.get('egress')!.includes('10.213.0.12 : jump egress/shop/web'));
   assert.ok(l.sets.get('bound')!.includes('vh-web-1 . 10.213.0.11'));
-  assert.equal(l.chains.get('egress/shop/web')!.length, 9, 'per family: ports, port ranges, icmp, icmp ranges; the log');
+  assert.equal(
+    l.chains.get('egress/shop/web')!.length,
+    9,
+    'per family: ports, port ranges, icmp, icmp ranges; the log',
+  );
   assert.equal(chainFallThrough(l.chains.get('egress/shop/web')!), 'drop');
   assert.equal(chainFallThrough(l.chains.get('egress/data/db')!), 'return');
   assert.equal(chainFallThrough(['ct state established,related accept']), undefined);

@@ -91,7 +91,10 @@ test('the kernel enforces the same rules the sidecar compiles: tcp/http as TCP t
   );
   assert.match(t, new RegExp(`set ${web}/icmp \\{[^}]*203\\.0\\.113\\.10,`));
   // single addresses are hash-set elements; only real ranges go into the interval sets
-  assert.doesNotMatch(t.slice(t.indexOf(`set ${web}/ports {`), t.indexOf(`set ${web}/port-ranges {`)), /flags interval/);
+  assert.doesNotMatch(
+    t.slice(t.indexOf(`set ${web}/ports {`), t.indexOf(`set ${web}/port-ranges {`)),
+    /flags interval/,
+  );
   assert.match(t, new RegExp(`set ${web}/port-ranges \\{\\n\\s+type [^;]+;\\n\\s+flags interval;`));
   assert.match(t, /10\.213\.0\.11 : jump egress\/shop\/web/);
   assert.match(t, /10\.213\.0\.12 : jump egress\/shop\/web/, 'every replica');
