@@ -12,6 +12,7 @@ import { Cluster, Cluster_DiscoveryType } from '../../proto/gen/envoy/config/clu
 import { Listener } from '../../proto/gen/envoy/config/listener/v3/listener.js';
 import { HttpConnectionManager } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import { DeltaAdsClient, SotwAdsClient } from '../support/ads-client.js';
+import { LEN, Reader } from '../../xds-server/src/serve/wire-reader.js';
 
 export const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 export const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
@@ -33,32 +34,17 @@ const measured =
     sizes.set(r, b.length);
     return r;
   };
-/** Each top-level field of an encoded message: its number and its bytes (tag included), in order. */
+/** Each top-level field of an encoded message: its number, where it starts (tag included) and ends, and where its
+ * value starts. Read with the control plane's own protobuf reader (serve/wire-reader.ts). */
 function eachField(b: Buffer, visit: (num: number, start: number, end: number, valueStart: number) => void): void {
-  let i = 0;
-  const varint = (): number => {
-    let v = 0;
-    for (let shift = 0; i < b.length && shift < 35; shift += 7) {
-      const x = b[i++]!;
-      v += (x & 0x7f) * 2 ** shift;
-      if (x < 0x80) return v;
-    }
-    throw new Error('truncated varint');
-  };
-  while (i < b.length) {
-    const start = i;
-    const tag = varint();
-    const wire = tag & 7;
-    let valueStart = i;
-    if (wire === 0) varint();
-    else if (wire === 2) {
-      const len = varint();
-      valueStart = i;
-      i += len;
-    } else if (wire === 1) i += 8;
-    else if (wire === 5) i += 4;
-    else throw new Error(`unexpected wire type ${wire}`);
-    visit(tag >>> 3, start, i, valueStart);
+  const r = new Reader(b, 0, b.length);
+  while (r.pos < r.end) {
+    const start = r.pos;
+    const t = r.tag();
+    let valueStart = r.pos;
+    if ((t & 7) === LEN) valueStart = r.len();
+    else r.skip(t);
+    visit(t >>> 3, start, r.pos, valueStart);
   }
 }
 
