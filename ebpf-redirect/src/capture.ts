@@ -144,6 +144,28 @@ export async function leftoverPods(prefix: string, r?: CaptureRoots): Promise<st
   return [...new Set(names.filter((n) => n.startsWith(prefix)))];
 }
 
+/**
+ * Releases what all pods share once none is left: our cgroup folder and our bpffs (unmounted, its folder removed).
+ * Leaves both alone while any pod's cgroup or pin folder remains. Idempotent.
+ */
+export async function releaseSharedKernelState(r?: CaptureRoots): Promise<void> {
+  const { cgroup2, cgroupRoot, bpffs } = roots(r);
+  const cgroupDir = join(cgroup2, cgroupRoot);
+  const pods = await readdir(cgroupDir, { withFileTypes: true }).catch(() => []);
+  if (pods.some((e) => e.isDirectory())) return;
+  if (await mountedAt(bpffs, 'bpf')) {
+    // pods pin in folders of their own; the kernel's preloaded iterators (maps.debug, progs.debug) are files
+    if ((await readdir(bpffs, { withFileTypes: true })).some((e) => e.isDirectory())) return;
+    await runOk(['umount', bpffs]);
+  }
+  await rmdir(bpffs).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+  await rmdir(cgroupDir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+}
+
 async function applyNft(namespace: string, ruleset: string): Promise<void> {
   // nft resolves `socket cgroupv2` paths below /sys/fs/cgroup; inside `ip netns exec` that is a fresh sysfs, so
   // mount cgroup2 there in a private mount namespace just for this nft run.

@@ -10,6 +10,7 @@ export {
   leftoverPods,
   nftablesCapture,
   podCgroupDirs,
+  releaseSharedKernelState,
   removePodKernelState,
 } from './capture.js';
 export type { CaptureMode, CaptureModeOptions, CapturePod, CaptureRoots } from './capture.js';

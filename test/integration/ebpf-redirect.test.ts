@@ -6,7 +6,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
@@ -18,6 +18,7 @@ import {
   inCgroup,
   nftablesCapture,
   podCgroupDirs,
+  releaseSharedKernelState,
   removePodKernelState,
 } from '../../ebpf-redirect/src/index.js';
 
@@ -31,6 +32,12 @@ const missing = isRoot ? await ebpfMissing() : undefined;
 const skip = !isRoot ? 'needs root (namespaces, cgroups, eBPF)' : missing;
 
 type Where = 'app' | 'sidecar';
+
+async function bpffsMounted(): Promise<boolean> {
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === ROOTS.bpffs);
+}
 const procs: ChildProcess[] = [];
 
 function py(where: Where, args: string[], uid?: number): { lines: AsyncIterator<string>; proc: ChildProcess } {
@@ -152,12 +159,21 @@ describe('ebpf-redirect against real sockets', { skip, timeout: 120_000 }, () =>
     }
   });
 
-  test('remove: no pins, no cgroups left', async () => {
+  test('remove: no pins, no cgroups left; the shared cgroup folder and bpffs go with the last pod', async () => {
     for (const p of procs) p.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 200));
+    const shared = join('/sys/fs/cgroup/unified', ROOTS.cgroupRoot);
+    await releaseSharedKernelState(ROOTS); // the pod is still there: nothing shared goes
+    assert.ok(await bpffsMounted(), 'bpffs kept while a pod uses it');
+    assert.ok(existsSync(shared));
     await nftablesCapture(ROOTS).remove(POD);
     await removePodKernelState(NS, ROOTS);
     assert.ok(!existsSync(join(ROOTS.bpffs, NS)));
     assert.ok(!existsSync(podCgroupDirs(NS, ROOTS).pod));
+    await releaseSharedKernelState(ROOTS);
+    await releaseSharedKernelState(ROOTS); // idempotent
+    assert.ok(!(await bpffsMounted()), 'bpffs unmounted once no pod is left');
+    assert.ok(!existsSync(ROOTS.bpffs));
+    assert.ok(!existsSync(shared));
   });
 });

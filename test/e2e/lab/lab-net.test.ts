@@ -173,6 +173,9 @@ test(
     );
     assert.equal(existsSync(join(labDir, 'state.json')), false);
     assert.equal(existsSync('/etc/netns/nsg-lab'), false);
+    // the cgroup folder and the bpffs every pod shared go with the last pod
+    assert.equal(existsSync('/sys/fs/cgroup/unified/nanoseg'), false, 'no nanoseg cgroup folder left');
+    assert.doesNotMatch(readFileSync('/proc/self/mounts', 'utf8'), /\/run\/nanoseg\/bpffs /, 'bpffs unmounted');
     assert.deepEqual(await labDown({ labDir }), { namespaces: [], processesKilled: 0 });
   },
 );

@@ -8,6 +8,7 @@ import {
   leftoverPods,
   nftablesCapture,
   podCgroupDirs,
+  releaseSharedKernelState,
   removePodKernelState,
 } from '../../../ebpf-redirect/src/index.js';
 import type { CaptureModeName } from '../sidecar/cgroup.js';
@@ -56,9 +57,13 @@ export function appCommand(pod: PodState, argv: readonly string[]): string[] {
   return inCgroup(podCgroupDirs(pod.namespace).app, argv);
 }
 
-/** Removes the per-pod kernel state of these namespaces and of any `nsg-*` pod a crash left behind. */
+/**
+ * Removes the per-pod kernel state of these namespaces; with `leftovers` (lab down) also that of any `nsg-*` pod a
+ * crash left behind, then the cgroup folder and bpffs all pods share once nothing else uses them.
+ */
 export async function removePodsKernelState(namespaces: readonly string[], leftovers: boolean): Promise<void> {
   const all = new Set(namespaces);
   if (leftovers) for (const n of await leftoverPods(NAMESPACE_PREFIX)) all.add(n);
   for (const n of all) await removePodKernelState(n);
+  if (leftovers) await releaseSharedKernelState();
 }
