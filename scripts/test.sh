@@ -2,24 +2,47 @@
 # Runs the whole test suite (unit, integration with a real Envoy, end to end in the lab), after lint and the format
 # check and one quick run of every benchmark so they keep working (their targets are judged by full
 # `npm run bench` runs, not here).
-# Installs what it needs. NANOSEG_SKIP_BENCH=1 skips the benchmark smoke run.
+# Installs what it needs. NANOSEG_SKIP_BENCH=1 skips the benchmark smoke run; arguments (file filters for
+# scripts/run-tests.mjs) run just those tests, without the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-echo "== lint and format check (npm run lint: eslint with the import boundaries, prettier --check)"
+# Time per phase, so the next engineer sees where the suite's minutes go.
+phase() { printf '== %s (at %dm%02ds)\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)); }
+# Lint and the unit and integration tests never touch the lab (their namespaces, cgroups and bpffs have names of their own),
+# so they run next to the benchmark smoke run, which uses the lab; the lab's end-to-end tests run after both.
+# Their figures are not judged here (quick runs), only that every benchmark still runs.
+record=$(mktemp -d)
+trap 'rm -rf "$record"' EXIT
+export NANOSEG_GOLDEN_RECORD="$record"
+bench=0
+bench_pid=
+mkdir -p bench-results
+if [ "$#" = 0 ] && [ "${NANOSEG_SKIP_BENCH:-0}" != 1 ]; then
+  phase "benchmark smoke run (npm run bench -- --quick, log in bench-results/smoke.log), next to unit + integration"
+  npm run -s bench -- --quick >bench-results/smoke.log 2>&1 &
+  bench_pid=$!
+fi
+phase "lint and format check (npm run lint: eslint with the import boundaries, prettier --check)"
 lint=0
 npm run -s lint || lint=$?
 [ "$lint" = 0 ] || echo "lint FAILED (exit $lint); npm run format fixes formatting"
-bench=0
-if [ "${NANOSEG_SKIP_BENCH:-0}" != 1 ]; then
-  echo "== benchmark smoke run (npm run bench -- --quick)"
-  mkdir -p bench-results
-  npm run -s bench -- --quick >bench-results/smoke.log 2>&1 || bench=$?
-  tail -n 40 bench-results/smoke.log
-  [ "$bench" = 0 ] || echo "benchmark smoke run FAILED (exit $bench): see bench-results/smoke.log"
-fi
 status=0
-node scripts/run-tests.mjs "$@" || status=$?
+if [ "$#" = 0 ]; then
+  phase "unit and integration tests"
+  node scripts/run-tests.mjs --only unit,integration || status=$?
+  if [ -n "$bench_pid" ]; then
+    wait "$bench_pid" || bench=$?
+    phase "benchmark smoke run done"
+    tail -n 40 bench-results/smoke.log
+    [ "$bench" = 0 ] || echo "benchmark smoke run FAILED (exit $bench): see bench-results/smoke.log"
+  fi
+  phase "end-to-end tests in the lab, then the golden-file check"
+  node scripts/run-tests.mjs --skip unit,integration || status=$?
+else
+  node scripts/run-tests.mjs "$@" || status=$?
+fi
+phase "done"
 [ "$bench" = 0 ] || status=1
 [ "$lint" = 0 ] || status=1
 exit "$status"
