@@ -1,5 +1,5 @@
-// Alert aggregation: the first occurrence of a (source, destination, port, verdict[, L7 request template]) goes out at once; repeats are
-// counted and go out as one alert per window. Pure logic; time comes from an injected Scheduler.
+// Alert aggregation: the first occurrence of a (source, destination, port, verdict[, L7 request template]) goes out
+// at once; repeats are counted and go out as one alert per window. Pure logic; time comes from an injected Scheduler.
 //
 // Per key:
 //   first occurrence        → emitted immediately (count = its own count, normally 1); a window [t, t+W) opens.
