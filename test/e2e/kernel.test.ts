@@ -259,7 +259,8 @@ describe(
       assert.equal(r.code, 0, r.stderr);
       const applied = nanoseg(['policy', 'apply', '-f', join(dir, 'policy.yaml')], env());
       assert.equal(applied.code, 0, applied.stderr);
-      await kernelSettled(before);
+      const k = await kernelSettled(before);
+      assert.equal(k.lastApply, 'update', 'after the first whole ruleset, changes are applied as updates');
       await new Promise((res) => setTimeout(res, 1500)); // the sidecars' debounced push
 
       const allowed = both((pod, address) => [

@@ -165,6 +165,7 @@ function kernelView(k: KernelStatus, flows: KernelFlowStats): KernelView {
     failures: k.failures,
     ...(k.lastAppliedAt !== undefined && { lastUpdate: iso(k.lastAppliedAt) }),
     ...(k.lastApplyMs !== undefined && { lastUpdateMs: Math.round(k.lastApplyMs * 10) / 10 }),
+    ...(k.lastApply !== undefined && { lastApply: k.lastApply }),
     rulesBytes: k.rulesBytes,
     ...(k.error !== undefined && { error: k.error, errorAt: iso(k.errorAt) }),
     flows: { ...flows },

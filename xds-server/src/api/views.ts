@@ -79,6 +79,8 @@ export interface KernelView {
   failures: number;
   lastUpdate?: string;
   lastUpdateMs?: number;
+  /** the last successful apply: the whole ruleset, or an update of what differed */
+  lastApply?: 'full' | 'update';
   rulesBytes: number;
   error?: string;
   errorAt?: string;

@@ -16,7 +16,7 @@ import { EnvoyAccessLogSource } from '../serve/als-source.js';
 import { OtlpTraceSource } from '../serve/otlp-source.js';
 import { OtlpForwarder } from '../serve/otlp-forward.js';
 import { DEFAULT_SETTINGS, type GenerateSettings } from '../generate/index.js';
-import { DEFAULT_LOG_GROUP, kernelRuleset } from '../generate/kernel.js';
+import { DEFAULT_LOG_GROUP, kernelRules, type KernelRules } from '../generate/kernel.js';
 import { KernelEnforcementPoint, KernelFlowSource } from '../kernel/index.js';
 import { Metrics } from '../serve/metrics.js';
 import type { Store } from '../store/index.js';
@@ -252,13 +252,13 @@ export class MeshCore {
     return c;
   }
 
-  /** The desired kernel ruleset: every service's mode and compiled policy in force, and who is where. */
-  kernelRules(logGroup = DEFAULT_LOG_GROUP): string {
+  /** The desired kernel rules: every service's mode and compiled policy in force, and who is where. */
+  kernelRules(logGroup = DEFAULT_LOG_GROUP): KernelRules {
     const services = this.serviceNames().map((service) => {
       const mode = this.policy.modeOf(service);
       return { service, mode, compiled: mode === 'learn' ? EMPTY_COMPILED(service) : this.compiled(service) };
     });
-    return kernelRuleset({ services, inventory: this.inventory.index.inventory, logGroup });
+    return kernelRules({ services, inventory: this.inventory.index.inventory, logGroup });
   }
 
   /** One service's snapshot, generated from the mesh state and the inventory now. */

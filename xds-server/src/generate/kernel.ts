@@ -1,7 +1,8 @@
 // Pure kernel-rule compiler: the same compiled policies the sidecars enforce (policy/compile.ts), as one nftables
-// ruleset for the host side of every pod (the lab: its host namespace, where every pod's traffic is routed). The
-// kernel point applies the text with `nft -f` as ONE transaction; it declares and deletes its own tables first, so
-// applying replaces the previous rules atomically (no window with no rules, none with old and new mixed).
+// ruleset for the host side of every pod (the lab: its host namespace, where every pod's traffic is routed), built as
+// objects (sets, maps, chains per table) and rendered as `nft -f` text. The full text declares and deletes its own
+// tables first, so applying it replaces the previous rules atomically (no window with no rules, none with old and
+// new mixed); kernel-update.ts turns two such states into the smaller transaction that changes one into the other.
 //
 // Two tables, both named `nanoseg`:
 //   bridge  anti-spoofing and fail-closed. Every frame a port sends to the gateway must carry an address the
@@ -50,6 +51,27 @@ export interface KernelInput {
   readonly logGroup?: number;
 }
 
+/** One named object of a table: a set or map (`head`: its type and flags; `items`: its elements, sorted, unique) or a
+ * chain (`head`: its hook line, if any; `items`: its rules). */
+export interface NftObject {
+  readonly kind: 'set' | 'map' | 'chain';
+  readonly name: string;
+  readonly head: readonly string[];
+  readonly items: readonly string[];
+}
+
+export interface NftTable {
+  readonly family: 'bridge' | 'inet';
+  readonly name: string;
+  /** in declaration order: what a rule refers to comes before it */
+  readonly objects: readonly NftObject[];
+}
+
+/** The whole desired kernel state. */
+export interface KernelRules {
+  readonly tables: readonly NftTable[];
+}
+
 type Family = 4 | 6;
 
 function familyOf(a: string): Family {
@@ -78,16 +100,14 @@ export function chainName(side: 'egress' | 'ingress', service: ServiceName): str
   return `${side}/${service}`;
 }
 
-function elements(xs: readonly string[], indent: string): string {
-  if (xs.length === 0) return '';
-  return `\n${indent}elements = {\n${xs.map((x) => `${indent}  ${x},`).join('\n')}\n${indent}}`;
+/** A set of `type` (or, written `typeof …`, of that expression's type). */
+function set(name: string, type: string, items: readonly string[], interval: boolean): NftObject {
+  const head = [type.startsWith('typeof ') ? `${type};` : `type ${type};`, ...(interval ? ['flags interval;'] : [])];
+  return { kind: 'set', name, head, items: [...new Set(items)].sort() };
 }
 
-/** A set of `type` (or, written `typeof …`, of that expression's type). */
-function set(name: string, type: string, items: readonly string[], interval: boolean): string[] {
-  const flags = interval ? '\n    flags interval;' : '';
-  const decl = type.startsWith('typeof ') ? type : `type ${type}`;
-  return [`  set ${name} {\n    ${decl};${flags}${elements([...new Set(items)].sort(), '    ')}\n  }`];
+function chain(name: string, rules: readonly string[], hook?: string): NftObject {
+  return { kind: 'chain', name, head: hook !== undefined ? [hook] : [], items: rules };
 }
 
 /** `"vh-x" . fd00::5` → `"vh-x" . 0xfd00…05` */
@@ -159,36 +179,30 @@ function ingressRules(c: CompiledPolicy): SideRules {
  * A side's chain: a flow allowed by a rule of its family returns; anything else is logged and dropped (enforce) or
  * returns (monitor). An IPv6 flow is looked up in the IPv6 sets only: a policy with only IPv4 peers allows no IPv6.
  */
-function sideChain(side: 'egress' | 'ingress', s: KernelService, rules: SideRules, group: number): string[] {
+function sideChain(side: 'egress' | 'ingress', s: KernelService, rules: SideRules, group: number): NftObject[] {
   const name = chainName(side, s.service);
   const peer = side === 'egress' ? 'daddr' : 'saddr';
   const enforce = s.mode === 'enforce';
   const prefix = KERNEL_LOG.verdict(enforce ? 'deny' : 'wd', side);
-  const sets: string[] = [];
+  const sets: NftObject[] = [];
   const lookups: string[] = [];
   for (const f of [4, 6] as const) {
     const { addr, ip, icmp, suffix } = FAMILY[f];
     const ports = `inet_proto . ${addr} . inet_service`;
-    sets.push(...set(`${name}/ports${suffix}`, ports, rules.ports[f], false));
-    sets.push(...set(`${name}/port-ranges${suffix}`, ports, rules.portRanges[f], true));
-    sets.push(...set(`${name}/icmp${suffix}`, addr, rules.icmp[f], false));
-    sets.push(...set(`${name}/icmp-ranges${suffix}`, addr, rules.icmpRanges[f], true));
+    sets.push(set(`${name}/ports${suffix}`, ports, rules.ports[f], false));
+    sets.push(set(`${name}/port-ranges${suffix}`, ports, rules.portRanges[f], true));
+    sets.push(set(`${name}/icmp${suffix}`, addr, rules.icmp[f], false));
+    sets.push(set(`${name}/icmp-ranges${suffix}`, addr, rules.icmpRanges[f], true));
     for (const kind of ['ports', 'port-ranges'])
-      lookups.push(`    meta l4proto . ${ip} ${peer} . th dport @${name}/${kind}${suffix} return`);
+      lookups.push(`meta l4proto . ${ip} ${peer} . th dport @${name}/${kind}${suffix} return`);
     for (const kind of ['icmp', 'icmp-ranges'])
-      lookups.push(`    meta l4proto ${icmp} ${ip} ${peer} @${name}/${kind}${suffix} return`);
+      lookups.push(`meta l4proto ${icmp} ${ip} ${peer} @${name}/${kind}${suffix} return`);
   }
-  return [
-    ...sets,
-    `  chain ${name} {`,
-    ...lookups,
-    `    log group ${group} prefix "${prefix}" ${enforce ? 'drop' : 'return'}`,
-    '  }',
-  ];
+  return [...sets, chain(name, [...lookups, `log group ${group} prefix "${prefix}" ${enforce ? 'drop' : 'return'}`])];
 }
 
-/** The whole desired kernel state as `nft -f` text. Deterministic: same input, same text. */
-export function kernelRuleset(input: KernelInput): string {
+/** The whole desired kernel state. Deterministic: same input, same rules. */
+export function kernelRules(input: KernelInput): KernelRules {
   const group = input.logGroup ?? DEFAULT_LOG_GROUP;
   const inv = input.inventory;
   const bound: Record<Family, string[]> = { 4: [], 6: [] };
@@ -209,7 +223,7 @@ export function kernelRuleset(input: KernelInput): string {
   }
   const egressMap: Record<Family, string[]> = { 4: [], 6: [] };
   const ingressMap: Record<Family, string[]> = { 4: [], 6: [] };
-  const chains: string[] = [];
+  const chains: NftObject[] = [];
   for (const s of active) {
     for (const a of addrsOf.get(s.service) ?? []) {
       egressMap[familyOf(a)].push(`${a} : jump ${chainName('egress', s.service)}`);
@@ -218,60 +232,95 @@ export function kernelRuleset(input: KernelInput): string {
     chains.push(...sideChain('egress', s, egressRules(s.compiled), group));
     chains.push(...sideChain('ingress', s, ingressRules(s.compiled), group));
   }
-  const vmap = (name: string, f: Family, items: string[]) =>
-    `  map ${name}${FAMILY[f].suffix} {\n    type ${FAMILY[f].addr} : verdict;${elements([...new Set(items)].sort(), '    ')}\n  }`;
+  const vmap = (name: string, f: Family, items: string[]): NftObject => ({
+    kind: 'map',
+    name: `${name}${FAMILY[f].suffix}`,
+    head: [`type ${FAMILY[f].addr} : verdict;`],
+    items: [...new Set(items)].sort(),
+  });
 
-  return [
-    '# generated by nanoseg (kernel enforcement point): do not edit, it is replaced whole',
-    `table bridge ${KERNEL_TABLE}`,
-    `delete table bridge ${KERNEL_TABLE}`,
-    `table bridge ${KERNEL_TABLE} {`,
-    ...set('bound', 'ifname . ipv4_addr', bound[4], false),
-    ...set('bound6', 'ifname . ipv6_addr', bound[6], false),
+  const bridge: NftObject[] = [
+    set('bound', 'ifname . ipv4_addr', bound[4], false),
+    set('bound6', 'ifname . ipv6_addr', bound[6], false),
     // the same bindings for the target of a neighbour advertisement, a raw field (nft has no name for it)
-    ...set('nd6', 'typeof iifname . @th,64,128', bound[6].map(ndElement), false),
-    '  chain input {',
-    '    type filter hook input priority filter; policy accept;',
-    '    ether type arp iifname . arp saddr ip @bound accept',
-    '    ether type ip iifname . ip saddr @bound accept',
-    // IPv6's ARP: a neighbour advertisement teaches the gateway the address in its target field, so that address
-    // must be the port's own, whatever the packet's source says
-    `    icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @nd6 log group ${group} prefix "${KERNEL_LOG.spoofed}" drop`,
-    '    ether type ip6 iifname . ip6 saddr @bound6 accept',
-    // a member without a link-local address reports its multicast groups from :: (nothing listens: not logged)
-    '    ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } drop',
-    `    log group ${group} prefix "${KERNEL_LOG.spoofed}" drop`,
-    '  }',
-    '  chain forward {',
-    '    type filter hook forward priority filter; policy drop;',
-    '  }',
-    '}',
-    `table inet ${KERNEL_TABLE}`,
-    `delete table inet ${KERNEL_TABLE}`,
-    `table inet ${KERNEL_TABLE} {`,
+    set('nd6', 'typeof iifname . @th,64,128', bound[6].map(ndElement), false),
+    chain(
+      'input',
+      [
+        'ether type arp iifname . arp saddr ip @bound accept',
+        'ether type ip iifname . ip saddr @bound accept',
+        // IPv6's ARP: a neighbour advertisement teaches the gateway the address in its target field, so that
+        // address must be the port's own, whatever the packet's source says
+        `icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @nd6 log group ${group} prefix "${KERNEL_LOG.spoofed}" drop`,
+        'ether type ip6 iifname . ip6 saddr @bound6 accept',
+        // a member without a link-local address reports its multicast groups from :: (nothing listens: not logged)
+        'ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } drop',
+        `log group ${group} prefix "${KERNEL_LOG.spoofed}" drop`,
+      ],
+      'type filter hook input priority filter; policy accept;',
+    ),
+    chain('forward', [], 'type filter hook forward priority filter; policy drop;'),
+  ];
+  const inet: NftObject[] = [
     vmap('egress', 4, egressMap[4]),
     vmap('ingress', 4, ingressMap[4]),
     vmap('egress', 6, egressMap[6]),
     vmap('ingress', 6, ingressMap[6]),
     ...chains,
-    '  chain forward {',
-    '    type filter hook forward priority filter; policy accept;',
-    '    ct state established,related accept',
-    '    ip saddr vmap @egress',
-    '    ip6 saddr vmap @egress6',
-    '    ip daddr vmap @ingress',
-    '    ip6 daddr vmap @ingress6',
-    `    meta l4proto { udp, icmp, ipv6-icmp } ct state new log group ${group} prefix "${KERNEL_LOG.observed}"`,
-    '  }',
-    '  chain input {',
-    '    type filter hook input priority filter; policy accept;',
-    '    ct state established,related accept',
-    // neighbour discovery with the gateway (untracked by conntrack) is what makes IPv6 work at all
-    '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept',
-    '    ip saddr vmap @egress',
-    '    ip6 saddr vmap @egress6',
-    '  }',
-    '}',
+    chain(
+      'forward',
+      [
+        'ct state established,related accept',
+        'ip saddr vmap @egress',
+        'ip6 saddr vmap @egress6',
+        'ip daddr vmap @ingress',
+        'ip6 daddr vmap @ingress6',
+        `meta l4proto { udp, icmp, ipv6-icmp } ct state new log group ${group} prefix "${KERNEL_LOG.observed}"`,
+      ],
+      'type filter hook forward priority filter; policy accept;',
+    ),
+    chain(
+      'input',
+      [
+        'ct state established,related accept',
+        // neighbour discovery with the gateway (untracked by conntrack) is what makes IPv6 work at all
+        'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept',
+        'ip saddr vmap @egress',
+        'ip6 saddr vmap @egress6',
+      ],
+      'type filter hook input priority filter; policy accept;',
+    ),
+  ];
+  return {
+    tables: [
+      { family: 'bridge', name: KERNEL_TABLE, objects: bridge },
+      { family: 'inet', name: KERNEL_TABLE, objects: inet },
+    ],
+  };
+}
+
+function renderObject(o: NftObject): string[] {
+  if (o.kind === 'chain') return [`  chain ${o.name} {`, ...[...o.head, ...o.items].map((l) => `    ${l}`), '  }'];
+  const els = o.items.length === 0 ? '' : `\n    elements = {\n${o.items.map((x) => `      ${x},`).join('\n')}\n    }`;
+  return [`  ${o.kind} ${o.name} {\n    ${o.head.join('\n    ')}${els}\n  }`];
+}
+
+/** The full `nft -f` text: each table declared, deleted and defined anew, in one transaction. */
+export function renderRuleset(rules: KernelRules): string {
+  return [
+    '# generated by nanoseg (kernel enforcement point): do not edit, it is replaced whole',
+    ...rules.tables.flatMap((t) => [
+      `table ${t.family} ${t.name}`,
+      `delete table ${t.family} ${t.name}`,
+      `table ${t.family} ${t.name} {`,
+      ...t.objects.flatMap(renderObject),
+      '}',
+    ]),
     '',
   ].join('\n');
+}
+
+/** The whole desired kernel state as `nft -f` text. Deterministic: same input, same text. */
+export function kernelRuleset(input: KernelInput): string {
+  return renderRuleset(kernelRules(input));
 }

@@ -1,10 +1,14 @@
-// The kernel enforcement point: the desired kernel ruleset (generate/kernel.ts, from the same compiled policies the
-// sidecars get) applied as ONE `nft -f` transaction, like kube-proxy's nftables proxier: level-triggered (told that
-// something changed, it applies the whole desired state), bursts merged (changes while an apply runs become one
-// more apply), full resync after any failure (retried with the whole text), the last good rules kept when an update
-// fails (nft applies all or nothing; status and metrics say so). Stopping leaves the rules in force: the control
+// The kernel enforcement point: the desired kernel rules (generate/kernel.ts, from the same compiled policies the
+// sidecars get) applied as ONE `nft -f` transaction each time, like kube-proxy's nftables proxier: level-triggered
+// (told that something changed, it works out the whole desired state), the first apply and one every
+// `fullResyncMs` the whole ruleset, the ones between only what differs from the rules in force
+// (generate/kernel-update.ts), bursts merged (changes while an apply runs become one more apply), full resync after
+// any failure (retried with the whole text), the last good rules kept when an update fails (nft applies all or
+// nothing; status and metrics say so). Stopping leaves the rules in force: the control
 // plane dying never opens what was closed. Hosted by the control plane for the lab (`serve --kernel-netns NS`), by
 // a node agent per node later: the point only needs the desired text and a place to apply it.
+import { renderRuleset, type KernelRules } from '../generate/kernel.js';
+import { rulesetUpdate } from '../generate/kernel-update.js';
 import type { EnforcementPoint, ServiceName } from '../model/index.js';
 import type { Logger } from '../util/logger.js';
 import { nftApply, type NftResult } from './nft.js';
@@ -18,13 +22,15 @@ export interface KernelPointHooks {
 export interface KernelPointOptions {
   /** network namespace the rules go to (the lab's host namespace); undefined: the current one */
   readonly netns?: string;
-  /** the whole desired ruleset now */
-  readonly desired: () => string;
+  /** the whole desired rules now */
+  readonly desired: () => KernelRules;
   readonly logger: Logger;
   /** how to apply (default `nft -f -` in `netns`) */
   readonly apply?: (text: string) => Promise<NftResult>;
   /** retry after a failed apply (default 1 s) */
   readonly retryMs?: number;
+  /** an update older than this after the last full apply is a full apply again (default 5 min) */
+  readonly fullResyncMs?: number;
   readonly hooks?: KernelPointHooks;
 }
 
@@ -39,6 +45,9 @@ export interface KernelStatus {
   readonly failures: number;
   readonly lastAppliedAt?: number;
   readonly lastApplyMs?: number;
+  /** what the last successful apply was: the whole ruleset, or an update of what differed */
+  readonly lastApply?: 'full' | 'update';
+  /** size of the rules in force, as full `nft -f` text */
   readonly rulesBytes: number;
   readonly error?: string;
   readonly errorAt?: number;
@@ -50,7 +59,7 @@ export class KernelEnforcementPoint implements EnforcementPoint {
   private running = false;
   private stopped = true;
   private retry?: NodeJS.Timeout;
-  private lastGood?: string;
+  private lastGood?: { readonly rules: KernelRules; readonly text: string; readonly fullAt: number };
   private st: { -readonly [K in keyof KernelStatus]: KernelStatus[K] };
   private idle: (() => void)[] = [];
 
@@ -99,21 +108,29 @@ export class KernelEnforcementPoint implements EnforcementPoint {
     try {
       while (this.dirty && !this.stopped) {
         this.dirty = false;
-        const text = this.opts.desired();
-        if (text === this.lastGood && this.st.state === 'ok') continue;
+        const rules = this.opts.desired();
+        const full = renderRuleset(rules);
+        const good = this.st.state === 'ok' ? this.lastGood : undefined;
+        if (full === good?.text) continue;
+        const fresh = good !== undefined && performance.now() - good.fullAt < (this.opts.fullResyncMs ?? 300_000);
+        // an update longer than the whole ruleset (most of a large set gone) is applied as the whole ruleset
+        const delta = fresh ? rulesetUpdate(good.rules, rules) : undefined;
+        const update = delta !== undefined && delta.length < full.length ? delta : undefined;
+        const text = update ?? full;
         const t0 = performance.now();
-        const r = await (this.opts.apply ?? ((t: string) => nftApply(this.opts.netns, t)))(text);
+        const r = update === '' ? { code: 0, stderr: '' } : await (this.opts.apply ?? this.nft)(text);
         const ms = performance.now() - t0;
         if (r.code === 0) {
           const recovered = this.st.state === 'failed';
-          this.lastGood = text;
+          this.lastGood = { rules, text: full, fullAt: update === undefined ? t0 : good!.fullAt };
           this.st = {
             ...this.st,
             state: 'ok',
             applies: this.st.applies + 1,
             lastAppliedAt: Date.now(),
             lastApplyMs: ms,
-            rulesBytes: text.length,
+            lastApply: update === undefined ? 'full' : 'update',
+            rulesBytes: full.length,
           };
           delete this.st.error;
           delete this.st.errorAt;
@@ -139,6 +156,8 @@ export class KernelEnforcementPoint implements EnforcementPoint {
       else for (const f of this.idle.splice(0)) f();
     }
   }
+
+  private readonly nft = (text: string) => nftApply(this.opts.netns, text);
 
   private scheduleRetry(): void {
     if (this.retry || this.stopped) return;
