@@ -47,7 +47,8 @@ webhooks:
 `;
 
 // api serves HTTP behind a ClusterIP Service; web calls that ClusterIP (no DNS and no kube-proxy in the test cluster:
-// the kubelet's API_SERVICE_HOST variable names the address, and only the sidecar can route it, as a VIP)
+// the kubelet's API_SERVICE_HOST variable names the address, and only the sidecar can route it, as a VIP).
+// Debian's busybox-static 1.35 wget crashes (SIGSEGV) on its own -T option, so `timeout` bounds each call.
 const api = `
 apiVersion: v1
 kind: Service
@@ -90,7 +91,7 @@ spec:
         - name: web
           image: local/busybox:1
           imagePullPolicy: Never
-          command: [sh, -c, 'while true; do wget -q -O /dev/null -T 2 http://$API_SERVICE_HOST:9090/; sleep 0.3; done']
+          command: [sh, -c, 'while true; do timeout 2 wget -q -O /dev/null http://$API_SERVICE_HOST:9090/; sleep 0.3; done']
 `;
 
 /** The merged inventory the control plane uses (GET /v1/inventory on its API socket). */
@@ -288,7 +289,7 @@ test(
     );
     const webPod = readyPod(cluster, 'web')!.metadata.name;
     const wget = (url: string) =>
-      cluster.kubectl(['-n', 'shop', 'exec', webPod, '-c', 'web', '--', 'wget', '-q', '-O', '-', '-T', '3', url]);
+      cluster.kubectl(['-n', 'shop', 'exec', webPod, '-c', 'web', '--', 'timeout', '3', 'wget', '-q', '-O', '-', url]);
     const allowed = wget(`http://${clusterIp}:9090/`);
     assert.equal(allowed.stdout.trim(), 'items', `the allowed call works in enforce: ${allowed.stderr}`);
     await waitFor(
