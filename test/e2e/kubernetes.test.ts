@@ -4,119 +4,30 @@
 // `nanoseg services` shows the Deployments — never a ReplicaSet or a pod —, a call to a ClusterIP is learned as a
 // call to the service behind it, the mode annotation on a Deployment wins over the CLI, deleted pods leave the
 // inventory, and a terminating pod never keeps an address a new pod got. Unlabelled namespaces are never touched.
+// Each service gets a NanoSegment whose status (written by the control plane) mirrors `nanoseg services`.
 import { test } from 'node:test';
-import { request } from 'node:http';
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { ServerProcess, isRoot, json, nanoseg, tempDir, waitFor } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 import type { ServiceView, StatusView } from '../../xds-server/src/api/views.js';
 import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
-import type { Inventory } from '../../xds-server/src/model/index.js';
-
-const WEBHOOK_PORT = 19443;
-const XDS_PORT = 25010;
-
-interface PodJson {
-  metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string> };
-  spec: { containers: { name: string }[]; initContainers?: { name: string }[] };
-  status: { phase?: string; podIP: string; conditions?: { type: string; status: string }[] };
-}
-
-const webhookConfiguration = `
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata:
-  name: nanoseg-injector
-webhooks:
-  - name: inject.nanoseg.io
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Fail
-    timeoutSeconds: 5
-    reinvocationPolicy: IfNeeded
-    clientConfig:
-      url: https://localhost:${WEBHOOK_PORT}/inject
-    namespaceSelector:
-      matchLabels: { nanoseg.io/inject: enabled }
-    objectSelector:
-      matchExpressions:
-        - { key: nanoseg.io/inject, operator: NotIn, values: ['false'] }
-    rules:
-      - { apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: [pods], scope: Namespaced }
-`;
-
-// api serves HTTP behind a ClusterIP Service; web calls that ClusterIP (no DNS and no kube-proxy in the test cluster:
-// the kubelet's API_SERVICE_HOST variable names the address, and only the sidecar can route it, as a VIP).
-// Debian's busybox-static 1.35 wget crashes (SIGSEGV) on its own -T option, so `timeout` bounds each call.
-const api = `
-apiVersion: v1
-kind: Service
-metadata: { name: api, namespace: shop }
-spec:
-  selector: { app: api }
-  ports: [{ port: 9090, targetPort: 9090 }]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: api, namespace: shop }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: api } }
-  template:
-    metadata: { labels: { app: api } }
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: api
-          image: local/busybox:1
-          imagePullPolicy: Never
-          # 9091 is a second port nobody is allowed to call (httpd without -f goes to the background)
-          command: [sh, -c, 'echo items > /tmp/index.html; httpd -p 9091 -h /tmp; exec httpd -f -p 9090 -h /tmp']
-          ports: [{ containerPort: 9090 }]
-`;
-
-const web = `
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web, namespace: shop }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: web
-          image: local/busybox:1
-          imagePullPolicy: Never
-          command: [sh, -c, 'while true; do timeout 2 wget -q -O /dev/null http://$API_SERVICE_HOST:9090/; sleep 0.3; done']
-`;
-
-/** The merged inventory the control plane uses (GET /v1/inventory on its API socket). */
-function inventory(socketPath: string): Promise<Inventory> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path: '/v1/inventory' }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Inventory) : reject(new Error(body))));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** The one Ready pod of a Deployment, once it is. */
-function readyPod(cluster: TestCluster, app: string): PodJson | undefined {
-  const pods = cluster.getJson<{ items: PodJson[] }>(['-n', 'shop', 'pods', '-l', `app=${app}`]).items;
-  const p = pods[0];
-  const ready = p?.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-  return pods.length === 1 && ready ? p : undefined;
-}
-
-const rules = (p: PolicyDocument, side: 'ingress' | 'egress') =>
-  p[side].map((r) => `${'service' in r.peer ? r.peer.service : r.peer.cidr} ${r.protocol}/${r.port}`).sort();
+import { projectRoot } from '../../xds-server/src/util/envoy.js';
+import {
+  GHOST_NODE,
+  WEBHOOK_PORT,
+  XDS_PORT,
+  api,
+  ghostPod,
+  inventory,
+  type PodJson,
+  readyPod,
+  rules,
+  segments,
+  web,
+  webhookConfiguration,
+} from './kubernetes-support.js';
 
 test(
   'Deployments in a labelled namespace are injected, configured, learned per Deployment and pinned by annotation',
@@ -151,6 +62,13 @@ test(
     const k = (args: string[], input?: string) => cluster.k(args, input);
 
     k(['apply', '-f', '-'], webhookConfiguration);
+    k(['apply', '-f', join(projectRoot(), 'manifests', 'base', 'crd-nanosegment.yaml')]);
+    await waitFor(
+      'the NanoSegment CRD to be served',
+      () => cluster.kubectl(['get', 'nanosegments', '-A']).code === 0,
+      20_000,
+      300,
+    );
     await server.start();
     // the control plane owns the webhook's CA and fills the caBundle in
     await waitFor(
@@ -266,6 +184,27 @@ test(
       'one service per Deployment',
     );
 
+    // each service's NanoSegment (created by the control plane) mirrors `nanoseg services` in its status
+    const learnedSegments = await waitFor(
+      'the NanoSegments of shop/api and shop/web with their learned edge',
+      () => {
+        const m = segments(cluster, 'shop');
+        return m.get('api')?.edges === 1 && m.get('web')?.edges === 1 ? m : undefined;
+      },
+      20_000,
+      500,
+    );
+    for (const [name, st] of learnedSegments) {
+      assert.equal(st.state, 'learning', `${name}: ${JSON.stringify(st)}`);
+      assert.ok(st.confidence !== undefined && st.confidence > 0 && st.confidence < 1, `${name}: ${st.confidence}`);
+      assert.match(st.reason ?? '', /observations/);
+      assert.equal(st.conditions?.find((c) => c.type === 'Converged')?.status, 'False');
+    }
+    const table = k(['-n', 'shop', 'get', 'nanosegments']);
+    assert.match(table, /^NAME\s+STATE\s+MODE\s+CONFIDENCE\s+EDGES\s+AGE$/m);
+    assert.match(table, /^api\s+learning\s+/m);
+    assert.match(table, /^web\s+learning\s+/m);
+
     // the mode annotation on the Deployment sets the service's mode and wins over the CLI while it is there
     k(['-n', 'shop', 'annotate', 'deployment', 'web', 'nanoseg.io/mode=monitor']);
     await waitFor(
@@ -315,6 +254,18 @@ test(
     );
     assert.match(event.message, /^shop\/web → shop\/api:9091 /, 'the pod address is named as its service');
     assert.match(event.message, /denied \(enforce/);
+    // the denial and the mode show in web's NanoSegment status too
+    const webSegment = await waitFor(
+      'the denial in the status of NanoSegment shop/web',
+      () => {
+        const st = segments(cluster, 'shop').get('web');
+        return st?.lastDenied && st.conditions?.find((c) => c.type === 'Enforcing')?.status === 'True' ? st : undefined;
+      },
+      20_000,
+      500,
+    );
+    assert.equal(webSegment.lastDenied?.source, 'shop/web');
+    assert.match(webSegment.lastDenied?.destination ?? '', /^shop\/api:9091\//);
 
     // deleted: the workloads leave the inventory (the services stay known by what they learned)
     k(['-n', 'shop', 'delete', 'deployment', 'web', 'api', '--wait=false']);
@@ -370,18 +321,3 @@ test(
     k(['-n', 'churn', 'patch', 'pod', 'old', '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]']);
   },
 );
-
-const GHOST_NODE = `
-apiVersion: v1
-kind: Node
-metadata: { name: ghost }
-`;
-
-const ghostPod = (name: string) => `
-apiVersion: v1
-kind: Pod
-metadata: { name: ${name}, namespace: churn, finalizers: [nanoseg.io/test] }
-spec:
-  nodeName: ghost
-  containers: [{ name: app, image: local/busybox:1, imagePullPolicy: Never }]
-`;
