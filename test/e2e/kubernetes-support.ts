@@ -108,6 +108,16 @@ export function segments(cluster: TestCluster, ns: string): Map<string, Partial<
   return new Map(list.map((o) => [o.metadata.name, o.status ?? {}]));
 }
 
+/** How many status writes of NanoSegments the apiserver served (its apiserver_request_total). */
+export function statusWrites(cluster: TestCluster): number {
+  return cluster
+    .k(['get', '--raw', '/metrics'])
+    .split('\n')
+    .filter((l) => l.startsWith('apiserver_request_total{') && l.includes('resource="nanosegments"'))
+    .filter((l) => l.includes('subresource="status"') && /verb="(PUT|PATCH)"/.test(l))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
 /** The one Ready pod of a Deployment, once it is. */
 export function readyPod(cluster: TestCluster, app: string): PodJson | undefined {
   const pods = cluster.getJson<{ items: PodJson[] }>(['-n', 'shop', 'pods', '-l', `app=${app}`]).items;

@@ -25,6 +25,7 @@ import {
   readyPod,
   rules,
   segments,
+  statusWrites,
   web,
   webhookConfiguration,
 } from './kubernetes-support.js';
@@ -70,6 +71,7 @@ test(
       300,
     );
     await server.start();
+    const servedAt = Date.now();
     // the control plane owns the webhook's CA and fills the caBundle in
     await waitFor(
       'the caBundle on the MutatingWebhookConfiguration',
@@ -196,7 +198,7 @@ test(
     );
     for (const [name, st] of learnedSegments) {
       assert.equal(st.state, 'learning', `${name}: ${JSON.stringify(st)}`);
-      assert.ok(st.confidence !== undefined && st.confidence > 0 && st.confidence < 1, `${name}: ${st.confidence}`);
+      assert.ok(st.confidence !== undefined && st.confidence >= 0 && st.confidence < 1, `${name}: ${st.confidence}`);
       assert.match(st.reason ?? '', /observations/);
       assert.equal(st.conditions?.find((c) => c.type === 'Converged')?.status, 'False');
     }
@@ -266,6 +268,11 @@ test(
     );
     assert.equal(webSegment.lastDenied?.source, 'shop/web');
     assert.match(webSegment.lastDenied?.destination ?? '', /^shop\/api:9091\//);
+    // status writes stay bounded, as the apiserver counts them: only on change, at most one per object every 2 s
+    const writes = statusWrites(cluster);
+    const bound = 2 * Math.ceil((Date.now() - servedAt) / 2000);
+    console.log(`NanoSegment status writes: ${writes} in ${Date.now() - servedAt} ms (rate limit: ${bound})`);
+    assert.ok(writes >= 2 && writes <= bound / 2, `${writes} status writes (limit ${bound})`);
 
     // deleted: the workloads leave the inventory (the services stay known by what they learned)
     k(['-n', 'shop', 'delete', 'deployment', 'web', 'api', '--wait=false']);
