@@ -2,8 +2,9 @@
 // the missing one of each service the control plane knows (empty spec: nothing wanted yet), and writes each one's
 // status (segment-status.ts, pure) through the status subresource. Writes are bounded three ways: only a status
 // that differs from the object's, per object at most once per `minIntervalMs` (drift of confidence and reason only
-// every `driftIntervalMs`), and a token bucket over all objects. A missing CRD or a failing apiserver is logged
-// once per kind and retried on the next round; nothing here throws at the caller.
+// every `driftIntervalMs`), and a token bucket over all objects; a failed create (no such namespace) is retried
+// after a minute. A missing CRD or a failing apiserver is logged once per kind and retried on the next round;
+// nothing here throws at the caller.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Alert, ServiceName } from '../../model/index.js';
 import { OncePerKind, type Logger } from '../../util/logger.js';
@@ -51,6 +52,7 @@ export interface SegmentWriterStats {
   readonly failed: number;
 }
 
+const CREATE_RETRY_MS = 60_000;
 const OBJECT_NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export class NanoSegmentStatusWriter {
@@ -61,6 +63,8 @@ export class NanoSegmentStatusWriter {
   private readonly burst: number;
   private readonly perSecond: number;
   private readonly lastWrite = new Map<ServiceName, number>();
+  /** when creating a service's NanoSegment last failed (its namespace may not exist): retried after a minute */
+  private readonly createFailedAt = new Map<ServiceName, number>();
   private readonly alerts = new Map<ServiceName, { lastDenied?: LastAlert; lastWouldDeny?: LastAlert }>();
   private tokens: number;
   private tokensAt: number;
@@ -134,9 +138,16 @@ export class NanoSegmentStatusWriter {
       if (!OBJECT_NAME_RE.test(ref.name) || !OBJECT_NAME_RE.test(ref.namespace)) continue;
       let obj = existing.get(f.service);
       if (!obj) {
+        const failedAt = this.createFailedAt.get(f.service);
+        if (failedAt !== undefined && this.now() - failedAt < CREATE_RETRY_MS) continue;
         if (!this.take()) continue;
         obj = await this.create(ref);
-        if (!obj) continue;
+        if (!obj) {
+          this.createFailedAt.set(f.service, this.now());
+          if (this.createFailedAt.size > 10_000) this.createFailedAt.delete(this.createFailedAt.keys().next().value!);
+          continue;
+        }
+        this.createFailedAt.delete(f.service);
       }
       const now = this.now();
       const facts: SegmentFacts = { ...f, ...this.alerts.get(f.service) };
