@@ -17,7 +17,7 @@ export const PURE_CORE = [
   'xds-server/src/generate/**/*.ts',
   'xds-server/src/sidecar/**/*.ts',
   'xds-server/src/inventory/{merge,identity,schema,validate,file}.ts',
-  'xds-server/src/inventory/kubernetes/{types,owner,mapping,errors,modes}.ts',
+  'xds-server/src/inventory/kubernetes/{types,owner,mapping,errors,modes,segment-status}.ts',
   'xds-server/src/export/**/*.ts',
   'injector/{inject,annotations,config,admission}.ts',
   'xds-server/src/xds/{types,snapshot,decide,fail-static,wire}.ts',

@@ -15,6 +15,7 @@ command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dn
 command -v nsenter >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v ps >/dev/null 2>&1 || need_pkgs+=(procps)
 command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl) # the test cluster's certificates
 if [ "${NANOSEG_SETUP_BPF:-1}" = 1 ]; then
   command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)
   command -v llc >/dev/null 2>&1 || need_pkgs+=(llvm)
@@ -57,6 +58,16 @@ if [ ! -x ebpf-redirect/bin/nflog-reader ] || [ ebpf-redirect/nflog/nflog-reader
   log "building ebpf-redirect/bin/nflog-reader"
   mkdir -p ebpf-redirect/bin
   cc -O2 -Wall -o ebpf-redirect/bin/nflog-reader ebpf-redirect/nflog/nflog-reader.c
+fi
+
+# the test cluster (test/e2e/kubernetes.test.ts, scripts/k8s/): Kubernetes binaries built from the Go module proxy
+# (cold: about 13 min of one core on a quiet machine, far longer at nice 19 on a busy one; cached by version in
+# .cache/k8s, so later runs cost nothing),
+# Debian's containerd, runc and CNI plugins unpacked there (not installed), images built from local binaries.
+# Go >= 1.26 from /usr/local/go or PATH, else fetched from the Go module proxy. NANOSEG_SETUP_K8S=0 skips it
+# (the cluster test then prepares what it needs itself).
+if [ "${NANOSEG_SETUP_K8S:-1}" = 1 ] && [ "$(id -u)" = 0 ]; then
+  scripts/k8s/prepare.sh
 fi
 
 # compiled JS (npm ci runs it via prepare; also rebuild when sources are newer than the build)

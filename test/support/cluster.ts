@@ -76,6 +76,7 @@ export class TestCluster implements ClusterInfo {
       encoding: 'utf8',
       input,
       timeout: timeoutMs,
+      maxBuffer: 256 * 1024 * 1024, // the apiserver's /metrics alone is several MB
       env: { ...process.env, KUBECONFIG: this.kubeconfig },
     });
     return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };

@@ -129,6 +129,18 @@ export class ControlPlane {
       this.timers.push(() => sub.unsubscribe());
       const events = this.kubernetes.events;
       this.timers.push(core.alerts.subscribe((a) => events.report(a)));
+      // each service's NanoSegment status mirrors `nanoseg services` and the last denials
+      const segmentAlert = this.kubernetes.startSegmentStatus(() =>
+        backend.services().map((v) => ({
+          service: v.name,
+          state: v.state,
+          mode: v.mode,
+          confidence: v.confidence,
+          edges: v.edges,
+          reason: v.reason,
+        })),
+      );
+      this.timers.push(core.alerts.subscribe(segmentAlert));
       await this.kubernetes.startWebhook();
     }
     if (o.metricsAddress) await core.metrics.listen(o.metricsAddress, () => this.started && !this.stopped);

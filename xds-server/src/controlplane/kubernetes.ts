@@ -1,6 +1,7 @@
 // The Kubernetes side of the composition root (`nanoseg serve --kubernetes`): the cluster as an inventory source,
 // alerts as Events, and the sidecar injector — its HTTPS webhook, the certificate rotation that issues its serving
-// certificate, and the publisher that keeps the MutatingWebhookConfiguration's caBundle on the control plane's CA.
+// certificate, and the publisher that keeps the MutatingWebhookConfiguration's caBundle on the control plane's CA;
+// and the NanoSegment status controller.
 // Wiring only.
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
@@ -14,6 +15,9 @@ import { KubeCaBundlePublisher } from '../../../injector/kube-cabundle.js';
 import { KubeEventSink } from '../alerts/kube-events.js';
 import { loadKubeConfig } from '../inventory/kubernetes/kubeconfig.js';
 import { KubernetesInventorySource } from '../inventory/kubernetes/source.js';
+import type { SegmentFacts } from '../inventory/kubernetes/segment-status.js';
+import { NanoSegmentStatusWriter } from '../inventory/kubernetes/segment-writer.js';
+import type { Alert } from '../model/index.js';
 import type { Logger } from '../util/logger.js';
 
 export interface KubernetesWebhookOptions {
@@ -46,6 +50,7 @@ export class KubernetesIntegration {
   private publisher: KubeCaBundlePublisher | undefined;
   private server: WebhookServer | undefined;
   private webhookPort: number | undefined;
+  private segments: NanoSegmentStatusWriter | undefined;
 
   /** Throws (with what is missing) when no kubeconfig can be found. */
   constructor(
@@ -102,7 +107,19 @@ export class KubernetesIntegration {
     );
   }
 
+  /**
+   * Starts the NanoSegment status controller over what `facts` returns; the returned function takes each alert (the
+   * last denials). Idempotent.
+   */
+  startSegmentStatus(facts: () => readonly Omit<SegmentFacts, 'lastDenied' | 'lastWouldDeny'>[]): (a: Alert) => void {
+    this.segments ??= new NanoSegmentStatusWriter({ kubeConfig: this.kubeConfig, logger: this.log, facts });
+    this.segments.start();
+    const writer = this.segments;
+    return (a) => writer.report(a);
+  }
+
   async stop(): Promise<void> {
+    await this.segments?.stop();
     this.rotator?.stop();
     await this.server?.stop();
     await this.publisher?.stop();

@@ -1,0 +1,145 @@
+// Manifests and helpers of the cluster e2e (test/e2e/kubernetes.test.ts).
+import { request } from 'node:http';
+import type { TestCluster } from '../support/cluster.js';
+import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
+import type { Inventory } from '../../xds-server/src/model/index.js';
+import type { NanoSegmentStatus } from '../../xds-server/src/inventory/kubernetes/segment-status.js';
+
+export const WEBHOOK_PORT = 19443;
+export const XDS_PORT = 25010;
+
+export interface PodJson {
+  metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+  spec: { containers: { name: string }[]; initContainers?: { name: string }[] };
+  status: { phase?: string; podIP: string; conditions?: { type: string; status: string }[] };
+}
+
+export const webhookConfiguration = `
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: nanoseg-injector
+webhooks:
+  - name: inject.nanoseg.io
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Fail
+    timeoutSeconds: 5
+    reinvocationPolicy: IfNeeded
+    clientConfig:
+      url: https://localhost:${WEBHOOK_PORT}/inject
+    namespaceSelector:
+      matchLabels: { nanoseg.io/inject: enabled }
+    objectSelector:
+      matchExpressions:
+        - { key: nanoseg.io/inject, operator: NotIn, values: ['false'] }
+    rules:
+      - { apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: [pods], scope: Namespaced }
+`;
+
+// api serves HTTP behind a ClusterIP Service; web calls that ClusterIP (no DNS and no kube-proxy in the test cluster:
+// the kubelet's API_SERVICE_HOST variable names the address, and only the sidecar can route it, as a VIP).
+// Debian's busybox-static 1.35 wget crashes (SIGSEGV) on its own -T option, so `timeout` bounds each call.
+export const api = `
+apiVersion: v1
+kind: Service
+metadata: { name: api, namespace: shop }
+spec:
+  selector: { app: api }
+  ports: [{ port: 9090, targetPort: 9090 }]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: api, namespace: shop }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: api } }
+  template:
+    metadata: { labels: { app: api } }
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: api
+          image: local/busybox:1
+          imagePullPolicy: Never
+          # 9091 is a second port nobody is allowed to call (httpd without -f goes to the background)
+          command: [sh, -c, 'echo items > /tmp/index.html; httpd -p 9091 -h /tmp; exec httpd -f -p 9090 -h /tmp']
+          ports: [{ containerPort: 9090 }]
+`;
+
+export const web = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web, namespace: shop }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: web
+          image: local/busybox:1
+          imagePullPolicy: Never
+          command: [sh, -c, 'while true; do timeout 2 wget -q -O /dev/null http://$API_SERVICE_HOST:9090/; sleep 0.3; done']
+`;
+
+/** The merged inventory the control plane uses (GET /v1/inventory on its API socket). */
+export function inventory(socketPath: string): Promise<Inventory> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path: '/v1/inventory' }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Inventory) : reject(new Error(body))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The NanoSegments of a namespace: name → status. */
+export function segments(cluster: TestCluster, ns: string): Map<string, Partial<NanoSegmentStatus>> {
+  const list = cluster.getJson<{ items: { metadata: { name: string }; status?: NanoSegmentStatus }[] }>([
+    '-n',
+    ns,
+    'nanosegments',
+  ]).items;
+  return new Map(list.map((o) => [o.metadata.name, o.status ?? {}]));
+}
+
+/** How many status writes of NanoSegments the apiserver served (its apiserver_request_total). */
+export function statusWrites(cluster: TestCluster): number {
+  return cluster
+    .k(['get', '--raw', '/metrics'])
+    .split('\n')
+    .filter((l) => l.startsWith('apiserver_request_total{') && l.includes('resource="nanosegments"'))
+    .filter((l) => l.includes('subresource="status"') && /verb="(PUT|PATCH)"/.test(l))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+/** The one Ready pod of a Deployment, once it is. */
+export function readyPod(cluster: TestCluster, app: string): PodJson | undefined {
+  const pods = cluster.getJson<{ items: PodJson[] }>(['-n', 'shop', 'pods', '-l', `app=${app}`]).items;
+  const p = pods[0];
+  const ready = p?.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+  return pods.length === 1 && ready ? p : undefined;
+}
+
+export const rules = (p: PolicyDocument, side: 'ingress' | 'egress') =>
+  p[side].map((r) => `${'service' in r.peer ? r.peer.service : r.peer.cidr} ${r.protocol}/${r.port}`).sort();
+
+export const GHOST_NODE = `
+apiVersion: v1
+kind: Node
+metadata: { name: ghost }
+`;
+
+export const ghostPod = (name: string) => `
+apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: churn, finalizers: [nanoseg.io/test] }
+spec:
+  nodeName: ghost
+  containers: [{ name: app, image: local/busybox:1, imagePullPolicy: Never }]
+`;
