@@ -80,17 +80,17 @@ const inventory: Inventory = {
 
 const settings: GenerateSettings = { ...DEFAULT_SETTINGS, alsFlushMs: 200 };
 
-function hcm(statPrefix: string, logName: string | undefined, route: object) {
+function hcm(statPrefix: string, logName: string | undefined, route: object | object[], inboundPort?: number) {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typedConfig: pack(T.hcm, {
       statPrefix,
       codecType: HttpConnectionManager_CodecType.AUTO,
-      routeConfig: { name: statPrefix, virtualHosts: [{ name: 'all', domains: ['*'], routes: [route] }] },
+      routeConfig: { name: statPrefix, virtualHosts: [{ name: 'all', domains: ['*'], routes: [route].flat() }] },
       httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: pack(T.router, {}) }],
       ...(logName !== undefined && {
         accessLog: [httpAccessLog(settings, logName)],
-        tracing: hcmTracing(settings),
+        tracing: hcmTracing(settings, inboundPort),
         preserveExternalRequestId: true,
       }),
     }),
@@ -134,7 +134,8 @@ const webSnapshot = makeSnapshot([
 ]);
 /** api-1: its inbound HCM passes requests on to the app, which answers 200. */
 const apiSnapshot = makeSnapshot([
-  listener('inbound', API, TrafficDirection.INBOUND, hcm('inbound', 'inbound', route('inbound-app'))),
+  // as the generator's inbound chain of a known port: its tracer names the port (the server span's edge)
+  listener('inbound', API, TrafficDirection.INBOUND, hcm('inbound', 'inbound', route('inbound-app'), PORT)),
   staticCluster('inbound-app', APP),
   listener('app', APP, TrafficDirection.UNSPECIFIED, hcm('app', undefined, appRoute())),
 ]);
@@ -142,8 +143,12 @@ const apiSnapshot = makeSnapshot([
 function route(cluster: string) {
   return { match: { prefix: '/' }, route: { cluster, timeout: { seconds: 5, nanos: 0 } } };
 }
+/** the app: `/fail...` answers 500 (a failing request of the edge), everything else 200 */
 function appRoute() {
-  return { match: { prefix: '/' }, directResponse: { status: 200, body: { inlineString: 'ok' } } };
+  return [
+    { match: { prefix: '/fail' }, directResponse: { status: 500, body: { inlineString: 'broken' } } },
+    { match: { prefix: '/' }, directResponse: { status: 200, body: { inlineString: 'ok' } } },
+  ];
 }
 
 /** One unary OTLP export over the real gRPC server, as any exporter sends it. */
@@ -288,10 +293,11 @@ test(
     }
     assert.equal(h.core.traces.stats.rejected, 0, JSON.stringify(h.core.ingest.stats.rejectedByKind));
 
-    // each request: two access-log entries and a span that names its edge (the client's), one observation
+    // each request: two access-log entries and two spans, each naming its edge (the server span attributed to the
+    // exporting node, api-1), one observation
     await waitFor(
-      'access logs and spans ingested',
-      () => h.core.ingest.stats.entries >= 3 * paths.length,
+      'access logs and spans of both sides ingested',
+      () => h.core.ingest.stats.entries >= 4 * paths.length,
       15_000,
       100,
     ).catch(async (e) =>
@@ -393,5 +399,46 @@ test(
 
     assert.equal(await curl('/items/4444'), '200');
     await waitFor('the next trace', () => store.list().length === paths.length + 1 && store.list()[0]!, 10_000, 100);
+
+    // per-edge latency and errors from the same records: three requests the app fails with a 500
+    for (const p of ['/fail/1', '/fail/2', '/fail/3']) assert.equal(await curl(p), '500', `${p} fails at the app`);
+    const requests = paths.length + 4;
+    const measured = await waitFor(
+      'errors and durations of every request on the edge',
+      () => {
+        const e = h.core.learner.edgesOf('shop/api').ingress.find((x) => x.port === PORT)?.evidence;
+        const n = e?.latency?.counts.reduce((a, b) => a + b, 0);
+        return e?.count === requests && e.errors === 3 && n === requests && e;
+      },
+      15_000,
+      100,
+    ).catch(async (e) =>
+      assert.fail(`${(e as Error).message}: ${JSON.stringify(h.core.learner.edgesOf('shop/api'))} ${await diag()}`),
+    );
+    assert.ok(measured.latency!.sumMs > 0 && measured.latency!.maxMs < 3000, JSON.stringify(measured.latency));
+    const shown = await json<{
+      ingress: { peer: { service?: string }; port: number; evidence?: Record<string, unknown> }[];
+    }>(['policy', 'show', 'shop/api']);
+    const rule = shown.ingress.find((r) => r.peer.service === 'shop/web' && r.port === PORT);
+    const shownEv = rule?.evidence as {
+      count: number;
+      errors: number;
+      errorRate: number;
+      latency: Record<string, number>;
+    };
+    assert.deepEqual(
+      [shownEv.count, shownEv.errors, shownEv.errorRate],
+      [requests, 3, Number((3 / requests).toFixed(4))],
+    );
+    assert.deepEqual(Object.keys(shownEv.latency).sort(), ['p50Ms', 'p99Ms']);
+    assert.ok(shownEv.latency.p50Ms! > 0 && shownEv.latency.p50Ms! <= shownEv.latency.p99Ms!, JSON.stringify(shownEv));
+    assert.ok(shownEv.latency.p99Ms! <= measured.latency!.maxMs + 1e-9, 'no quantile above the slowest request');
+    const table = await nanoseg(['policy', 'show', 'shop/api']);
+    assert.match(table.stdout, /shop\/web +http +9090 +\d+ +3 \(\d+\.\d%\) +[\d.]+ ms +[\d.]+ ms/);
+    const metrics = await h.core.metrics.registry.metrics();
+    const labels = `source="shop/web",destination="shop/api",port="${PORT}",protocol="http"`;
+    assert.ok(metrics.includes(`nanoseg_edge_errors_total{${labels}} 3\n`), metrics);
+    assert.ok(metrics.includes(`nanoseg_edge_request_duration_seconds_count{${labels}} ${requests}\n`));
+    assert.ok(metrics.includes(`nanoseg_edge_request_duration_seconds_bucket{${labels},le="+Inf"} ${requests}\n`));
   },
 );
