@@ -11,43 +11,23 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Metadata, credentials } from '@grpc/grpc-js';
-import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.js';
-import { TrafficDirection } from '../../proto/gen/envoy/config/core/v3/base.js';
-import { HttpConnectionManager_CodecType } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import {
   ExportTraceServiceRequest,
   ExportTraceServiceResponse,
 } from '../../proto/gen/opentelemetry/proto/collector/trace/v1/trace_service.js';
 import { HttpApi } from '../../xds-server/src/api/http.js';
 import { routes } from '../../xds-server/src/api/routes.js';
-import {
-  DEFAULT_SETTINGS,
-  T,
-  encode,
-  hcmTracing,
-  httpAccessLog,
-  pack,
-  type GenerateSettings,
-} from '../../xds-server/src/generate/index.js';
-import type { Inventory } from '../../xds-server/src/model/index.js';
 import { GrpcServer } from '../../xds-server/src/serve/grpc.js';
 import { RAW_ACCESS_LOG_SERVICE } from '../../xds-server/src/serve/als.js';
 import { RAW_TRACE_SERVICE } from '../../xds-server/src/serve/otlp.js';
 import type { TraceSpanView } from '../../xds-server/src/traces/index.js';
 import { findEnvoy } from '../../xds-server/src/util/envoy.js';
 import { SILENT } from '../../xds-server/src/util/logger.js';
-import {
-  ADS_SERVICE,
-  AdsServer,
-  CDS,
-  LDS,
-  SnapshotCache,
-  makeSnapshot,
-  resource,
-} from '../../xds-server/src/xds/index.js';
+import { ADS_SERVICE, AdsServer, SnapshotCache } from '../../xds-server/src/xds/index.js';
 import { Harness } from '../support/harness.js';
 import { BIN, tempDir, waitFor } from '../support/cli.js';
 import { NetnsEnvoy } from './support.js';
+import { PORT, VIP, WEB, apiSnapshot, inventory, webSnapshot } from './otlp-envoy-config.js';
 
 const exec = promisify(execFile);
 
@@ -59,96 +39,6 @@ function skipReason(): string | false {
     return 'Envoy not installed';
   }
   return false;
-}
-
-const WEB = '127.0.0.12';
-const API = '127.0.0.11';
-const VIP = '127.0.0.31';
-/** api's app, on an address no inventory knows (the capture's original destination would be the pod's own) */
-const APP = '127.0.0.21';
-const PORT = 9090;
-const CLUSTER = `outbound|${PORT}||shop/api`;
-
-const inventory: Inventory = {
-  workloads: [
-    { name: 'web-1', service: 'shop/web', addresses: [WEB], ports: [] },
-    { name: 'api-1', service: 'shop/api', addresses: [API], ports: [PORT] },
-  ],
-  externals: [],
-  vips: [{ service: 'shop/api', address: VIP }],
-};
-
-const settings: GenerateSettings = { ...DEFAULT_SETTINGS, alsFlushMs: 200 };
-
-function hcm(statPrefix: string, logName: string | undefined, route: object | object[], inboundPort?: number) {
-  return {
-    name: 'envoy.filters.network.http_connection_manager',
-    typedConfig: pack(T.hcm, {
-      statPrefix,
-      codecType: HttpConnectionManager_CodecType.AUTO,
-      routeConfig: { name: statPrefix, virtualHosts: [{ name: 'all', domains: ['*'], routes: [route].flat() }] },
-      httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: pack(T.router, {}) }],
-      ...(logName !== undefined && {
-        accessLog: [httpAccessLog(settings, logName)],
-        tracing: hcmTracing(settings, inboundPort),
-        preserveExternalRequestId: true,
-      }),
-    }),
-  };
-}
-
-function listener(name: string, ip: string, direction: TrafficDirection, filter: object) {
-  return resource(
-    LDS,
-    name,
-    encode(T.listener, {
-      name,
-      address: { socketAddress: { address: ip, portValue: PORT } },
-      trafficDirection: direction,
-      filterChains: [{ filters: [filter as never] }],
-    }),
-  );
-}
-
-function staticCluster(name: string, ip: string, bind?: string) {
-  return resource(
-    CDS,
-    name,
-    encode(T.cluster, {
-      name,
-      type: Cluster_DiscoveryType.STATIC,
-      connectTimeout: { seconds: 1, nanos: 0 },
-      loadAssignment: {
-        clusterName: name,
-        endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: ip, portValue: PORT } } } }] }],
-      },
-      ...(bind !== undefined && { upstreamBindConfig: { sourceAddress: { address: bind, portValue: 0 } } }),
-    }),
-  );
-}
-
-/** web-1: the app's call to api's VIP lands on its outbound HCM, which sends it to api-1's sidecar from web's address. */
-const webSnapshot = makeSnapshot([
-  listener('outbound', VIP, TrafficDirection.OUTBOUND, hcm('outbound', 'outbound', route(CLUSTER))),
-  staticCluster(CLUSTER, API, WEB),
-]);
-/** api-1: its inbound HCM passes requests on to the app, which answers 200. */
-const apiSnapshot = makeSnapshot([
-  // as the generator's inbound chain of a known port: its tracer names the port (the server span's edge)
-  listener('inbound', API, TrafficDirection.INBOUND, hcm('inbound', 'inbound', route('inbound-app'), PORT)),
-  staticCluster('inbound-app', APP),
-  listener('app', APP, TrafficDirection.UNSPECIFIED, hcm('app', undefined, appRoute())),
-]);
-
-function route(cluster: string) {
-  return { match: { prefix: '/' }, route: { cluster, timeout: { seconds: 5, nanos: 0 } } };
-}
-/** the app: `/fail...` answers 500 (a failing request of the edge), everything else 200 */
-function appRoute() {
-  return [
-    { match: { prefix: '/fail' }, directResponse: { status: 500, body: { inlineString: 'broken' } } },
-    { match: { prefix: '/' }, directResponse: { status: 200, body: { inlineString: 'ok' } } },
-  ];
 }
 
 /** One unary OTLP export over the real gRPC server, as any exporter sends it. */
