@@ -16,6 +16,7 @@ import type { AbTrees, Benchmark, Metric, Target } from './types.js';
 import { meets } from './types.js';
 import { gitCommit, loadTree } from './trees.js';
 import { alsIngest } from './als-ingest.js';
+import { otlpIngest } from './otlp-ingest.js';
 import { adsFanout } from './ads-fanout.js';
 import { learnerObserve } from './learner-observe.js';
 import { scoping } from './scoping.js';
@@ -31,6 +32,7 @@ import { closeSharedLab } from './lab.js';
 const BENCHMARKS: readonly Benchmark[] = [
   learnerObserve,
   alsIngest,
+  otlpIngest,
   adsFanout,
   rbacCost,
   rbacScale,

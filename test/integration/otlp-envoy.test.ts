@@ -11,43 +11,23 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Metadata, credentials } from '@grpc/grpc-js';
-import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.js';
-import { TrafficDirection } from '../../proto/gen/envoy/config/core/v3/base.js';
-import { HttpConnectionManager_CodecType } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import {
   ExportTraceServiceRequest,
   ExportTraceServiceResponse,
 } from '../../proto/gen/opentelemetry/proto/collector/trace/v1/trace_service.js';
 import { HttpApi } from '../../xds-server/src/api/http.js';
 import { routes } from '../../xds-server/src/api/routes.js';
-import {
-  DEFAULT_SETTINGS,
-  T,
-  encode,
-  hcmTracing,
-  httpAccessLog,
-  pack,
-  type GenerateSettings,
-} from '../../xds-server/src/generate/index.js';
-import type { Inventory } from '../../xds-server/src/model/index.js';
 import { GrpcServer } from '../../xds-server/src/serve/grpc.js';
 import { RAW_ACCESS_LOG_SERVICE } from '../../xds-server/src/serve/als.js';
 import { RAW_TRACE_SERVICE } from '../../xds-server/src/serve/otlp.js';
 import type { TraceSpanView } from '../../xds-server/src/traces/index.js';
 import { findEnvoy } from '../../xds-server/src/util/envoy.js';
 import { SILENT } from '../../xds-server/src/util/logger.js';
-import {
-  ADS_SERVICE,
-  AdsServer,
-  CDS,
-  LDS,
-  SnapshotCache,
-  makeSnapshot,
-  resource,
-} from '../../xds-server/src/xds/index.js';
+import { ADS_SERVICE, AdsServer, SnapshotCache } from '../../xds-server/src/xds/index.js';
 import { Harness } from '../support/harness.js';
 import { BIN, tempDir, waitFor } from '../support/cli.js';
 import { NetnsEnvoy } from './support.js';
+import { PORT, VIP, WEB, apiSnapshot, inventory, webSnapshot } from './otlp-envoy-config.js';
 
 const exec = promisify(execFile);
 
@@ -59,91 +39,6 @@ function skipReason(): string | false {
     return 'Envoy not installed';
   }
   return false;
-}
-
-const WEB = '127.0.0.12';
-const API = '127.0.0.11';
-const VIP = '127.0.0.31';
-/** api's app, on an address no inventory knows (the capture's original destination would be the pod's own) */
-const APP = '127.0.0.21';
-const PORT = 9090;
-const CLUSTER = `outbound|${PORT}||shop/api`;
-
-const inventory: Inventory = {
-  workloads: [
-    { name: 'web-1', service: 'shop/web', addresses: [WEB], ports: [] },
-    { name: 'api-1', service: 'shop/api', addresses: [API], ports: [PORT] },
-  ],
-  externals: [],
-  vips: [{ service: 'shop/api', address: VIP }],
-};
-
-const settings: GenerateSettings = { ...DEFAULT_SETTINGS, alsFlushMs: 200 };
-
-function hcm(statPrefix: string, logName: string | undefined, route: object) {
-  return {
-    name: 'envoy.filters.network.http_connection_manager',
-    typedConfig: pack(T.hcm, {
-      statPrefix,
-      codecType: HttpConnectionManager_CodecType.AUTO,
-      routeConfig: { name: statPrefix, virtualHosts: [{ name: 'all', domains: ['*'], routes: [route] }] },
-      httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: pack(T.router, {}) }],
-      ...(logName !== undefined && {
-        accessLog: [httpAccessLog(settings, logName)],
-        tracing: hcmTracing(settings),
-        preserveExternalRequestId: true,
-      }),
-    }),
-  };
-}
-
-function listener(name: string, ip: string, direction: TrafficDirection, filter: object) {
-  return resource(
-    LDS,
-    name,
-    encode(T.listener, {
-      name,
-      address: { socketAddress: { address: ip, portValue: PORT } },
-      trafficDirection: direction,
-      filterChains: [{ filters: [filter as never] }],
-    }),
-  );
-}
-
-function staticCluster(name: string, ip: string, bind?: string) {
-  return resource(
-    CDS,
-    name,
-    encode(T.cluster, {
-      name,
-      type: Cluster_DiscoveryType.STATIC,
-      connectTimeout: { seconds: 1, nanos: 0 },
-      loadAssignment: {
-        clusterName: name,
-        endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: ip, portValue: PORT } } } }] }],
-      },
-      ...(bind !== undefined && { upstreamBindConfig: { sourceAddress: { address: bind, portValue: 0 } } }),
-    }),
-  );
-}
-
-/** web-1: the app's call to api's VIP lands on its outbound HCM, which sends it to api-1's sidecar from web's address. */
-const webSnapshot = makeSnapshot([
-  listener('outbound', VIP, TrafficDirection.OUTBOUND, hcm('outbound', 'outbound', route(CLUSTER))),
-  staticCluster(CLUSTER, API, WEB),
-]);
-/** api-1: its inbound HCM passes requests on to the app, which answers 200. */
-const apiSnapshot = makeSnapshot([
-  listener('inbound', API, TrafficDirection.INBOUND, hcm('inbound', 'inbound', route('inbound-app'))),
-  staticCluster('inbound-app', APP),
-  listener('app', APP, TrafficDirection.UNSPECIFIED, hcm('app', undefined, appRoute())),
-]);
-
-function route(cluster: string) {
-  return { match: { prefix: '/' }, route: { cluster, timeout: { seconds: 5, nanos: 0 } } };
-}
-function appRoute() {
-  return { match: { prefix: '/' }, directResponse: { status: 200, body: { inlineString: 'ok' } } };
 }
 
 /** One unary OTLP export over the real gRPC server, as any exporter sends it. */
@@ -288,10 +183,11 @@ test(
     }
     assert.equal(h.core.traces.stats.rejected, 0, JSON.stringify(h.core.ingest.stats.rejectedByKind));
 
-    // each request: two access-log entries and a span that names its edge (the client's), one observation
+    // each request: two access-log entries and two spans, each naming its edge (the server span attributed to the
+    // exporting node, api-1), one observation
     await waitFor(
-      'access logs and spans ingested',
-      () => h.core.ingest.stats.entries >= 3 * paths.length,
+      'access logs and spans of both sides ingested',
+      () => h.core.ingest.stats.entries >= 4 * paths.length,
       15_000,
       100,
     ).catch(async (e) =>
@@ -393,5 +289,46 @@ test(
 
     assert.equal(await curl('/items/4444'), '200');
     await waitFor('the next trace', () => store.list().length === paths.length + 1 && store.list()[0]!, 10_000, 100);
+
+    // per-edge latency and errors from the same records: three requests the app fails with a 500
+    for (const p of ['/fail/1', '/fail/2', '/fail/3']) assert.equal(await curl(p), '500', `${p} fails at the app`);
+    const requests = paths.length + 4;
+    const measured = await waitFor(
+      'errors and durations of every request on the edge',
+      () => {
+        const e = h.core.learner.edgesOf('shop/api').ingress.find((x) => x.port === PORT)?.evidence;
+        const n = e?.latency?.counts.reduce((a, b) => a + b, 0);
+        return e?.count === requests && e.errors === 3 && n === requests && e;
+      },
+      15_000,
+      100,
+    ).catch(async (e) =>
+      assert.fail(`${(e as Error).message}: ${JSON.stringify(h.core.learner.edgesOf('shop/api'))} ${await diag()}`),
+    );
+    assert.ok(measured.latency!.sumMs > 0 && measured.latency!.maxMs < 3000, JSON.stringify(measured.latency));
+    const shown = await json<{
+      ingress: { peer: { service?: string }; port: number; evidence?: Record<string, unknown> }[];
+    }>(['policy', 'show', 'shop/api']);
+    const rule = shown.ingress.find((r) => r.peer.service === 'shop/web' && r.port === PORT);
+    const shownEv = rule?.evidence as {
+      count: number;
+      errors: number;
+      errorRate: number;
+      latency: Record<string, number>;
+    };
+    assert.deepEqual(
+      [shownEv.count, shownEv.errors, shownEv.errorRate],
+      [requests, 3, Number((3 / requests).toFixed(4))],
+    );
+    assert.deepEqual(Object.keys(shownEv.latency).sort(), ['p50Ms', 'p99Ms']);
+    assert.ok(shownEv.latency.p50Ms! > 0 && shownEv.latency.p50Ms! <= shownEv.latency.p99Ms!, JSON.stringify(shownEv));
+    assert.ok(shownEv.latency.p99Ms! <= measured.latency!.maxMs + 1e-9, 'no quantile above the slowest request');
+    const table = await nanoseg(['policy', 'show', 'shop/api']);
+    assert.match(table.stdout, /shop\/web +http +9090 +\d+ +3 \(\d+\.\d%\) +[\d.]+ ms +[\d.]+ ms/);
+    const metrics = await h.core.metrics.registry.metrics();
+    const labels = `source="shop/web",destination="shop/api",port="${PORT}",protocol="http"`;
+    assert.ok(metrics.includes(`nanoseg_edge_errors_total{${labels}} 3\n`), metrics);
+    assert.ok(metrics.includes(`nanoseg_edge_request_duration_seconds_count{${labels}} ${requests}\n`));
+    assert.ok(metrics.includes(`nanoseg_edge_request_duration_seconds_bucket{${labels},le="+Inf"} ${requests}\n`));
   },
 );

@@ -63,6 +63,7 @@ test('a client span through a VIP: the node is the source, the cluster names the
     dedupKey: `http|${requestKey(RID)}`,
     method: 'GET',
     path: '/items/{id}',
+    durationMs: 12,
   });
   assert.equal(r.facts.peer, 'shop/api');
   assert.equal(r.facts.service, 'shop/web');
@@ -92,7 +93,29 @@ test('a server span: the client address names the source, the local port the edg
   assert.equal(r.obs?.path, '/shop.Cart/AddItem');
   assert.equal(r.obs?.dedupKey, `http|${requestKey(RID)}`, 'same key as the client side of the request');
   assert.equal(r.facts.error, true, '5xx is an error');
+  assert.equal(r.obs?.error, true, 'and the observation carries it to the edge');
+  assert.equal(r.obs?.durationMs, 12);
   assert.equal(r.facts.peer, 'shop/web');
+});
+
+test('a span fails on a gRPC status other than OK or an upstream failure flag, not on a 4xx or a client gone away', () => {
+  const server = (a: Partial<Record<SpanAttribute, string>>) =>
+    fromSpan(
+      span('server', { 'peer.address': '10.0.0.2:50000', upstream_address: '10.0.0.3:9090', ...a }),
+      'api-1.shop',
+      index,
+    );
+  const failed = (a: Partial<Record<SpanAttribute, string>>) => {
+    const r = server(a);
+    assert.ok(r.ok && r.obs, JSON.stringify(a));
+    return [r.facts.error, r.obs.error === true];
+  };
+  assert.deepEqual(failed({ 'http.status_code': '200', 'grpc.status_code': '14' }), [true, true]);
+  assert.deepEqual(failed({ 'http.status_code': '200', 'grpc.status_code': '0' }), [false, false]);
+  assert.deepEqual(failed({ 'http.status_code': '503', response_flags: 'UF,URX' }), [true, true]);
+  assert.deepEqual(failed({ response_flags: 'UF' }), [true, true]);
+  assert.deepEqual(failed({ 'http.status_code': '404', response_flags: '-' }), [false, false]);
+  assert.deepEqual(failed({ response_flags: 'DC' }), [false, false]);
 });
 
 test('spans claiming another node or workload are refused; an unknown node is refused', () => {
@@ -149,4 +172,18 @@ test('host:port parsing', () => {
   assert.deepEqual(parseHostPort('10.0.0.1'), { ip: '10.0.0.1', port: undefined });
   assert.equal(parseHostPort('envoy://internal'), undefined);
   assert.equal(parseHostPort(''), undefined);
+});
+
+test("a server span as Envoy sends it (no addresses but the client's ip): the inbound chain's port tag names the edge", () => {
+  const attrs = { 'peer.address': '10.0.0.2', 'http.url': 'http://10.96.0.3:9090/items/1', 'http.method': 'GET' };
+  const tagged = fromSpan(span('server', { ...attrs, 'nanoseg.port': '9090' }), 'api-1.shop', index);
+  assert.ok(tagged.ok);
+  assert.deepEqual(
+    [tagged.obs?.side, tagged.obs?.source, tagged.obs?.destination, tagged.obs?.port, tagged.obs?.durationMs],
+    ['inbound', { service: 'shop/web' }, { service: 'shop/api' }, 9090, 12],
+  );
+  const untagged = fromSpan(span('server', attrs), 'api-1.shop', index);
+  assert.ok(untagged.ok && untagged.obs === undefined, 'a catch-all chain names no port: the access logs teach it');
+  const bad = fromSpan(span('server', { ...attrs, 'nanoseg.port': '70000' }), 'api-1.shop', index);
+  assert.ok(bad.ok && bad.obs === undefined);
 });

@@ -4,8 +4,16 @@ import { parsePolicyFile } from '../../../xds-server/src/policy/file.js';
 import { formatPolicyDocument, policyDocument } from '../../../xds-server/src/policy/document.js';
 import type { ValidationResult } from '../../../xds-server/src/model/index.js';
 import { normalizeRules, ruleKey } from '../../../xds-server/src/policy/rules.js';
+import { emptyLatency, recordLatency } from '../../../xds-server/src/learn/latency.js';
 import { apiPolicy, prng } from './fixtures.js';
 
+/** 52 requests: 51 took 4 ms, one 100 ms; 2 failed */
+function latency() {
+  const h = emptyLatency();
+  for (let i = 0; i < 51; i++) recordLatency(h, 4);
+  recordLatency(h, 100);
+  return h;
+}
 const evidence = () => ({
   firstSeen: 1_700_000_000_000,
   lastSeen: 1_700_000_060_000,
@@ -13,6 +21,8 @@ const evidence = () => ({
   bytesSent: 1,
   bytesReceived: 2,
   exampleWorkloads: [],
+  errors: 2,
+  latency: latency(),
 });
 
 test('show prints the documented YAML', () => {
@@ -29,7 +39,7 @@ ingress:
   - peer: {service: shop/web}
     protocol: http
     port: 9090
-    evidence: {firstSeen: 2023-11-14T22:13:20.000Z, lastSeen: 2023-11-14T22:14:20.000Z, count: 52}
+    evidence: {firstSeen: 2023-11-14T22:13:20.000Z, lastSeen: 2023-11-14T22:14:20.000Z, count: 52, errors: 2, errorRate: 0.0385, latency: {p50Ms: 3.61, p99Ms: 89.6}}
   - peer: {cidr: 192.0.2.0/24}
     protocol: tcp
     port: 9090

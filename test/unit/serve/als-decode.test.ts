@@ -220,3 +220,28 @@ test('truncated messages and random bytes throw AlsDecodeError, never anything e
   // field number 0 is never valid
   assert.throws(() => decodeAlsMessage(Buffer.from([0x02, 0x00])), /invalid field tag/);
 });
+
+test('response flags become bits (field n → bit n-1) and grpc-status is read from trailers before headers', () => {
+  const msg = StreamAccessLogsMessage.encode(
+    StreamAccessLogsMessage.fromPartial({
+      httpLogs: {
+        logEntry: [
+          {
+            commonProperties: {
+              responseFlags: { upstreamConnectionFailure: true, noHealthyUpstream: true, unauthorizedDetails: {} },
+            },
+            response: { responseHeaders: { 'grpc-status': '0' }, responseTrailers: { 'grpc-status': '14' } },
+          },
+          { response: { responseHeaders: { 'grpc-status': '5' } } },
+          { response: { responseTrailers: { 'grpc-status': 'x' } } },
+        ],
+      },
+    }),
+  ).finish();
+  const [a, b, c] = decodeAlsMessage(Buffer.from(msg)).http;
+  assert.equal(a!.commonProperties!.responseFlagBits, (1 << 5) | (1 << 1) | (1 << 12));
+  assert.equal(a!.response!.grpcStatus, 14);
+  assert.equal(b!.response!.grpcStatus, 5, 'a trailers-only response has it in its headers');
+  assert.equal(c!.response!.grpcStatus, undefined, 'not a status');
+  assert.equal(b!.commonProperties, undefined);
+});

@@ -154,12 +154,15 @@ export function registerQueries(program: Command): void {
         rules.length === 0
           ? '  (none)\n'
           : table(
-              ['PEER', 'PROTOCOL', 'PORT', 'COUNT', 'FIRST SEEN', 'LAST SEEN'],
+              ['PEER', 'PROTOCOL', 'PORT', 'COUNT', 'ERRORS', 'P50', 'P99', 'FIRST SEEN', 'LAST SEEN'],
               rules.map((r) => [
                 'service' in r.peer ? r.peer.service : r.peer.cidr + (r.peer.sni ? ` (${r.peer.sni})` : ''),
                 r.protocol,
                 r.port ?? '-',
                 r.evidence?.count ?? '-',
+                r.evidence ? `${r.evidence.errors ?? 0} (${((r.evidence.errorRate ?? 0) * 100).toFixed(1)}%)` : '-',
+                r.evidence?.latency ? `${r.evidence.latency.p50Ms} ms` : '-',
+                r.evidence?.latency ? `${r.evidence.latency.p99Ms} ms` : '-',
                 r.evidence?.firstSeen ?? '-',
                 r.evidence?.lastSeen ?? '-',
               ]),

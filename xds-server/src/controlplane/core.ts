@@ -92,6 +92,7 @@ export class MeshCore {
       ...(opts.alertWebhook && { webhookUrl: opts.alertWebhook }),
     });
     this.metrics.alertSinkStats = () => this.alerts.stats();
+    this.metrics.edgeSource = () => this.learner.visitEdges();
     this.inventory = new InventoryController({ store, logger: log, onChange: (_i, why) => this.changed(why) });
     this.inventory.add(this.pushed);
     for (const s of opts.inventorySources ?? []) this.inventory.add(s);

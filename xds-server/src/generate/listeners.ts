@@ -185,8 +185,8 @@ export class Builder {
     );
   }
 
-  private hcm(statPrefix: string, routeName: string, logName: string, httpRbac?: string) {
-    const tracing = hcmTracing(this.s);
+  private hcm(statPrefix: string, routeName: string, logName: string, httpRbac?: string, inboundPort?: number) {
+    const tracing = hcmTracing(this.s, inboundPort);
     const hcm: PartialOf<typeof T.hcm.codec> = {
       statPrefix,
       codecType: HttpConnectionManager_CodecType.AUTO,
@@ -204,7 +204,10 @@ export class Builder {
     };
     return {
       name: 'envoy.filters.network.http_connection_manager',
-      typedConfig: this.memoized(`hcm|${statPrefix}|${routeName}|${logName}|${httpRbac ?? ''}`, () => pack(T.hcm, hcm)),
+      typedConfig: this.memoized(
+        `hcm|${statPrefix}|${routeName}|${logName}|${httpRbac ?? ''}|${inboundPort ?? ''}`,
+        () => pack(T.hcm, hcm),
+      ),
     };
   }
 
@@ -351,7 +354,7 @@ export class Builder {
         {
           name: `inbound|${port}|http${g}`,
           filterChainMatch: { destinationPort: port, applicationProtocols: HTTP_PROTOCOLS },
-          filters: [this.hcm('inbound', 'inbound', LOG_INBOUND, RBAC_INBOUND_HTTP)],
+          filters: [this.hcm('inbound', 'inbound', LOG_INBOUND, RBAC_INBOUND_HTTP, port)],
         },
         {
           name: `inbound|${port}|tcp${g}`,

@@ -23,6 +23,7 @@ import type {
 import { hostCidr } from '../model/index.js';
 import { normalizeIp, type IdentityIndex } from '../inventory/identity.js';
 import { methodName, pathTemplate } from './l7.js';
+import { logEntryFailed } from './outcome.js';
 import { requestKey } from './request-id.js';
 
 export type AlsEntryKind = 'tcp' | 'http';
@@ -261,6 +262,16 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
     if (!http) dedupKey = tupleKey('tcp', dr.hp, dl.hp);
   }
 
+  // HTTP: the entry's duration is the request's as this sidecar saw it (first byte in to last byte out); a TCP
+  // connection's lifetime is no latency, and only its upstream failure flags say it failed
+  const d = http ? c.duration : undefined;
+  const durationMs =
+    d && typeof d.seconds === 'number'
+      ? d.seconds * 1000 + (typeof d.nanos === 'number' ? d.nanos : 0) / 1e6
+      : undefined;
+  const rs = http?.response;
+  const error = logEntryFailed(rs?.responseCode, protocol === 'grpc' ? rs?.grpcStatus : undefined, c.responseFlagBits);
+
   const obs: Observation = {
     time,
     side,
@@ -274,6 +285,8 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
     ...(sourceWorkload !== undefined ? { sourceWorkload } : {}),
     ...(dedupKey !== undefined ? { dedupKey } : {}),
     ...(path !== undefined ? { method: method!, path } : {}),
+    ...(durationMs !== undefined && durationMs >= 0 && { durationMs }),
+    ...(error && { error }),
   };
   return { ok: true, obs };
 }

@@ -39,7 +39,15 @@ function hashInto(key: string): void {
   if (hashA === 0 && hashB === 0) hashB = 1;
 }
 
-/** One generation: up to `capacity / 2` keys → (edge index, bytes sent, bytes received, last touched). */
+/** What a remembered request already gave its edge (`flags`). */
+export const OUTCOME_ERROR = 1;
+/** its duration is the client side's (the caller's view), which a later record never replaces */
+export const OUTCOME_CLIENT_DURATION = 2;
+
+/**
+ * One generation: up to `capacity / 2` keys → (edge index, bytes sent, bytes received, last touched, the duration
+ * recorded for it (-1: none), outcome flags).
+ */
 export class DedupGeneration {
   readonly capacity: number;
   size = 0;
@@ -50,6 +58,8 @@ export class DedupGeneration {
   readonly sent: Float64Array;
   readonly received: Float64Array;
   readonly touched: Float64Array;
+  readonly duration: Float64Array;
+  readonly flags: Uint8Array;
 
   /** Room for `keys` keys at a load factor of at most one half. */
   constructor(keys: number) {
@@ -63,6 +73,8 @@ export class DedupGeneration {
     this.sent = new Float64Array(cap);
     this.received = new Float64Array(cap);
     this.touched = new Float64Array(cap);
+    this.duration = new Float64Array(cap);
+    this.flags = new Uint8Array(cap);
   }
 
   /** The slot holding the key with hash (a, b), or -1. */
@@ -78,7 +90,16 @@ export class DedupGeneration {
   }
 
   /** Sets the key's values, adding it when absent; the caller keeps size below capacity / 2. */
-  set(a: number, b: number, edge: number, sent: number, received: number, touched: number): void {
+  set(
+    a: number,
+    b: number,
+    edge: number,
+    sent: number,
+    received: number,
+    touched: number,
+    duration = -1,
+    flags = 0,
+  ): void {
     const ha = this.ha;
     const hb = this.hb;
     let i = (a ^ Math.imul(b, 0x9e3779b1)) & this.mask;
@@ -97,6 +118,8 @@ export class DedupGeneration {
     this.sent[i] = sent;
     this.received[i] = received;
     this.touched[i] = touched;
+    this.duration[i] = duration;
+    this.flags[i] = flags;
   }
 
   clear(): void {
@@ -157,7 +180,7 @@ export class DedupTable {
   }
 
   /** Remembers the key of the last lookup() in the current generation (rotating first when it is full or old). */
-  set(edge: number, sent: number, received: number, clock: number): void {
+  set(edge: number, sent: number, received: number, clock: number, duration = -1, flags = 0): void {
     if (this.cur.size * 2 >= this.maxKeys || clock - this.rotatedAt >= this.ttl) {
       const old = this.prev;
       old.clear();
@@ -165,7 +188,7 @@ export class DedupTable {
       this.cur = old;
       this.rotatedAt = clock;
     }
-    this.cur.set(this.a, this.b, edge, sent, received, clock);
+    this.cur.set(this.a, this.b, edge, sent, received, clock, duration, flags);
   }
 
   clear(): void {

@@ -7,8 +7,9 @@
 
 import type { Edge, EdgeKey, Evidence, Observation, Peer, ServiceName } from '../model/index.js';
 import { edgeId, isServicePeer, peerId } from '../model/index.js';
-import { DedupTable } from './dedup-table.js';
+import { DedupTable, OUTCOME_CLIENT_DURATION, OUTCOME_ERROR } from './dedup-table.js';
 import { recordPath, type PathsState } from './l7.js';
+import { emptyLatency, recordLatency, restoreLatency, unrecordLatency } from './latency.js';
 
 export interface LearnerOptions {
   /** How long a dedup key is remembered after its last log (default 120 s). Must exceed the TCP flush interval. */
@@ -48,6 +49,7 @@ const DEFAULT_MAX_KEYS = 200_000;
 function copyEvidence(ev: Evidence): Evidence {
   const out: Evidence = { ...ev, exampleWorkloads: [...ev.exampleWorkloads] };
   if (ev.paths !== undefined) out.paths = ev.paths.map((p) => ({ ...p }));
+  if (ev.latency !== undefined) out.latency = { ...ev.latency, counts: [...ev.latency.counts] };
   return out;
 }
 
@@ -121,9 +123,32 @@ export class Learner {
         changed = true;
       }
       if (obs.sourceWorkload !== undefined) changed = this.addExample(ev, obs.sourceWorkload) || changed;
+      let duration = g.duration[i]!;
+      let flags = g.flags[i]!;
+      if (obs.error === true && (flags & OUTCOME_ERROR) === 0) {
+        // the request failed as this record saw it (the client's sidecar sees a connection failure the server never
+        // logs): it counts as one error, once
+        ev.errors = (ev.errors ?? 0) + 1;
+        flags |= OUTCOME_ERROR;
+        changed = true;
+      }
+      const d = obs.durationMs;
+      if (d !== undefined && d >= 0 && (flags & OUTCOME_CLIENT_DURATION) === 0) {
+        // The caller's view (the client sidecar's record) is the request's duration; the server's stands in until
+        // it arrives and is replaced then.
+        const client = obs.side === 'outbound';
+        if (duration < 0 || client) {
+          const h = (ev.latency ??= emptyLatency());
+          if (duration >= 0) unrecordLatency(h, duration);
+          recordLatency(h, d);
+          duration = d;
+          if (client) flags |= OUTCOME_CLIENT_DURATION;
+          changed = true;
+        }
+      }
       if (changed) this.dirtyIds.add(edge.id);
       // refreshes the key (and moves it to the current generation when it was found in the previous one)
-      dedup.set(idx, sent, received, this.clock);
+      dedup.set(idx, sent, received, this.clock, duration, flags);
       return { edge, isNew: false, counted: false };
     }
 
@@ -144,10 +169,21 @@ export class Learner {
     if (t > ev.lastSeen) ev.lastSeen = t;
     if (t < ev.firstSeen) ev.firstSeen = t;
     if (obs.sourceWorkload !== undefined) this.addExample(ev, obs.sourceWorkload);
+    let flags = 0;
+    if (obs.error === true) {
+      ev.errors = (ev.errors ?? 0) + 1;
+      flags |= OUTCOME_ERROR;
+    }
+    let duration = -1;
+    const d = obs.durationMs;
+    if (d !== undefined && d >= 0 && recordLatency((ev.latency ??= emptyLatency()), d)) {
+      duration = d;
+      if (obs.side === 'outbound') flags |= OUTCOME_CLIENT_DURATION;
+    }
     this.dirtyIds.add(edge.id);
 
     // lookup() above hashed the key: set() remembers it
-    if (key !== undefined) dedup.set(idx, obs.bytesSent, obs.bytesReceived, this.clock);
+    if (key !== undefined) dedup.set(idx, obs.bytesSent, obs.bytesReceived, this.clock, duration, flags);
     if (obs.path !== undefined && obs.method !== undefined && obs.protocol !== 'tcp' && obs.protocol !== 'udp') {
       if (ev.paths === undefined) ev.paths = [];
       const r = recordPath(ev as PathsState, obs.method, obs.path, t);
@@ -161,6 +197,11 @@ export class Learner {
     const out: Edge[] = [];
     for (const e of this.byId.values()) out.push(copyEdge(e));
     return out;
+  }
+
+  /** Every edge, live and in the order learned (read them, do not change or keep them): for scrape-time metrics. */
+  visitEdges(): Iterable<Readonly<Edge>> {
+    return this.list;
   }
 
   /** A snapshot of one edge by id. */
@@ -191,6 +232,11 @@ export class Learner {
       const ev = e.evidence;
       const copy = copyEvidence(ev);
       copy.exampleWorkloads = copy.exampleWorkloads.slice(0, this.maxExamples);
+      // a stored histogram of another layout (or none) starts afresh; its requests still count in `count`
+      const latency = restoreLatency(ev.latency);
+      if (latency !== undefined) copy.latency = latency;
+      else delete copy.latency;
+      if (!(typeof copy.errors === 'number' && copy.errors >= 0)) delete copy.errors;
       this.insert(e, copy);
       if (ev.lastSeen > this.clock) this.clock = ev.lastSeen;
     }

@@ -8,7 +8,8 @@
 // Envoy's spans (tags set by the HTTP connection manager):
 //   client (outbound): peer.address = the app (ip:port), upstream_cluster = `outbound|PORT||SVC` for a VIP, or
 //                      upstream_address = the original destination (passthrough)
-//   server (inbound):  peer.address = the client, upstream_address = the pod's own ip:port (inbound-passthrough)
+//   server (inbound):  peer.address = the client (an ip, no port); no local or upstream address (Envoy 1.40), so
+//                      the inbound chain of a known port adds `nanoseg.port` (generate/telemetry.ts)
 // The request id (`guid:x-request-id`) gives the same dedup key as the access-log entries of that request, so one
 // request counts once whichever of its two spans and two log entries arrive. A 403 is not learned from a span: it
 // may be an RBAC denial, which is an alert and never evidence; the access log, which carries the verdict, decides.
@@ -16,9 +17,10 @@
 import type { IdentityIndex, WorkloadRef } from '../inventory/identity.js';
 import { normalizeIp } from '../inventory/identity.js';
 import type { DecodedSpan, Observation, Peer, Protocol, ServiceName } from '../model/index.js';
-import { hostCidr } from '../model/index.js';
+import { SPAN_PORT_TAG, hostCidr } from '../model/index.js';
 import { GRPC_PATH_RE, authorityHost } from './als.js';
 import { pathTemplate } from './l7.js';
+import { spanFlagsFailed } from './outcome.js';
 import { requestKey } from './request-id.js';
 
 /** What a trace view shows of an accepted span. */
@@ -130,7 +132,14 @@ function convert(span: DecodedSpan, node: string, index: IdentityIndex): SpanRes
   }
 
   const httpStatus = num(a['http.status_code']);
-  const error = span.status === 'error' || a.error === 'true' || (httpStatus !== undefined && httpStatus >= 500);
+  const grpcStatus = num(a['grpc.status_code']);
+  // the same definition of a failed request as the access logs' (learn/outcome.ts)
+  const error =
+    span.status === 'error' ||
+    a.error === 'true' ||
+    (httpStatus !== undefined && httpStatus >= 500) ||
+    (grpcStatus !== undefined && grpcStatus !== 0) ||
+    spanFlagsFailed(a.response_flags);
   const rid = a['guid:x-request-id'];
   const key = rid ? requestKey(rid) : undefined;
   const { authority, path: rawPath } = urlPath(a['http.url']);
@@ -158,7 +167,11 @@ function convert(span: DecodedSpan, node: string, index: IdentityIndex): SpanRes
     }
   } else if (side === 'inbound') {
     destination = { service: me.service };
-    port = upstream?.port;
+    // Envoy's server span carries no local or upstream address: the inbound chain's tracer names its port
+    // (generate/telemetry.ts); a span of the catch-all chain (a port the inventory does not list) has none and
+    // teaches nothing, while the access logs of its request still do
+    port = upstream?.port ?? num(a[SPAN_PORT_TAG]);
+    if (port !== undefined && !(Number.isInteger(port) && port > 0 && port <= 65535)) port = undefined;
     if (peerAddr) {
       const client = index.workloadAt(peerAddr.ip);
       source = client ? { service: client.service } : { cidr: hostCidr(peerAddr.ip) };
@@ -201,6 +214,8 @@ function convert(span: DecodedSpan, node: string, index: IdentityIndex): SpanRes
     ...(sourceWorkload !== undefined && { sourceWorkload }),
     ...(key !== undefined && { dedupKey: `http|${key}` }),
     ...(rawPath !== undefined && { method, path: pathTemplate(rawPath, grpc) }),
+    ...(span.endMs >= span.startMs && { durationMs: span.endMs - span.startMs }),
+    ...(error && { error }),
   };
   return { ok: true, facts, obs };
 }

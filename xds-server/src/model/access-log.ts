@@ -31,6 +31,11 @@ export interface LogCommon {
     | { readonly filterMetadata: { readonly [filter: string]: { readonly [key: string]: unknown } | undefined } }
     | undefined;
   readonly connectionTerminationDetails: string;
+  /**
+   * response_flags as bits (bit = the flag's field number in ResponseFlags - 1); the decoder's own field, absent
+   * from generated messages
+   */
+  readonly responseFlagBits?: number;
   readonly downstreamWireBytesSent: number;
   readonly downstreamWireBytesReceived: number;
 }
@@ -66,6 +71,8 @@ export interface HttpLogEntry {
         readonly responseCodeDetails: string;
         readonly responseHeadersBytes: number;
         readonly responseBodyBytes: number;
+        /** the `grpc-status` trailer (or header, for a trailers-only response), when logged and numeric */
+        readonly grpcStatus?: number;
       }
     | undefined;
 }

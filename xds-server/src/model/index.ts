@@ -13,6 +13,7 @@ export type {
   ExternalPeer,
   EdgeKey,
   Evidence,
+  LatencyEvidence,
   PathEvidence,
   PathRule,
   Edge,
@@ -64,4 +65,4 @@ export type {
   DecodedResourceSpans,
   DecodedTraceExport,
 } from './span.js';
-export { SPAN_ATTRIBUTES, MAX_ATTRIBUTE_CHARS } from './span.js';
+export { SPAN_ATTRIBUTES, MAX_ATTRIBUTE_CHARS, SPAN_PORT_TAG } from './span.js';

@@ -23,9 +23,14 @@ export const SPAN_ATTRIBUTES = [
   'upstream_address',
   'peer.address',
   'response_flags',
+  'grpc.status_code',
   'error',
+  'nanoseg.port',
 ] as const;
 export type SpanAttribute = (typeof SPAN_ATTRIBUTES)[number];
+
+/** The tag an inbound chain's tracer adds with its port (generate/telemetry.ts): a server span's edge port. */
+export const SPAN_PORT_TAG = 'nanoseg.port';
 
 /** Longest attribute value kept; a longer one is cut there and counted as a huge attribute. */
 export const MAX_ATTRIBUTE_CHARS = 2048;

@@ -108,6 +108,23 @@ export interface Evidence {
   paths?: PathEvidence[];
   /** the edge had more templates than it keeps: its paths are `PREFIX/*` wildcards */
   pathsCollapsed?: boolean;
+  /**
+   * requests (connections for tcp) that failed: HTTP 5xx, a gRPC status other than OK, or an upstream failure flag
+   * (learn/outcome.ts); absent on edges learned before errors were counted
+   */
+  errors?: number;
+  /** HTTP/gRPC edges: request durations (learn/latency.ts); absent until one was measured */
+  latency?: LatencyEvidence;
+}
+
+/**
+ * Request durations on fixed log-scale buckets (learn/latency.ts `LATENCY_BOUNDS_MS`): `counts[i]` are the
+ * durations in (bound[i-1], bound[i]] ms, the last count those above the largest bound.
+ */
+export interface LatencyEvidence {
+  counts: number[];
+  sumMs: number;
+  maxMs: number;
 }
 
 /** An HTTP method and a path template (`/items/{id}`, or `PREFIX/*` once an edge collapsed). */
@@ -181,6 +198,10 @@ export interface Observation {
   /** HTTP/gRPC: the request's method and path template (learn/l7.ts), when the log carried them */
   readonly method?: string;
   readonly path?: string;
+  /** how long the request took as this record saw it (HTTP/gRPC; absent when unknown), ms */
+  readonly durationMs?: number;
+  /** true: the request or connection failed (learn/outcome.ts); absent when it did not, or this record cannot tell */
+  readonly error?: boolean;
 }
 
 /**

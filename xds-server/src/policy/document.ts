@@ -3,6 +3,7 @@
 import { Document, isMap, isScalar, isSeq, visit } from 'yaml';
 import { hasPort } from '../model/index.js';
 import type { Evidence, Mode, Peer, PolicyRule, Protocol, ServiceName, ServicePolicy } from '../model/index.js';
+import { latencyQuantile } from '../learn/latency.js';
 import { comparePaths } from './paths.js';
 import { compareRules, plainPeer, type PolicySide } from './rules.js';
 
@@ -15,6 +16,12 @@ export interface DocumentEvidence {
   readonly count: number;
   /** the edge had more than 50 path templates: its paths were collapsed to `PREFIX/*` */
   readonly pathsCollapsed?: true;
+  /** failed requests (connections for tcp) among `count` (learn/outcome.ts) */
+  readonly errors: number;
+  /** errors / count, 0 when nothing was counted */
+  readonly errorRate: number;
+  /** request duration quantiles (HTTP/gRPC edges, once a duration was measured), ms */
+  readonly latency?: { readonly p50Ms: number; readonly p99Ms: number };
 }
 
 /** A method + path template of a rule; `count` (requests seen) is informational, ignored on apply. */
@@ -79,6 +86,7 @@ export function policyDocument(
           lastSeen: new Date(e.lastSeen).toISOString(),
           count: e.count,
           ...(e.pathsCollapsed === true && { pathsCollapsed: true as const }),
+          ...outcome(e),
         },
       };
     });
@@ -90,6 +98,20 @@ export function policyDocument(
     ...(l7 && { l7: true }),
     ingress: rules('ingress', policy.ingress),
     egress: rules('egress', policy.egress),
+  };
+}
+
+const round = (x: number, digits: number): number => Number(x.toFixed(digits));
+
+/** Errors, error rate and latency quantiles of an edge's evidence, as `policy show` prints them. */
+export function outcome(e: Evidence): Pick<DocumentEvidence, 'errors' | 'errorRate' | 'latency'> {
+  const errors = e.errors ?? 0;
+  const p50 = e.latency && latencyQuantile(e.latency, 0.5);
+  const p99 = e.latency && latencyQuantile(e.latency, 0.99);
+  return {
+    errors,
+    errorRate: e.count > 0 ? round(errors / e.count, 4) : 0,
+    ...(p50 !== undefined && p99 !== undefined && { latency: { p50Ms: round(p50, 2), p99Ms: round(p99, 2) } }),
   };
 }
 

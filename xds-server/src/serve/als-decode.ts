@@ -74,6 +74,7 @@ function common(r: Reader): LogCommon {
   let duration: LogTime | undefined;
   let md: LogCommon['metadata'];
   let connectionTerminationDetails = '';
+  let responseFlagBits = 0;
   let downstreamWireBytesSent = 0;
   let downstreamWireBytesReceived = 0;
   while (r.pos < r.end) {
@@ -105,6 +106,21 @@ function common(r: Reader): LogCommon {
       case tag(14, LEN):
         upstreamLocalAddress = address(r.sub());
         break;
+      case tag(16, LEN): {
+        // ResponseFlags: a bool per flag (field n → bit n-1); unauthorized_details (13) is a message
+        const s = r.sub();
+        while (s.pos < s.end) {
+          const u = s.tag();
+          const field = u >>> 3;
+          if ((u & 7) === VARINT) {
+            if (s.varint() !== 0 && field <= 32) responseFlagBits |= 1 << (field - 1);
+          } else {
+            if (field <= 32) responseFlagBits |= 1 << (field - 1);
+            s.skip(u);
+          }
+        }
+        break;
+      }
       case tag(17, LEN):
         md = metadata(r.sub());
         break;
@@ -134,6 +150,7 @@ function common(r: Reader): LogCommon {
     duration,
     metadata: md,
     connectionTerminationDetails,
+    ...(responseFlagBits !== 0 && { responseFlagBits: responseFlagBits >>> 0 }),
     downstreamWireBytesSent,
     downstreamWireBytesReceived,
   };
@@ -238,6 +255,7 @@ function httpEntry(r: Reader): HttpLogEntry {
       let responseCodeDetails = '';
       let responseHeadersBytes = 0;
       let responseBodyBytes = 0;
+      let grpcStatus: number | undefined;
       while (s.pos < s.end) {
         const u = s.tag();
         switch (u) {
@@ -258,6 +276,24 @@ function httpEntry(r: Reader): HttpLogEntry {
           case tag(3, VARINT):
             responseBodyBytes = s.varint();
             break;
+          case tag(4, LEN):
+          case tag(5, LEN): {
+            // response_headers / response_trailers (map<string, string>): only grpc-status is logged; a trailer
+            // (field 5) wins over a header
+            const e = s.sub();
+            let key = '';
+            let value = '';
+            while (e.pos < e.end) {
+              const w = e.tag();
+              if (w === tag(1, LEN)) key = e.string();
+              else if (w === tag(2, LEN)) value = e.string();
+              else e.skip(w);
+            }
+            if (key === 'grpc-status' && /^\d{1,3}$/.test(value) && (grpcStatus === undefined || u === tag(5, LEN))) {
+              grpcStatus = Number(value);
+            }
+            break;
+          }
           case tag(6, LEN):
             responseCodeDetails = s.string();
             break;
@@ -265,7 +301,13 @@ function httpEntry(r: Reader): HttpLogEntry {
             s.skip(u);
         }
       }
-      response = { responseCode, responseCodeDetails, responseHeadersBytes, responseBodyBytes };
+      response = {
+        responseCode,
+        responseCodeDetails,
+        responseHeadersBytes,
+        responseBodyBytes,
+        ...(grpcStatus !== undefined && { grpcStatus }),
+      };
     } else r.skip(t);
   }
   return { commonProperties, protocolVersion, request, response };

@@ -1,8 +1,10 @@
 // Prometheus metrics (own registry, not the global one) and the HTTP endpoint for /metrics, /healthz, /readyz.
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { IngestMetrics } from '../controllers/ingest.js';
-import type { ConvergenceReport } from '../model/index.js';
+import { DEFAULT_EDGE_METRICS_MAX, edgeMetricRows, rowHistogram, type EdgeMetricRow } from '../learn/edge-metrics.js';
+import { PROM_BOUNDS_MS } from '../learn/latency.js';
+import type { ConvergenceReport, Edge } from '../model/index.js';
 import { isServicePeer } from '../model/index.js';
 import { closeServer } from '../util/net.js';
 import type { DiscoveryHooks } from '../xds/discovery.js';
@@ -120,6 +122,10 @@ export class Metrics {
     help: 'Generated snapshots rejected by the consistency check (last good kept)',
     registers: [this.registry],
   });
+  /** set by the control plane: the learned edges, read at scrape time (never copied on the hot path) */
+  edgeSource: () => Iterable<Edge> = () => [];
+  /** edges with labels of their own; the rest are summed under `other` (learn/edge-metrics.ts) */
+  edgeMetricsMax = DEFAULT_EDGE_METRICS_MAX;
   private server?: Server;
 
   /** What the ingest controller counts. */
@@ -163,7 +169,62 @@ export class Metrics {
   }
 
   constructor(withProcessMetrics = true) {
+    this.registerEdgeMetrics();
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'nanoseg_process_' });
+  }
+
+  /**
+   * Per-edge request metrics, computed from the learner's evidence at scrape time: the histogram and counters are
+   * the evidence itself (persisted, so they survive a restart), not a second copy updated per request.
+   */
+  private registerEdgeMetrics(): void {
+    let rows: EdgeMetricRow[] = [];
+    let rowsAt = -1;
+    // the three metrics are read one after the other in one scrape: compute the rows once per scrape
+    const current = (): EdgeMetricRow[] => {
+      const now = Date.now();
+      if (now - rowsAt > 50) {
+        rows = edgeMetricRows(this.edgeSource(), this.edgeMetricsMax);
+        rowsAt = now;
+      }
+      return rows;
+    };
+    const custom = (name: string, help: string, type: 'histogram' | 'counter', values: () => object[]) =>
+      this.registry.registerMetric({
+        name,
+        help,
+        get: async () => ({ name, help, type, values: values(), aggregator: 'sum' }),
+      } as unknown as Metric);
+    const les = [...PROM_BOUNDS_MS.map((ms) => String(ms / 1000)), '+Inf'];
+    custom(
+      'nanoseg_edge_request_duration_seconds',
+      'Request durations per learned HTTP/gRPC edge (the client side when it reported), beyond the first edges summed as other',
+      'histogram',
+      () =>
+        current().flatMap((r) => {
+          const h = rowHistogram(r);
+          if (h === undefined) return [];
+          const name = 'nanoseg_edge_request_duration_seconds';
+          return [
+            ...h.buckets.map((v, i) => ({
+              metricName: `${name}_bucket`,
+              labels: { ...r.labels, le: les[i] },
+              value: v,
+            })),
+            { metricName: `${name}_sum`, labels: r.labels, value: h.sumSeconds },
+            { metricName: `${name}_count`, labels: r.labels, value: h.count },
+          ];
+        }),
+    );
+    custom('nanoseg_edge_requests_total', 'Requests (connections for tcp) per learned edge', 'counter', () =>
+      current().map((r) => ({ labels: r.labels, value: r.requests })),
+    );
+    custom(
+      'nanoseg_edge_errors_total',
+      'Failed requests per learned edge: HTTP 5xx, gRPC status not OK, upstream failure flags (docs/traces.md)',
+      'counter',
+      () => current().map((r) => ({ labels: r.labels, value: r.errors })),
+    );
   }
 
   async listen(address: string, ready: () => boolean): Promise<void> {
