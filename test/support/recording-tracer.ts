@@ -1,6 +1,5 @@
 // A fake of our own tracing seam (util/tracing.ts) that keeps every span in memory: names, attributes, events,
 // parents and links, for tests of what the control plane traces without an SDK or a collector.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Attributes, Span, SpanOptions, Tracer } from '../../xds-server/src/util/tracing.js';
 
 export class RecordedSpan implements Span {
@@ -32,20 +31,27 @@ export class RecordedSpan implements Span {
 export class RecordingTracer implements Tracer {
   readonly enabled = true;
   readonly spans: RecordedSpan[] = [];
-  private readonly current = new AsyncLocalStorage<RecordedSpan>();
+  private current: RecordedSpan | undefined;
 
   start(name: string, o: SpanOptions = {}): Span {
-    const parent = (o.parent ?? (o.root ? undefined : this.current.getStore())) as RecordedSpan | undefined;
+    const parent = (o.parent ?? (o.root ? undefined : this.current)) as RecordedSpan | undefined;
     const s = new RecordedSpan(name, o.kind ?? 'internal', parent, (o.links ?? []) as RecordedSpan[]);
     if (o.attributes) s.setAttributes(o.attributes);
     this.spans.push(s);
     return s;
   }
+  /** like the OTLP adapter: active while fn runs synchronously */
   with<T>(span: Span, fn: () => T): T {
-    return this.current.run(span as RecordedSpan, fn);
+    const outer = this.current;
+    this.current = span as RecordedSpan;
+    try {
+      return fn();
+    } finally {
+      this.current = outer;
+    }
   }
   active(): Span | undefined {
-    return this.current.getStore();
+    return this.current;
   }
   named(name: string): RecordedSpan[] {
     return this.spans.filter((s) => s.name === name);

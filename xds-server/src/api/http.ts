@@ -98,9 +98,7 @@ export class HttpApi {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!this.tracer.enabled) return this.serve(req, res);
-    const span = this.requestSpan(req, res);
-    return this.tracer.with(span, () => this.serve(req, res));
+    return this.serve(req, res, this.tracer.enabled ? this.requestSpan(req, res) : undefined);
   }
 
   /**
@@ -123,12 +121,14 @@ export class HttpApi {
     return span;
   }
 
-  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async serve(req: IncomingMessage, res: ServerResponse, span?: Span): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://nanoseg');
     try {
       const match = this.match(req.method ?? 'GET', url.pathname);
       const body = await readJson(req);
-      const result = await match.route.handler({ params: match.params, query: url.searchParams, body, raw: req, res });
+      const call = () => match.route.handler({ params: match.params, query: url.searchParams, body, raw: req, res });
+      // the request's span is active while the handler runs synchronously: the changes it makes link to it
+      const result = await (span ? this.tracer.with(span, call) : call());
       if (res.headersSent) return; // streaming handler wrote its own response
       send(res, 200, result ?? { ok: true });
     } catch (e) {

@@ -5,7 +5,6 @@
 //
 // Bounded: at most QUEUE_SPANS ended spans wait or are in flight; past that a span is dropped and counted. A collector
 // that is down costs counted export failures (logged once a minute), never memory or a crash.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -88,7 +87,11 @@ export class OtlpTracing implements Tracer {
   readonly stats: OtlpTracingStats = { queued: 0, exported: 0, failed: 0, dropped: 0 };
   private readonly provider: BasicTracerProvider;
   private readonly tracer;
-  private readonly activeSpan = new AsyncLocalStorage<OtelSpanRef>();
+  /**
+   * The active span while a `with` runs synchronously. Not an AsyncLocalStorage: that turns on async hooks for every
+   * promise and stream in the process, a cost paid by all of ingest, not just by what is traced.
+   */
+  private current: OtelSpanRef | undefined;
   private readonly once: OncePerKind;
   private stopped = false;
 
@@ -127,7 +130,7 @@ export class OtlpTracing implements Tracer {
   }
 
   start(name: string, o: SpanOptions = {}): Span {
-    const parent = o.parent ?? (o.root ? undefined : this.activeSpan.getStore());
+    const parent = o.parent ?? (o.root ? undefined : this.current);
     const ctx: Context = parent instanceof OtelSpanRef ? trace.setSpan(ROOT_CONTEXT, parent.span) : ROOT_CONTEXT;
     const links = o.links?.flatMap((l) => (l instanceof OtelSpanRef ? [{ context: l.span.spanContext() }] : []));
     const span = this.tracer.startSpan(
@@ -144,11 +147,18 @@ export class OtlpTracing implements Tracer {
   }
 
   with<T>(span: Span, fn: () => T): T {
-    return span instanceof OtelSpanRef ? this.activeSpan.run(span, fn) : fn();
+    if (!(span instanceof OtelSpanRef)) return fn();
+    const outer = this.current;
+    this.current = span;
+    try {
+      return fn();
+    } finally {
+      this.current = outer;
+    }
   }
 
   active(): Span | undefined {
-    return this.activeSpan.getStore();
+    return this.current;
   }
 
   /** Exports what is queued, waiting at most SHUTDOWN_WAIT_MS (a collector that is down never holds a stop up). */

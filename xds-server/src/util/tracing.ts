@@ -35,7 +35,10 @@ export interface Tracer {
   /** false for the no-op tracer */
   readonly enabled: boolean;
   start(name: string, options?: SpanOptions): Span;
-  /** Runs fn with `span` as the active span (also across awaits inside fn); returns what fn returns. */
+  /**
+   * Runs fn with `span` as the active span while fn runs synchronously (not across its awaits: no async context is
+   * kept, which would cost every promise in the process); returns what fn returns.
+   */
   with<T>(span: Span, fn: () => T): T;
   /** The active span, if any. */
   active(): Span | undefined;
