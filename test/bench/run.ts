@@ -17,6 +17,7 @@ import { meets } from './types.js';
 import { gitCommit, loadTree } from './trees.js';
 import { alsIngest } from './als-ingest.js';
 import { adsFanout } from './ads-fanout.js';
+import { cpTracing } from './cp-tracing.js';
 import { learnerObserve } from './learner-observe.js';
 import { scoping } from './scoping.js';
 import { rbacCost } from './rbac-cost.js';
@@ -32,6 +33,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   learnerObserve,
   alsIngest,
   adsFanout,
+  cpTracing,
   rbacCost,
   rbacScale,
   propagation,

@@ -34,7 +34,8 @@ import type { Attributes, Span, SpanOptions, Tracer } from '../util/tracing.js';
 export const SERVICE_NAME = 'nanoseg-control-plane';
 /** ended spans waiting for export or in flight, at most */
 export const QUEUE_SPANS = 2048;
-const BATCH_SPANS = 512;
+/** an export of 512 spans serializes for ≈ 15-20 ms on the event loop (≈ 38 µs a span here); 128 keeps it ≈ 5 ms */
+const BATCH_SPANS = 128;
 const EXPORT_DELAY_MS = 1000;
 const EXPORT_TIMEOUT_MS = 10_000;
 /** how long stop() waits for the last spans to go out */
