@@ -1,6 +1,8 @@
 // Lint: typescript-eslint's recommended syntax rules (no type information needed) plus the project's boundaries:
 //  - the pure core (model, learn, traces, policy, generate, sidecar, inventory's pure part, the xDS protocol decisions)
 //    never imports serving, the xDS transport, the API, the store, the lab, processes, sockets or the kernel;
+//  - only the tracing adapter (serve/otel-export.ts, loaded by a dynamic import) imports @opentelemetry: everything else
+//    traces through the seam in util/tracing.ts, so a control plane without --otlp-endpoint never loads the SDK;
 //  - no `export *` (each folder's index names what it exports);
 //  - no import cycles.
 // test/unit/lint.test.ts proves that each boundary rule fails when broken (fixtures in test/lint/fixtures/).
@@ -42,6 +44,15 @@ const IO_MODULES = [
   'node:cluster',
 ];
 
+/** The OpenTelemetry SDK is an adapter behind util/tracing.ts. */
+export const TRACING_ADAPTER = 'xds-server/src/serve/otel-export.ts';
+const otelPattern = {
+  group: ['@opentelemetry/*'],
+  message:
+    'trace through the seam in util/tracing.ts: only serve/otel-export.ts imports @opentelemetry (loaded by a ' +
+    'dynamic import when --otlp-endpoint is set)',
+};
+
 const pureCoreMessage =
   'the pure core does no I/O: it never imports serving, the xDS transport, the API, the store, the lab, ' +
   'controllers, processes, sockets or the kernel (see docs/architecture.md)';
@@ -64,6 +75,11 @@ export default tseslint.config(
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  {
+    files: ['xds-server/src/**/*.ts', 'injector/**/*.ts'],
+    ignores: [TRACING_ADAPTER],
+    rules: { 'no-restricted-imports': ['error', { patterns: [otelPattern] }] },
   },
   {
     files: PURE_CORE,
@@ -93,6 +109,7 @@ export default tseslint.config(
               ],
               message: pureCoreMessage,
             },
+            otelPattern,
           ],
         },
       ],

@@ -33,11 +33,19 @@ export const alsIngest: Benchmark = {
   },
 };
 
-/** One run against a fresh control plane child: this tree's, or `tree`'s in an A/B run. */
-async function measure(quick: boolean, progress: (msg: string) => void, tree?: CodeTree): Promise<Metric[]> {
+/**
+ * One run against a fresh control plane child: this tree's, or `tree`'s in an A/B run; with `otlpEndpoint` the child
+ * exports its own spans there (cp-tracing.ts).
+ */
+export async function measure(
+  quick: boolean,
+  progress: (msg: string) => void,
+  tree?: CodeTree,
+  otlpEndpoint?: string,
+): Promise<Metric[]> {
   const perPhase = quick ? 40_000 : 400_000;
   const phases = 2;
-  const cp = await ControlPlaneChild.start({ fineLoop: true, tree });
+  const cp = await ControlPlaneChild.start({ fineLoop: true, tree, ...(otlpEndpoint && { otlpEndpoint }) });
   const clients = new Map<string, RawAlsClient>();
   try {
     await cp.api('PUT', '/v1/inventory/lab', makeInventory(MESH));

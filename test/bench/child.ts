@@ -138,7 +138,7 @@ export class ControlPlaneChild {
    * runs): that tree's own test/bench/cp-child.ts and sources through tsx, its bin's flags, cwd at its root.
    */
   static async start(
-    opts: { debounceMs?: number; fineLoop?: boolean; tree?: CodeTree } = {},
+    opts: { debounceMs?: number; fineLoop?: boolean; otlpEndpoint?: string; tree?: CodeTree } = {},
   ): Promise<ControlPlaneChild> {
     const { tree, ...childOpts } = opts;
     const dir = mkdtempSync(join(tmpdir(), 'nanoseg-bench-'));

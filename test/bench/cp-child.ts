@@ -16,6 +16,8 @@ interface ChildArgs {
   readonly debounceMs?: number;
   /** also sample the event loop every millisecond (costs a little CPU, so only benchmarks that want it ask) */
   readonly fineLoop?: boolean;
+  /** export the control plane's own spans to this OTLP collector (`serve --otlp-endpoint`) */
+  readonly otlpEndpoint?: string;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
@@ -37,6 +39,7 @@ const cp = new ControlPlane({
   metricsAddress: undefined,
   logger,
   ...(args.debounceMs !== undefined && { debounceMs: args.debounceMs }),
+  ...(args.otlpEndpoint !== undefined && { otlpEndpoint: args.otlpEndpoint }),
 });
 
 // Event-loop delay, reset by the parent right before the phase it wants measured. Node records the time between

@@ -18,6 +18,7 @@ import { gitCommit, loadTree } from './trees.js';
 import { alsIngest } from './als-ingest.js';
 import { otlpIngest } from './otlp-ingest.js';
 import { adsFanout } from './ads-fanout.js';
+import { cpTracing } from './cp-tracing.js';
 import { learnerObserve } from './learner-observe.js';
 import { scoping } from './scoping.js';
 import { rbacCost } from './rbac-cost.js';
@@ -34,6 +35,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   alsIngest,
   otlpIngest,
   adsFanout,
+  cpTracing,
   rbacCost,
   rbacScale,
   propagation,

@@ -15,6 +15,8 @@ export interface ServingInfo {
   readonly stateDir: string;
   readonly xdsSocket?: string;
   readonly xdsAddress?: string;
+  /** the exporter of the control plane's own spans, when `--otlp-endpoint` is set */
+  readonly selfTraces?: () => NonNullable<StatusView['selfTraces']>;
 }
 
 export class CoreBackend implements ApiBackend {
@@ -152,6 +154,7 @@ export class CoreBackend implements ApiBackend {
         },
         ...(c.forwarder && { forward: { target: c.forwarder.target, ...c.forwarder.stats } }),
       },
+      ...(this.serving.selfTraces && { selfTraces: this.serving.selfTraces() }),
     };
   }
 }

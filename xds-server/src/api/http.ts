@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import type { DomainErrorKind, Outcome } from '../model/errors.js';
 import type { Logger } from '../util/logger.js';
 import { closeServer, socketAnswers } from '../util/net.js';
+import { NOOP_TRACER, type Span, type Tracer } from '../util/tracing.js';
 
 /** An HTTP error raised at the edge (a body that is not JSON, an unknown path) or mapped from a domain error. */
 export class ApiError extends Error {
@@ -36,6 +37,8 @@ export type Handler = (req: {
 
 interface Route {
   method: string;
+  /** as registered (`/v1/services/:ns/:name/policy`): the span's `http.route` */
+  path: string;
   pattern: RegExp;
   keys: string[];
   handler: Handler;
@@ -47,7 +50,10 @@ export class HttpApi {
   private readonly routes: Route[] = [];
   private server?: Server;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly tracer: Tracer = NOOP_TRACER,
+  ) {}
 
   /** path like /v1/services/:ns/:name/policy */
   route(method: string, path: string, handler: Handler): this {
@@ -60,7 +66,7 @@ export class HttpApi {
         }) +
         '$',
     );
-    this.routes.push({ method, pattern, keys, handler });
+    this.routes.push({ method, path, pattern, keys, handler });
     return this;
   }
 
@@ -92,11 +98,37 @@ export class HttpApi {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    return this.serve(req, res, this.tracer.enabled ? this.requestSpan(req, res) : undefined);
+  }
+
+  /**
+   * A request's span, `METHOD ROUTE` (the route as registered, never the path with its names), ended when the
+   * response is done: a streaming response (`alerts --follow`) is one span for as long as it streams.
+   */
+  private requestSpan(req: IncomingMessage, res: ServerResponse): Span {
+    const method = req.method ?? 'GET';
+    const path = new URL(req.url ?? '/', 'http://nanoseg').pathname;
+    const route = this.routes.find((r) => r.method === method && r.pattern.test(path))?.path;
+    const span = this.tracer.start(route ? `${method} ${route}` : method, {
+      kind: 'server',
+      attributes: { 'http.request.method': method, ...(route && { 'http.route': route }) },
+    });
+    res.once('close', () => {
+      span.setAttributes({ 'http.response.status_code': res.statusCode });
+      if (res.statusCode >= 500) span.fail(`HTTP ${res.statusCode}`);
+      span.end();
+    });
+    return span;
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse, span?: Span): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://nanoseg');
     try {
       const match = this.match(req.method ?? 'GET', url.pathname);
       const body = await readJson(req);
-      const result = await match.route.handler({ params: match.params, query: url.searchParams, body, raw: req, res });
+      const call = () => match.route.handler({ params: match.params, query: url.searchParams, body, raw: req, res });
+      // the request's span is active while the handler runs synchronously: the changes it makes link to it
+      const result = await (span ? this.tracer.with(span, call) : call());
       if (res.headersSent) return; // streaming handler wrote its own response
       send(res, 200, result ?? { ok: true });
     } catch (e) {

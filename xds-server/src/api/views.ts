@@ -69,6 +69,8 @@ export interface StatusView {
     kept: { traces: number; spans: number; bytes: number; budgetBytes: number; evictedTraces: number };
     forward?: { target: string; sent: number; failed: number; dropped: number; queued: number };
   };
+  /** the control plane's own spans (`serve --otlp-endpoint`) */
+  selfTraces?: { endpoint: string; exported: number; failed: number; dropped: number; queued: number };
 }
 
 export interface KernelView {

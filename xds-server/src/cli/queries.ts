@@ -66,6 +66,12 @@ export function registerQueries(program: Command): void {
           `${fw ? `; forwarded to ${fw.target}: ${fw.sent} sent, ${fw.failed} failed, ${fw.dropped} dropped` : ''}\n`,
       );
     }
+    const self = s.selfTraces;
+    if (self)
+      process.stdout.write(
+        `own traces to ${self.endpoint}: ${self.exported} spans exported, ${self.failed} failed, ` +
+          `${self.dropped} dropped, ${self.queued} queued\n`,
+      );
     const w = s.alerts.webhook;
     if (w)
       process.stdout.write(

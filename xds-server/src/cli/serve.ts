@@ -66,6 +66,15 @@ function hostPortFlag(flag: string) {
   };
 }
 
+/** HOST:PORT kept as given (a name, an IPv4 address or a bracketed IPv6 one), validated like hostPortFlag */
+function endpointFlag(flag: string) {
+  const parse = hostPortFlag(flag);
+  return (v: string): string => {
+    parse(v);
+    return v;
+  };
+}
+
 const listFlag = (v: string): string[] =>
   v
     .split(',')
@@ -158,6 +167,12 @@ export function registerServe(program: Command): void {
       'send every span on to this OTLP/gRPC collector (Jaeger, Tempo, an OpenTelemetry Collector), plaintext',
       addressFlag('--otlp-forward'),
     )
+    .option(
+      '--otlp-endpoint <host:port>',
+      "export the control plane's own traces (ADS pushes, ingest batches, convergence, API requests) to this " +
+        'OTLP/gRPC collector, plaintext (off when not given)',
+      endpointFlag('--otlp-endpoint'),
+    )
     .option('--kubernetes', 'watch a cluster (pods → owners, Services) and serve the sidecar injector webhook', false)
     .option('--kubeconfig <file>', 'the cluster (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option(
@@ -208,6 +223,7 @@ export function registerServe(program: Command): void {
           traceSampling: number;
           traceBuffer: number;
           otlpForward?: string;
+          otlpEndpoint?: string;
           kubernetes: boolean;
           kubeconfig?: string;
           kubernetesTimeout: number;
@@ -250,6 +266,7 @@ export function registerServe(program: Command): void {
           traceSamplingPercent: o.traceSampling,
           traceBufferBytes: o.traceBuffer * 2 ** 20,
           ...(o.otlpForward !== undefined && o.otlpForward !== 'off' && { otlpForward: o.otlpForward }),
+          ...(o.otlpEndpoint !== undefined && { otlpEndpoint: o.otlpEndpoint }),
           ...(o.kubernetes && {
             kubernetes: {
               ...(o.kubeconfig !== undefined && { kubeconfig: resolve(o.kubeconfig) }),

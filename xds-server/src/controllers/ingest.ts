@@ -10,6 +10,7 @@ import { isServicePeer } from '../model/index.js';
 import { explainDeny, explainNoPath, type CompiledPolicy } from '../policy/index.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
 import type { Scheduler } from '../util/scheduler.js';
+import { clip, type Tracer } from '../util/tracing.js';
 
 export interface EdgeStore {
   upsertEdges(edges: readonly Edge[]): void;
@@ -49,6 +50,8 @@ export interface IngestControllerOptions {
   readonly onChange: (reason: string, services: readonly ServiceName[]) => void;
   readonly onTransition: (t: ConvergenceTransition) => void;
   readonly metrics?: IngestMetrics;
+  /** spans per batch (`ingest.batch`) and per convergence transition (`convergence.transition`) */
+  readonly tracer?: Tracer;
   /**
    * A verdict on an HTTP request (by its request key): the trace store marks the deciding sidecar's span and says
    * which trace the request belongs to, when it knows.
@@ -65,12 +68,48 @@ export class IngestController implements ObservationSink {
   private readonly flushQueue: Edge[] = [];
   private flushing = false;
   private readonly once: OncePerKind;
+  /** new edges and verdicts so far (a batch's span reports the difference) */
+  private newEdges = 0;
+  private verdicts = 0;
 
   constructor(private readonly opts: IngestControllerOptions) {
     this.once = new OncePerKind(opts.logger, 60_000);
   }
 
+  /** The sink one source delivers to: this controller, with the source named on each batch's span. */
+  sink(source: string): ObservationSink {
+    return {
+      observe: (flows) => this.observeFrom(source, flows),
+      rejected: (kind, count, detail, node) => this.rejected(kind, count, detail, node),
+      streamOpened: () => this.streamOpened(),
+      streamClosed: () => this.streamClosed(),
+    };
+  }
+
   observe(flows: readonly ObservedFlow[]): void {
+    this.observeFrom('unnamed', flows);
+  }
+
+  /** One batch; traced, it is an `ingest.batch` span, the parent of what it causes (transitions, pushes' links). */
+  private observeFrom(source: string, flows: readonly ObservedFlow[]): void {
+    const tracer = this.opts.tracer;
+    if (!tracer?.enabled) return this.ingest(flows);
+    const [edges, verdicts] = [this.newEdges, this.verdicts];
+    const span = tracer.start('ingest.batch', {
+      attributes: { 'nanoseg.ingest.source': source, 'nanoseg.ingest.flows': flows.length },
+    });
+    try {
+      tracer.with(span, () => this.ingest(flows));
+    } finally {
+      span.setAttributes({
+        'nanoseg.ingest.new_edges': this.newEdges - edges,
+        'nanoseg.ingest.verdicts': this.verdicts - verdicts,
+      });
+      span.end();
+    }
+  }
+
+  private ingest(flows: readonly ObservedFlow[]): void {
     const { learner, tracker } = this.opts;
     for (const f of flows) {
       if (f.verdict) {
@@ -85,7 +124,7 @@ export class IngestController implements ObservationSink {
     this.stats.entries += flows.length;
     this.opts.metrics?.accepted(flows.length);
     this.countRate(flows.length);
-    for (const t of tracker.drainTransitions()) this.opts.onTransition(t);
+    this.announce(tracker.drainTransitions());
   }
 
   rejected(kind: string, count: number, detail: string, node?: string): void {
@@ -118,8 +157,32 @@ export class IngestController implements ObservationSink {
   /** Re-evaluates convergence; transitions are announced, the reports returned (auto-promotion, metrics). */
   tick(): Map<ServiceName, ConvergenceReport> {
     const reports = this.opts.tracker.evaluate(this.opts.scheduler.now());
-    for (const t of this.opts.tracker.drainTransitions()) this.opts.onTransition(t);
+    this.announce(this.opts.tracker.drainTransitions());
     return reports;
+  }
+
+  /** Each transition, traced, is a `convergence.transition` span: a child of its batch, or of nothing on a tick. */
+  private announce(transitions: readonly ConvergenceTransition[]): void {
+    const tracer = this.opts.tracer;
+    for (const t of transitions) {
+      if (!tracer?.enabled) {
+        this.opts.onTransition(t);
+        continue;
+      }
+      const span = tracer.start('convergence.transition', {
+        attributes: {
+          'nanoseg.service': t.service,
+          'nanoseg.convergence.from': t.from,
+          'nanoseg.convergence.to': t.to,
+          'nanoseg.convergence.reason': clip(t.reason),
+        },
+      });
+      try {
+        tracer.with(span, () => this.opts.onTransition(t));
+      } finally {
+        span.end();
+      }
+    }
   }
 
   /**
@@ -162,6 +225,7 @@ export class IngestController implements ObservationSink {
   private onVerdict(f: ObservedFlow): void {
     const v = f.verdict!;
     const obs = f.obs;
+    this.verdicts++;
     const side = obs.side === 'outbound' ? 'egress' : 'ingress';
     const enforcer = v.enforcer;
     const facts = { sourceIp: v.sourceIp, destIp: v.destIp, port: obs.port, sni: v.sni, protocol: obs.protocol };
@@ -206,6 +270,7 @@ export class IngestController implements ObservationSink {
   }
 
   private onNewEdge(edge: Edge): void {
+    this.newEdges++;
     // A learned edge is written at once: a crash never loses it (counts are batched, see flush()).
     try {
       this.opts.store.upsertEdges([edge]);

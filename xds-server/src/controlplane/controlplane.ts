@@ -13,9 +13,11 @@ import { RAW_TRACE_SERVICE } from '../serve/otlp.js';
 import { Store } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
+import { NOOP_TRACER, type Tracer } from '../util/tracing.js';
 import { ADS_SERVICE } from '../xds/index.js';
 import { MeshCore } from './core.js';
 import type { KubernetesIntegration, KubernetesOptions } from './kubernetes.js';
+import type { OtlpTracing } from '../serve/otel-export.js';
 
 export interface ControlPlaneOptions {
   readonly stateDir: string;
@@ -49,6 +51,13 @@ export interface ControlPlaneOptions {
   readonly traceBufferBytes?: number;
   /** forward every accepted trace export to this OTLP/gRPC collector (HOST:PORT) */
   readonly otlpForward?: string;
+  /**
+   * export the control plane's own spans (ADS pushes, ingest batches, convergence transitions, API requests) over
+   * OTLP/gRPC to this collector (HOST:PORT, `serve --otlp-endpoint`); undefined: not traced, the SDK never loaded
+   */
+  readonly otlpEndpoint?: string;
+  /** tests: how often spans are exported (default 1 s) */
+  readonly otlpExportDelayMs?: number;
   /** watch a cluster (inventory) and serve the sidecar injector webhook (`serve --kubernetes`) */
   readonly kubernetes?: Omit<KubernetesOptions, 'stateDir'>;
 }
@@ -77,6 +86,8 @@ export class ControlPlane {
   private readonly grpc = new GrpcServer();
   private api?: HttpApi;
   kubernetes?: KubernetesIntegration;
+  /** the OTLP exporter of the control plane's own spans, with `otlpEndpoint` */
+  tracing?: OtlpTracing;
   private readonly timers: (() => void)[] = [];
   private started = false;
   private stopped = false;
@@ -105,8 +116,21 @@ export class ControlPlane {
     store.checkpointInBackground(CHECKPOINT_INTERVAL_MS, (reason) =>
       log.warn({ reason }, 'background WAL checkpoints stopped; SQLite checkpoints during commits again'),
     );
+    let tracer: Tracer = NOOP_TRACER;
+    if (o.otlpEndpoint !== undefined) {
+      // loaded only here: without --otlp-endpoint the OpenTelemetry SDK is never even imported
+      const { OtlpTracing } = await import('../serve/otel-export.js');
+      this.tracing = new OtlpTracing({
+        endpoint: o.otlpEndpoint,
+        logger: log,
+        instanceId: store.id,
+        ...(o.otlpExportDelayMs !== undefined && { exportDelayMs: o.otlpExportDelayMs }),
+      });
+      tracer = this.tracing;
+    }
     const core = new MeshCore(store, {
       ...o,
+      tracer,
       inventorySources: sources,
       scheduler: sched,
       auditFile: join(o.stateDir, 'audit.jsonl'),
@@ -114,14 +138,16 @@ export class ControlPlane {
     });
     this.core = core;
     core.restore();
-    const backend = new CoreBackend(core, { startedAt: sched.now(), ...o }, () => sched.now());
+    const tracing = this.tracing;
+    const selfTraces = tracing && (() => ({ endpoint: tracing.endpoint, ...tracing.stats }));
+    const backend = new CoreBackend(core, { startedAt: sched.now(), ...o, selfTraces }, () => sched.now());
     this.backend = backend;
     await core.start();
     this.grpc.add(ADS_SERVICE, core.discovery.ads.handlers());
     this.grpc.add(RAW_ACCESS_LOG_SERVICE, core.envoyLogs.handlers());
     this.grpc.add(RAW_TRACE_SERVICE, core.traces.handlers());
     await this.grpc.listen({ socket: o.xdsSocket, address: o.xdsAddress });
-    this.api = routes(new HttpApi(log), backend);
+    this.api = routes(new HttpApi(log, tracer), backend);
     await this.api.listen(o.apiSocket);
     if (this.kubernetes) {
       // the workloads' nanoseg.io/mode annotations pin modes (they win over the API while present)
@@ -153,6 +179,7 @@ export class ControlPlane {
         xdsAddress: o.xdsAddress,
         xdsSocket: o.xdsSocket,
         metrics: o.metricsAddress,
+        otlpEndpoint: o.otlpEndpoint,
         edges: core.learner.size,
         workloads: core.inventory.index.inventory.workloads.length,
       },
@@ -175,5 +202,6 @@ export class ControlPlane {
       await core.stop();
       core.store.close();
     }
+    await this.tracing?.stop();
   }
 }

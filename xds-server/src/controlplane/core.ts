@@ -22,6 +22,7 @@ import { Metrics } from '../serve/metrics.js';
 import type { Store } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import { every, type Scheduler } from '../util/scheduler.js';
+import { NOOP_TRACER, type Tracer } from '../util/tracing.js';
 import { DiscoveryServer } from '../xds/discovery.js';
 import { holdReason } from '../xds/fail-static.js';
 
@@ -50,6 +51,8 @@ export interface CoreOptions {
   readonly traceBufferBytes?: number;
   /** send every accepted trace export on to this OTLP/gRPC collector (`--otlp-forward HOST:PORT`) */
   readonly otlpForward?: string;
+  /** the control plane's own spans (`serve --otlp-endpoint`); default: the no-op tracer */
+  readonly tracer?: Tracer;
 }
 
 export class MeshCore {
@@ -127,6 +130,7 @@ export class MeshCore {
         this.changed(`${t.service} ${t.to}`, [t.service]); // convergence decides config scoping
       },
       metrics: this.metrics.ingest,
+      tracer: opts.tracer ?? NOOP_TRACER,
       traceVerdict: (key, enforcer, verdict) => {
         this.traces.store.verdict(key, enforcer, verdict);
         return this.traces.store.traceOfRequest(key);
@@ -145,6 +149,7 @@ export class MeshCore {
       scheduler: sched,
       logger: log,
       hooks: this.metrics.discovery,
+      tracer: opts.tracer ?? NOOP_TRACER,
     });
     this.points = [{ name: 'sidecar', changed: (why, services) => this.discovery.configChanged(why, services) }];
     if (opts.kernel) {
@@ -195,11 +200,12 @@ export class MeshCore {
   }
 
   async start(): Promise<void> {
-    await this.envoyLogs.start(this.ingest);
-    await this.traces.start(this.ingest);
+    // each source gets its own sink, so an ingest batch's span says where the batch came from
+    await this.envoyLogs.start(this.ingest.sink('envoy-als'));
+    await this.traces.start(this.ingest.sink('otlp'));
     await this.inventory.start();
     if (this.kernel) {
-      await this.kernel.flows.start(this.ingest);
+      await this.kernel.flows.start(this.ingest.sink('kernel'));
       this.kernel.point.start();
     }
   }

@@ -74,3 +74,21 @@ export const ADS_SERVICE: ServiceDefinition = {
     responseSerialize: (b: Buffer): Buffer => b,
   },
 } as unknown as ServiceDefinition;
+
+/** A stream's status: its node, the versions sent, ACKed and NACKed per type, its totals. */
+export function connectionStatus(
+  node: NodeInfo,
+  c: { readonly id: number; readonly kind: StreamKind; readonly connectedAt: number; readonly totals: StreamTotals },
+  states: ReadonlyMap<TypeUrl, { sentVersion?: string; ackedVersion?: string; nack?: Nack }>,
+): ConnectionStatus {
+  const types: Partial<Record<TypeUrl, TypeStatus>> = {};
+  for (const [t, s] of states) {
+    types[t] = {
+      ...(s.sentVersion !== undefined && { sentVersion: s.sentVersion }),
+      ...(s.ackedVersion !== undefined && { ackedVersion: s.ackedVersion }),
+      ...(s.nack && { lastNack: s.nack }),
+    };
+  }
+  const { id: nodeId, cluster } = node;
+  return { nodeId, cluster, streamId: c.id, kind: c.kind, connectedAt: c.connectedAt, types, totals: { ...c.totals } };
+}

@@ -21,23 +21,18 @@ import {
   sotwResources,
 } from './decide.js';
 import type { Decision, DeltaChanges, DeltaState, SotwState } from './decide.js';
-import type {
-  AdsServerOptions,
-  ConnectionStatus,
-  NodeInfo,
-  StreamKind,
-  StreamTotals,
-  TypeStatus,
-} from './ads-types.js';
+import { connectionStatus } from './ads-types.js';
+import type { AdsServerOptions, ConnectionStatus, NodeInfo, StreamKind, StreamTotals } from './ads-types.js';
+import { trackAnswer, trackClose, trackSend, type PushTracking, type TrackedStream } from './push-trace.js';
 import type { Snapshot } from './snapshot.js';
 import { SILENT, isTypeUrl, isWildcardType, typeName } from './types.js';
 import type { Logger, TypeUrl } from './types.js';
-import { deltaResponse, sotwBody, withNonce } from './wire.js';
+import { deltaResponse, namesKey, sotwBody, withNonce } from './wire.js';
 
 type TypeState = SotwState | DeltaState;
 type Call = ServerDuplexStream<unknown, Buffer>;
 
-interface Conn<K extends StreamKind, S extends TypeState> {
+interface Conn<K extends StreamKind, S extends TypeState> extends TrackedStream {
   readonly id: number;
   readonly kind: K;
   readonly call: Call;
@@ -49,6 +44,7 @@ interface Conn<K extends StreamKind, S extends TypeState> {
   readonly watches: Map<TypeUrl, () => void>;
   readonly warned: Set<string>;
   readonly totals: StreamTotals;
+  lastBytes: number;
 }
 
 type SotwConn = Conn<'sotw', SotwState>;
@@ -64,6 +60,8 @@ export class AdsServer {
   private readonly sends: SliceQueue;
   private nextStreamId = 1;
   private stopped = false;
+  /** the traced push whose changes are being applied: the responses they cause are its own */
+  private tracking: PushTracking | undefined;
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -90,6 +88,17 @@ export class AdsServer {
     };
   }
 
+  /** Runs fn (a push setting snapshots) with the responses it queues counted as `push`'s. */
+  trackPush<T>(push: PushTracking, fn: () => T): T {
+    const outer = this.tracking;
+    this.tracking = push;
+    try {
+      return fn();
+    } finally {
+      this.tracking = outer;
+    }
+  }
+
   /** Pushed responses waiting for their slice. */
   get queuedSends(): number {
     return this.sends.length;
@@ -104,29 +113,10 @@ export class AdsServer {
   }
 
   status(): ConnectionStatus[] {
-    const out: ConnectionStatus[] = [];
-    for (const c of this.conns.values()) {
-      if (!c.node) continue;
-      const types: Partial<Record<TypeUrl, TypeStatus>> = {};
-      for (const [t, s] of c.states as Map<TypeUrl, TypeState>) {
-        types[t] = {
-          ...(s.sentVersion !== undefined && { sentVersion: s.sentVersion }),
-          ...(s.ackedVersion !== undefined && { ackedVersion: s.ackedVersion }),
-          ...(s.nack && { lastNack: s.nack }),
-        };
-      }
-      const { id: nodeId, cluster } = c.node;
-      out.push({
-        nodeId,
-        cluster,
-        streamId: c.id,
-        kind: c.kind,
-        connectedAt: c.connectedAt,
-        types,
-        totals: { ...c.totals },
-      });
-    }
-    return out;
+    return [...this.conns.values()].flatMap((c) => {
+      const s = c.node && connectionStatus(c.node, c, c.states as Map<TypeUrl, TypeState>);
+      return s ? [s] : [];
+    });
   }
 
   /** Ends every stream; later streams are refused. Idempotent. */
@@ -154,6 +144,7 @@ export class AdsServer {
       watches: new Map(),
       warned: new Set(),
       totals: { pushes: 0, acks: 0, nacks: 0 },
+      lastBytes: 0,
     };
     const conn = c as unknown as AnyConn;
     call.on('error', (err: Error) => {
@@ -180,6 +171,7 @@ export class AdsServer {
     c.closed = true;
     for (const cancel of c.watches.values()) cancel();
     c.watches.clear();
+    trackClose(c);
     this.conns.delete(c.id);
     if (!c.node) return;
     const node = c.node;
@@ -258,7 +250,7 @@ export class AdsServer {
     c.states.set(t, d.next);
     if (d.action === 'respond' && snap) this.sendSotw(c, t, snap);
     this.park(c, t, snap?.types[t].version ?? '');
-    this.report(c, t, d);
+    this.report(c, t, d, req.responseNonce);
   }
 
   private onSotwChange(c: SotwConn, t: TypeUrl, snap: Snapshot): void {
@@ -273,7 +265,9 @@ export class AdsServer {
     const current = snap.types[t];
     const nonce = String(++c.nonce);
     const body = sotwBody(current, t, namesKey(t, s.names), () => sotwResources(t, s, current));
-    c.call.write(withNonce(body, nonce));
+    const out = withNonce(body, nonce);
+    c.call.write(out);
+    c.lastBytes = out.length;
     c.states.set(t, afterSotwSend(s, current.version, nonce));
     c.totals.pushes++;
     this.log.debug({ ...this.ctx(c, t), version: current.version, nonce, bytes: body.length }, 'SotW response');
@@ -292,7 +286,7 @@ export class AdsServer {
     c.states.set(t, d.next);
     if (d.action === 'respond' && current && d.changes) this.sendDelta(c, t, current.version, d.changes);
     this.park(c, t, current?.version ?? '');
-    this.report(c, t, d);
+    this.report(c, t, d, req.responseNonce);
   }
 
   private onDeltaChange(c: DeltaConn, t: TypeUrl, snap: Snapshot): void {
@@ -306,7 +300,9 @@ export class AdsServer {
 
   private sendDelta(c: DeltaConn, t: TypeUrl, version: string, changes: DeltaChanges): void {
     const nonce = String(++c.nonce);
-    c.call.write(deltaResponse(version, t, changes.resources, changes.removed, nonce));
+    const out = deltaResponse(version, t, changes.resources, changes.removed, nonce);
+    c.call.write(out);
+    c.lastBytes = out.length;
     c.states.set(t, afterDeltaSend(c.states.get(t)!, changes, version, nonce));
     c.totals.pushes++;
     const { resources, removed } = changes;
@@ -329,18 +325,26 @@ export class AdsServer {
     const cancel = this.cache.watch(id, t, knownVersion, () => {
       c.watches.delete(t);
       if (c.closed) return;
+      const push = this.tracking;
+      push?.queued();
       this.sends.push(() => {
-        const snap = this.cache.snapshotOf(id);
-        if (c.closed) return;
-        if (!snap) return this.park(c, t, knownVersion);
-        this.guard(c, () => (c.kind === 'sotw' ? this.onSotwChange(c, t, snap) : this.onDeltaChange(c, t, snap)));
+        const nonce = c.nonce;
+        try {
+          const snap = this.cache.snapshotOf(id);
+          if (c.closed) return;
+          if (!snap) return this.park(c, t, knownVersion);
+          this.guard(c, () => (c.kind === 'sotw' ? this.onSotwChange(c, t, snap) : this.onDeltaChange(c, t, snap)));
+        } finally {
+          if (push) trackSend(c, t, push, nonce);
+        }
       });
     });
     c.watches.set(t, cancel);
   }
 
-  private report(c: AnyConn, t: TypeUrl, d: Decision<TypeState>): void {
+  private report(c: AnyConn, t: TypeUrl, d: Decision<TypeState>, nonce: string): void {
     const node = c.node!;
+    trackAnswer(c, node, t, nonce, d);
     if (d.acked !== undefined) {
       c.totals.acks++;
       const version = d.acked;
@@ -374,13 +378,4 @@ export class AdsServer {
     c.warned.add(key);
     this.log.warn({ streamId: c.id, node: c.node?.id, ...obj }, msg);
   }
-}
-
-const namesKeys = new WeakMap<ReadonlySet<string>, string>();
-/** The memo key of what a SotW response carries: everything for CDS/LDS, else the subscribed names. */
-function namesKey(t: TypeUrl, names: ReadonlySet<string>): string {
-  if (isWildcardType(t)) return '*';
-  let k = namesKeys.get(names);
-  if (k === undefined) namesKeys.set(names, (k = [...names].sort().join('\n')));
-  return k;
 }

@@ -9,6 +9,8 @@ import { SnapshotCache } from './cache.js';
 import { PushDebouncer, type PushRequest } from './push.js';
 import type { Snapshot } from './snapshot.js';
 import { SILENT, type Logger, type TypeUrl } from './types.js';
+import { NOOP_TRACER, type Tracer } from '../util/tracing.js';
+import { PushTrace } from './push-trace.js';
 
 export interface DiscoveryHooks {
   onConnected?(node: NodeInfo, connected: number): void;
@@ -36,6 +38,8 @@ export interface DiscoveryOptions {
   readonly hooks?: DiscoveryHooks;
   /** longest a slice of work (generation of one group, or writes) holds the event loop */
   readonly sliceMs?: number;
+  /** each push as spans (xds/push-trace.ts); default: not traced */
+  readonly tracer?: Tracer;
 }
 
 export class DiscoveryServer {
@@ -48,11 +52,17 @@ export class DiscoveryServer {
   /** groups whose snapshot is out of date: regenerated on the next push, or when a node of theirs connects */
   private readonly stale = new Set<string>();
   private stopped = false;
+  private readonly tracer: Tracer;
+  private readonly sched: Scheduler;
+  /** traced pushes still waiting for answers */
+  private readonly tracing = new Set<PushTrace>();
 
   constructor(private readonly opts: DiscoveryOptions) {
     this.log = opts.logger ?? SILENT;
     this.hooks = opts.hooks ?? {};
+    this.tracer = opts.tracer ?? NOOP_TRACER;
     const sched = opts.scheduler ?? REAL_SCHEDULER;
+    this.sched = sched;
     this.ads = new AdsServer(this.cache, {
       logger: this.log,
       now: () => sched.now(),
@@ -95,9 +105,12 @@ export class DiscoveryServer {
    */
   configChanged(reason: string, services?: readonly ServiceName[]): void {
     if (this.stopped) return;
+    // traced: the change's span (an API request, an ingest batch, a transition) is linked from the push
+    const cause = this.tracer.active();
+    const links = cause && { links: [cause] };
     if (!services) {
       for (const g of this.cache.groupNames()) this.stale.add(g);
-      this.pushes.enqueue({ full: true, reasons: [reason] });
+      this.pushes.enqueue({ full: true, reasons: [reason], ...links });
       return;
     }
     const affected = new Set<string>();
@@ -105,7 +118,7 @@ export class DiscoveryServer {
       this.stale.add(s);
       for (const n of this.cache.members(s)) affected.add(n);
     }
-    if (affected.size) this.pushes.enqueue({ full: false, nodes: affected, reasons: [reason] });
+    if (affected.size) this.pushes.enqueue({ full: false, nodes: affected, reasons: [reason], ...links });
   }
 
   /** Serves nodes that were held (fail-static released them). */
@@ -121,6 +134,7 @@ export class DiscoveryServer {
     this.stopped = true;
     this.pushes.stop();
     this.ads.stop();
+    for (const t of [...this.tracing]) t.finish();
   }
 
   private groupFor(n: NodeInfo): ServiceName {
@@ -149,16 +163,22 @@ export class DiscoveryServer {
     this.refresh(group);
   }
 
-  private refresh(group: string): void {
+  private refresh(group: string, trace?: PushTrace): void {
     this.stale.delete(group);
     let snap: Snapshot;
+    const t0 = trace && performance.now();
     try {
       snap = this.opts.generate(group);
     } catch (err) {
       this.log.error({ group, err: String(err) }, 'config generation failed; keeping the last good config');
+      trace?.generated(group, performance.now() - t0!, `generation failed: ${String(err)}`);
       return;
     }
-    const r = this.cache.setSnapshot(group, snap);
+    const r = trace
+      ? this.ads.trackPush(trace, () => this.cache.setSnapshot(group, snap))
+      : this.cache.setSnapshot(group, snap);
+    const problem = r.valid ? undefined : `inconsistent: ${r.errors.map((e) => e.message).join('; ')}`;
+    trace?.generated(group, performance.now() - t0!, problem);
     if (!r.valid) {
       this.hooks.onRejected?.(group, r.errors);
       this.log.error({ group, errors: r.errors }, 'generated config is inconsistent; keeping the last good config');
@@ -174,17 +194,30 @@ export class DiscoveryServer {
     const targets = new Set<string>();
     const nodes = req.full ? [...this.nodes.values()] : [...(req.nodes ?? [])].map((id) => this.nodes.get(id));
     for (const n of nodes) if (n && !this.opts.isHeld?.(n.id)) targets.add(this.groupFor(n));
+    const trace = this.tracer.enabled
+      ? new PushTrace(this.tracer, req, nodes.length, this.sched, (t) => this.tracing.delete(t))
+      : undefined;
+    if (trace) this.tracing.add(trace);
+    try {
+      await this.pushTo(req, targets, trace);
+    } finally {
+      trace?.generationDone();
+    }
+  }
+
+  private async pushTo(req: PushRequest, targets: ReadonlySet<string>, trace?: PushTrace): Promise<void> {
     let done = 0;
     for (const g of targets) {
       if (this.stopped) return;
       if (!this.stale.has(g) && this.cache.getSnapshot(g)) continue;
-      this.refresh(g);
+      this.refresh(g, trace);
       done++;
       await new Promise<void>((r) => setImmediate(r));
     }
     if (this.stopped) return;
     if (req.full) {
-      this.ads.regroup();
+      if (trace) this.ads.trackPush(trace, () => this.ads.regroup());
+      else this.ads.regroup();
       for (const g of [...this.stale]) {
         if (this.cache.members(g).length > 0) continue;
         this.stale.delete(g);

@@ -2,6 +2,7 @@
 import type { Logger } from './types.js';
 import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
 import { SILENT } from './types.js';
+import { mergeLinks, type Span } from '../util/tracing.js';
 
 export interface PushRequest {
   /** Regenerate everything (true) or only what the reasons touch. */
@@ -9,15 +10,22 @@ export interface PushRequest {
   /** Nodes to push to; absent means every node. */
   readonly nodes?: ReadonlySet<string>;
   readonly reasons: readonly string[];
+  /** traced: the spans of the changes behind it (API requests, ingest batches, transitions), at most MAX_LINKS */
+  readonly links?: readonly Span[];
 }
 
-/** Merging widens: full if either is, every node if either means every node, reasons combined without repeats. */
+/**
+ * Merging widens: full if either is, every node if either means every node, reasons (and span links) combined
+ * without repeats.
+ */
 export function mergePush(a: PushRequest | undefined, b: PushRequest): PushRequest {
   if (!a) return b;
   const reasons = [...new Set([...a.reasons, ...b.reasons])];
   const full = a.full || b.full;
-  if (!a.nodes || !b.nodes) return { full, reasons };
-  return { full, nodes: new Set([...a.nodes, ...b.nodes]), reasons };
+  const links = mergeLinks(a.links, b.links);
+  const traced = links && { links };
+  if (!a.nodes || !b.nodes) return { full, reasons, ...traced };
+  return { full, nodes: new Set([...a.nodes, ...b.nodes]), reasons, ...traced };
 }
 
 export interface DebouncerOptions {

@@ -3,7 +3,7 @@
 // field be appended to an encoded message. Field numbers are envoy.service.discovery.v3's (checked against the
 // generated codec in test/unit/xds/wire.test.ts). Pure.
 import type { TypeSnapshot } from './snapshot.js';
-import type { XdsResource } from './types.js';
+import { isWildcardType, type TypeUrl, type XdsResource } from './types.js';
 
 function varint(n: number): Buffer {
   const out: number[] = [];
@@ -89,4 +89,13 @@ export function deltaResponse(
     str(5, nonce),
     ...removed.map((n) => field(6, Buffer.from(n, 'utf8'))),
   ]);
+}
+
+const namesKeys = new WeakMap<ReadonlySet<string>, string>();
+/** The memo key of what a SotW response carries: everything for CDS/LDS, else the subscribed names. */
+export function namesKey(t: TypeUrl, names: ReadonlySet<string>): string {
+  if (isWildcardType(t)) return '*';
+  let k = namesKeys.get(names);
+  if (k === undefined) namesKeys.set(names, (k = [...names].sort().join('\n')));
+  return k;
 }
