@@ -136,10 +136,13 @@ export class BenchLab {
    * Stops the control plane and starts it again on the same state, sockets and lab with other `serve` flags (e.g. a
    * `--trace-sampling`); the sidecars reconnect on their own. Callers wait for them (`settled`).
    */
-  async restart(serveArgs: readonly string[]): Promise<void> {
+  async restart(serveArgs: readonly string[]): Promise<{ stopMs: number; startMs: number }> {
+    const t0 = performance.now();
     await this.serverProcess.stop();
+    const t1 = performance.now();
     this.serverProcess = new ServerProcess(this.tmp.dir, this.withDefaults(serveArgs), this.command);
     await this.serverProcess.start();
+    return { stopMs: t1 - t0, startMs: performance.now() - t1 };
   }
 
   get env(): NodeJS.ProcessEnv {
