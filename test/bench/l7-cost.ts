@@ -127,6 +127,8 @@ async function measure(quick: boolean, progress: (msg: string) => void): Promise
           `control plane restarted with --trace-sampling ${want.traced ? 100 : 0}: stop ${Math.round(stopMs)} ms, start ${Math.round(startMs)} ms, sidecars ACKed ${Math.round(performance.now() - t1)} ms later`,
         );
         state.traced = want.traced;
+        // a fresh control plane is JIT-cold and the sample after it would pay for that: warm it with the same load
+        if (!quick) await lab.load('lc-client', { ...spec, seconds: 3, warmup: 0 });
         await sleep(drainMs); // the tracer is part of the HTTP connection managers: listeners were replaced
       }
       if (v === 'l7' && !l7Checked) {
@@ -236,5 +238,6 @@ function metrics(samples: Record<Variant, Sample[]>, o: { rounds: number; second
     },
     { name: 'L7 / L4 p99', value: pair('l7', (s) => s.load.p99), unit: 'ratio', note: perRound },
     { name: 'L7 sidecars CPU / request', value: med('l7', (s) => s.envoyUsPerReq), unit: 'µs' },
+    { name: 'L7 control plane CPU / request', value: med('l7', (s) => s.cpUsPerReq), unit: 'µs' },
   ];
 }
