@@ -53,7 +53,7 @@ const serveArgs = (traced: boolean) => ['--min-observations', '10', '--trace-sam
 
 async function measure(quick: boolean, progress: (msg: string) => void): Promise<Metric[]> {
   const rounds = quick ? 1 : 4;
-  const seconds = quick ? 2 : 10;
+  const seconds = quick ? 1.5 : 10;
   const warmup = quick ? 0.5 : 2;
   // quick runs skip waiting out the drain of replaced listeners (figures are indicative there)
   const drainMs = quick ? 300 : DRAIN_MS;
