@@ -21,6 +21,9 @@ srv.listen(Number(process.argv[2]), '0.0.0.0');
  *               due time (includes queueing and timer lateness, the coordinated-omission-free figure).
  *   closed loop {"url", "mode": "closed", "conns", "seconds", "warmup"}: each connection sends again as soon as its
  *               response is in: the throughput the path sustains with that many connections.
+ *   both        "requests": [{"method", "path"}, ...] (optional): the requests sent in turn, round robin (methods
+ *               other than GET carry an empty body; no HEAD: its response has no body to wait for); else GET of the
+ *               URL's path.
  * Only requests due after the warm-up count. Latencies in microseconds.
  */
 export const LOAD_JS = `import net from 'node:net';
@@ -29,7 +32,9 @@ const o = JSON.parse(process.argv[2]);
 const u = new URL(o.url);
 const { address } = await dns.lookup(u.hostname, { family: 4 });
 const port = Number(u.port || 80);
-const REQ = Buffer.from('GET ' + u.pathname + ' HTTP/1.1\\r\\nHost: ' + u.host + '\\r\\n\\r\\n');
+const REQS = (o.requests ?? [{ method: 'GET', path: u.pathname }]).map((r) => Buffer.from(r.method + ' ' + r.path +
+  ' HTTP/1.1\\r\\nHost: ' + u.host + (r.method === 'GET' ? '' : '\\r\\ncontent-length: 0') + '\\r\\n\\r\\n'));
+let nextReq = 0;
 const now = () => performance.now();
 const svc = [], tot = [], late = [];
 let errors = 0, non2xx = 0, opened = 0, open = 0, inflight = 0, recFrom = Infinity, recTo = Infinity, stopping = false;
@@ -40,7 +45,7 @@ function record(cur, t, ok, status) {
   if (status < 200 || status >= 300) non2xx++;
   svc.push((t - cur.sent) * 1000); tot.push((t - cur.due) * 1000); late.push((cur.sent - cur.due) * 1000);
 }
-function send(c, due) { inflight++; c.cur = { due, sent: now() }; c.s.write(REQ); }
+function send(c, due) { inflight++; c.cur = { due, sent: now() }; c.s.write(REQS[nextReq++ % REQS.length]); }
 function free(c) {
   if (o.mode === 'closed') { if (!stopping) send(c, now()); return; }
   if (queue.length) send(c, queue.shift()); else idle.push(c);
@@ -144,8 +149,15 @@ export interface LoadResult {
   lateMax: number;
 }
 
+/** One request of a load's round-robin list (no HEAD: the generator waits for the body content-length names). */
+export interface LoadRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+  path: string;
+}
+
 export interface OpenLoad {
   url: string;
+  requests?: readonly LoadRequest[];
   rate: number;
   seconds: number;
   warmup: number;
@@ -154,6 +166,7 @@ export interface OpenLoad {
 }
 export interface ClosedLoad {
   url: string;
+  requests?: readonly LoadRequest[];
   conns: number;
   seconds: number;
   warmup: number;

@@ -58,16 +58,25 @@ export function learnedIngress(lab: BenchLab, service: string): PolicyFileRule[]
   }));
 }
 
-/** Writes a policy file for `service` (mode enforce) into the lab's temp dir; returns its path. */
+/** Writes a policy file for `service` (mode enforce; `l7` only when given) into the lab's temp dir; returns its path. */
 export function policyFile(
   lab: BenchLab,
   file: string,
   service: string,
   ingress: readonly unknown[],
   egress: readonly unknown[] = [],
+  l7?: boolean,
 ): string {
   const path = join(lab.dir, file);
-  const doc = { apiVersion: 'nanoseg.io/v1alpha1', kind: 'Policy', service, mode: 'enforce', ingress, egress };
+  const doc = {
+    apiVersion: 'nanoseg.io/v1alpha1',
+    kind: 'Policy',
+    service,
+    mode: 'enforce',
+    ...(l7 !== undefined && { l7 }),
+    ingress,
+    egress,
+  };
   writeFileSync(path, JSON.stringify(doc));
   return path;
 }

@@ -68,7 +68,7 @@ export function isRoot(): boolean {
 }
 
 export class BenchLab {
-  readonly server: ServerProcess;
+  private serverProcess: ServerProcess;
   readonly labFile: string;
   readonly serverJs: string;
   readonly loadJs: string;
@@ -82,7 +82,7 @@ export class BenchLab {
     private readonly command: NanosegCommand,
     private readonly extraEnv: NodeJS.ProcessEnv,
   ) {
-    this.server = new ServerProcess(tmp.dir, ['--quiet-period', '3s', '--log-level', 'warn', ...serveArgs], command);
+    this.serverProcess = new ServerProcess(tmp.dir, this.withDefaults(serveArgs), command);
     this.labFile = join(tmp.dir, 'lab.yaml');
     // Pod apps run in sandboxes with a private /tmp and the lab folder hidden: the apps live in the project folder
     mkdirSync(APPS_DIR, { recursive: true, mode: 0o755 });
@@ -121,6 +121,28 @@ export class BenchLab {
       throw e;
     }
     return lab;
+  }
+
+  private withDefaults(extra: readonly string[]): string[] {
+    return ['--quiet-period', '3s', '--log-level', 'warn', ...extra];
+  }
+
+  /** The control plane serving the lab (a new process after `restart`). */
+  get server(): ServerProcess {
+    return this.serverProcess;
+  }
+
+  /**
+   * Stops the control plane and starts it again on the same state, sockets and lab with other `serve` flags (e.g. a
+   * `--trace-sampling`); the sidecars reconnect on their own. Callers wait for them (`settled`).
+   */
+  async restart(serveArgs: readonly string[]): Promise<{ stopMs: number; startMs: number }> {
+    const t0 = performance.now();
+    await this.serverProcess.stop();
+    const t1 = performance.now();
+    this.serverProcess = new ServerProcess(this.tmp.dir, this.withDefaults(serveArgs), this.command);
+    await this.serverProcess.start();
+    return { stopMs: t1 - t0, startMs: performance.now() - t1 };
   }
 
   get env(): NodeJS.ProcessEnv {

@@ -23,6 +23,7 @@ import { learnerObserve } from './learner-observe.js';
 import { scoping } from './scoping.js';
 import { rbacCost } from './rbac-cost.js';
 import { rbacScale } from './rbac-scale.js';
+import { l7Cost } from './l7-cost.js';
 import { propagation } from './propagation.js';
 import { capture } from './capture.js';
 import { kernelCost } from './kernel-cost.js';
@@ -38,6 +39,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   cpTracing,
   rbacCost,
   rbacScale,
+  l7Cost,
   propagation,
   scoping,
   // these four share one lab (kernel-lab.ts), kept up from the first of them to the end of the run

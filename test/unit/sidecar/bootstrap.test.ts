@@ -20,7 +20,13 @@ test('bootstrap: node identity, admin on loopback, ADS over a unix socket, the t
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 15000 } } },
     layered_runtime: {
       layers: [
-        { name: 'nanoseg', static_layer: { 'tracing.opentelemetry.flush_interval_ms': 1000 } },
+        {
+          name: 'nanoseg',
+          static_layer: {
+            'tracing.opentelemetry.min_flush_spans': 50,
+            'tracing.opentelemetry.flush_interval_ms': 1000,
+          },
+        },
         { name: 'admin', admin_layer: {} },
       ],
     },
