@@ -71,7 +71,7 @@ export interface CompiledPolicy {
 
 /** Compiles a policy against the current inventory. Deterministic: same input, same output (same order). */
 export function compilePolicy(policy: ServicePolicy, inv: Identities): CompiledPolicy {
-  const byPort = new Map<number, { sources: InboundSource[]; rules: CompiledRule[] }>();
+  const byPort = new Map<number, { sources: InboundSource[]; rules: CompiledRule[]; names: Set<string> }>();
   for (const rule of [...policy.ingress].sort(compareRules)) {
     const cr: CompiledRule = {
       side: 'ingress',
@@ -80,8 +80,10 @@ export function compilePolicy(policy: ServicePolicy, inv: Identities): CompiledP
       points: enforcedBy(rule.protocol),
     };
     let entry = byPort.get(rule.port);
-    if (!entry) byPort.set(rule.port, (entry = { sources: [], rules: [] }));
-    if (entry.rules.some((r) => r.name === cr.name)) continue;
+    if (!entry) byPort.set(rule.port, (entry = { sources: [], rules: [], names: new Set() }));
+    // a Set, not a scan of the rules so far: 10,000 peers on one port were 50 million name comparisons
+    if (entry.names.has(cr.name)) continue;
+    entry.names.add(cr.name);
     entry.rules.push(cr);
     for (const cidr of addressesOf(rule.peer, inv)) entry.sources.push({ cidr, rule: cr });
   }
