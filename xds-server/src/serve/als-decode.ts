@@ -8,7 +8,7 @@
 // generated decoder (test/unit/serve/als-decode.test.ts).
 
 import type { HttpLogEntry, LogAddress, LogCommon, LogTime, TcpLogEntry } from '../model/access-log.js';
-import { AlsDecodeError, LEN, Reader, VARINT, stringMap, struct, tag } from './wire-reader.js';
+import { AlsDecodeError, LEN, Reader, VARINT, stringEntry, stringMap, struct, tag } from './wire-reader.js';
 
 export { AlsDecodeError };
 
@@ -223,15 +223,7 @@ function httpEntry(r: Reader): HttpLogEntry {
             break;
           case tag(13, LEN): {
             // map<string, string> request_headers: one entry per field
-            const e = s.sub();
-            let key = '';
-            let value = '';
-            while (e.pos < e.end) {
-              const w = e.tag();
-              if (w === tag(1, LEN)) key = e.string();
-              else if (w === tag(2, LEN)) value = e.string();
-              else e.skip(w);
-            }
+            const [key, value] = stringEntry(s.sub());
             (requestHeaders ??= {})[key] = value;
             break;
           }
@@ -280,15 +272,7 @@ function httpEntry(r: Reader): HttpLogEntry {
           case tag(5, LEN): {
             // response_headers / response_trailers (map<string, string>): only grpc-status is logged; a trailer
             // (field 5) wins over a header
-            const e = s.sub();
-            let key = '';
-            let value = '';
-            while (e.pos < e.end) {
-              const w = e.tag();
-              if (w === tag(1, LEN)) key = e.string();
-              else if (w === tag(2, LEN)) value = e.string();
-              else e.skip(w);
-            }
+            const [key, value] = stringEntry(s.sub());
             if (key === 'grpc-status' && /^\d{1,3}$/.test(value) && (grpcStatus === undefined || u === tag(5, LEN))) {
               grpcStatus = Number(value);
             }

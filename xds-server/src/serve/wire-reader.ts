@@ -183,6 +183,19 @@ export function value(r: Reader): unknown {
   return v;
 }
 
+/** One entry of a map<string, string> field (its own sub-message: key 1, value 2) → [key, value]. */
+export function stringEntry(e: Reader): [string, string] {
+  let key = '';
+  let value = '';
+  while (e.pos < e.end) {
+    const w = e.tag();
+    if (w === tag(1, LEN)) key = e.string();
+    else if (w === tag(2, LEN)) value = e.string();
+    else e.skip(w);
+  }
+  return [key, value];
+}
+
 /** A map<string, V> field (number 1: Struct.fields, Metadata.filter_metadata) → plain object. */
 export function stringMap<V>(r: Reader, decodeValue: (r: Reader) => V, absent: () => V): Record<string, V> {
   const out: Record<string, V> = {};
