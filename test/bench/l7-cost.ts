@@ -138,9 +138,15 @@ async function measure(quick: boolean, progress: (msg: string) => void): Promise
           ['netns', 'exec', serverNs, 'curl', '-s', 'http://127.0.0.1:15000/config_dump?resource=ecds_filters'],
           { encoding: 'utf8', maxBuffer: 64 << 20 },
         );
-        const names = new Set(dump.stdout.match(/ingress\|bench\/client\|http\/8080\|[A-Z]+ \/[^"]*/g) ?? []);
-        if (names.size !== TEMPLATES.length)
-          throw new Error(`the server's Envoy holds ${names.size} path rules, not ${TEMPLATES.length}`);
+        // every template is in force: each request of the load matches one of the path regexes Envoy holds
+        const regexes = [...dump.stdout.matchAll(/"regex": ("(?:[^"\\]|\\.)*")/g)].map(
+          (m) => new RegExp(JSON.parse(m[1]!) as string),
+        );
+        const missing = REQUESTS.filter((r) => !regexes.some((re) => re.test(r.path)));
+        if (regexes.length === 0 || missing.length > 0)
+          throw new Error(
+            `the server's Envoy matches no template for ${missing.length} of ${REQUESTS.length} requests`,
+          );
         const code = await unlisted();
         if (code !== '403') throw new Error(`GET ${UNLISTED_PATH} with L7 on: expected 403, got "${code}"`);
         l7Checked = true;

@@ -49,6 +49,9 @@ const policy: ServicePolicy = {
         { method: 'POST', path: '/items' },
         { method: 'GET', path: '/items/{id}' },
         { method: 'GET', path: '/static/*' },
+        { method: '*', path: '/health' },
+        // more templates of one method than one regex holds (generate/rbac-l7.ts): Envoy takes the alternations
+        ...Array.from({ length: 150 }, (_, i) => ({ method: 'GET', path: `/bulk/n${i}/{id}` })),
       ],
     },
     { peer: { service: 'shop/ops' }, protocol: 'http', port: 9090 },
@@ -158,6 +161,13 @@ test(
       [web, 'GET', '/items/42/tags', '403'], // {id} is one segment
       [web, 'GET', '/items', '403'], // POST only
       [web, 'GET', '/staticx', '403'],
+      [web, 'GET', '/bulk/n0/1', '200'],
+      [web, 'GET', '/bulk/n149/1?x=2', '200'], // in the third regex of GET's templates
+      [web, 'GET', '/bulk/n150/1', '403'],
+      [web, 'POST', '/bulk/n7/1', '403'],
+      [web, 'DELETE', '/health', '200'], // any method: a method with no templates of its own
+      [web, 'GET', '/health?full', '200'], // and one with templates, none of which matches
+      [web, 'GET', '/healthz', '403'],
       ['127.0.0.13', 'DELETE', '/anything/at/all', '200'], // a rule without paths allows any path
       ['127.0.0.11', 'GET', '/items/42', '403'], // no rule for this source
     ];

@@ -17,7 +17,7 @@ import { compilePolicy } from '../../../xds-server/src/policy/compile.js';
 import type { Inventory, Mode, ServicePolicy, Workload } from '../../../xds-server/src/model/index.js';
 import { apiPolicy, inventory, renderResource, rule } from './fixtures.js';
 import { assertGolden } from '../../support/golden.js';
-import { templateRegex } from '../../../xds-server/src/generate/rbac-l7.js';
+import { templateRegex, templatesRegex } from '../../../xds-server/src/generate/rbac-l7.js';
 
 const MODES: readonly Mode[] = ['learn', 'monitor', 'enforce'];
 const api = compilePolicy(apiPolicy, inventory);
@@ -282,4 +282,31 @@ test('template regexes: {id} is one segment, PREFIX/* covers the prefix, the que
     for (const p of yes) assert.ok(re.test(p), `${tpl} matches ${p}`);
     for (const p of no) assert.ok(!re.test(p), `${tpl} does not match ${p}`);
   }
+});
+
+test('one regex for many templates matches exactly what one of them matches', () => {
+  const templates = ['/items', '/items/{id}', '/items/{id}/tags', '/static/*', '/a.b/(x)', '/'];
+  const paths = [
+    '/items',
+    '/items?x',
+    '/items/4',
+    '/items/4/tags',
+    '/items/4/tags/5',
+    '/static',
+    '/static/a/b',
+    '/staticx',
+    '/a.b/(x)',
+    '/aXb/(x)',
+    '/',
+    '/?q',
+    '/other',
+    '',
+    '/items/',
+  ];
+  const all = new RegExp(templatesRegex(templates));
+  for (const p of paths) {
+    const one = templates.some((t) => new RegExp(templateRegex(t)).test(p));
+    assert.equal(all.test(p), one, `${p}: ${one ? 'one template matches' : 'no template matches'}`);
+  }
+  assert.equal(templatesRegex(['/items']), templateRegex('/items'));
 });

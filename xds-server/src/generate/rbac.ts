@@ -29,7 +29,7 @@ import { parseCidr } from '../policy/ip.js';
 import { noRuleName, type PolicySide } from '../policy/rules.js';
 import { T, encode, pack, type PartialOf } from './envoy-types.js';
 import type { GeneratedResource } from './resource.js';
-import { pathsMatcher } from './rbac-l7.js';
+import { pathsOnMatch } from './rbac-l7.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -135,7 +135,7 @@ export function inboundMatcher(compiled: CompiledPolicy, l7 = false): Matcher {
     const byName = new Map(p.rules.map((r) => [r.name, r.rule]));
     const onMatch = (name: string): Matcher_OnMatch => {
       const paths = l7 ? byName.get(name)?.paths : undefined;
-      return paths === undefined ? action(name, true) : { matcher: pathsMatcher(name, paths), action: undefined };
+      return paths === undefined ? action(name, true) : pathsOnMatch(name, paths);
     };
     const groups = groupBy([...first.entries()].map(([cidr, name]) => ({ cidr, key: name, value: name }))).sort(
       (a, b) => ruleOrder.indexOf(a.value) - ruleOrder.indexOf(b.value),
