@@ -6,20 +6,19 @@
 // sidecar ACKed what it was sent".
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { SHIPPED, ServerProcess, nanoseg, tempDir, type CliResult, type NanosegCommand } from '../support/cli.js';
 import { ApiClient } from '../../xds-server/src/cli/client.js';
 import type { StatusView } from '../../xds-server/src/api/views.js';
 import { ENVOY_DRAIN_SECONDS } from '../../xds-server/src/lab/index.js';
-import { findEnvoy } from '../../xds-server/src/util/envoy.js';
+import { findEnvoy, projectRoot } from '../../xds-server/src/util/envoy.js';
 import { LOAD_JS, SERVER_JS, type ClosedLoad, type LoadResult, type OpenLoad } from './lab-apps.js';
 import { cliCommand } from './trees.js';
 import type { CodeTree } from './types.js';
 
 /** where the lab benchmarks' apps are written: inside the project (ignored by git), readable by every pod's user */
-const APPS_DIR = join(fileURLToPath(new URL('../../', import.meta.url)), 'bench-results', 'apps');
+const APPS_DIR = join(projectRoot(), 'bench-results', 'apps');
 
 /**
  * After a change that replaced listeners, Envoy drains the old filter chains for this long: measuring only after it
