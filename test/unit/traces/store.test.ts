@@ -111,3 +111,23 @@ test("verdicts mark the deciding sidecar's span, before or after it arrives; req
   assert.equal(s.traceOfRequest('r1'), client.traceId);
   assert.equal(s.traceOfRequest('nope'), undefined);
 });
+
+test('eviction stays oldest first over many evictions; a late span keeps its trace; a trace back after eviction is new', () => {
+  const s = new TraceStore(20_000);
+  for (let t = 1; t <= 5000; t++) s.add(sp(t, '', t, 1), facts('shop/web'));
+  const ids = () => s.list({ limit: 10_000 }).map((t) => parseInt(t.traceId, 16));
+  let kept = ids();
+  assert.equal(kept[0], 5000);
+  assert.equal(Math.min(...kept), 5000 - kept.length + 1, 'the newest ones, without gaps');
+  // a late span of the oldest trace kept: that trace stays, the next oldest goes
+  const oldest = Math.min(...kept);
+  s.add(sp(oldest, '', 1, 1), facts('shop/web'));
+  kept = ids();
+  assert.ok(kept.includes(oldest), 'the trace just added to is kept');
+  assert.ok(!kept.includes(oldest + 1), 'the oldest other trace went');
+  // trace 1, evicted long ago, comes back: it is the newest, so later additions evict others first
+  s.add(sp(1, '', 1, 1), facts('shop/web'));
+  for (let t = 5001; t <= 5003; t++) s.add(sp(t, '', t, 1), facts('shop/web'));
+  assert.ok(ids().includes(1), 'a trace back after eviction counts from its new arrival');
+  assert.ok(s.stats.bytes <= 20_000);
+});

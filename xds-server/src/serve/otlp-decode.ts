@@ -20,7 +20,48 @@ import {
 } from '../model/span.js';
 import { AlsDecodeError, I64, LEN, Reader, VARINT, tag } from './wire-reader.js';
 
-const KEPT = new Set<string>(SPAN_ATTRIBUTES);
+/** Field tags, computed once (a `case tag(…)` would call tag() for every case tried). */
+const F1_LEN = tag(1, LEN);
+const F2_LEN = tag(2, LEN);
+const F4_LEN = tag(4, LEN);
+const F5_LEN = tag(5, LEN);
+const F1000_LEN = tag(1000, LEN);
+const F2_VARINT = tag(2, VARINT);
+const F3_VARINT = tag(3, VARINT);
+const F6_VARINT = tag(6, VARINT);
+const F4_I64 = tag(4, I64);
+const F7_I64 = tag(7, I64);
+const F8_I64 = tag(8, I64);
+const F9_LEN = tag(9, LEN);
+const F15_LEN = tag(15, LEN);
+
+/**
+ * Attribute keys looked up by their bytes, without making a string of every key on the wire: by length, then byte by
+ * byte (a span carries a dozen or more attributes, most of them kept).
+ */
+class KeyTable {
+  private readonly byLength: { readonly name: string; readonly bytes: Buffer }[][] = [];
+  constructor(names: readonly string[]) {
+    for (const name of names) {
+      const bytes = Buffer.from(name, 'latin1');
+      (this.byLength[bytes.length] ??= []).push({ name, bytes });
+    }
+  }
+
+  find(buf: Buffer, start: number, end: number): string | undefined {
+    const candidates = this.byLength[end - start];
+    if (candidates === undefined) return undefined;
+    next: for (const c of candidates) {
+      const b = c.bytes;
+      for (let i = 0; i < b.length; i++) if (buf[start + i] !== b[i]) continue next;
+      return c.name;
+    }
+    return undefined;
+  }
+}
+
+const SPAN_KEYS = new KeyTable(SPAN_ATTRIBUTES);
+const RESOURCE_KEYS = new KeyTable(['service.name']);
 const KINDS: readonly SpanKind[] = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
 const STATUSES: readonly SpanStatus[] = ['unset', 'ok', 'error'];
 
@@ -61,34 +102,44 @@ function anyValueText(r: Reader, t: Tally): string {
   let v = '';
   while (r.pos < r.end) {
     const u = r.tag();
-    if (u === tag(1, LEN)) {
+    if (u === F1_LEN) {
       const start = r.len();
       // a value longer than we keep is cut before it becomes a string
       const end = Math.min(r.pos, start + MAX_ATTRIBUTE_CHARS * 4);
       v = cut(r.buf.toString('utf8', start, end), t);
       if (end < r.pos && v.length < MAX_ATTRIBUTE_CHARS) t.huge++;
-    } else if (u === tag(2, VARINT)) v = r.varint() !== 0 ? 'true' : 'false';
-    else if (u === tag(3, VARINT)) v = String(r.signedVarint());
-    else if (u === tag(4, I64)) v = String(r.double());
+    } else if (u === F2_VARINT) v = r.varint() !== 0 ? 'true' : 'false';
+    else if (u === F3_VARINT) v = String(r.signedVarint());
+    else if (u === F4_I64) v = String(r.double());
     else r.skip(u);
   }
   return v;
 }
 
-/** One KeyValue: its key when kept (with the value stored into `into`), else nothing is copied. */
-function keyValue(r: Reader, into: Partial<Record<string, string>>, t: Tally, keep: (k: string) => boolean): void {
+/** One KeyValue (its bytes from start to end): its value stored into `into` when its key is in `keys`, else nothing is copied. */
+function keyValue(
+  buf: Buffer,
+  start: number,
+  end: number,
+  into: Partial<Record<string, string>>,
+  t: Tally,
+  keys: KeyTable,
+): void {
+  const r = new Reader(buf, start, end);
   let key: string | undefined;
-  let valueAt: Reader | undefined;
+  let valueStart = -1;
+  let valueEnd = -1;
   while (r.pos < r.end) {
     const u = r.tag();
-    if (u === tag(1, LEN)) {
-      const start = r.len();
-      // keys we keep are short ASCII: anything longer is skipped without a string
-      key = r.pos - start <= 32 ? r.buf.toString('latin1', start, r.pos) : undefined;
-    } else if (u === tag(2, LEN)) valueAt = r.sub();
-    else r.skip(u);
+    if (u === F1_LEN) {
+      const k = r.len();
+      key = keys.find(buf, k, r.pos);
+    } else if (u === F2_LEN) {
+      valueStart = r.len();
+      valueEnd = r.pos;
+    } else r.skip(u);
   }
-  if (key !== undefined && valueAt !== undefined && keep(key)) into[key] = anyValueText(valueAt, t);
+  if (key !== undefined && valueStart >= 0) into[key] = anyValueText(new Reader(buf, valueStart, valueEnd), t);
 }
 
 function span(r: Reader, t: Tally): DecodedSpan | string {
@@ -104,35 +155,37 @@ function span(r: Reader, t: Tally): DecodedSpan | string {
   while (r.pos < r.end) {
     const u = r.tag();
     switch (u) {
-      case tag(1, LEN):
+      case F1_LEN:
         traceId = bytesHex(r);
         break;
-      case tag(2, LEN):
+      case F2_LEN:
         spanId = bytesHex(r);
         break;
-      case tag(4, LEN):
+      case F4_LEN:
         parentSpanId = bytesHex(r);
         break;
-      case tag(5, LEN):
+      case F5_LEN:
         name = cut(r.string(), t);
         break;
-      case tag(6, VARINT):
+      case F6_VARINT:
         kind = KINDS[r.varint()] ?? 'unspecified';
         break;
-      case tag(7, I64):
+      case F7_I64:
         start = fixed64(r);
         break;
-      case tag(8, I64):
+      case F8_I64:
         end = fixed64(r);
         break;
-      case tag(9, LEN):
-        keyValue(r.sub(), attributes, t, (k) => KEPT.has(k));
+      case F9_LEN: {
+        const at = r.len();
+        keyValue(r.buf, at, r.pos, attributes, t, SPAN_KEYS);
         break;
-      case tag(15, LEN): {
+      }
+      case F15_LEN: {
         const s = r.sub();
         while (s.pos < s.end) {
           const w = s.tag();
-          if (w === tag(3, VARINT)) status = STATUSES[s.varint()] ?? 'unset';
+          if (w === F3_VARINT) status = STATUSES[s.varint()] ?? 'unset';
           else s.skip(w);
         }
         break;
@@ -153,7 +206,7 @@ function span(r: Reader, t: Tally): DecodedSpan | string {
 function scopeSpans(r: Reader, out: DecodedSpan[], t: Tally): void {
   while (r.pos < r.end) {
     const u = r.tag();
-    if (u !== tag(2, LEN)) {
+    if (u !== F2_LEN) {
       r.skip(u);
       continue;
     }
@@ -173,8 +226,10 @@ function resourceServiceName(r: Reader, t: Tally): string | undefined {
   const found: Partial<Record<string, string>> = {};
   while (r.pos < r.end) {
     const u = r.tag();
-    if (u === tag(1, LEN)) keyValue(r.sub(), found, t, (k) => k === 'service.name');
-    else r.skip(u);
+    if (u === F1_LEN) {
+      const at = r.len();
+      keyValue(r.buf, at, r.pos, found, t, RESOURCE_KEYS);
+    } else r.skip(u);
   }
   return found['service.name'];
 }
@@ -184,14 +239,14 @@ function resourceSpans(r: Reader, t: Tally): DecodedResourceSpans {
   const spans: DecodedSpan[] = [];
   while (r.pos < r.end) {
     const u = r.tag();
-    if (u === tag(1, LEN)) {
+    if (u === F1_LEN) {
       const s = r.sub();
       try {
         serviceName = resourceServiceName(s, t);
       } catch {
         // an unreadable resource only loses its name (shown, never used for attribution)
       }
-    } else if (u === tag(2, LEN) || u === tag(1000, LEN)) {
+    } else if (u === F2_LEN || u === F1000_LEN) {
       const s = r.sub();
       try {
         scopeSpans(s, spans, t);
@@ -211,7 +266,7 @@ export function decodeTraceExport(buf: Buffer): DecodedTraceExport {
   try {
     while (r.pos < r.end) {
       const u = r.tag();
-      if (u !== tag(1, LEN)) {
+      if (u !== F1_LEN) {
         r.skip(u);
         continue;
       }
