@@ -35,7 +35,8 @@ export interface ChildStats {
   eventLoop: LoopStats;
   /** at 1 ms resolution, when started with fineLoop */
   eventLoopFine?: LoopStats;
-  gc: { count: number; ms: number };
+  /** maxMs: the longest pause (absent from an old tree's child) */
+  gc: { count: number; ms: number; maxMs?: number };
   cpu: { user: number; system: number };
   logged: { warn: number; error: number; samples: string[] };
 }

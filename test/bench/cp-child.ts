@@ -58,11 +58,12 @@ setInterval(() => {
   if (r > peakRss) peakRss = r;
 }, 20).unref();
 
-const gc = { count: 0, ms: 0 };
+const gc = { count: 0, ms: 0, maxMs: 0 };
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
     gc.count++;
     gc.ms += e.duration;
+    if (e.duration > gc.maxMs) gc.maxMs = e.duration;
   }
 }).observe({ entryTypes: ['gc'] });
 
@@ -130,6 +131,7 @@ async function command(line: string): Promise<void> {
       peakRss = process.memoryUsage.rss();
       gc.count = 0;
       gc.ms = 0;
+      gc.maxMs = 0;
       return reply({ id, ok: true });
     case 'gc': {
       const g = (globalThis as { gc?: () => void }).gc;

@@ -180,6 +180,18 @@ export const otlpIngest: Benchmark = {
           note: 'child utime+stime / spans, saturated phases',
         },
         { name: 'child cpu busy', value: (cpu / secs) * 100, unit: '%', note: 'of one core, while ingesting' },
+        {
+          name: 'gc pause per 100k spans',
+          value: (results.reduce((a, r) => a + r.stats.gc.ms, 0) / total) * 1e5,
+          unit: 'ms',
+          note: 'saturated phases',
+        },
+        {
+          name: 'gc pause max',
+          value: Math.max(...results.map((r) => r.stats.gc.maxMs ?? 0), paced.gc.maxMs ?? 0),
+          unit: 'ms',
+          note: 'longest single pause, saturated and paced',
+        },
         { name: 'rss before', value: before.rss / MiB, unit: 'MiB', note: 'after warm-up, after GC' },
         { name: 'rss peak', value: peak / MiB, unit: 'MiB' },
         { name: 'rss after', value: after.rss / MiB, unit: 'MiB', note: 'after GC' },
