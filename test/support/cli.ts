@@ -1,5 +1,6 @@
 // Runs the real `nanoseg` binary (compiled JS) for integration and end-to-end tests.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { chmodSync, existsSync, mkdtempSync, rmSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,19 @@ export function json<T>(args: readonly string[], env: NodeJS.ProcessEnv = {}): T
   const r = nanoseg([...args, '-o', 'json'], env);
   if (r.code !== 0) throw new Error(`nanoseg ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
+}
+
+/** Does the control plane's API answer GET /v1/status with 200 on this socket? */
+function apiAnswers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, path: '/v1/status', method: 'GET', timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
 }
 
 export async function waitFor<T>(
@@ -120,13 +134,15 @@ export class ServerProcess {
     );
     closeSync(out);
     const p = this.proc;
+    // the API answering on its socket, asked directly every 50 ms (a `nanoseg status` per poll cost a node start)
     await waitFor(
       'the control plane API',
-      () => {
+      async () => {
         if (p.exitCode !== null) throw new Error(`nanoseg serve exited with ${p.exitCode}; see ${this.log}`);
-        return existsSync(this.apiSocket) && nanoseg(['status'], this.env, undefined, this.command).code === 0;
+        return existsSync(this.apiSocket) && (await apiAnswers(this.apiSocket));
       },
       20_000,
+      50,
     );
   }
 
