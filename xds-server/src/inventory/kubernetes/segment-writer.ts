@@ -3,7 +3,8 @@
 // status (segment-status.ts, pure) through the status subresource. Writes are bounded three ways: only a status
 // that differs from the object's, per object at most once per `minIntervalMs` (drift of confidence and reason only
 // every `driftIntervalMs`), and a token bucket over all objects; a failed create (no such namespace) is retried
-// after a minute. A missing CRD or a failing apiserver is logged once per kind and retried on the next round;
+// after a minute. Each round first hands every object to `spec` (the spec controller, controllers/segment-spec.ts),
+// whose outcome becomes the `SpecApplied` condition and observedGeneration. A missing CRD or a failing apiserver is logged once per kind and retried on the next round;
 // nothing here throws at the caller.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Alert, ServiceName } from '../../model/index.js';
@@ -19,13 +20,14 @@ import {
   type LastAlert,
   type NanoSegmentStatus,
   type SegmentFacts,
+  type SpecOutcome,
   type WriteLimits,
 } from './segment-status.js';
 
-interface NanoSegmentObject {
+export interface NanoSegmentObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; generation?: number; resourceVersion?: string };
+  metadata?: { name?: string; namespace?: string; uid?: string; generation?: number; resourceVersion?: string };
   spec?: Record<string, unknown>;
   status?: Partial<NanoSegmentStatus>;
 }
@@ -34,7 +36,9 @@ export interface SegmentWriterOptions {
   readonly kubeConfig: KubeConfig;
   readonly logger: Logger;
   /** what the control plane knows of each service now (convergence, mode, edges) */
-  readonly facts: () => readonly Omit<SegmentFacts, 'lastDenied' | 'lastWouldDeny'>[];
+  readonly facts: () => readonly Omit<SegmentFacts, 'lastDenied' | 'lastWouldDeny' | 'spec'>[];
+  /** applies an object's spec (once per generation) and says what became of it */
+  readonly spec?: (obj: NanoSegmentObject) => SpecOutcome;
   readonly intervalMs?: number;
   readonly limits?: WriteLimits;
   /** the token bucket over all writes (creates and status updates) */
@@ -133,6 +137,9 @@ export class NanoSegmentStatusWriter {
       return;
     }
     const existing = new Map(items.map((o) => [`${o.metadata?.namespace}/${o.metadata?.name}`, o]));
+    const specs = new Map<ServiceName, SpecOutcome>();
+    const spec = this.opts.spec;
+    if (spec) for (const [service, o] of existing) specs.set(service, spec(o));
     for (const f of this.opts.facts()) {
       const ref = segmentRef(f.service);
       if (!OBJECT_NAME_RE.test(ref.name) || !OBJECT_NAME_RE.test(ref.namespace)) continue;
@@ -148,9 +155,11 @@ export class NanoSegmentStatusWriter {
           continue;
         }
         this.createFailedAt.delete(f.service);
+        if (spec) specs.set(f.service, spec(obj));
       }
       const now = this.now();
-      const facts: SegmentFacts = { ...f, ...this.alerts.get(f.service) };
+      const outcome = specs.get(f.service);
+      const facts: SegmentFacts = { ...f, ...this.alerts.get(f.service), ...(outcome && { spec: outcome }) };
       const next = nanoSegmentStatus(facts, obj.metadata?.generation ?? 0, obj.status, now);
       if (!writeDue(obj.status, next, this.lastWrite.get(f.service), now, this.limits)) {
         this.counts.skipped++;
