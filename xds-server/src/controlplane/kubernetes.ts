@@ -119,6 +119,7 @@ export class KubernetesIntegration {
     });
     this.server = server;
     this.webhookPort = await server.start(w.port, w.host);
+    this.segments?.start(); // held until the validating webhook serves (the creates go through it)
     this.log.info(
       {
         address: `${w.host}:${this.webhookPort}`,
@@ -132,7 +133,8 @@ export class KubernetesIntegration {
 
   /**
    * Starts the NanoSegment status controller over what `facts` returns, and the spec controller over `spec` (the
-   * policy controller and the store); the returned function takes each alert (the last denials). Idempotent.
+   * policy controller and the store); the returned function takes each alert (the last denials). Call it before
+   * startWebhook, whose admissions it hears. Idempotent.
    */
   startSegments(
     facts: () => readonly Omit<SegmentFacts, 'lastDenied' | 'lastWouldDeny' | 'spec'>[],
@@ -145,7 +147,8 @@ export class KubernetesIntegration {
       facts,
       spec: (o) => specs.reconcile(o),
     });
-    this.segments.start();
+    // with a webhook, its creates go through the validating webhook: they start once it serves (startWebhook)
+    if (!this.opts.webhook || this.server) this.segments.start();
     const writer = this.segments;
     return (a) => writer.report(a);
   }
