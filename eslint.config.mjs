@@ -19,9 +19,9 @@ export const PURE_CORE = [
   'xds-server/src/generate/**/*.ts',
   'xds-server/src/sidecar/**/*.ts',
   'xds-server/src/inventory/{merge,identity,schema,validate,file}.ts',
-  'xds-server/src/inventory/kubernetes/{types,owner,mapping,errors,modes,segment-status}.ts',
+  'xds-server/src/inventory/kubernetes/{types,owner,mapping,errors,modes,segment-status,segment-spec}.ts',
   'xds-server/src/export/**/*.ts',
-  'injector/{inject,annotations,config,admission}.ts',
+  'injector/{inject,annotations,config,admission,segment-admission}.ts',
   'xds-server/src/xds/{types,snapshot,decide,fail-static,wire}.ts',
   'xds-server/src/alerts/verdict.ts',
 ];

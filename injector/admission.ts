@@ -13,7 +13,11 @@ export interface AdmissionRequest {
   readonly operation?: string;
   readonly namespace?: string;
   readonly object?: unknown;
+  /** UPDATE and DELETE: the object as it was */
+  readonly oldObject?: unknown;
   readonly dryRun?: boolean;
+  /** who asks (the audit actor of an accepted change) */
+  readonly userInfo?: { readonly username?: string; readonly groups?: readonly string[] };
 }
 
 export interface AdmissionResponse {

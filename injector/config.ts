@@ -28,6 +28,8 @@ export const INIT_CONTAINER = 'nanoseg-init';
 
 /** The MutatingWebhookConfiguration whose caBundle the control plane keeps current (manifests/base/webhook.yaml). */
 export const DEFAULT_WEBHOOK_CONFIGURATION = 'nanoseg-injector';
+/** The ValidatingWebhookConfiguration of NanoSegments (its caBundle kept current too). */
+export const DEFAULT_VALIDATING_CONFIGURATION = 'nanoseg-validator';
 /** The webhook Service's names: what the serving certificate is issued for. */
 export const DEFAULT_WEBHOOK_DNS_NAMES: readonly string[] = [
   'nanoseg-webhook.nanoseg-system.svc',

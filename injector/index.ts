@@ -8,6 +8,7 @@ export {
   PROXY_CONTAINER,
   INIT_CONTAINER,
   DEFAULT_WEBHOOK_CONFIGURATION,
+  DEFAULT_VALIDATING_CONFIGURATION,
   DEFAULT_WEBHOOK_DNS_NAMES,
 } from './config.js';
 export {
@@ -25,7 +26,9 @@ export {
 export type { CaptureExclusions } from './annotations.js';
 export { admit, parseReview, reviewOf, ADMISSION_API_VERSION } from './admission.js';
 export type { AdmissionRequest, AdmissionResponse, AdmissionReview, ParsedReview } from './admission.js';
-export { WebhookServer, INJECT_PATH } from './webhook.js';
+export { admitSegment } from './segment-admission.js';
+export type { AdmittedSpec, SegmentDecision } from './segment-admission.js';
+export { WebhookServer, INJECT_PATH, VALIDATE_PATH } from './webhook.js';
 export type { WebhookOptions, WebhookStats } from './webhook.js';
 export {
   createCa,

@@ -1,5 +1,5 @@
-// The caBundle publisher over the Kubernetes client: keeps every webhook of the MutatingWebhookConfiguration trusting
-// the control plane's CA. Level-triggered: it watches that one configuration and re-applies the bundle whenever the
+// The caBundle publisher over the Kubernetes client: keeps every webhook of a webhook configuration (the injector's
+// MutatingWebhookConfiguration, the NanoSegment ValidatingWebhookConfiguration) trusting the control plane's CA. Level-triggered: it watches that one configuration and re-applies the bundle whenever the
 // object differs from it (created after the control plane started, re-applied by `kubectl apply -k` without a
 // caBundle, edited by hand), using the pure patch of cabundle.ts (JSON patch, only the webhooks that need it).
 import {
@@ -18,13 +18,21 @@ import { DEFAULT_WEBHOOK_CONFIGURATION } from './config.js';
 
 export interface KubeCaBundlePublisherOptions {
   readonly kubeConfig: KubeConfig;
-  /** the MutatingWebhookConfiguration's name */
+  /** the configuration's name */
   readonly name?: string;
+  /** MutatingWebhookConfiguration (the default) or ValidatingWebhookConfiguration */
+  readonly kind?: 'mutating' | 'validating';
   readonly logger?: Logger;
+}
+
+/** One bundle, several configurations. */
+export function fanOut(publishers: readonly CaBundlePublisher[]): CaBundlePublisher {
+  return { publish: async (pem) => void (await Promise.all(publishers.map((p) => p.publish(pem)))) };
 }
 
 export class KubeCaBundlePublisher implements CaBundlePublisher {
   readonly name: string;
+  private readonly kind: 'mutating' | 'validating';
   private readonly api: AdmissionregistrationV1Api;
   private readonly watched: Watched<KubernetesObject>;
   private readonly log: Logger;
@@ -38,16 +46,18 @@ export class KubeCaBundlePublisher implements CaBundlePublisher {
 
   constructor(opts: KubeCaBundlePublisherOptions) {
     this.name = opts.name ?? DEFAULT_WEBHOOK_CONFIGURATION;
+    this.kind = opts.kind ?? 'mutating';
     this.log = opts.logger ?? SILENT;
     this.api = opts.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    const fieldSelector = `metadata.name=${this.name}`;
     this.watched = new Watched<KubernetesObject>({
       kubeConfig: opts.kubeConfig,
-      path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
-      fieldSelector: `metadata.name=${this.name}`,
+      path: `/apis/admissionregistration.k8s.io/v1/${this.kind}webhookconfigurations`,
+      fieldSelector,
       list: (() =>
-        this.api.listMutatingWebhookConfiguration({
-          fieldSelector: `metadata.name=${this.name}`,
-        })) as ListPromise<KubernetesObject>,
+        this.kind === 'mutating'
+          ? this.api.listMutatingWebhookConfiguration({ fieldSelector })
+          : this.api.listValidatingWebhookConfiguration({ fieldSelector })) as ListPromise<KubernetesObject>,
       onChange: () => this.reconcile(),
       onError: (err) =>
         this.log.warn({ err: describeKubeError(err), name: this.name }, 'watching the webhook configuration failed'),
@@ -109,13 +119,15 @@ export class KubeCaBundlePublisher implements CaBundlePublisher {
     if (bundle === undefined) return;
     let conf: WebhookConfigurationLike;
     try {
-      conf = (await this.api.readMutatingWebhookConfiguration({ name: this.name })) as WebhookConfigurationLike;
+      conf = (await (this.kind === 'mutating'
+        ? this.api.readMutatingWebhookConfiguration({ name: this.name })
+        : this.api.readValidatingWebhookConfiguration({ name: this.name }))) as WebhookConfigurationLike;
     } catch (err) {
       if ((err as { code?: unknown }).code === 404) {
         if (!this.missingLogged) {
           this.log.warn(
             { name: this.name },
-            'no MutatingWebhookConfiguration yet; its caBundle is set when it appears',
+            `no ${this.kind === 'mutating' ? 'Mutating' : 'Validating'}WebhookConfiguration yet; its caBundle is set when it appears`,
           );
           this.missingLogged = true;
         }
@@ -126,10 +138,10 @@ export class KubeCaBundlePublisher implements CaBundlePublisher {
     this.missingLogged = false;
     const ops = caBundlePatch(conf, bundle);
     if (ops.length === 0) return;
-    await this.api.patchMutatingWebhookConfiguration(
-      { name: this.name, body: ops },
-      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-    );
+    const patch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+    if (this.kind === 'mutating')
+      await this.api.patchMutatingWebhookConfiguration({ name: this.name, body: ops }, patch);
+    else await this.api.patchValidatingWebhookConfiguration({ name: this.name, body: ops }, patch);
     this.patches++;
     this.log.info({ name: this.name, webhooks: ops.length }, 'webhook caBundle set');
   }

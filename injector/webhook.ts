@@ -1,4 +1,5 @@
-// The injector's HTTPS server: POST /inject with an AdmissionReview v1, answered by admission.ts. Thin on purpose:
+// The control plane's admission webhooks over HTTPS: POST /inject (the sidecar injector, answered by admission.ts)
+// and POST /validate (NanoSegments, answered by the `validate` the control plane passes). Thin on purpose:
 // it reads the body (bounded), looks the namespace up, and never lets a bad request take it down — every failure
 // is an HTTP error or a refusal with a message, logged. Its certificate can be swapped while it runs (rotation).
 import { createServer, type Server } from 'node:https';
@@ -6,11 +7,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Namespace } from '../xds-server/src/inventory/kubernetes/types.js';
 import { SILENT, type Logger } from '../xds-server/src/util/logger.js';
-import { admit, parseReview, reviewOf, type AdmissionResponse } from './admission.js';
+import { admit, parseReview, reviewOf, type AdmissionRequest, type AdmissionResponse } from './admission.js';
 import { INJECT_ENABLED, INJECT_LABEL } from './annotations.js';
 import type { InjectorConfig } from './config.js';
 
 export const INJECT_PATH = '/inject';
+export const VALIDATE_PATH = '/validate';
 /** The apiserver sends one pod; 3 MiB is etcd's object limit and then some. */
 const MAX_BODY = 3 * 1024 * 1024;
 
@@ -22,6 +24,8 @@ export interface WebhookOptions {
    * trusted (only labelled namespaces are sent); the control plane passes its informer's view.
    */
   readonly namespaceOf?: (name: string) => Namespace | undefined | Promise<Namespace | undefined>;
+  /** the NanoSegment validating webhook (POST /validate); without it that path is not served */
+  readonly validate?: (req: AdmissionRequest) => AdmissionResponse;
   readonly logger?: Logger;
 }
 
@@ -92,9 +96,11 @@ export class WebhookServer {
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== INJECT_PATH) return this.plain(res, 404, `not found (POST ${INJECT_PATH})`);
-    if (req.method !== 'POST') return this.plain(res, 405, `method ${req.method} not allowed (POST ${INJECT_PATH})`);
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const validate = this.opts.validate;
+    const paths = validate ? [INJECT_PATH, VALIDATE_PATH] : [INJECT_PATH];
+    if (!paths.includes(path)) return this.plain(res, 404, `not found (POST ${paths.join(' or ')})`);
+    if (req.method !== 'POST') return this.plain(res, 405, `method ${req.method} not allowed (POST ${path})`);
     const body = await readBody(req, MAX_BODY);
     if (body === undefined) return this.plain(res, 413, `body larger than ${MAX_BODY} bytes`);
     let json: unknown;
@@ -111,6 +117,7 @@ export class WebhookServer {
     }
     this.counts.reviews++;
     const r = parsed.request;
+    if (path === VALIDATE_PATH && validate) return this.answer(res, validate(r), r, 'NanoSegment refused');
     const nsName = r.namespace ?? '';
     const namespace: Namespace | undefined = this.opts.namespaceOf
       ? await this.opts.namespaceOf(nsName)
@@ -124,9 +131,13 @@ export class WebhookServer {
           status: { code: 503, message: `nanoseg: namespace ${nsName} is not known yet; retry` },
         };
     if (response.patch) this.counts.injected++;
+    this.answer(res, response, r, 'pod refused');
+  }
+
+  private answer(res: ServerResponse, response: AdmissionResponse, r: AdmissionRequest, refused: string): void {
     if (!response.allowed) {
       this.counts.refused++;
-      this.log.info({ uid: r.uid, namespace: nsName, message: response.status?.message }, 'pod refused');
+      this.log.info({ uid: r.uid, namespace: r.namespace, message: response.status?.message }, refused);
     }
     const text = JSON.stringify(reviewOf(response));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });

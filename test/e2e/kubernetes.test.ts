@@ -4,7 +4,9 @@
 // `nanoseg services` shows the Deployments — never a ReplicaSet or a pod —, a call to a ClusterIP is learned as a
 // call to the service behind it, the mode annotation on a Deployment wins over the CLI, deleted pods leave the
 // inventory, and a terminating pod never keeps an address a new pod got. Unlabelled namespaces are never touched.
-// Each service gets a NanoSegment whose status (written by the control plane) mirrors `nanoseg services`.
+// Each service gets a NanoSegment whose status (written by the control plane) mirrors `nanoseg services`, and whose
+// spec, applied with kubectl, changes the service as the CLI would (kubernetes-segments.ts); exported
+// NetworkPolicies pass the apiserver's validation.
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -29,6 +31,7 @@ import {
   web,
   webhookConfiguration,
 } from './kubernetes-support.js';
+import { exportSteps, segmentSpecSteps, validatingWebhookConfiguration } from './kubernetes-segments.js';
 
 test(
   'Deployments in a labelled namespace are injected, configured, learned per Deployment and pinned by annotation',
@@ -63,6 +66,7 @@ test(
     const k = (args: string[], input?: string) => cluster.k(args, input);
 
     k(['apply', '-f', '-'], webhookConfiguration);
+    k(['apply', '-f', '-'], validatingWebhookConfiguration);
     k(['apply', '-f', join(projectRoot(), 'manifests', 'base', 'crd-nanosegment.yaml')]);
     await waitFor(
       'the NanoSegment CRD to be served',
@@ -80,6 +84,18 @@ test(
           'get',
           'mutatingwebhookconfiguration',
           'nanoseg-injector',
+          '-o',
+          'jsonpath={.webhooks[0].clientConfig.caBundle}',
+        ]).length > 100,
+      20_000,
+    );
+    await waitFor(
+      'the caBundle on the ValidatingWebhookConfiguration',
+      () =>
+        k([
+          'get',
+          'validatingwebhookconfiguration',
+          'nanoseg-validator',
           '-o',
           'jsonpath={.webhooks[0].clientConfig.caBundle}',
         ]).length > 100,
@@ -273,6 +289,10 @@ test(
     const bound = 2 * Math.ceil((Date.now() - servedAt) / 2000);
     console.log(`NanoSegment status writes: ${writes} in ${Date.now() - servedAt} ms (rate limit: ${bound})`);
     assert.ok(writes >= 2 && writes <= bound / 2, `${writes} status writes (limit ${bound})`);
+
+    // NanoSegment spec: kubectl apply round trip, refusals naming the field and the annotation; then the exports
+    await segmentSpecSteps(cluster, server.env);
+    exportSteps(cluster, server.env, ['shop/web', 'shop/api']);
 
     // deleted: the workloads leave the inventory (the services stay known by what they learned)
     k(['-n', 'shop', 'delete', 'deployment', 'web', 'api', '--wait=false']);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
-import { createCa, issueServing, WebhookServer, type KeyPair } from '../../injector/index.js';
+import { admitSegment, createCa, issueServing, WebhookServer, type KeyPair } from '../../injector/index.js';
 import { CONFIG, deploymentPod } from '../unit/injector/fixtures.js';
 
 const NAMES = ['localhost'];
@@ -128,4 +128,44 @@ test('webhook: a rotated certificate is served to new connections without a rest
     assert.equal((await post(port, ca2.certPem, review(deploymentPod()))).status, 200);
     await assert.rejects(post(port, ca.certPem, review(deploymentPod())), /certificate|verify/);
   });
+});
+
+test('webhook: /validate answers NanoSegment reviews with the control plane’s decision; without one it is not served', async () => {
+  const ca = await createCa('test-ca', Date.now());
+  const tls = await issueServing(ca, NAMES, Date.now());
+  const seen: string[] = [];
+  const server = new WebhookServer({
+    config: CONFIG,
+    tls,
+    validate: (req) => {
+      seen.push(`${req.userInfo?.username}:${req.operation}`);
+      return admitSegment(req, () => undefined).response;
+    },
+  });
+  const port = await server.start(0, '127.0.0.1');
+  try {
+    const body = (spec: unknown) =>
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'v-1',
+          kind: { group: 'nanoseg.io', version: 'v1alpha1', kind: 'NanoSegment' },
+          operation: 'CREATE',
+          namespace: 'shop',
+          userInfo: { username: 'alice' },
+          object: { metadata: { name: 'web', namespace: 'shop' }, spec },
+        },
+      });
+    const ok = JSON.parse((await post(port, ca.certPem, body({ mode: 'enforce' }), '/validate')).body);
+    assert.deepEqual(ok.response, { uid: 'v-1', allowed: true });
+    const bad = JSON.parse((await post(port, ca.certPem, body({ egress: [{}] }), '/validate')).body);
+    assert.equal(bad.response.allowed, false);
+    assert.match(bad.response.status.message, /spec\.egress\[0\]: missing field peer/);
+    assert.deepEqual(seen, ['alice:CREATE', 'alice:CREATE']);
+    assert.equal(server.stats.refused, 1);
+  } finally {
+    await server.stop();
+  }
+  await withServer(async (p, c) => assert.equal((await post(p, c.certPem, '{}', '/validate')).status, 404));
 });

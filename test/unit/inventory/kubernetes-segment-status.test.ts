@@ -38,6 +38,7 @@ test('the status mirrors the service: state, rounded confidence, reason, edges, 
   const s = nanoSegmentStatus(learning, 3, undefined, T0);
   assert.deepEqual(s, {
     state: 'learning',
+    mode: 'learn',
     confidence: 0.667,
     reason: learning.reason,
     edges: 1,
@@ -125,6 +126,44 @@ test('writes: never when equal; changes at once but at most every 2 s; drift onl
   assert.equal(writeDue(cur, drift, T0, T0 + 10_000), false, 'confidence and reason alone wait');
   assert.equal(writeDue(cur, drift, T0, T0 + 30_000), true, 'until 30 s passed');
   assert.equal(writeDue(cur, drift, undefined, T0 + 10_000), true, 'or nothing was written by this process');
+});
+
+test('the spec outcome: a SpecApplied condition, and observedGeneration only once the generation was acted on', () => {
+  const applied = nanoSegmentStatus(
+    { ...learning, mode: 'enforce', spec: { generation: 4, state: 'applied', message: 'generation 4: mode applied' } },
+    4,
+    undefined,
+    T0,
+  );
+  assert.equal(applied.mode, 'enforce');
+  assert.equal(applied.observedGeneration, 4);
+  assert.deepEqual(applied.conditions[2], {
+    type: 'SpecApplied',
+    status: 'True',
+    observedGeneration: 4,
+    lastTransitionTime: '2026-12-01T10:00:00.000Z',
+    reason: 'Applied',
+    message: 'generation 4: mode applied',
+  });
+  const refused = nanoSegmentStatus(
+    { ...learning, spec: { generation: 5, state: 'refused', message: 'refused: shop/web is monitor by annotation' } },
+    5,
+    applied,
+    T0 + 5000,
+  );
+  assert.deepEqual(
+    [refused.conditions[2]?.status, refused.conditions[2]?.reason, refused.observedGeneration],
+    ['False', 'Refused', 5],
+  );
+  assert.equal(writeDue(applied, refused, T0, T0 + 5000), true, 'a refusal is written at once');
+  const pending = nanoSegmentStatus(
+    { ...learning, spec: { generation: 6, state: 'pending', message: 'waiting' } },
+    6,
+    refused,
+    T0 + 9000,
+  );
+  assert.equal(pending.observedGeneration, 5, 'a pending generation is not observed yet');
+  assert.equal(pending.conditions[2]?.reason, 'Pending');
 });
 
 test('a NanoSegment is named and namespaced as its service', () => {

@@ -9,7 +9,13 @@ import { Ajv } from 'ajv';
 import { projectRoot } from '../../../xds-server/src/util/envoy.js';
 import { crdYaml, CRD_FILE } from '../../../xds-server/src/inventory/kubernetes/crd-yaml.js';
 import { NANOSEGMENT_SPEC_SCHEMA } from '../../../xds-server/src/inventory/kubernetes/crd.js';
-import { INJECT_ENABLED, INJECT_LABEL, INJECT_PATH } from '../../../injector/index.js';
+import {
+  DEFAULT_VALIDATING_CONFIGURATION,
+  INJECT_ENABLED,
+  INJECT_LABEL,
+  INJECT_PATH,
+  VALIDATE_PATH,
+} from '../../../injector/index.js';
 import { dig } from '../../support/dig.js';
 
 const BASE = join(projectRoot(), 'manifests', 'base');
@@ -42,6 +48,7 @@ test('manifests: every object has apiVersion, kind and a name; namespaced ones l
     'ClusterRole',
     'ClusterRoleBinding',
     'MutatingWebhookConfiguration',
+    'ValidatingWebhookConfiguration',
   ]);
   for (const o of objs) {
     assert.ok(typeof o.apiVersion === 'string' && typeof o.kind === 'string' && dig(o, 'metadata', 'name'));
@@ -96,6 +103,32 @@ test('manifests: webhook → Service → Deployment port; RBAC → ServiceAccoun
     (r.resources as string[]).includes('mutatingwebhookconfigurations'),
   );
   assert.deepEqual(mwcRule?.resourceNames, ['nanoseg-injector']);
+});
+
+test('manifests: the NanoSegment validating webhook reaches the same Service on /validate; RBAC patches only it', () => {
+  const objs = load();
+  const vwc = find(objs, 'ValidatingWebhookConfiguration', DEFAULT_VALIDATING_CONFIGURATION);
+  const hook = dig(vwc, 'webhooks', 0) as Obj;
+  assert.equal(hook.sideEffects, 'None');
+  assert.equal(hook.failurePolicy, 'Fail');
+  assert.ok((hook.timeoutSeconds as number) <= 10);
+  assert.deepEqual(hook.admissionReviewVersions, ['v1']);
+  assert.deepEqual(dig(hook, 'rules', 0), {
+    apiGroups: ['nanoseg.io'],
+    apiVersions: ['v1alpha1'],
+    operations: ['CREATE', 'UPDATE'],
+    resources: ['nanosegments'],
+    scope: 'Namespaced',
+  });
+  const svcRef = dig(hook, 'clientConfig', 'service') as Obj;
+  assert.equal(svcRef.path, VALIDATE_PATH);
+  const injector = dig(find(objs, 'MutatingWebhookConfiguration', 'nanoseg-injector'), 'webhooks', 0, 'clientConfig');
+  assert.deepEqual({ ...svcRef, path: INJECT_PATH }, dig(injector, 'service'), 'the same server as the injector');
+  const role = find(objs, 'ClusterRole', 'nanoseg-control-plane');
+  const rule = (dig(role, 'rules') as Obj[]).find((r) =>
+    (r.resources as string[]).includes('validatingwebhookconfigurations'),
+  );
+  assert.deepEqual(rule?.resourceNames, [DEFAULT_VALIDATING_CONFIGURATION]);
 });
 
 test('manifests: the CRD spec schema compiles and validates a NanoSegment spec', () => {

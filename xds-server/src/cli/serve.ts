@@ -7,7 +7,11 @@ import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../controlplane/con
 import { resolve } from 'node:path';
 import { parseWebhookUrl } from '../alerts/index.js';
 import { FileInventorySource } from '../inventory/index.js';
-import { DEFAULT_WEBHOOK_CONFIGURATION, DEFAULT_WEBHOOK_DNS_NAMES } from '../../../injector/config.js';
+import {
+  DEFAULT_VALIDATING_CONFIGURATION,
+  DEFAULT_WEBHOOK_CONFIGURATION,
+  DEFAULT_WEBHOOK_DNS_NAMES,
+} from '../../../injector/config.js';
 
 function durationFlag(flag: string) {
   return (v: string): number => {
@@ -195,6 +199,11 @@ export function registerServe(program: Command): void {
       DEFAULT_WEBHOOK_CONFIGURATION,
     )
     .option(
+      '--validating-webhook-configuration <name>',
+      'the NanoSegment ValidatingWebhookConfiguration whose caBundle is kept on the control plane CA',
+      DEFAULT_VALIDATING_CONFIGURATION,
+    )
+    .option(
       '--sidecar-xds-address <host:port>',
       "the control plane's ADS address as injected sidecars reach it",
       hostPortFlag('--sidecar-xds-address'),
@@ -231,6 +240,7 @@ export function registerServe(program: Command): void {
           webhookHost: string;
           webhookDnsNames: string[];
           webhookConfiguration: string;
+          validatingWebhookConfiguration: string;
           sidecarXdsAddress: { host: string; port: number };
           proxyImage: string;
           initImage: string;
@@ -277,6 +287,7 @@ export function registerServe(program: Command): void {
                   port: o.webhookPort,
                   dnsNames: o.webhookDnsNames,
                   configuration: o.webhookConfiguration,
+                  validatingConfiguration: o.validatingWebhookConfiguration,
                   injector: { proxyImage: o.proxyImage, initImage: o.initImage, xdsAddress: o.sidecarXdsAddress },
                 },
               }),

@@ -181,6 +181,9 @@ export class PolicyController {
     const s = this.requireService(p.service);
     if (!s.ok) return s;
     if (p.mode !== undefined && !MODES.includes(p.mode)) return fail('invalid', `mode: unknown mode "${p.mode}"`);
+    // a mode the annotation does not allow refuses the whole change: nothing is applied
+    const refused = p.mode !== undefined ? this.pinConflict([s.value], p.mode) : undefined;
+    if (refused) return refused;
     const service = s.value;
     const mode = this.modeOf(service);
     const before = this.policyInForce(service);

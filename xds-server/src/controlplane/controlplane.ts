@@ -16,6 +16,7 @@ import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
 import { NOOP_TRACER, type Tracer } from '../util/tracing.js';
 import { ADS_SERVICE } from '../xds/index.js';
 import { MeshCore } from './core.js';
+import { SEGMENT_SPECS_KEY } from '../controllers/segment-spec.js';
 import type { KubernetesIntegration, KubernetesOptions } from './kubernetes.js';
 import type { OtlpTracing } from '../serve/otel-export.js';
 
@@ -156,18 +157,27 @@ export class ControlPlane {
       const events = this.kubernetes.events;
       this.timers.push(core.alerts.subscribe((a) => events.report(a)));
       // each service's NanoSegment status mirrors `nanoseg services` and the last denials
-      const segmentAlert = this.kubernetes.startSegmentStatus(() =>
-        backend.services().map((v) => ({
-          service: v.name,
-          state: v.state,
-          mode: v.mode,
-          confidence: v.confidence,
-          edges: v.edges,
-          reason: v.reason,
-        })),
+      // and each one's spec is applied through the policy controller, as the CLI's commands are
+      const segmentAlert = this.kubernetes.startSegments(
+        () =>
+          backend.services().map((v) => ({
+            service: v.name,
+            state: v.state,
+            mode: v.mode,
+            confidence: v.confidence,
+            edges: v.edges,
+            reason: v.reason,
+          })),
+        {
+          policy: core.policy,
+          knownServices: () => core.serviceNames(),
+          load: () => store.getValue(SEGMENT_SPECS_KEY),
+          save: (json) => store.putValue(SEGMENT_SPECS_KEY, json),
+          now: () => sched.now(),
+        },
       );
       this.timers.push(core.alerts.subscribe(segmentAlert));
-      await this.kubernetes.startWebhook();
+      await this.kubernetes.startWebhook((s) => core.policy.pinOf(s));
     }
     if (o.metricsAddress) await core.metrics.listen(o.metricsAddress, () => this.started && !this.stopped);
     this.timers.push(core.startTimers(o.flushIntervalMs, o.tickMs));

@@ -1,7 +1,8 @@
 // The Kubernetes side of the composition root (`nanoseg serve --kubernetes`): the cluster as an inventory source,
 // alerts as Events, and the sidecar injector — its HTTPS webhook, the certificate rotation that issues its serving
-// certificate, and the publisher that keeps the MutatingWebhookConfiguration's caBundle on the control plane's CA;
-// and the NanoSegment status controller.
+// certificate, and the publishers that keep the caBundles of the MutatingWebhookConfiguration and of the NanoSegment
+// ValidatingWebhookConfiguration on the control plane's CA; the NanoSegment status controller, and the spec
+// controller it hands each object to (the validating webhook tells it who asked for each accepted spec).
 // Wiring only.
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
@@ -9,15 +10,18 @@ import {
   INJECT_ENABLED,
   INJECT_LABEL,
   WebhookServer,
+  admitSegment,
   type InjectorConfig,
 } from '../../../injector/index.js';
-import { KubeCaBundlePublisher } from '../../../injector/kube-cabundle.js';
+import { KubeCaBundlePublisher, fanOut } from '../../../injector/kube-cabundle.js';
+import { SegmentSpecController, type SegmentSpecOptions } from '../controllers/segment-spec.js';
+import type { ModePin } from '../controllers/policy.js';
 import { KubeEventSink } from '../alerts/kube-events.js';
 import { loadKubeConfig } from '../inventory/kubernetes/kubeconfig.js';
 import { KubernetesInventorySource } from '../inventory/kubernetes/source.js';
 import type { SegmentFacts } from '../inventory/kubernetes/segment-status.js';
 import { NanoSegmentStatusWriter } from '../inventory/kubernetes/segment-writer.js';
-import type { Alert } from '../model/index.js';
+import type { Alert, ServiceName } from '../model/index.js';
 import type { Logger } from '../util/logger.js';
 
 export interface KubernetesWebhookOptions {
@@ -27,6 +31,8 @@ export interface KubernetesWebhookOptions {
   readonly dnsNames: readonly string[];
   /** the MutatingWebhookConfiguration whose caBundle is kept current */
   readonly configuration: string;
+  /** the NanoSegment ValidatingWebhookConfiguration whose caBundle is kept current */
+  readonly validatingConfiguration: string;
   readonly injector: InjectorConfig;
 }
 
@@ -47,7 +53,8 @@ export class KubernetesIntegration {
   /** alerts as Events on the calling pod */
   readonly events: KubeEventSink;
   private rotator: CertRotator | undefined;
-  private publisher: KubeCaBundlePublisher | undefined;
+  private publishers: KubeCaBundlePublisher[] = [];
+  private specs: SegmentSpecController | undefined;
   private server: WebhookServer | undefined;
   private webhookPort: number | undefined;
   private segments: NanoSegmentStatusWriter | undefined;
@@ -71,21 +78,27 @@ export class KubernetesIntegration {
     return this.webhookPort;
   }
 
-  /** Starts the injector (the inventory source is started by the inventory controller). Idempotent. */
-  async startWebhook(): Promise<void> {
+  /**
+   * Starts the webhooks (the inventory source is started by the inventory controller): the injector, and the
+   * NanoSegment validation against the mode pins `pinOf` gives. Idempotent.
+   */
+  async startWebhook(pinOf: (service: ServiceName) => ModePin | undefined): Promise<void> {
     const w = this.opts.webhook;
     if (!w || this.server) return;
-    const publisher = new KubeCaBundlePublisher({
-      kubeConfig: this.kubeConfig,
-      name: w.configuration,
-      logger: this.log,
-    });
-    this.publisher = publisher;
+    this.publishers = [
+      new KubeCaBundlePublisher({ kubeConfig: this.kubeConfig, name: w.configuration, logger: this.log }),
+      new KubeCaBundlePublisher({
+        kubeConfig: this.kubeConfig,
+        name: w.validatingConfiguration,
+        kind: 'validating',
+        logger: this.log,
+      }),
+    ];
     const rotator = new CertRotator({
       dir: this.opts.stateDir,
       commonName: 'nanoseg-webhook-ca',
       dnsNames: w.dnsNames,
-      publisher,
+      publisher: fanOut(this.publishers),
       logger: this.log,
       onServing: (tls) => this.server?.setCertificate(tls),
     });
@@ -97,23 +110,45 @@ export class KubernetesIntegration {
       config: w.injector,
       tls: tls.serving,
       namespaceOf: (name) => this.inventory.namespace(name, labelled),
+      validate: (req) => {
+        const d = admitSegment(req, pinOf);
+        if (d.admitted) this.specs?.admit(d.admitted);
+        return d.response;
+      },
       logger: this.log,
     });
     this.server = server;
     this.webhookPort = await server.start(w.port, w.host);
+    this.segments?.start(); // held until the validating webhook serves (the creates go through it)
     this.log.info(
-      { address: `${w.host}:${this.webhookPort}`, configuration: w.configuration, dnsNames: w.dnsNames },
-      'sidecar injector webhook serving',
+      {
+        address: `${w.host}:${this.webhookPort}`,
+        configuration: w.configuration,
+        validatingConfiguration: w.validatingConfiguration,
+        dnsNames: w.dnsNames,
+      },
+      'sidecar injector and NanoSegment validation webhooks serving',
     );
   }
 
   /**
-   * Starts the NanoSegment status controller over what `facts` returns; the returned function takes each alert (the
-   * last denials). Idempotent.
+   * Starts the NanoSegment status controller over what `facts` returns, and the spec controller over `spec` (the
+   * policy controller and the store); the returned function takes each alert (the last denials). Call it before
+   * startWebhook, whose admissions it hears. Idempotent.
    */
-  startSegmentStatus(facts: () => readonly Omit<SegmentFacts, 'lastDenied' | 'lastWouldDeny'>[]): (a: Alert) => void {
-    this.segments ??= new NanoSegmentStatusWriter({ kubeConfig: this.kubeConfig, logger: this.log, facts });
-    this.segments.start();
+  startSegments(
+    facts: () => readonly Omit<SegmentFacts, 'lastDenied' | 'lastWouldDeny' | 'spec'>[],
+    spec: Omit<SegmentSpecOptions, 'logger'>,
+  ): (a: Alert) => void {
+    const specs = (this.specs ??= new SegmentSpecController({ ...spec, logger: this.log }));
+    this.segments ??= new NanoSegmentStatusWriter({
+      kubeConfig: this.kubeConfig,
+      logger: this.log,
+      facts,
+      spec: (o) => specs.reconcile(o),
+    });
+    // with a webhook, its creates go through the validating webhook: they start once it serves (startWebhook)
+    if (!this.opts.webhook || this.server) this.segments.start();
     const writer = this.segments;
     return (a) => writer.report(a);
   }
@@ -122,7 +157,7 @@ export class KubernetesIntegration {
     await this.segments?.stop();
     this.rotator?.stop();
     await this.server?.stop();
-    await this.publisher?.stop();
+    for (const p of this.publishers) await p.stop();
     await this.rotator?.whenIdle();
   }
 }

@@ -16,7 +16,18 @@
 //
 // Parsing is strict and returns values (never throws): every problem is reported at once, each with
 // `FILE:LINE:COL: PATH: what is wrong`. JSON is accepted too (YAML is a superset of it). Pure: text in, value out.
-import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
+import {
+  Document,
+  LineCounter,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  parseDocument,
+  type Node,
+  type YAMLMap,
+} from 'yaml';
 import {
   MODES,
   NO_PORT,
@@ -51,13 +62,29 @@ const SNI_RE = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 
 /** Parses and validates a policy file. Never throws. */
 export function parsePolicyFile(text: string, fileName: string): ValidationResult<ParsedPolicy> {
+  return guarded(fileName, () => new FileParser(text, fileName).parse());
+}
+
+/**
+ * Validates a policy given as a plain value (a Kubernetes object's field, already decoded) with the same rules as a
+ * file. There are no lines to point at: each error is `PREFIX.PATH: what is wrong` (e.g. `spec.egress[1].port: ...`),
+ * with `pathPrefix` ('spec') in front of every path. Never throws.
+ */
+export function parsePolicyValue(value: unknown, pathPrefix: string): ValidationResult<ParsedPolicy> {
+  return guarded(pathPrefix, () => {
+    const doc = new Document(value, { aliasDuplicateObjects: false });
+    return new FileParser('', pathPrefix, pathPrefix).parseRoot(doc);
+  });
+}
+
+function guarded(what: string, parse: () => ValidationResult<ParsedPolicy>): ValidationResult<ParsedPolicy> {
   try {
-    return new FileParser(text, fileName).parse();
+    return parse();
   } catch (e) {
     // defensive: the parser is written not to throw, but a bug must still come back as a value
     return {
       valid: false,
-      errors: [{ path: '', message: `${fileName}: internal error while parsing: ${(e as Error).message}` }],
+      errors: [{ path: '', message: `${what}: internal error while parsing: ${(e as Error).message}` }],
     };
   }
 }
@@ -66,15 +93,21 @@ class FileParser {
   private readonly lc = new LineCounter();
   private readonly errors: ValidationError[] = [];
 
+  /** `pathPrefix`: a value, not a file (no line and column; every path starts with the prefix) */
   constructor(
     private readonly text: string,
     private readonly fileName: string,
+    private readonly pathPrefix?: string,
   ) {}
 
   parse(): ValidationResult<ParsedPolicy> {
     const doc = parseDocument(this.text, { lineCounter: this.lc, prettyErrors: false, uniqueKeys: true, strict: true });
     for (const e of doc.errors) this.errorAt(e.pos[0], '', e.message.split('\n')[0] ?? e.message);
     if (this.errors.length > 0) return { valid: false, errors: this.errors };
+    return this.parseRoot(doc);
+  }
+
+  parseRoot(doc: Document): ValidationResult<ParsedPolicy> {
     const root = doc.contents;
     if (!root) {
       this.errorAt(0, '', 'empty document (expected a Policy)');
@@ -129,6 +162,11 @@ class FileParser {
   }
 
   private errorAt(offset: number, path: string, msg: string): void {
+    if (this.pathPrefix !== undefined) {
+      const at = path ? `${this.pathPrefix}.${path}` : this.pathPrefix;
+      this.errors.push({ path: at, message: `${at}: ${msg}` });
+      return;
+    }
     const { line, col } = this.lc.linePos(Math.max(0, Math.min(offset, this.text.length)));
     this.errors.push({ path, message: `${this.fileName}:${line}:${col}: ${path ? `${path}: ` : ''}${msg}` });
   }

@@ -1,7 +1,7 @@
 // Public surface of policy/: policy files, diffs, freezing learned edges, identity resolution, compilation.
 export { POLICY_API_VERSION, POLICY_KIND, policyDocument, formatPolicyDocument } from './document.js';
 export type { PolicyDocument, DocumentRule, DocumentPath, DocumentEvidence, EvidenceLookup } from './document.js';
-export { parsePolicyFile } from './file.js';
+export { parsePolicyFile, parsePolicyValue } from './file.js';
 export type { ParsedPolicy } from './file.js';
 export { PATH_METHODS, checkPathRule, normalizePaths, comparePaths } from './paths.js';
 export { diffPolicy, isEmptyDiff, renderDiff } from './diff.js';

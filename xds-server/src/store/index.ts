@@ -243,6 +243,15 @@ export class Store {
     return this.db.prepare('SELECT source FROM inventory ORDER BY source').pluck().all() as string[];
   }
 
+  /** A small named value of a component (JSON text), e.g. which NanoSegment generations were applied. */
+  getValue(key: string): string | undefined {
+    return this.selectKv.get(key)?.value;
+  }
+
+  putValue(key: string, value: string): void {
+    this.upsertKv.run(key, value);
+  }
+
   getServiceRows(): ServiceRow[] {
     return this.selectServices
       .all()

@@ -3,7 +3,7 @@
 // apply`), status is what is (learning state, confidence, edges, last denials). Pure data: scripts/gen-crd.mjs
 // writes manifests/base/crd-nanosegment.yaml from it and a unit test fails when the committed file differs.
 // Same structural-schema subset as the inventory schema (a `type` everywhere, no $ref, no additionalProperties).
-import { MODES, SERVICE_NAME_RE } from '../../model/index.js';
+import { MODES, PROTOCOLS, SERVICE_NAME_RE } from '../../model/index.js';
 import type { StructuralSchema } from '../schema.js';
 
 export const NANOSEG_GROUP = 'nanoseg.io';
@@ -13,10 +13,14 @@ export const NANOSEGMENT_PLURAL = 'nanosegments';
 
 const port: StructuralSchema = { type: 'integer', minimum: 1, maximum: 65535 };
 
-/** A rule as `nanoseg policy apply` reads it: a peer (service or exact CIDR with optional SNI), protocol, port. */
+/**
+ * A rule as `nanoseg policy apply` reads it: a peer (service or exact CIDR with optional SNI), protocol, port (none for
+ * icmp), and for http/grpc optionally the allowed method + path templates. The control plane's validating webhook
+ * checks the rest with the policy parser (exactly one of service or cidr, ports per protocol, duplicates, paths).
+ */
 const rule: StructuralSchema = {
   type: 'object',
-  required: ['peer', 'protocol', 'port'],
+  required: ['peer', 'protocol'],
   properties: {
     peer: {
       type: 'object',
@@ -27,8 +31,18 @@ const rule: StructuralSchema = {
         sni: { type: 'string', minLength: 1, description: 'TLS SNI or HTTP authority (with cidr only).' },
       },
     },
-    protocol: { type: 'string', enum: ['tcp', 'http', 'grpc', 'udp'] },
+    protocol: { type: 'string', enum: [...PROTOCOLS] },
     port,
+    paths: {
+      type: 'array',
+      description: 'http/grpc only: the method + path templates allowed (L7), as in `nanoseg policy apply`.',
+      'x-kubernetes-list-type': 'atomic',
+      items: {
+        type: 'object',
+        required: ['method', 'path'],
+        properties: { method: { type: 'string', minLength: 1 }, path: { type: 'string', minLength: 1 } },
+      },
+    },
   },
 };
 
@@ -41,7 +55,10 @@ const rules = (description: string): StructuralSchema => ({
 
 export const NANOSEGMENT_SPEC_SCHEMA: StructuralSchema = {
   type: 'object',
-  description: 'What is wanted for the service. Without ingress/egress the learned policy is used.',
+  description:
+    'What is wanted for the service, applied once per generation as `nanoseg policy apply` / `nanoseg mode` would ' +
+    '(the kubectl user is the audit actor). mode and l7 alone change the mode; ingress and egress together are the ' +
+    'approved policy (a missing side is empty). Without them the policy in force stays.',
   properties: {
     mode: { type: 'string', enum: [...MODES], description: 'learn, monitor or enforce.' },
     l7: { type: 'boolean', description: 'Learn and enforce HTTP details (reserved; accepted and kept).' },
@@ -65,6 +82,7 @@ export const NANOSEGMENT_STATUS_SCHEMA: StructuralSchema = {
   type: 'object',
   properties: {
     state: { type: 'string', enum: ['learning', 'converged'] },
+    mode: { type: 'string', enum: [...MODES], description: 'The mode in force (the spec says what was asked).' },
     confidence: {
       type: 'number',
       minimum: 0,
@@ -121,7 +139,7 @@ export function nanoSegmentCrd(): Record<string, unknown> {
           // as `nanoseg services` reads: SERVICE STATE MODE CONFIDENCE EDGES REASON
           additionalPrinterColumns: [
             { name: 'State', type: 'string', jsonPath: '.status.state' },
-            { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+            { name: 'Mode', type: 'string', jsonPath: '.status.mode' },
             { name: 'Confidence', type: 'number', jsonPath: '.status.confidence' },
             { name: 'Edges', type: 'integer', jsonPath: '.status.edges' },
             { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },

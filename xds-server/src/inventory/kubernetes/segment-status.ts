@@ -24,8 +24,20 @@ export interface SegmentCondition {
   readonly message: string;
 }
 
+/** What became of a NanoSegment's spec (controllers/segment-spec.ts): the `SpecApplied` condition. */
+export interface SpecOutcome {
+  /** the object generation this is about */
+  readonly generation: number;
+  /** applied; none: nothing wanted; pending: the service is not known yet; refused (e.g. by a mode annotation) and
+   * invalid: nothing changed, `message` says why */
+  readonly state: 'applied' | 'none' | 'pending' | 'refused' | 'invalid';
+  readonly message: string;
+}
+
 export interface NanoSegmentStatus {
   readonly state: ConvergenceState;
+  /** the mode in force (what `nanoseg services` shows; the spec's mode is what was asked) */
+  readonly mode: Mode;
   readonly confidence: number;
   readonly reason: string;
   readonly edges: number;
@@ -45,6 +57,8 @@ export interface SegmentFacts {
   readonly reason: string;
   readonly lastDenied?: LastAlert;
   readonly lastWouldDeny?: LastAlert;
+  /** what became of the object's spec; undefined: not looked at (no condition, observedGeneration as it was) */
+  readonly spec?: SpecOutcome;
 }
 
 /** A NanoSegment is named and namespaced as its service. */
@@ -96,8 +110,19 @@ export function nanoSegmentStatus(
     };
   };
   const converged = f.state === 'converged';
+  const spec = f.spec;
+  // the generation whose spec was acted on (a pending one is not yet)
+  const observed = !spec ? generation : spec.state !== 'pending' ? spec.generation : (prev?.observedGeneration ?? 0);
+  const specReason = {
+    applied: 'Applied',
+    none: 'NothingWanted',
+    pending: 'Pending',
+    refused: 'Refused',
+    invalid: 'Invalid',
+  };
   return {
     state: f.state,
+    mode: f.mode,
     confidence: Math.round(f.confidence * CONFIDENCE_STEP) / CONFIDENCE_STEP,
     reason: f.reason,
     edges: f.edges,
@@ -115,8 +140,18 @@ export function nanoSegmentStatus(
         f.mode === 'enforce' ? 'Enforce' : f.mode === 'monitor' ? 'Monitor' : 'Learn',
         `mode ${f.mode}`,
       ),
+      ...(spec
+        ? [
+            condition(
+              'SpecApplied',
+              spec.state === 'applied' || spec.state === 'none',
+              specReason[spec.state],
+              spec.message,
+            ),
+          ]
+        : []),
     ],
-    observedGeneration: generation,
+    observedGeneration: observed,
   };
 }
 

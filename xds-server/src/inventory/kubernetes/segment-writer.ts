@@ -2,8 +2,10 @@
 // the missing one of each service the control plane knows (empty spec: nothing wanted yet), and writes each one's
 // status (segment-status.ts, pure) through the status subresource. Writes are bounded three ways: only a status
 // that differs from the object's, per object at most once per `minIntervalMs` (drift of confidence and reason only
-// every `driftIntervalMs`), and a token bucket over all objects; a failed create (no such namespace) is retried
-// after a minute. A missing CRD or a failing apiserver is logged once per kind and retried on the next round;
+// every `driftIntervalMs`), and a token bucket over all objects; a failed create (no such namespace, the validating
+// webhook not reachable yet) is retried with backoff from 2 s to a minute. Each round first hands every object to
+// `spec` (the spec controller, controllers/segment-spec.ts), whose outcome becomes the `SpecApplied` condition and
+// observedGeneration. A missing CRD or a failing apiserver is logged once per kind and retried on the next round;
 // nothing here throws at the caller.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Alert, ServiceName } from '../../model/index.js';
@@ -19,13 +21,14 @@ import {
   type LastAlert,
   type NanoSegmentStatus,
   type SegmentFacts,
+  type SpecOutcome,
   type WriteLimits,
 } from './segment-status.js';
 
-interface NanoSegmentObject {
+export interface NanoSegmentObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; generation?: number; resourceVersion?: string };
+  metadata?: { name?: string; namespace?: string; uid?: string; generation?: number; resourceVersion?: string };
   spec?: Record<string, unknown>;
   status?: Partial<NanoSegmentStatus>;
 }
@@ -34,7 +37,9 @@ export interface SegmentWriterOptions {
   readonly kubeConfig: KubeConfig;
   readonly logger: Logger;
   /** what the control plane knows of each service now (convergence, mode, edges) */
-  readonly facts: () => readonly Omit<SegmentFacts, 'lastDenied' | 'lastWouldDeny'>[];
+  readonly facts: () => readonly Omit<SegmentFacts, 'lastDenied' | 'lastWouldDeny' | 'spec'>[];
+  /** applies an object's spec (once per generation) and says what became of it */
+  readonly spec?: (obj: NanoSegmentObject) => SpecOutcome;
   readonly intervalMs?: number;
   readonly limits?: WriteLimits;
   /** the token bucket over all writes (creates and status updates) */
@@ -52,7 +57,8 @@ export interface SegmentWriterStats {
   readonly failed: number;
 }
 
-const CREATE_RETRY_MS = 60_000;
+/** a failed create is retried after 2 s, then twice as long each time, up to a minute */
+const CREATE_RETRY_MS = { first: 2_000, max: 60_000 };
 const OBJECT_NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export class NanoSegmentStatusWriter {
@@ -64,7 +70,7 @@ export class NanoSegmentStatusWriter {
   private readonly perSecond: number;
   private readonly lastWrite = new Map<ServiceName, number>();
   /** when creating a service's NanoSegment last failed (its namespace may not exist): retried after a minute */
-  private readonly createFailedAt = new Map<ServiceName, number>();
+  private readonly createFailedAt = new Map<ServiceName, { at: number; waitMs: number }>();
   private readonly alerts = new Map<ServiceName, { lastDenied?: LastAlert; lastWouldDeny?: LastAlert }>();
   private tokens: number;
   private tokensAt: number;
@@ -133,24 +139,30 @@ export class NanoSegmentStatusWriter {
       return;
     }
     const existing = new Map(items.map((o) => [`${o.metadata?.namespace}/${o.metadata?.name}`, o]));
+    const specs = new Map<ServiceName, SpecOutcome>();
+    const spec = this.opts.spec;
+    if (spec) for (const [service, o] of existing) specs.set(service, spec(o));
     for (const f of this.opts.facts()) {
       const ref = segmentRef(f.service);
       if (!OBJECT_NAME_RE.test(ref.name) || !OBJECT_NAME_RE.test(ref.namespace)) continue;
       let obj = existing.get(f.service);
       if (!obj) {
-        const failedAt = this.createFailedAt.get(f.service);
-        if (failedAt !== undefined && this.now() - failedAt < CREATE_RETRY_MS) continue;
+        const failed = this.createFailedAt.get(f.service);
+        if (failed !== undefined && this.now() - failed.at < failed.waitMs) continue;
         if (!this.take()) continue;
         obj = await this.create(ref);
         if (!obj) {
-          this.createFailedAt.set(f.service, this.now());
+          const waitMs = failed ? Math.min(CREATE_RETRY_MS.max, failed.waitMs * 2) : CREATE_RETRY_MS.first;
+          this.createFailedAt.set(f.service, { at: this.now(), waitMs });
           if (this.createFailedAt.size > 10_000) this.createFailedAt.delete(this.createFailedAt.keys().next().value!);
           continue;
         }
         this.createFailedAt.delete(f.service);
+        if (spec) specs.set(f.service, spec(obj));
       }
       const now = this.now();
-      const facts: SegmentFacts = { ...f, ...this.alerts.get(f.service) };
+      const outcome = specs.get(f.service);
+      const facts: SegmentFacts = { ...f, ...this.alerts.get(f.service), ...(outcome && { spec: outcome }) };
       const next = nanoSegmentStatus(facts, obj.metadata?.generation ?? 0, obj.status, now);
       if (!writeDue(obj.status, next, this.lastWrite.get(f.service), now, this.limits)) {
         this.counts.skipped++;
