@@ -52,9 +52,9 @@ if [ "$#" = 0 ]; then
   phase "end-to-end tests in the lab, then the golden-file check"
   node scripts/run-tests.mjs --skip unit,integration || status=$?
   if [ -n "$bench_pid" ] && [ "$(id -u)" = 0 ]; then
-    phase "cluster benchmark smoke run (npm run bench -- --quick k8s-webhook k8s-churn, log in bench-results/smoke-cluster.log)"
+    phase "cluster benchmark smoke run (npm run bench -- --quick k8s-webhook k8s-churn k8s-pod-policy, log in bench-results/smoke-cluster.log)"
     k8s_bench=0
-    npm run -s bench -- --quick k8s-webhook k8s-churn >bench-results/smoke-cluster.log 2>&1 || k8s_bench=$?
+    npm run -s bench -- --quick k8s-webhook k8s-churn k8s-pod-policy >bench-results/smoke-cluster.log 2>&1 || k8s_bench=$?
     tail -n 25 bench-results/smoke-cluster.log
     [ "$k8s_bench" = 0 ] || { echo "cluster benchmark smoke run FAILED (exit $k8s_bench): see bench-results/smoke-cluster.log"; bench=1; }
   fi

@@ -33,6 +33,7 @@ import { kernelFlows } from './kernel-flows.js';
 import { closeSharedLab } from './lab.js';
 import { k8sWebhook } from './k8s-webhook.js';
 import { k8sChurn } from './k8s-churn.js';
+import { k8sPodPolicy } from './k8s-pod-policy.js';
 import { closeSharedCluster } from './k8s-cluster.js';
 
 const BENCHMARKS: readonly Benchmark[] = [
@@ -54,6 +55,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   // on the real test cluster (one for the run, started by the first of them): left out by --no-cluster
   k8sWebhook,
   k8sChurn,
+  k8sPodPolicy,
 ];
 
 interface Result {
