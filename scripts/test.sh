@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (unit, integration with a real Envoy, end to end in the lab), after lint and the format
 # check and one quick run of every benchmark so they keep working (their targets are judged by full
-# `npm run bench` runs, not here).
+# `npm run bench` runs, not here): the benchmarks on the test cluster (k8s-*) after the cluster e2e, once its binaries
+# are built, the others next to the unit and integration tests.
 # Installs what it needs. NANOSEG_SKIP_BENCH=1 skips the benchmark smoke run; arguments (file filters for
 # scripts/run-tests.mjs) run just those tests, without the benchmarks.
 set -euo pipefail
@@ -30,8 +31,8 @@ bench=0
 bench_pid=
 mkdir -p bench-results
 if [ "$#" = 0 ] && [ "${NANOSEG_SKIP_BENCH:-0}" != 1 ]; then
-  phase "benchmark smoke run (npm run bench -- --quick, log in bench-results/smoke.log), next to unit + integration"
-  npm run -s bench -- --quick >bench-results/smoke.log 2>&1 &
+  phase "benchmark smoke run (npm run bench -- --quick --no-cluster, log in bench-results/smoke.log), next to unit + integration"
+  npm run -s bench -- --quick --no-cluster >bench-results/smoke.log 2>&1 &
   bench_pid=$!
 fi
 phase "lint and format check (npm run lint: eslint with the import boundaries, prettier --check)"
@@ -50,6 +51,13 @@ if [ "$#" = 0 ]; then
   fi
   phase "end-to-end tests in the lab, then the golden-file check"
   node scripts/run-tests.mjs --skip unit,integration || status=$?
+  if [ -n "$bench_pid" ] && [ "$(id -u)" = 0 ]; then
+    phase "cluster benchmark smoke run (npm run bench -- --quick k8s-webhook k8s-churn k8s-pod-policy, log in bench-results/smoke-cluster.log)"
+    k8s_bench=0
+    npm run -s bench -- --quick k8s-webhook k8s-churn k8s-pod-policy >bench-results/smoke-cluster.log 2>&1 || k8s_bench=$?
+    tail -n 25 bench-results/smoke-cluster.log
+    [ "$k8s_bench" = 0 ] || { echo "cluster benchmark smoke run FAILED (exit $k8s_bench): see bench-results/smoke-cluster.log"; bench=1; }
+  fi
 else
   node scripts/run-tests.mjs "$@" || status=$?
 fi

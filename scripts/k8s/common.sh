@@ -4,6 +4,9 @@
 K8S_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$K8S_SCRIPTS/../.." && pwd)
 CACHE=${NANOSEG_K8S_CACHE:-$ROOT/.cache/k8s}
+# the real path: /proc/mounts names the kubelet's mounts by it, so a cache reached through a symlink (a clone sharing
+# another's binaries) would otherwise leave them behind, unseen by down.sh's check
+[ ! -d "$CACHE" ] || CACHE=$(cd -P "$CACHE" && pwd)
 
 K8S_VERSION=v1.37.2
 ETCD_VERSION=v3.7.0

@@ -1,10 +1,11 @@
 // Benchmark harness: runs the named benchmarks (all by default), prints one table, writes the results as JSON to
 // bench-results/<timestamp>.json and bench-results/latest.json at the repository root.
 //
-//   node --import tsx test/bench/run.ts [--quick] [--strict] [--list] [--baseline DIR] [name...]
+//   npm run bench -- [--quick] [--strict] [--list] [--no-cluster] [--baseline DIR] [name...]
 //
 // --quick         short runs (CI runs this so the benchmarks keep working); figures are indicative, targets never fail
 // --strict        exit 1 when a target is missed (a full run on a quiet machine); without it only crashes fail
+// --no-cluster    leave out the benchmarks on the real test cluster (k8s-*), e.g. while its binaries still build
 // --baseline DIR  (or BENCH_BASELINE=DIR) A/B: the benchmarks that support it measure DIR's control plane (old) and
 //                 this tree's (new) alternately in this one run and report old, new and new/old (trees.ts); without
 //                 names, only those benchmarks run
@@ -30,6 +31,10 @@ import { kernelCost } from './kernel-cost.js';
 import { kernelPropagation } from './kernel-propagation.js';
 import { kernelFlows } from './kernel-flows.js';
 import { closeSharedLab } from './lab.js';
+import { k8sWebhook } from './k8s-webhook.js';
+import { k8sChurn } from './k8s-churn.js';
+import { k8sPodPolicy } from './k8s-pod-policy.js';
+import { closeSharedCluster } from './k8s-cluster.js';
 
 const BENCHMARKS: readonly Benchmark[] = [
   learnerObserve,
@@ -47,6 +52,10 @@ const BENCHMARKS: readonly Benchmark[] = [
   kernelCost,
   kernelPropagation,
   kernelFlows,
+  // on the real test cluster (one for the run, started by the first of them): left out by --no-cluster
+  k8sWebhook,
+  k8sChurn,
+  k8sPodPolicy,
 ];
 
 interface Result {
@@ -170,6 +179,7 @@ async function main(): Promise<number> {
   const args = baseline.rest;
   const quick = args.includes('--quick');
   const strict = args.includes('--strict');
+  const noCluster = args.includes('--no-cluster');
   const names = args.filter((a) => !a.startsWith('--'));
   if (args.includes('--list')) {
     for (const b of BENCHMARKS) console.log(`${b.name.padEnd(16)} ${b.description}`);
@@ -195,9 +205,9 @@ async function main(): Promise<number> {
     );
   }
   // with --baseline and no names: the benchmarks that can compare
-  const chosen = names.length
-    ? BENCHMARKS.filter((b) => names.includes(b.name))
-    : BENCHMARKS.filter((b) => !ab || b.ab);
+  const chosen = (
+    names.length ? BENCHMARKS.filter((b) => names.includes(b.name)) : BENCHMARKS.filter((b) => !ab || b.ab)
+  ).filter((b) => !noCluster || !b.cluster);
   const startedAt = new Date();
   const results: Result[] = [];
   for (const b of chosen) {
@@ -220,6 +230,12 @@ async function main(): Promise<number> {
     }
   }
   await closeSharedLab();
+  try {
+    closeSharedCluster();
+  } catch (e) {
+    // what down.sh says is left behind: a crash of the run, not a figure
+    results.push({ benchmark: 'test cluster', durationMs: 0, metrics: [], error: (e as Error).message });
+  }
   console.log(ab ? abTable(results, quick) : table(results, quick));
 
   const crashed = results.filter((r) => r.error).length;

@@ -66,6 +66,11 @@ export interface Benchmark {
   readonly description: string;
   /** Supports --baseline: given `ab`, it measures both trees and reports old, new and new/old. */
   readonly ab?: true;
+  /**
+   * Runs on the real test cluster (k8s-cluster.ts: its binaries must be built). `--no-cluster` leaves these out:
+   * scripts/test.sh's early smoke run goes while the binaries still build, and runs them after the cluster e2e.
+   */
+  readonly cluster?: true;
   run(opts: BenchOptions): Promise<Metric[]>;
 }
 
