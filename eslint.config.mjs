@@ -24,6 +24,7 @@ export const PURE_CORE = [
   'injector/{inject,annotations,config,admission,segment-admission}.ts',
   'xds-server/src/xds/{types,snapshot,decide,fail-static,wire}.ts',
   'xds-server/src/alerts/verdict.ts',
+  'xds-server/src/auth/{decide,cache}.ts',
 ];
 
 const IO_MODULES = [

@@ -4,6 +4,7 @@
 // the CA outlives several serving certificates, and a new CA is published next to the old one before anything it
 // signed is used (the bundle carries both while the old one is still valid).
 // @peculiar/x509 resolves its ASN.1 codecs through tsyringe, which needs the Reflect metadata polyfill loaded first.
+import { isIP } from 'node:net';
 import 'reflect-metadata';
 import { KeyObject, randomBytes, webcrypto } from 'node:crypto';
 import {
@@ -91,7 +92,10 @@ async function importKey(pem: string): Promise<CryptoKey> {
   return crypto.subtle.importKey('pkcs8', der, ALG, true, ['sign']);
 }
 
-/** A serving certificate for `dnsNames` (the webhook Service's names), signed by `ca`, never outliving it. */
+/**
+ * A serving certificate for `dnsNames` (the webhook's and the xDS Service's names; an IP address becomes an IP SAN:
+ * the test cluster reaches the control plane at the node's address), signed by `ca`, never outliving it.
+ */
 export async function issueServing(
   ca: KeyPair,
   dnsNames: readonly string[],
@@ -116,7 +120,7 @@ export async function issueServing(
         new KeyUsagesExtension(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment, true),
         new ExtendedKeyUsageExtension([ExtendedKeyUsage.serverAuth]),
         new SubjectAlternativeNameExtension(
-          dnsNames.map((value) => ({ type: 'dns' as const, value })),
+          dnsNames.map((value) => ({ type: isIP(value) ? ('ip' as const) : ('dns' as const), value })),
           false,
         ),
         await AuthorityKeyIdentifierExtension.create(caCert, false, crypto),
@@ -185,6 +189,8 @@ async function servedBy(serving: KeyPair, ca: KeyPair, dnsNames: readonly string
   const caCert = new X509Certificate(ca.certPem);
   if (!(await cert.verify({ publicKey: caCert, signatureOnly: true }, crypto))) return false;
   const san = cert.getExtension(SubjectAlternativeNameExtension);
-  const names = new Set((san?.names.items ?? []).filter((n) => n.type === 'dns').map((n) => n.value));
+  const names = new Set(
+    (san?.names.items ?? []).filter((n) => n.type === 'dns' || n.type === 'ip').map((n) => n.value),
+  );
   return dnsNames.every((n) => names.has(n)) && names.size === dnsNames.length;
 }

@@ -11,7 +11,18 @@ export interface InjectorConfig {
   readonly proxyResources?: Resources;
   readonly envoyLogLevel?: 'trace' | 'debug' | 'info' | 'warning' | 'error' | 'critical' | 'off';
   readonly envoyConcurrency?: number;
+  /**
+   * Kubernetes' authenticated xDS: the sidecar reaches `xdsAddress` over TLS (checked against `caBundle`, the control
+   * plane's CA, as PEM) and proves who it is with a projected service-account token for `audience`. Undefined: the
+   * plaintext channel (tests of the patch alone).
+   */
+  readonly xdsAuth?: { readonly caBundle: string; readonly audience: string; readonly tokenSeconds?: number };
 }
+
+/** The annotation that carries the control plane's CA into the pod (projected as a file through the downward API). */
+export const CA_BUNDLE_ANNOTATION = 'nanoseg.io/ca-bundle';
+/** The projected volume with the sidecar's token and the CA. */
+export const XDS_AUTH_VOLUME = 'nanoseg-xds-auth';
 
 export interface Resources {
   readonly requests?: Readonly<Record<string, string>>;
@@ -34,4 +45,9 @@ export const DEFAULT_VALIDATING_CONFIGURATION = 'nanoseg-validator';
 export const DEFAULT_WEBHOOK_DNS_NAMES: readonly string[] = [
   'nanoseg-webhook.nanoseg-system.svc',
   'nanoseg-webhook.nanoseg-system.svc.cluster.local',
+];
+/** The control plane Service's names: what the xDS TLS listener's certificate is issued for. */
+export const DEFAULT_XDS_TLS_NAMES: readonly string[] = [
+  'nanoseg-control-plane.nanoseg-system.svc',
+  'nanoseg-control-plane.nanoseg-system.svc.cluster.local',
 ];

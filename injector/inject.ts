@@ -7,6 +7,9 @@
 //   - the sidecar: Envoy as uid/gid 1337, bootstrapped (sidecar/bootstrap.ts) with the node id `<pod>.<namespace>`,
 //     the service `namespace/<owning workload>` and the control plane's ADS address — nothing else; a readiness
 //     probe on 15021 that turns ready only once Envoy's first listeners and clusters arrived;
+//   - with `config.xdsAuth` (Kubernetes): a projected volume with the pod's service-account token (audience
+//     `nanoseg`) and the control plane's CA (the annotation `nanoseg.io/ca-bundle` through the downward API), which
+//     the sidecar uses to reach the control plane over TLS and prove which pod it is;
 //   - annotations `nanoseg.io/status: injected` (so a second admission leaves the pod alone) and
 //     `nanoseg.io/service`, and the label `nanoseg.io/workload: <name>` (what exported policies select).
 // Pod name and address are not known at admission: the kubelet substitutes `$(POD_NAME)` and `$(POD_IP)` (the
@@ -20,6 +23,9 @@ import {
   OUTBOUND_CAPTURE_PORT,
   READINESS_PATH,
   READINESS_PORT,
+  XDS_AUTH_DIR,
+  XDS_CA_FILE,
+  XDS_TOKEN_FILE,
 } from '../xds-server/src/sidecar/index.js';
 import { WORKLOAD_LABEL } from '../xds-server/src/export/index.js';
 import { workloadOf } from '../xds-server/src/inventory/kubernetes/owner.js';
@@ -33,7 +39,14 @@ import {
   STATUS_ANNOTATION,
   STATUS_INJECTED,
 } from './annotations.js';
-import { DEFAULT_PROXY_RESOURCES, INIT_CONTAINER, PROXY_CONTAINER, type InjectorConfig } from './config.js';
+import {
+  CA_BUNDLE_ANNOTATION,
+  DEFAULT_PROXY_RESOURCES,
+  INIT_CONTAINER,
+  PROXY_CONTAINER,
+  XDS_AUTH_VOLUME,
+  type InjectorConfig,
+} from './config.js';
 
 export interface JsonPatchOp {
   readonly op: 'add';
@@ -99,7 +112,9 @@ export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig): 
     nodeId: `$(POD_NAME).${ns}`,
     xdsAddress: config.xdsAddress,
     readinessPort: READINESS_PORT,
+    ...(config.xdsAuth && { xdsTls: { caFile: XDS_CA_FILE, tokenFile: XDS_TOKEN_FILE } }),
   });
+  const auth = config.xdsAuth;
   const rules = captureRuleset({
     excludeInboundPorts: [READINESS_PORT, ...ex.inboundPorts],
     excludeOutboundPorts: ex.outboundPorts,
@@ -158,6 +173,7 @@ export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig): 
       capabilities: { drop: ['ALL'] },
     },
     resources: config.proxyResources ?? DEFAULT_PROXY_RESOURCES,
+    ...(auth && { volumeMounts: [{ name: XDS_AUTH_VOLUME, mountPath: XDS_AUTH_DIR, readOnly: true }] }),
   };
 
   const patch: JsonPatchOp[] = [];
@@ -171,9 +187,37 @@ export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig): 
       ? { op: 'add', path: '/spec/containers', value: [proxy] }
       : { op: 'add', path: '/spec/containers/-', value: proxy },
   );
+  if (auth) {
+    // the token (rotated by the kubelet) and the CA the sidecar checks the control plane with, as files
+    const volume = {
+      name: XDS_AUTH_VOLUME,
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: auth.audience,
+              expirationSeconds: auth.tokenSeconds ?? 3600,
+              path: 'token',
+            },
+          },
+          {
+            downwardAPI: {
+              items: [{ path: 'ca.pem', fieldRef: { fieldPath: `metadata.annotations['${CA_BUNDLE_ANNOTATION}']` } }],
+            },
+          },
+        ],
+      },
+    };
+    patch.push(
+      pod.spec?.volumes === undefined
+        ? { op: 'add', path: '/spec/volumes', value: [volume] }
+        : { op: 'add', path: '/spec/volumes/-', value: volume },
+    );
+  }
   const added: Record<string, string> = {
     [STATUS_ANNOTATION]: STATUS_INJECTED,
     [SERVICE_ANNOTATION]: workload.service,
+    ...(auth && { [CA_BUNDLE_ANNOTATION]: auth.caBundle }),
   };
   const defaultContainer = 'kubectl.kubernetes.io/default-container';
   const first = containers[0];

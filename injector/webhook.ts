@@ -41,8 +41,16 @@ export class WebhookServer {
   private readonly log: Logger;
   private counts = { reviews: 0, injected: 0, refused: 0, malformed: 0 };
 
+  private config: InjectorConfig;
+
   constructor(private readonly opts: WebhookOptions) {
     this.log = opts.logger ?? SILENT;
+    this.config = opts.config;
+  }
+
+  /** What later admissions inject (the CA bundle handed to sidecars changes when the CA is renewed). */
+  setConfig(config: InjectorConfig): void {
+    this.config = config;
   }
 
   get stats(): WebhookStats {
@@ -123,7 +131,7 @@ export class WebhookServer {
       ? await this.opts.namespaceOf(nsName)
       : { metadata: { name: nsName, labels: { [INJECT_LABEL]: INJECT_ENABLED } } };
     const response: AdmissionResponse = namespace
-      ? admit(r, namespace, this.opts.config)
+      ? admit(r, namespace, this.config)
       : // not known yet (a namespace created a moment ago): refuse rather than let a pod out unprotected
         {
           uid: r.uid,

@@ -47,6 +47,7 @@ export const ROOTS = [
   'envoy/config/rbac/v3/rbac.proto',
   'envoy/type/matcher/v3/http_inputs.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
+  'envoy/config/grpc_credential/v3/file_based_metadata.proto',
 ];
 
 // OTLP roots, from proto/otlp/

@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServerProcess, isRoot, tempDir, waitFor, BIN } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
-import { GHOST_NODE, WEBHOOK_PORT, XDS_PORT, webhookConfiguration } from '../e2e/kubernetes-support.js';
+import { GHOST_NODE, WEBHOOK_PORT, XDS_TLS_PORT, webhookConfiguration } from '../e2e/kubernetes-support.js';
+
+/** plaintext ADS on loopback, for the benchmarks' own watchers on the host (sidecars use the TLS listener) */
+const WATCHER_XDS_PORT = 25010;
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { KubeApi } from './k8s-api.js';
 import { shebangFlags } from './trees.js';
@@ -53,11 +56,13 @@ export function closeSharedCluster(): void {
 /** `nanoseg serve --kubernetes` on the cluster (the shipped bin with its node flags), its API and its process. */
 export class KubeControlPlane {
   readonly server: ServerProcess;
+  /** where the host's light ADS clients connect (plaintext, loopback) */
   readonly xdsAddress: string;
   private readonly tmp = tempDir('nanoseg-k8s-bench-');
 
   constructor(cluster: TestCluster) {
-    this.xdsAddress = `${cluster.nodeIp}:${XDS_PORT}`;
+    this.xdsAddress = `127.0.0.1:${WATCHER_XDS_PORT}`;
+    const tls = `${cluster.nodeIp}:${XDS_TLS_PORT}`;
     this.server = new ServerProcess(
       this.tmp.dir,
       [
@@ -72,8 +77,13 @@ export class KubeControlPlane {
         'localhost',
         '--xds-address',
         this.xdsAddress,
+        // injected sidecars: the authenticated listener, as in test/e2e/kubernetes.test.ts
+        '--xds-tls-address',
+        tls,
+        '--xds-tls-names',
+        cluster.nodeIp,
         '--sidecar-xds-address',
-        this.xdsAddress,
+        tls,
         '--proxy-image',
         'nanoseg/proxy:dev',
         '--init-image',

@@ -4,9 +4,12 @@ import type { TestCluster } from '../support/cluster.js';
 import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 import type { Inventory } from '../../xds-server/src/model/index.js';
 import type { NanoSegmentStatus } from '../../xds-server/src/inventory/kubernetes/segment-status.js';
+import { XDS_CA_FILE, XDS_TOKEN_FILE, envoyBootstrap } from '../../xds-server/src/sidecar/index.js';
 
 export const WEBHOOK_PORT = 19443;
-export const XDS_PORT = 25010;
+/** the authenticated xDS listener (TLS, service-account tokens) */
+export const XDS_TLS_PORT = 25012;
+export const METRICS_PORT = 25014;
 
 export interface PodJson {
   metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string> };
@@ -143,3 +146,110 @@ spec:
   nodeName: ghost
   containers: [{ name: app, image: local/busybox:1, imagePullPolicy: Never }]
 `;
+
+/**
+ * A pod posing as another workload: not injected (it opts out), it runs Envoy with its own projected token (audience
+ * nanoseg) and the control plane's CA, but a bootstrap whose node id is `nodeId` (another pod's). Its ADS stream speaks
+ * as that node, and a static listener on 15080 sends each request's access log under that node's name over the same
+ * authenticated channel. Both must be refused and counted.
+ */
+export function poserPod(nodeId: string, service: string, xds: { host: string; port: number }): string {
+  const b = envoyBootstrap({
+    pod: 'poser',
+    service,
+    address: '0.0.0.0',
+    nodeId,
+    xdsAddress: xds,
+    xdsTls: { caFile: XDS_CA_FILE, tokenFile: XDS_TOKEN_FILE },
+  }) as { dynamic_resources: { ads_config: { grpc_services: unknown[] }; lds_config: object; cds_config: object } };
+  // served nothing (refused): go live after 1 s instead of 15 s, so the static listener serves
+  b.dynamic_resources.lds_config = { ...b.dynamic_resources.lds_config, initial_fetch_timeout: '1s' };
+  b.dynamic_resources.cds_config = { ...b.dynamic_resources.cds_config, initial_fetch_timeout: '1s' };
+  const grpc = b.dynamic_resources.ads_config.grpc_services[0];
+  const listener = {
+    name: 'poser',
+    address: { socket_address: { address: '0.0.0.0', port_value: 15080 } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type':
+                'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: 'poser',
+              access_log: [
+                {
+                  name: 'envoy.access_loggers.http_grpc',
+                  typed_config: {
+                    '@type': 'type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig',
+                    common_config: {
+                      log_name: 'inbound',
+                      transport_api_version: 'V3',
+                      grpc_service: grpc,
+                      buffer_flush_interval: '0.2s',
+                    },
+                  },
+                },
+              ],
+              route_config: {
+                virtual_hosts: [
+                  {
+                    name: 'all',
+                    domains: ['*'],
+                    routes: [{ match: { prefix: '/' }, direct_response: { status: 200 } }],
+                  },
+                ],
+              },
+              http_filters: [
+                {
+                  name: 'envoy.filters.http.router',
+                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    ],
+  };
+  (b as unknown as { static_resources: { listeners: unknown[] } }).static_resources.listeners = [listener];
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'poser', namespace: 'shop', labels: { 'nanoseg.io/inject': 'false' } },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'envoy',
+          image: 'nanoseg/proxy:dev',
+          imagePullPolicy: 'Never',
+          command: ['envoy'],
+          args: ['--config-yaml', JSON.stringify(b), '--disable-hot-restart', '--concurrency', '1', '-l', 'warning'],
+          securityContext: { runAsUser: 1337, runAsGroup: 1337 },
+          volumeMounts: [{ name: 'auth', mountPath: '/var/run/secrets/nanoseg', readOnly: true }],
+        },
+      ],
+      volumes: [
+        {
+          name: 'auth',
+          projected: {
+            sources: [
+              { serviceAccountToken: { audience: 'nanoseg', expirationSeconds: 3600, path: 'token' } },
+              { configMap: { name: 'poser-ca', items: [{ key: 'ca.pem', path: 'ca.pem' }] } },
+            ],
+          },
+        },
+      ],
+    },
+  });
+}
+
+/** A counter's value in a Prometheus text exposition (0 when absent): the sum of the lines matching every label. */
+export function counter(text: string, name: string, labels: Record<string, string>): number {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}

@@ -9,6 +9,7 @@
 // NetworkPolicies pass the apiserver's validation.
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { ServerProcess, isRoot, json, nanoseg, tempDir, waitFor } from '../support/cli.js';
@@ -18,9 +19,12 @@ import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import {
   GHOST_NODE,
+  METRICS_PORT,
   WEBHOOK_PORT,
-  XDS_PORT,
+  XDS_TLS_PORT,
   api,
+  counter,
+  poserPod,
   ghostPod,
   inventory,
   type PodJson,
@@ -49,10 +53,15 @@ test(
       String(WEBHOOK_PORT),
       '--webhook-dns-names',
       'localhost',
-      '--xds-address',
-      `${cluster.nodeIp}:${XDS_PORT}`,
+      // sidecars reach the control plane only over TLS with their service-account token (no plaintext TCP)
+      '--xds-tls-address',
+      `${cluster.nodeIp}:${XDS_TLS_PORT}`,
+      '--xds-tls-names',
+      cluster.nodeIp,
       '--sidecar-xds-address',
-      `${cluster.nodeIp}:${XDS_PORT}`,
+      `${cluster.nodeIp}:${XDS_TLS_PORT}`,
+      '--metrics-address',
+      `127.0.0.1:${METRICS_PORT}`,
       '--proxy-image',
       'nanoseg/proxy:dev',
       '--init-image',
@@ -141,7 +150,19 @@ test(
       () => readyPod(cluster, 'api'),
       90_000,
       500,
-    );
+    ).catch((e: unknown) => {
+      // what the sidecar and the control plane said, for whoever reads the failure
+      const logs = cluster.kubectl(['-n', 'shop', 'logs', '-l', 'app=api', '-c', 'nanoseg-proxy', '--tail', '30']);
+      console.log(`nanoseg-proxy:\n${logs.stdout}${logs.stderr}`);
+      console.log(
+        readFileSync(server.log, 'utf8')
+          .split('\n')
+          .filter((l) => /warn|error|ADS|auth/i.test(l))
+          .slice(-40)
+          .join('\n'),
+      );
+      throw e;
+    });
     assert.deepEqual(
       apiPod.spec.initContainers?.map((c) => c.name),
       ['nanoseg-init'],
@@ -201,6 +222,53 @@ test(
       ['shop/api', 'shop/web'],
       'one service per Deployment',
     );
+
+    // a pod posing as shop/api: its own valid token (audience nanoseg), the control plane's CA, but api's node id for
+    // its ADS stream and its access logs. Both are refused and counted; nothing it reports is learned.
+    const metrics = async () => (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+    const refusedAs = async (channel: string) =>
+      counter(await metrics(), 'nanoseg_xds_auth_refused_total', { channel, reason: 'foreign-node' });
+    const caPem = Buffer.from(
+      k([
+        'get',
+        'mutatingwebhookconfiguration',
+        'nanoseg-injector',
+        '-o',
+        'jsonpath={.webhooks[0].clientConfig.caBundle}',
+      ]),
+      'base64',
+    ).toString('utf8');
+    assert.match(caPem, /BEGIN CERTIFICATE/);
+    assert.equal(apiPod.metadata.annotations?.['nanoseg.io/ca-bundle'], caPem, 'the injected pod carries the CA');
+    k(['-n', 'shop', 'create', 'configmap', 'poser-ca', `--from-literal=ca.pem=${caPem}`]);
+    k(['apply', '-f', '-'], poserPod(apiNode, 'shop/api', { host: cluster.nodeIp, port: XDS_TLS_PORT }));
+    await waitFor('the posing ADS stream refused and counted', async () => (await refusedAs('ads')) > 0, 60_000, 500);
+    const poserIp = await waitFor(
+      'the poser pod address',
+      () => k(['-n', 'shop', 'get', 'pod', 'poser', '-o', 'jsonpath={.status.podIP}']) || undefined,
+      30_000,
+      500,
+    );
+    await waitFor(
+      "the poser's access logs in shop/api's name refused and counted",
+      async () => {
+        spawnSync('curl', ['-s', '-m', '2', '-o', '/dev/null', `http://${poserIp}:15080/`]);
+        return (await refusedAs('als')) > 0;
+      },
+      60_000,
+      1000,
+    );
+    const alsRejected = counter(await metrics(), 'nanoseg_als_entries_total', { result: 'rejected:foreign-node' });
+    assert.ok(alsRejected > 0, `the refused entries are counted: ${alsRejected}`);
+    assert.deepEqual(
+      rules(json<PolicyDocument>(['policy', 'show', 'shop/api'], server.env), 'ingress'),
+      ['shop/web http/9090'],
+      'nothing the poser said was learned',
+    );
+    const posing = json<StatusView>(['status'], server.env).envoys.filter((e) => e.node === apiNode);
+    assert.equal(posing.length, 1, `only api's own sidecar is connected as ${apiNode}: ${JSON.stringify(posing)}`);
+    console.log(`refused as another node: ads ${await refusedAs('ads')}, als ${await refusedAs('als')}`);
+    k(['-n', 'shop', 'delete', 'pod', 'poser', '--wait=false']);
 
     // each service's NanoSegment (created by the control plane) mirrors `nanoseg services` in its status
     const learnedSegments = await waitFor(

@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { findEnvoy } from '../../xds-server/src/util/envoy.js';
-import { inject, type InjectResult } from '../../injector/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCa, inject, type InjectResult } from '../../injector/index.js';
+import { XDS_AUTH_DIR } from '../../xds-server/src/sidecar/index.js';
 import { CONFIG, CRONJOB_POD, deploymentPod, SHOP, STATEFUL_POD } from '../unit/injector/fixtures.js';
 
 const exec = promisify(execFile);
@@ -29,13 +33,18 @@ function containers(pod: Parameters<typeof inject>[0]): { proxy: Container; init
   return { proxy: find('nanoseg-proxy'), init: find('nanoseg-init') };
 }
 
-test('injector: Envoy accepts the sidecar bootstrap (validate mode)', async () => {
+test('injector: Envoy accepts the sidecar bootstrap (validate mode)', async (t) => {
   const { proxy } = containers(STATEFUL_POD);
   const args = proxy.args!;
-  const yaml = args[args.indexOf('--config-yaml') + 1]!.replaceAll('$(POD_NAME)', 'db-0').replaceAll(
-    '$(POD_IP)',
-    '10.1.0.5',
-  );
+  // the projected volume's files (the CA and the token) where the kubelet would mount them: Envoy reads them
+  const dir = mkdtempSync(join(tmpdir(), 'nanoseg-inject-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'ca.pem'), (await createCa('nanoseg-test-ca', Date.now())).certPem);
+  writeFileSync(join(dir, 'token'), 'e30.e30.sig');
+  const yaml = args[args.indexOf('--config-yaml') + 1]!.replaceAll('$(POD_NAME)', 'db-0')
+    .replaceAll('$(POD_IP)', '10.1.0.5')
+    .replaceAll(XDS_AUTH_DIR, dir);
+  assert.match(yaml, /google_grpc/, 'the authenticated channel is what is checked');
   const { stdout, stderr } = await exec(
     findEnvoy(),
     ['--mode', 'validate', '--config-yaml', yaml, '--disable-hot-restart'],

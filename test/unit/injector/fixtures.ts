@@ -3,9 +3,20 @@
 import type { Namespace, Pod } from '../../../xds-server/src/inventory/kubernetes/types.js';
 import type { InjectorConfig, JsonPatchOp } from '../../../injector/index.js';
 
+/** a stand-in for the control plane's CA bundle (the patch carries it as text; nothing parses it here) */
+export const TEST_CA = '-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n';
+
 export const CONFIG: InjectorConfig = {
   proxyImage: 'envoyproxy/envoy:v1.40.0',
   initImage: 'nanoseg/init:0.1.0',
+  xdsAddress: { host: 'nanoseg-control-plane.nanoseg-system.svc', port: 15012 },
+  xdsAuth: { caBundle: TEST_CA, audience: 'nanoseg' },
+};
+
+/** What `nanoseg serve` passes without the authenticated listener: the plaintext channel, no token. */
+export const PLAINTEXT_CONFIG: InjectorConfig = {
+  proxyImage: CONFIG.proxyImage,
+  initImage: CONFIG.initImage,
   xdsAddress: { host: 'nanoseg-control-plane.nanoseg-system.svc', port: 15010 },
 };
 

@@ -4,7 +4,18 @@ import { inject, type InjectResult } from '../../../injector/index.js';
 import type { Pod } from '../../../xds-server/src/inventory/kubernetes/types.js';
 import { assertGolden } from '../../support/golden.js';
 import { dig } from '../../support/dig.js';
-import { applyPatch, BARE_POD, CONFIG, CRONJOB_POD, deploymentPod, PLAIN, SHOP, STATEFUL_POD } from './fixtures.js';
+import {
+  applyPatch,
+  BARE_POD,
+  CONFIG,
+  CRONJOB_POD,
+  deploymentPod,
+  PLAIN,
+  PLAINTEXT_CONFIG,
+  SHOP,
+  STATEFUL_POD,
+  TEST_CA,
+} from './fixtures.js';
 
 function patched(r: InjectResult): Extract<InjectResult, { action: 'inject' }> {
   assert.equal(r.action, 'inject', JSON.stringify(r));
@@ -111,4 +122,45 @@ test('inject: a workload name that is no nanoseg service name is refused with th
   const r = inject(pod, SHOP, CONFIG);
   assert.equal(r.action, 'refuse');
   assert.match((r as { message: string }).message, /"shop\/a\.b".*nanoseg\.io\/inject: "false"/);
+});
+
+test('inject: the sidecar reaches the control plane over TLS with its projected token, and carries the CA', () => {
+  const pod = applyPatch(deploymentPod(), patched(inject(deploymentPod(), SHOP, CONFIG)).patch);
+  assert.equal(pod.metadata?.annotations?.['nanoseg.io/ca-bundle'], TEST_CA);
+  const volume = (dig(pod, 'spec', 'volumes') as unknown[]).find((v) => dig(v, 'name') === 'nanoseg-xds-auth');
+  assert.deepEqual(dig(volume, 'projected', 'sources', 0, 'serviceAccountToken'), {
+    audience: 'nanoseg',
+    expirationSeconds: 3600,
+    path: 'token',
+  });
+  assert.deepEqual(dig(volume, 'projected', 'sources', 1, 'downwardAPI', 'items', 0), {
+    path: 'ca.pem',
+    fieldRef: { fieldPath: "metadata.annotations['nanoseg.io/ca-bundle']" },
+  });
+  const proxy = (dig(pod, 'spec', 'containers') as unknown[]).at(-1);
+  assert.deepEqual(dig(proxy, 'volumeMounts'), [
+    { name: 'nanoseg-xds-auth', mountPath: '/var/run/secrets/nanoseg', readOnly: true },
+  ]);
+  const b = bootstrapOf(pod);
+  const g = dig(b, 'dynamic_resources', 'ads_config', 'grpc_services', 0, 'google_grpc');
+  assert.equal(dig(g, 'target_uri'), 'nanoseg-control-plane.nanoseg-system.svc:15012');
+  assert.deepEqual(dig(g, 'channel_credentials'), {
+    ssl_credentials: { root_certs: { filename: '/var/run/secrets/nanoseg/ca.pem' } },
+  });
+  assert.equal(dig(g, 'call_credentials', 0, 'from_plugin', 'typed_config', 'header_key'), 'authorization');
+  assert.deepEqual(dig(g, 'call_credentials', 0, 'from_plugin', 'typed_config', 'secret_data'), {
+    filename: '/var/run/secrets/nanoseg/token',
+  });
+  const clusters = dig(b, 'static_resources', 'clusters') as unknown[];
+  assert.ok(!clusters.some((c) => dig(c, 'name') === 'xds_cluster'), 'no plaintext cluster to the control plane');
+});
+
+test('inject: without the authenticated listener the sidecar gets the plaintext channel and no token', () => {
+  const pod = applyPatch(deploymentPod(), patched(inject(deploymentPod(), SHOP, PLAINTEXT_CONFIG)).patch);
+  assert.equal(pod.metadata?.annotations?.['nanoseg.io/ca-bundle'], undefined);
+  assert.equal(dig(pod, 'spec', 'volumes'), undefined);
+  const b = bootstrapOf(pod);
+  assert.deepEqual(dig(b, 'dynamic_resources', 'ads_config', 'grpc_services', 0), {
+    envoy_grpc: { cluster_name: 'xds_cluster' },
+  });
 });

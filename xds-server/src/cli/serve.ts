@@ -11,7 +11,9 @@ import {
   DEFAULT_VALIDATING_CONFIGURATION,
   DEFAULT_WEBHOOK_CONFIGURATION,
   DEFAULT_WEBHOOK_DNS_NAMES,
+  DEFAULT_XDS_TLS_NAMES,
 } from '../../../injector/config.js';
+import { TOKEN_AUDIENCE } from '../auth/index.js';
 
 function durationFlag(flag: string) {
   return (v: string): number => {
@@ -204,10 +206,24 @@ export function registerServe(program: Command): void {
       DEFAULT_VALIDATING_CONFIGURATION,
     )
     .option(
+      '--xds-tls-address <host:port>',
+      'with --kubernetes: the authenticated ADS + ALS + OTLP listener (TLS; sidecars prove who they are with their ' +
+        'service-account token), or "off"',
+      addressFlag('--xds-tls-address'),
+      '0.0.0.0:15012',
+    )
+    .option(
+      '--xds-tls-names <names>',
+      "the TLS listener certificate's names, comma-separated: what sidecars dial (a name, or an IP address)",
+      listFlag,
+      [...DEFAULT_XDS_TLS_NAMES],
+    )
+    .option('--xds-token-audience <audience>', "the audience of the sidecars' projected tokens", TOKEN_AUDIENCE)
+    .option(
       '--sidecar-xds-address <host:port>',
-      "the control plane's ADS address as injected sidecars reach it",
+      "the control plane's ADS address as injected sidecars reach it (the TLS listener in Kubernetes)",
       hostPortFlag('--sidecar-xds-address'),
-      { host: 'nanoseg-control-plane.nanoseg-system.svc', port: 15010 },
+      { host: 'nanoseg-control-plane.nanoseg-system.svc', port: 15012 },
     )
     .option('--proxy-image <image>', 'the injected sidecar image (Envoy)', 'envoyproxy/envoy:v1.40.0')
     .option('--init-image <image>', 'the capture init container image (nft, sh)', 'nanoseg/init:0.1.0')
@@ -242,6 +258,9 @@ export function registerServe(program: Command): void {
           webhookConfiguration: string;
           validatingWebhookConfiguration: string;
           sidecarXdsAddress: { host: string; port: number };
+          xdsTlsAddress: string;
+          xdsTlsNames: string[];
+          xdsTokenAudience: string;
           proxyImage: string;
           initImage: string;
         },
@@ -254,13 +273,32 @@ export function registerServe(program: Command): void {
         if (o.webhookPort > 65535) throw new CliError('--webhook-port: 0-65535', 2);
         if (o.webhookDnsNames.length === 0) throw new CliError('--webhook-dns-names: at least one name', 2);
         if (!o.kubernetes && o.kubeconfig) throw new CliError('--kubeconfig needs --kubernetes', 2);
+        if (!o.kubernetes && cmd.getOptionValueSource('xdsTlsAddress') === 'cli')
+          throw new CliError('--xds-tls-address needs --kubernetes (the lab uses the unix socket)', 2);
+        // in Kubernetes nothing answers xDS without authentication: the plaintext TCP listener is off unless asked
+        // for on loopback (the unix socket stays, for the host's own tools)
+        let xdsAddress: string | undefined = o.xdsAddress === 'off' ? undefined : o.xdsAddress;
+        if (o.kubernetes && xdsAddress !== undefined) {
+          if (cmd.getOptionValueSource('xdsAddress') !== 'cli') xdsAddress = undefined;
+          else if (!/^(127\.[0-9.]+|\[::1\]|localhost):/.test(xdsAddress))
+            throw new CliError(
+              `--xds-address ${xdsAddress}: with --kubernetes plaintext xDS may listen on loopback only; ` +
+                'sidecars use the authenticated --xds-tls-address',
+              2,
+            );
+        }
+        const xdsTls =
+          o.kubernetes && o.xdsTlsAddress !== 'off'
+            ? { address: o.xdsTlsAddress, dnsNames: o.xdsTlsNames, audience: o.xdsTokenAudience }
+            : undefined;
+        if (xdsTls && xdsTls.dnsNames.length === 0) throw new CliError('--xds-tls-names: at least one name', 2);
         const g = cmd.optsWithGlobals() as { apiSocket?: string };
         const logger = pino({ level: o.logLevel, base: undefined });
         const cp = new ControlPlane({
           ...d,
           stateDir: o.stateDir,
           apiSocket: apiSocket(g.apiSocket),
-          xdsAddress: o.xdsAddress === 'off' ? undefined : o.xdsAddress,
+          xdsAddress,
           xdsSocket: o.xdsSocket,
           metricsAddress: o.metricsAddress === 'off' ? undefined : o.metricsAddress,
           convergence: {
@@ -281,6 +319,7 @@ export function registerServe(program: Command): void {
             kubernetes: {
               ...(o.kubeconfig !== undefined && { kubeconfig: resolve(o.kubeconfig) }),
               syncTimeoutMs: o.kubernetesTimeout,
+              ...(xdsTls && { xdsTls }),
               ...(o.webhookPort > 0 && {
                 webhook: {
                   host: o.webhookHost,

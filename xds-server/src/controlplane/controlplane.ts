@@ -8,6 +8,8 @@ import { routes } from '../api/routes.js';
 import type { InventorySource } from '../inventory/source.js';
 import { DEFAULT_CONVERGENCE, type ConvergenceConfig } from '../learn/index.js';
 import { GrpcServer } from '../serve/grpc.js';
+import { authenticated, authorizeCall } from '../auth/index.js';
+import { XDS_CA_FILE, XDS_TOKEN_FILE } from '../sidecar/index.js';
 import { RAW_ACCESS_LOG_SERVICE } from '../serve/als.js';
 import { RAW_TRACE_SERVICE } from '../serve/otlp.js';
 import { Store } from '../store/index.js';
@@ -85,6 +87,8 @@ export class ControlPlane {
   core?: MeshCore;
   backend?: CoreBackend;
   private readonly grpc = new GrpcServer();
+  /** the authenticated listener (Kubernetes: sidecars over TLS with their service-account token) */
+  private readonly tlsGrpc = new GrpcServer();
   private api?: HttpApi;
   kubernetes?: KubernetesIntegration;
   /** the OTLP exporter of the control plane's own spans, with `otlpEndpoint` */
@@ -98,6 +102,11 @@ export class ControlPlane {
   /** The bound TCP port of the gRPC server (useful with --xds-address HOST:0). */
   get xdsPort(): number | undefined {
     return this.grpc.port;
+  }
+
+  /** The bound port of the authenticated TLS listener. */
+  get xdsTlsPort(): number | undefined {
+    return this.tlsGrpc.port;
   }
 
   async start(): Promise<void> {
@@ -129,8 +138,17 @@ export class ControlPlane {
       });
       tracer = this.tracing;
     }
+    // the generated access-log and tracer configs of injected sidecars use their authenticated channel
+    const sidecarXds = o.kubernetes?.xdsTls && o.kubernetes.webhook?.injector.xdsAddress;
     const core = new MeshCore(store, {
       ...o,
+      ...(sidecarXds && {
+        controlPlaneTls: {
+          targetUri: `${sidecarXds.host.includes(':') ? `[${sidecarXds.host}]` : sidecarXds.host}:${sidecarXds.port}`,
+          caFile: XDS_CA_FILE,
+          tokenFile: XDS_TOKEN_FILE,
+        },
+      }),
       tracer,
       inventorySources: sources,
       scheduler: sched,
@@ -148,6 +166,25 @@ export class ControlPlane {
     this.grpc.add(RAW_ACCESS_LOG_SERVICE, core.envoyLogs.handlers());
     this.grpc.add(RAW_TRACE_SERVICE, core.traces.handlers());
     await this.grpc.listen({ socket: o.xdsSocket, address: o.xdsAddress });
+    const xdsTls = o.kubernetes?.xdsTls;
+    if (this.kubernetes && xdsTls) {
+      const m = core.metrics.authRefused;
+      await this.kubernetes.startXdsTls();
+      const auth = await this.kubernetes.authenticator((reason) => m.inc({ channel: 'token', reason }));
+      // each service checks that the pod speaks as itself; a refusal is counted by channel
+      const as =
+        (channel: string) =>
+        (call: object, nodeId: string): ReturnType<typeof authorizeCall> => {
+          const d = authorizeCall(call, nodeId);
+          if (!d.ok) m.inc({ channel, reason: d.reason });
+          return d;
+        };
+      this.tlsGrpc.add(ADS_SERVICE, authenticated(core.discovery.ads.handlers(as('ads')), auth));
+      this.tlsGrpc.add(RAW_ACCESS_LOG_SERVICE, authenticated(core.envoyLogs.handlers(as('als')), auth));
+      this.tlsGrpc.add(RAW_TRACE_SERVICE, authenticated(core.traces.handlers(as('otlp')), auth));
+      await this.tlsGrpc.listen({ tls: { address: xdsTls.address, certificate: this.kubernetes.serving } });
+      log.info({ address: xdsTls.address, names: xdsTls.dnsNames }, 'authenticated xDS (TLS, service-account tokens)');
+    }
     this.api = routes(new HttpApi(log, tracer), backend);
     await this.api.listen(o.apiSocket);
     if (this.kubernetes) {
@@ -208,6 +245,7 @@ export class ControlPlane {
     await this.kubernetes?.stop();
     await core?.metrics.stop();
     await this.grpc.stop();
+    await this.tlsGrpc.stop();
     if (core) {
       await core.stop();
       core.store.close();

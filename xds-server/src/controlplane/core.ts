@@ -16,6 +16,7 @@ import { EnvoyAccessLogSource } from '../serve/als-source.js';
 import { OtlpTraceSource } from '../serve/otlp-source.js';
 import { OtlpForwarder } from '../serve/otlp-forward.js';
 import { DEFAULT_SETTINGS, type GenerateSettings } from '../generate/index.js';
+import type { ControlPlaneTls } from '../generate/names.js';
 import { DEFAULT_LOG_GROUP, kernelRules, type KernelRules } from '../generate/kernel.js';
 import { KernelEnforcementPoint, KernelFlowSource } from '../kernel/index.js';
 import { Metrics } from '../serve/metrics.js';
@@ -53,6 +54,8 @@ export interface CoreOptions {
   readonly otlpForward?: string;
   /** the control plane's own spans (`serve --otlp-endpoint`); default: the no-op tracer */
   readonly tracer?: Tracer;
+  /** Kubernetes: sidecars send access logs and spans over the authenticated TLS channel, not the bootstrap cluster */
+  readonly controlPlaneTls?: ControlPlaneTls;
 }
 
 export class MeshCore {
@@ -84,7 +87,11 @@ export class MeshCore {
   ) {
     const log = opts.logger;
     const sched = opts.scheduler;
-    this.settings = { ...DEFAULT_SETTINGS, traceSamplingPercent: opts.traceSamplingPercent ?? 100 };
+    this.settings = {
+      ...DEFAULT_SETTINGS,
+      traceSamplingPercent: opts.traceSamplingPercent ?? 100,
+      ...(opts.controlPlaneTls && { controlPlaneTls: opts.controlPlaneTls }),
+    };
     this.tracker = new ConvergenceTracker(opts.convergence);
     this.metrics = new Metrics(opts.processMetrics ?? false);
     this.alerts = new AlertPipeline({
@@ -137,7 +144,12 @@ export class MeshCore {
       },
     });
     this.discovery = new DiscoveryServer({
-      serviceOf: (n) => this.inventory.index.serviceOfNode(n.id, n.cluster),
+      // an authenticated sidecar is served its pod's workload as the inventory knows it, never the cluster it
+      // declares (nothing until the inventory lists the pod)
+      serviceOf: (n) =>
+        n.verified
+          ? this.inventory.index.workloadByNodeId(n.id)?.service
+          : this.inventory.index.serviceOfNode(n.id, n.cluster),
       generate: (service) => this.snapshotOf(service),
       admit: (n) => {
         const why = n.hasConfig ? holdReason(n.reportedVersions, store.id) : undefined;

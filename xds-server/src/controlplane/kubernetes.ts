@@ -1,18 +1,23 @@
 // The Kubernetes side of the composition root (`nanoseg serve --kubernetes`): the cluster as an inventory source,
 // alerts as Events, and the sidecar injector — its HTTPS webhook, the certificate rotation that issues its serving
 // certificate, and the publishers that keep the caBundles of the MutatingWebhookConfiguration and of the NanoSegment
-// ValidatingWebhookConfiguration on the control plane's CA; the NanoSegment status controller, and the spec
-// controller it hands each object to (the validating webhook tells it who asked for each accepted spec).
+// ValidatingWebhookConfiguration on the control plane's CA; the authenticated xDS listener's certificate and
+// TokenReview authenticator; the NanoSegment status controller, and the spec controller it hands each object to (the
+// validating webhook tells it who asked for each accepted spec).
 // Wiring only.
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
   CertRotator,
+  caBundle,
   INJECT_ENABLED,
   INJECT_LABEL,
   WebhookServer,
   admitSegment,
   type InjectorConfig,
+  type TlsState,
 } from '../../../injector/index.js';
+import { TOKEN_AUDIENCE, TokenAuthenticator, kubeTokenReviewer, type Refusal } from '../auth/index.js';
+import { ServingCertificate } from '../serve/grpc.js';
 import { KubeCaBundlePublisher, fanOut } from '../../../injector/kube-cabundle.js';
 import { SegmentSpecController, type SegmentSpecOptions } from '../controllers/segment-spec.js';
 import type { ModePin } from '../controllers/policy.js';
@@ -36,7 +41,19 @@ export interface KubernetesWebhookOptions {
   readonly injector: InjectorConfig;
 }
 
+/** The authenticated xDS listener (sidecars over TLS with their service-account token). */
+export interface KubernetesXdsTlsOptions {
+  /** HOST:PORT of the TLS listener (15012) */
+  readonly address: string;
+  /** the names (and addresses) sidecars dial, for the serving certificate */
+  readonly dnsNames: readonly string[];
+  /** the token audience (default `nanoseg`) */
+  readonly audience?: string;
+}
+
 export interface KubernetesOptions {
+  /** undefined: no authenticated xDS listener (and injected sidecars use the plaintext one) */
+  readonly xdsTls?: KubernetesXdsTlsOptions;
   /** kubeconfig file; else $KUBECONFIG, ~/.kube/config or in-cluster */
   readonly kubeconfig?: string;
   /** undefined: inventory only, no injector */
@@ -58,6 +75,9 @@ export class KubernetesIntegration {
   private server: WebhookServer | undefined;
   private webhookPort: number | undefined;
   private segments: NanoSegmentStatusWriter | undefined;
+  /** the TLS listener's certificate, kept on the rotator's serving certificate */
+  readonly serving = new ServingCertificate();
+  private tls: Promise<TlsState> | undefined;
 
   /** Throws (with what is missing) when no kubeconfig can be found. */
   constructor(
@@ -79,35 +99,82 @@ export class KubernetesIntegration {
   }
 
   /**
+   * The control plane's CA and serving certificate (one for the webhook and the xDS TLS listener: their names
+   * together), rotated over time; the CA bundle is published on the webhook configuration when there is a webhook.
+   */
+  private certificates(): Promise<TlsState> {
+    if (this.tls) return this.tls;
+    const w = this.opts.webhook;
+    const names = [...new Set([...(w?.dnsNames ?? []), ...(this.opts.xdsTls?.dnsNames ?? [])])];
+    if (w) {
+      this.publishers = [
+        new KubeCaBundlePublisher({ kubeConfig: this.kubeConfig, name: w.configuration, logger: this.log }),
+        new KubeCaBundlePublisher({
+          kubeConfig: this.kubeConfig,
+          name: w.validatingConfiguration,
+          kind: 'validating',
+          logger: this.log,
+        }),
+      ];
+    }
+    const rotator = new CertRotator({
+      dir: this.opts.stateDir,
+      commonName: 'nanoseg-webhook-ca',
+      dnsNames: names,
+      ...(this.publishers.length > 0 && { publisher: fanOut(this.publishers) }),
+      logger: this.log,
+      onServing: (tls) => {
+        this.server?.setCertificate(tls);
+        this.serving.set(tls);
+        const cfg = this.injectorConfig();
+        if (cfg) this.server?.setConfig(cfg);
+      },
+    });
+    this.rotator = rotator;
+    this.tls = rotator.start();
+    return this.tls;
+  }
+
+  /** What the webhook injects now: with the xDS TLS listener, the current CA bundle for the sidecars. */
+  private injectorConfig(): InjectorConfig | undefined {
+    const w = this.opts.webhook;
+    const state = this.rotator?.current();
+    if (!w) return undefined;
+    const x = this.opts.xdsTls;
+    if (!x || !state) return w.injector;
+    return {
+      ...w.injector,
+      xdsAuth: { caBundle: caBundle(state, Date.now()), audience: x.audience ?? TOKEN_AUDIENCE },
+    };
+  }
+
+  /** The TLS listener's certificate (issued, then kept current). */
+  async startXdsTls(): Promise<void> {
+    const tls = await this.certificates();
+    this.serving.set(tls.serving);
+  }
+
+  /** The TokenReview-backed authenticator of the TLS listener. */
+  async authenticator(onRefused: (reason: Refusal) => void): Promise<TokenAuthenticator> {
+    return new TokenAuthenticator({
+      reviewer: await kubeTokenReviewer(this.kubeConfig),
+      audience: this.opts.xdsTls?.audience ?? TOKEN_AUDIENCE,
+      onRefused,
+    });
+  }
+
+  /**
    * Starts the webhooks (the inventory source is started by the inventory controller): the injector, and the
    * NanoSegment validation against the mode pins `pinOf` gives. Idempotent.
    */
   async startWebhook(pinOf: (service: ServiceName) => ModePin | undefined): Promise<void> {
     const w = this.opts.webhook;
     if (!w || this.server) return;
-    this.publishers = [
-      new KubeCaBundlePublisher({ kubeConfig: this.kubeConfig, name: w.configuration, logger: this.log }),
-      new KubeCaBundlePublisher({
-        kubeConfig: this.kubeConfig,
-        name: w.validatingConfiguration,
-        kind: 'validating',
-        logger: this.log,
-      }),
-    ];
-    const rotator = new CertRotator({
-      dir: this.opts.stateDir,
-      commonName: 'nanoseg-webhook-ca',
-      dnsNames: w.dnsNames,
-      publisher: fanOut(this.publishers),
-      logger: this.log,
-      onServing: (tls) => this.server?.setCertificate(tls),
-    });
-    this.rotator = rotator;
-    const tls = await rotator.start();
+    const tls = await this.certificates();
     const labelled = (ns: { metadata?: { labels?: Readonly<Record<string, string>> } }) =>
       ns.metadata?.labels?.[INJECT_LABEL] === INJECT_ENABLED;
     const server = new WebhookServer({
-      config: w.injector,
+      config: this.injectorConfig() ?? w.injector,
       tls: tls.serving,
       namespaceOf: (name) => this.inventory.namespace(name, labelled),
       validate: (req) => {

@@ -31,6 +31,7 @@ import {
 } from '../../../proto/gen/envoy/extensions/matching/common_inputs/network/v3/network_inputs.js';
 import { HttpRequestHeaderMatchInput } from '../../../proto/gen/envoy/type/matcher/v3/http_inputs.js';
 import { OpenTelemetryConfig } from '../../../proto/gen/envoy/config/trace/v3/opentelemetry.js';
+import { FileBasedMetadataConfig } from '../../../proto/gen/envoy/config/grpc_credential/v3/file_based_metadata.js';
 
 interface Writer {
   finish(): Uint8Array;
@@ -85,6 +86,7 @@ export const T = {
   tcpGrpcLog: typed('envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig', TcpGrpcAccessLogConfig),
   httpGrpcLog: typed('envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig', HttpGrpcAccessLogConfig),
   openTelemetryTracer: typed('envoy.config.trace.v3.OpenTelemetryConfig', OpenTelemetryConfig),
+  fileBasedMetadata: typed('envoy.config.grpc_credential.v3.FileBasedMetadataConfig', FileBasedMetadataConfig),
   upstreamHttpOptions: typed('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', HttpProtocolOptions),
   // the unified matcher RBAC rules are built from (generate/rbac.ts)
   rbacAction: typed('envoy.config.rbac.v3.Action', RbacAction),

@@ -3,9 +3,22 @@ import type { Duration } from '../../../proto/gen/google/protobuf/duration.js';
 import { ApiVersion } from '../../../proto/gen/envoy/config/core/v3/config_source.js';
 import type { ServiceName } from '../model/index.js';
 
+/**
+ * The authenticated way to the control plane (Kubernetes): gRPC over TLS to `targetUri`, the server checked against
+ * the CA in `caFile`, every call carrying the pod's projected token from `tokenFile` (re-read per call, so the
+ * kubelet's rotation is picked up). Envoy's own gRPC client cannot attach a file's token, so it is Google gRPC's.
+ */
+export interface ControlPlaneTls {
+  readonly targetUri: string;
+  readonly caFile: string;
+  readonly tokenFile: string;
+}
+
 export interface GenerateSettings {
   /** static bootstrap cluster that reaches the control plane (ADS and ALS) */
   readonly controlPlaneCluster: string;
+  /** set in Kubernetes: access logs and traces go this way instead of through `controlPlaneCluster` */
+  readonly controlPlaneTls?: ControlPlaneTls;
   /** how often Envoy flushes buffered access-log entries */
   readonly alsFlushMs: number;
   /** periodic access log of long-lived TCP connections / HTTP streams */

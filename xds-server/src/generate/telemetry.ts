@@ -3,13 +3,44 @@
 import { ApiVersion } from '../../../proto/gen/envoy/config/core/v3/config_source.js';
 import { T, pack, type PartialOf } from './envoy-types.js';
 import { SPAN_PORT_TAG } from '../model/index.js';
-import { ms, type GenerateSettings } from './names.js';
+import { ms, type ControlPlaneTls, type GenerateSettings } from './names.js';
+
+/** The control plane as a gRPC service: the bootstrap's cluster (the lab), or authenticated TLS (Kubernetes). */
+export function controlPlaneService(s: GenerateSettings) {
+  const t = s.controlPlaneTls;
+  if (t === undefined) return { envoyGrpc: { clusterName: s.controlPlaneCluster } };
+  return { googleGrpc: googleGrpc(t, 'nanoseg') };
+}
+
+/** Google gRPC to the control plane over TLS with the pod's token on every call (sidecar/bootstrap.ts has the twin). */
+function googleGrpc(t: ControlPlaneTls, statPrefix: string) {
+  return {
+    targetUri: t.targetUri,
+    statPrefix,
+    channelCredentials: { sslCredentials: { rootCerts: { filename: t.caFile } } },
+    callCredentials: [
+      {
+        fromPlugin: {
+          name: FILE_BASED_METADATA,
+          typedConfig: pack(T.fileBasedMetadata, {
+            secretData: { filename: t.tokenFile },
+            headerKey: 'authorization',
+            headerPrefix: 'Bearer ',
+          }),
+        },
+      },
+    ],
+    credentialsFactoryName: FILE_BASED_METADATA,
+  };
+}
+
+const FILE_BASED_METADATA = 'envoy.grpc_credentials.file_based_metadata';
 
 /** The common part of every gRPC access log: to the control plane's cluster, under `logName`. */
 export function grpcLogCommon(s: GenerateSettings, logName: string) {
   return {
     logName,
-    grpcService: { envoyGrpc: { clusterName: s.controlPlaneCluster } },
+    grpcService: controlPlaneService(s),
     transportApiVersion: ApiVersion.V3,
     bufferFlushInterval: ms(s.alsFlushMs),
   };
@@ -50,7 +81,7 @@ export function hcmTracing(s: GenerateSettings, inboundPort?: number): PartialOf
     provider: {
       name: 'envoy.tracers.opentelemetry',
       typedConfig: pack(T.openTelemetryTracer, {
-        grpcService: { envoyGrpc: { clusterName: s.controlPlaneCluster } },
+        grpcService: controlPlaneService(s),
         serviceName: 'nanoseg-sidecar',
       }),
     },

@@ -6,7 +6,7 @@ import { envoyFlows } from '../learn/envoy-flows.js';
 import type { ObservationSink, ObservationSource } from '../learn/source.js';
 import type { AccessLogStream, LogEntry } from '../model/index.js';
 import type { Logger } from '../util/logger.js';
-import { AccessLogService, type AccessLogServiceOptions } from './als.js';
+import { AccessLogService, type AccessLogServiceOptions, type AlsAuthorize } from './als.js';
 
 export class EnvoyAccessLogSource implements ObservationSource {
   readonly name = 'envoy-als';
@@ -39,9 +39,9 @@ export class EnvoyAccessLogSource implements ObservationSource {
     );
   }
 
-  /** For `server.addService(RAW_ACCESS_LOG_SERVICE, source.handlers())`. */
-  handlers(): UntypedServiceImplementation {
-    return this.service.handlers();
+  /** For `server.addService(RAW_ACCESS_LOG_SERVICE, source.handlers())`; `authorize`: the authenticated listener's. */
+  handlers(authorize?: AlsAuthorize): UntypedServiceImplementation {
+    return this.service.handlers(authorize);
   }
 
   /** Encoded bytes waiting to be processed. */

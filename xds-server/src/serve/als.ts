@@ -1,5 +1,6 @@
 // gRPC Access Log Service (envoy.service.accesslog.v3): receives Envoy's access-log streams and hands decoded
 // batches of entries, with the stream's identity, to a sink. Thin adapter: no attribution or learning here.
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import type {
   ServerReadableStream,
   ServiceDefinition,
@@ -37,10 +38,21 @@ type Call = ServerReadableStream<Buffer, StreamAccessLogsResponse>;
 /** paused streams resumed per ingest slice */
 const RESUME_PER_SLICE = 8;
 
+/** May this call speak as `nodeId`? (the authenticated listener's check, auth/grpc.ts authorizeCall) */
+export type AlsAuthorize = (
+  call: object,
+  nodeId: string,
+) => { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly detail: string };
+
 /** One access-log stream: who it is (from its first message, set when that message is decoded). */
 interface Stream {
   readonly call: Call;
   id: AccessLogStream | undefined;
+  readonly authorize: AlsAuthorize | undefined;
+  /** refused (it spoke as another node): every later message is dropped and counted */
+  refused: boolean;
+  /** ends the call (once) */
+  readonly end: (e: { code: GrpcStatus; details: string } | null) => void;
 }
 
 interface Pending {
@@ -89,15 +101,27 @@ export class AccessLogService {
     return this.queuedBytes;
   }
 
-  /** Handlers for RAW_ACCESS_LOG_SERVICE. */
-  handlers(): UntypedServiceImplementation {
+  /**
+   * Handlers for RAW_ACCESS_LOG_SERVICE. With `authorize` (the authenticated listener's), a stream whose identifier
+   * names a node the call may not speak as is refused whole: its entries are counted as rejected
+   * ("foreign-node"), never learned from, and the stream is ended with PERMISSION_DENIED.
+   */
+  handlers(authorize?: AlsAuthorize): UntypedServiceImplementation {
     return {
-      streamAccessLogs: (call: Call, callback: sendUnaryData<StreamAccessLogsResponse>) => this.stream(call, callback),
+      streamAccessLogs: (call: Call, callback: sendUnaryData<StreamAccessLogsResponse>) =>
+        this.stream(call, callback, authorize),
     };
   }
 
-  private stream(call: Call, callback: sendUnaryData<StreamAccessLogsResponse>): void {
-    const stream: Stream = { call, id: undefined };
+  private stream(call: Call, callback: sendUnaryData<StreamAccessLogsResponse>, authorize?: AlsAuthorize): void {
+    let answered = false;
+    const end = (e: { code: GrpcStatus; details: string } | null): void => {
+      if (answered) return;
+      answered = true;
+      if (e) callback(e);
+      else callback(null, {});
+    };
+    const stream: Stream = { call, id: undefined, authorize, refused: false, end };
     let done = false;
     this.sink.streamOpened?.();
     const finish = (): void => {
@@ -124,7 +148,7 @@ export class AccessLogService {
     });
     call.on('end', () => {
       finish();
-      callback(null, {});
+      end(null);
     });
   }
 
@@ -138,8 +162,23 @@ export class AccessLogService {
       return;
     }
     const s = p.stream;
-    if (m.identifier) s.id = m.identifier;
     const { tcp, http } = m;
+    if (s.refused) {
+      if (tcp.length + http.length > 0)
+        this.sink.rejected('foreign-node', tcp.length + http.length, 'access logs of a refused stream');
+      return;
+    }
+    if (m.identifier && s.authorize) {
+      const d = s.authorize(s.call, m.identifier.nodeId);
+      if (!d.ok) {
+        s.refused = true;
+        this.sink.rejected('foreign-node', Math.max(tcp.length + http.length, 1), d.detail);
+        this.log.warn({ node: m.identifier.nodeId, reason: d.reason, detail: d.detail }, 'access-log stream refused');
+        s.end({ code: GrpcStatus.PERMISSION_DENIED, details: `nanoseg: ${d.detail}` });
+        return;
+      }
+    }
+    if (m.identifier) s.id = m.identifier;
     const id = s.id;
     if (!id || !id.nodeId) {
       const n = tcp.length + http.length;

@@ -1,5 +1,6 @@
-// The control plane's gRPC server: ADS and the Access Log Service (later OTLP) on a unix socket (group 1337, so
-// sidecars running as uid/gid 1337 reach it) and optionally a plaintext TCP address.
+// The control plane's gRPC server: ADS, the Access Log Service and OTLP on a unix socket (group 1337, so
+// sidecars running as uid/gid 1337 reach it) and optionally a plaintext TCP address (the lab); or, as a second server,
+// on a TLS address (Kubernetes: 15012) whose serving certificate can be replaced while it serves.
 import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
@@ -14,6 +15,39 @@ export interface GrpcListen {
   readonly socket?: string;
   /** HOST:PORT (plaintext) */
   readonly address?: string;
+  /** HOST:PORT with TLS (then neither socket nor address: one server per kind of listener) */
+  readonly tls?: { readonly address: string; readonly certificate: ServingCertificate };
+}
+
+/**
+ * The serving certificate of a TLS listener, replaceable while it serves (the control plane's rotator renews it).
+ * grpc-js re-reads a credentials object's secure context when it changes (the watcher its servers register), but
+ * only through a protected method; its certificate-provider credentials, the public way, fail every handshake in
+ * 1.14 (checked: the client sees the socket close), so this drives the protected method of plain SSL credentials.
+ */
+export class ServingCertificate {
+  private current: { readonly certPem: string; readonly keyPem: string } | undefined;
+  private creds: ServerCredentials | undefined;
+
+  set(tls: { readonly certPem: string; readonly keyPem: string }): void {
+    if (this.current?.certPem === tls.certPem) return;
+    this.current = { certPem: tls.certPem, keyPem: tls.keyPem };
+    const update = (this.creds as unknown as { updateSecureContextOptions?: (o: object) => void } | undefined)
+      ?.updateSecureContextOptions;
+    update?.call(this.creds, { cert: [Buffer.from(tls.certPem)], key: [Buffer.from(tls.keyPem)] });
+  }
+
+  /** Server credentials over the current certificate (set() must have been called). */
+  credentials(): ServerCredentials {
+    const c = this.current;
+    if (!c) throw new Error('ServingCertificate: no certificate yet');
+    this.creds ??= ServerCredentials.createSsl(
+      null,
+      [{ cert_chain: Buffer.from(c.certPem), private_key: Buffer.from(c.keyPem) }],
+      false,
+    );
+    return this.creds;
+  }
 }
 
 export class GrpcServer {
@@ -50,6 +84,14 @@ export class GrpcServer {
       chmodSync(path, 0o660);
     }
     if (l.address) this.port = await bind(l.address);
+    if (l.tls) {
+      const creds = l.tls.certificate.credentials();
+      this.port = await new Promise<number>((res, rej) =>
+        this.server.bindAsync(l.tls!.address, creds, (e, port) =>
+          e ? rej(new Error(`cannot listen on ${l.tls!.address} (TLS): ${e.message}`)) : res(port),
+        ),
+      );
+    }
   }
 
   /** Lets in-flight calls finish for a moment (access-log streams never end on their own), then forces. */

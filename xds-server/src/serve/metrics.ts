@@ -18,6 +18,14 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly authRefused = new Counter({
+    name: 'nanoseg_xds_auth_refused_total',
+    help:
+      'Calls of the authenticated listener refused: channel token (no valid token), ads, als or otlp (spoke as ' +
+      'another node: foreign-node)',
+    labelNames: ['channel', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly alsStreams = new Gauge({
     name: 'nanoseg_als_streams',
     help: 'Open access-log streams',

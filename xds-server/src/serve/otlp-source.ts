@@ -9,7 +9,7 @@ import { fromSpan, parseHostPort } from '../learn/spans.js';
 import type { DecodedTraceExport, ObservedFlow } from '../model/index.js';
 import { TraceStore } from '../traces/store.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
-import { TraceService, type TraceCaller, type TraceServiceOptions } from './otlp.js';
+import { TraceService, type TraceAuthorize, type TraceCaller, type TraceServiceOptions } from './otlp.js';
 
 export interface OtlpSourceOptions extends TraceServiceOptions {
   /** the trace store's budget (`serve --trace-buffer MIB`, default 64 MiB) */
@@ -58,9 +58,9 @@ export class OtlpTraceSource implements ObservationSource {
     );
   }
 
-  /** For `server.addService(RAW_TRACE_SERVICE, source.handlers())`. */
-  handlers(): UntypedServiceImplementation {
-    return this.service.handlers();
+  /** For `server.addService(RAW_TRACE_SERVICE, source.handlers())`; `authorize`: the authenticated listener's. */
+  handlers(authorize?: TraceAuthorize): UntypedServiceImplementation {
+    return this.service.handlers(authorize);
   }
 
   get backlogBytes(): number {
@@ -119,7 +119,8 @@ export class OtlpTraceSource implements ObservationSource {
  * The node an export comes from. Envoy's tracer buffers only its own spans, so one export is one sidecar's: its node
  * is the `node_id` Envoy writes into every span from its bootstrap (the first span that has one), and the address
  * its gRPC client states (`x-forwarded-for`, the sidecar's own address), when it is a workload's, must be that
- * node's workload's. Never a span's `service.name`. Spans of the export naming another node are refused one by one
+ * node's workload's. Never a span's `service.name`. On the authenticated listener the node must be the caller's own pod
+ * (`caller.authorize`), or the whole export is refused. Spans of the export naming another node are refused one by one
  * (learn/spans.ts).
  */
 export function exportNode(
@@ -141,6 +142,8 @@ export function exportNode(
   if (node === undefined) {
     return { ok: false, kind: 'no-identifier', detail: 'trace export whose spans name no node (node_id)' };
   }
+  const allowed = caller.authorize?.(node);
+  if (allowed && !allowed.ok) return { ok: false, kind: 'foreign-node', detail: allowed.detail, node };
   const me = index.workloadByNodeId(node);
   if (me === undefined) return { ok: false, kind: 'unknown-reporter', detail: `node ${node} is in no inventory`, node };
   const from = caller.localAddress !== undefined ? parseHostPort(caller.localAddress) : undefined;

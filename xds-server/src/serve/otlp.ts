@@ -18,7 +18,18 @@ import { countSpans, decodeTraceExport } from './otlp-decode.js';
 export interface TraceCaller {
   readonly localAddress: string | undefined;
   readonly peer: string;
+  /**
+   * The authenticated listener's check: may this call speak as `nodeId`? Absent on the lab's socket. An export whose
+   * node the call may not be is refused whole.
+   */
+  readonly authorize?: (nodeId: string) => { readonly ok: true } | { readonly ok: false; readonly detail: string };
 }
+
+/** May this call speak as `nodeId`? (auth/grpc.ts authorizeCall) */
+export type TraceAuthorize = (
+  call: object,
+  nodeId: string,
+) => { readonly ok: true } | { readonly ok: false; readonly detail: string };
 
 export interface TraceSink {
   /**
@@ -86,17 +97,18 @@ export class TraceService {
     return this.queuedBytes;
   }
 
-  /** Handlers for RAW_TRACE_SERVICE. */
-  handlers(): UntypedServiceImplementation {
-    return { export: (call: Call, callback: Callback) => this.receive(call, callback) };
+  /** Handlers for RAW_TRACE_SERVICE; `authorize`: the authenticated listener's check of the node an export names. */
+  handlers(authorize?: TraceAuthorize): UntypedServiceImplementation {
+    return { export: (call: Call, callback: Callback) => this.receive(call, callback, authorize) };
   }
 
-  private receive(call: Call, callback: Callback): void {
+  private receive(call: Call, callback: Callback, authorize?: TraceAuthorize): void {
     const message = call.request;
     const xff = call.metadata.get('x-forwarded-for')[0];
     const caller: TraceCaller = {
       localAddress: typeof xff === 'string' && xff !== '' ? xff.split(',')[0]!.trim() : undefined,
       peer: call.getPeer(),
+      ...(authorize && { authorize: (nodeId: string) => authorize(call, nodeId) }),
     };
     const refuse = (kind: string, detail: string): void => {
       const n = countSpans(message);

@@ -23,6 +23,44 @@ export interface BootstrapInput {
    * stays on loopback).
    */
   readonly readinessPort?: number;
+  /**
+   * Kubernetes: ADS over TLS to `xdsAddress` with Google gRPC, the server checked against `caFile`, every call
+   * carrying the projected service-account token read from `tokenFile` (per call: the kubelet rotates it). Envoy's
+   * own gRPC client (envoy_grpc) has no way to attach a token read from a file.
+   */
+  readonly xdsTls?: { readonly caFile: string; readonly tokenFile: string };
+}
+
+/** Where the injector mounts the sidecar's projected token and the control plane's CA. */
+export const XDS_AUTH_DIR = '/var/run/secrets/nanoseg';
+export const XDS_TOKEN_FILE = `${XDS_AUTH_DIR}/token`;
+export const XDS_CA_FILE = `${XDS_AUTH_DIR}/ca.pem`;
+const FILE_BASED_METADATA = 'envoy.grpc_credentials.file_based_metadata';
+
+/** The ADS gRPC service of an authenticated sidecar (telemetry.ts googleGrpc is the same for access logs, traces). */
+function tlsGrpcService(target: { host: string; port: number }, tls: NonNullable<BootstrapInput['xdsTls']>) {
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  return {
+    google_grpc: {
+      target_uri: `${host}:${target.port}`,
+      stat_prefix: 'nanoseg_xds',
+      channel_credentials: { ssl_credentials: { root_certs: { filename: tls.caFile } } },
+      call_credentials: [
+        {
+          from_plugin: {
+            name: FILE_BASED_METADATA,
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.config.grpc_credential.v3.FileBasedMetadataConfig',
+              secret_data: { filename: tls.tokenFile },
+              header_key: 'authorization',
+              header_prefix: 'Bearer ',
+            },
+          },
+        },
+      ],
+      credentials_factory_name: FILE_BASED_METADATA,
+    },
+  };
 }
 
 export const READINESS_PATH = '/healthz/ready';
@@ -146,7 +184,11 @@ export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
         api_type: 'GRPC',
         transport_api_version: 'V3',
         set_node_on_first_message_only: true,
-        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
+        grpc_services: [
+          input.xdsTls && input.xdsAddress
+            ? tlsGrpcService(input.xdsAddress, input.xdsTls)
+            : { envoy_grpc: { cluster_name: XDS_CLUSTER } },
+        ],
       },
       lds_config: configSource,
       cds_config: configSource,
@@ -154,15 +196,20 @@ export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
     static_resources: {
       ...(readiness !== undefined ? { listeners: [readinessListener(readiness)] } : {}),
       clusters: [
-        {
-          ...staticCluster(XDS_CLUSTER, xds.type, xds.address),
-          typed_extension_protocol_options: {
-            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-              explicit_http_config: { http2_protocol_options: {} },
-            },
-          },
-        },
+        // authenticated sidecars reach the control plane through Google gRPC (its own channel), not a cluster
+        ...(input.xdsTls
+          ? []
+          : [
+              {
+                ...staticCluster(XDS_CLUSTER, xds.type, xds.address),
+                typed_extension_protocol_options: {
+                  'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+                    '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+                    explicit_http_config: { http2_protocol_options: {} },
+                  },
+                },
+              },
+            ]),
         ...(readiness !== undefined
           ? [
               staticCluster(ADMIN_CLUSTER, 'STATIC', {

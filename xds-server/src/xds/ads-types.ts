@@ -11,6 +11,11 @@ export interface NodeInfo {
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly streamId: number;
   /**
+   * The stream came through the authenticated listener and its node id is its pod's own: its service comes from the
+   * inventory only, never from the cluster it declares.
+   */
+  readonly verified?: boolean;
+  /**
    * The client said in its first request that it already runs config (SotW version_info, or delta
    * initial_resource_versions): a reconnect, possibly to a control plane that lost its state (fail-static input).
    */

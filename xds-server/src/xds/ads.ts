@@ -30,6 +30,11 @@ import type { Logger, TypeUrl } from './types.js';
 import { deltaResponse, namesKey, sotwBody, withNonce } from './wire.js';
 
 type TypeState = SotwState | DeltaState;
+/** May this call speak as `nodeId`? (auth/grpc.ts authorizeCall) */
+export type Authorize = (
+  call: object,
+  nodeId: string,
+) => { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly detail: string };
 type Call = ServerDuplexStream<unknown, Buffer>;
 
 interface Conn<K extends StreamKind, S extends TypeState> extends TrackedStream {
@@ -45,6 +50,8 @@ interface Conn<K extends StreamKind, S extends TypeState> extends TrackedStream 
   readonly warned: Set<string>;
   readonly totals: StreamTotals;
   lastBytes: number;
+  /** the listener's check of the node id a stream speaks as (the authenticated one's); none on the lab's socket */
+  readonly authorize: Authorize | undefined;
 }
 
 type SotwConn = Conn<'sotw', SotwState>;
@@ -74,15 +81,18 @@ export class AdsServer {
     );
   }
 
-  /** For `server.addService(ADS_SERVICE, ads.handlers())`. */
-  handlers(): UntypedServiceImplementation {
+  /**
+   * For `server.addService(ADS_SERVICE, ads.handlers())`. With `authorize` (the authenticated listener's), a stream
+   * whose node id the call may not speak as is ended with PERMISSION_DENIED before it is served anything.
+   */
+  handlers(authorize?: Authorize): UntypedServiceImplementation {
     return {
       streamAggregatedResources: (call: Call) => {
-        const c = this.open<'sotw', SotwState>('sotw', call);
+        const c = this.open<'sotw', SotwState>('sotw', call, authorize);
         call.on('data', (req: DiscoveryRequest) => this.guard(c, () => this.onSotwRequest(c, req)));
       },
       deltaAggregatedResources: (call: Call) => {
-        const c = this.open<'delta', DeltaState>('delta', call);
+        const c = this.open<'delta', DeltaState>('delta', call, authorize);
         call.on('data', (req: DeltaDiscoveryRequest) => this.guard(c, () => this.onDeltaRequest(c, req)));
       },
     };
@@ -132,8 +142,9 @@ export class AdsServer {
 
   // ---- stream lifecycle ----------------------------------------------------------------------------------------
 
-  private open<K extends StreamKind, S extends TypeState>(kind: K, call: Call): Conn<K, S> {
+  private open<K extends StreamKind, S extends TypeState>(kind: K, call: Call, authorize?: Authorize): Conn<K, S> {
     const c: Conn<K, S> = {
+      authorize,
       id: this.nextStreamId++,
       kind,
       call,
@@ -213,8 +224,18 @@ export class AdsServer {
       this.fail(c, GrpcStatus.INVALID_ARGUMENT, 'the first request of a stream must carry node.id');
       return undefined;
     }
+    let verified = false;
+    if (c.authorize) {
+      const d = c.authorize(c.call, node.id);
+      if (!d.ok) {
+        this.fail(c, GrpcStatus.PERMISSION_DENIED, d.detail);
+        return undefined;
+      }
+      verified = true;
+    }
     const versions = reported.filter((v) => v !== '');
     const info: NodeInfo = {
+      verified,
       id: node.id,
       cluster: node.cluster,
       metadata: node.metadata ?? {},

@@ -23,8 +23,8 @@ export interface DiscoveryHooks {
 }
 
 export interface DiscoveryOptions {
-  /** The service whose config a node is served (its group). */
-  readonly serviceOf: (node: NodeInfo) => ServiceName;
+  /** The service whose config a node is served (its group); undefined: none yet, the node is served nothing. */
+  readonly serviceOf: (node: NodeInfo) => ServiceName | undefined;
   /** Builds a service's snapshot from the current state (pure generation behind it). */
   readonly generate: (service: ServiceName) => Snapshot;
   /** Called when a node's stream identifies itself, before it is served: fail-static decides holds here. */
@@ -137,7 +137,7 @@ export class DiscoveryServer {
     for (const t of [...this.tracing]) t.finish();
   }
 
-  private groupFor(n: NodeInfo): ServiceName {
+  private groupFor(n: NodeInfo): ServiceName | undefined {
     return this.opts.serviceOf(n);
   }
 
@@ -158,7 +158,8 @@ export class DiscoveryServer {
   }
 
   /** A group about to be served gets a snapshot now when it has none or an out-of-date one. */
-  private ensureSnapshot(group: string): void {
+  private ensureSnapshot(group: string | undefined): void {
+    if (group === undefined) return;
     if (this.cache.getSnapshot(group) && !this.stale.has(group)) return;
     this.refresh(group);
   }
@@ -193,7 +194,10 @@ export class DiscoveryServer {
   private async push(req: PushRequest): Promise<void> {
     const targets = new Set<string>();
     const nodes = req.full ? [...this.nodes.values()] : [...(req.nodes ?? [])].map((id) => this.nodes.get(id));
-    for (const n of nodes) if (n && !this.opts.isHeld?.(n.id)) targets.add(this.groupFor(n));
+    for (const n of nodes) {
+      const g = n && !this.opts.isHeld?.(n.id) ? this.groupFor(n) : undefined;
+      if (g !== undefined) targets.add(g);
+    }
     const trace = this.tracer.enabled
       ? new PushTrace(this.tracer, req, nodes.length, this.sched, (t) => this.tracing.delete(t))
       : undefined;

@@ -39,6 +39,7 @@ export interface Pod {
     readonly initContainers?: readonly Container[];
     readonly hostNetwork?: boolean;
     readonly serviceAccountName?: string;
+    readonly volumes?: readonly unknown[];
   };
   readonly status?: {
     readonly phase?: string;
