@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServerProcess, isRoot, tempDir, waitFor, BIN } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
-import { GHOST_NODE, WEBHOOK_PORT, XDS_TLS_PORT, webhookConfiguration } from '../e2e/kubernetes-support.js';
+import { GHOST_NODE, clusterServeArgs, webhookConfiguration } from '../e2e/kubernetes-support.js';
 
 /** plaintext ADS on loopback, for the benchmarks' own watchers on the host (sidecars use the TLS listener) */
 const WATCHER_XDS_PORT = 25010;
@@ -62,32 +62,13 @@ export class KubeControlPlane {
 
   constructor(cluster: TestCluster) {
     this.xdsAddress = `127.0.0.1:${WATCHER_XDS_PORT}`;
-    const tls = `${cluster.nodeIp}:${XDS_TLS_PORT}`;
     this.server = new ServerProcess(
       this.tmp.dir,
       [
-        '--kubernetes',
-        '--kubeconfig',
-        cluster.kubeconfig,
-        '--webhook-host',
-        '127.0.0.1',
-        '--webhook-port',
-        String(WEBHOOK_PORT),
-        '--webhook-dns-names',
-        'localhost',
+        ...clusterServeArgs(cluster),
+        // the benchmarks' own ADS clients on the host
         '--xds-address',
         this.xdsAddress,
-        // injected sidecars: the authenticated listener, as in test/e2e/kubernetes.test.ts
-        '--xds-tls-address',
-        tls,
-        '--xds-tls-names',
-        cluster.nodeIp,
-        '--sidecar-xds-address',
-        tls,
-        '--proxy-image',
-        'nanoseg/proxy:dev',
-        '--init-image',
-        'nanoseg/init:dev',
         '--log-level',
         'warn',
       ],

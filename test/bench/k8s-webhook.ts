@@ -10,7 +10,7 @@ import { KubeControlPlane, createNamespace, ghostPodSpec, sharedCluster } from '
 import { histogramDelta, histogramQuantile, readHistogram, type Histogram } from './prom-histogram.js';
 import { percentile } from './stats.js';
 import { waitFor } from '../support/cli.js';
-import { WEBHOOK_PORT } from '../e2e/kubernetes-support.js';
+import { WEBHOOK_PORT, caBundlePublished } from '../e2e/kubernetes-support.js';
 import { Agent, request } from 'node:https';
 
 const NS = 'hookbench';
@@ -106,19 +106,7 @@ export const k8sWebhook: Benchmark = {
     const cp = new KubeControlPlane(cluster);
     try {
       await cp.start();
-      await waitFor(
-        'the caBundle on the MutatingWebhookConfiguration',
-        () =>
-          cluster.k([
-            'get',
-            'mutatingwebhookconfiguration',
-            'nanoseg-injector',
-            '-o',
-            'jsonpath={.webhooks[0].clientConfig.caBundle}',
-          ]).length > 100,
-        20_000,
-        200,
-      );
+      await caBundlePublished((a) => cluster.k(a), 200);
       await createNamespace(api, NS, { 'nanoseg.io/inject': 'enabled' });
       // the apiserver picks the configuration (and its caBundle) up asynchronously: wait for a dry run to be injected
       await waitFor(

@@ -1,6 +1,7 @@
 // Manifests and helpers of the cluster e2e (test/e2e/kubernetes.test.ts).
 import { request } from 'node:http';
 import type { TestCluster } from '../support/cluster.js';
+import { waitFor } from '../support/cli.js';
 import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 import type { Inventory } from '../../xds-server/src/model/index.js';
 import type { NanoSegmentStatus } from '../../xds-server/src/inventory/kubernetes/segment-status.js';
@@ -10,6 +11,53 @@ export const WEBHOOK_PORT = 19443;
 /** the authenticated xDS listener (TLS, service-account tokens) */
 export const XDS_TLS_PORT = 25012;
 export const METRICS_PORT = 25014;
+
+/**
+ * `nanoseg serve` flags for the test cluster (the e2e and the cluster benchmarks): the injector's webhook on
+ * loopback, sidecars over the authenticated TLS listener on the node's address, the locally built images.
+ */
+export function clusterServeArgs(cluster: Pick<TestCluster, 'kubeconfig' | 'nodeIp'>): string[] {
+  const tls = `${cluster.nodeIp}:${XDS_TLS_PORT}`;
+  return [
+    '--kubernetes',
+    '--kubeconfig',
+    cluster.kubeconfig,
+    '--webhook-host',
+    '127.0.0.1',
+    '--webhook-port',
+    String(WEBHOOK_PORT),
+    '--webhook-dns-names',
+    'localhost',
+    // sidecars reach the control plane only over TLS with their service-account token (no plaintext TCP)
+    '--xds-tls-address',
+    tls,
+    '--xds-tls-names',
+    cluster.nodeIp,
+    '--sidecar-xds-address',
+    tls,
+    '--proxy-image',
+    'nanoseg/proxy:dev',
+    '--init-image',
+    'nanoseg/init:dev',
+  ];
+}
+
+/** Waits until the control plane has filled the MutatingWebhookConfiguration's caBundle in (it owns the CA). */
+export async function caBundlePublished(k: (args: string[]) => string, everyMs?: number): Promise<void> {
+  await waitFor(
+    'the caBundle on the MutatingWebhookConfiguration',
+    () =>
+      k([
+        'get',
+        'mutatingwebhookconfiguration',
+        'nanoseg-injector',
+        '-o',
+        'jsonpath={.webhooks[0].clientConfig.caBundle}',
+      ]).length > 100,
+    20_000,
+    everyMs,
+  );
+}
 
 export interface PodJson {
   metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string> };

@@ -20,7 +20,8 @@ import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import {
   GHOST_NODE,
   METRICS_PORT,
-  WEBHOOK_PORT,
+  caBundlePublished,
+  clusterServeArgs,
   XDS_TLS_PORT,
   api,
   counter,
@@ -44,28 +45,9 @@ test(
     const cluster = TestCluster.start();
     const tmp = tempDir('nanoseg-k8s-');
     const server = new ServerProcess(tmp.dir, [
-      '--kubernetes',
-      '--kubeconfig',
-      cluster.kubeconfig,
-      '--webhook-host',
-      '127.0.0.1',
-      '--webhook-port',
-      String(WEBHOOK_PORT),
-      '--webhook-dns-names',
-      'localhost',
-      // sidecars reach the control plane only over TLS with their service-account token (no plaintext TCP)
-      '--xds-tls-address',
-      `${cluster.nodeIp}:${XDS_TLS_PORT}`,
-      '--xds-tls-names',
-      cluster.nodeIp,
-      '--sidecar-xds-address',
-      `${cluster.nodeIp}:${XDS_TLS_PORT}`,
+      ...clusterServeArgs(cluster),
       '--metrics-address',
       `127.0.0.1:${METRICS_PORT}`,
-      '--proxy-image',
-      'nanoseg/proxy:dev',
-      '--init-image',
-      'nanoseg/init:dev',
     ]);
     t.after(async () => {
       await server.stop();
@@ -86,18 +68,7 @@ test(
     await server.start();
     const servedAt = Date.now();
     // the control plane owns the webhook's CA and fills the caBundle in
-    await waitFor(
-      'the caBundle on the MutatingWebhookConfiguration',
-      () =>
-        k([
-          'get',
-          'mutatingwebhookconfiguration',
-          'nanoseg-injector',
-          '-o',
-          'jsonpath={.webhooks[0].clientConfig.caBundle}',
-        ]).length > 100,
-      20_000,
-    );
+    await caBundlePublished(k);
     await waitFor(
       'the caBundle on the ValidatingWebhookConfiguration',
       () =>
