@@ -104,8 +104,8 @@ function pathList(ruleName: string, method: string, paths: readonly string[], ot
 }
 
 /**
- * What a request from a rule's source does next with the rule's paths: `:method` picks that method's templates (an exact-match map), which
- * match `:path` with one regex; a request whose method has none, or whose path none of them matches, tries the
+ * What a request from a rule's source does next with the rule's paths: `:method` picks that method's templates (an
+ * exact-match map), which match `:path` with one regex; a request whose method has none, or whose path none of them matches, tries the
  * rule's any-method (`*`) templates; none matching → DENY `<rule>|no-path`. Each request costs two header lookups
  * and one or two regex reads, however many templates the rule lists.
  */
@@ -124,7 +124,8 @@ export function pathsOnMatch(ruleName: string, paths: readonly PathRule[]): Matc
     if (method === '*') continue;
     map[method] = { matcher: pathList(ruleName, method, list, otherwise), action: undefined };
   }
-  if (Object.keys(map).length === 0) return otherwise; // only `*` templates, or none: every request is denied
+  // no method has templates of its own: the `*` templates decide (with none at all, every request is denied)
+  if (Object.keys(map).length === 0) return otherwise;
   const matcher: Matcher = {
     matcherTree: {
       input: { name: 'header::method', typedConfig: pack(T.requestHeaderInput, { headerName: ':method' }) },
