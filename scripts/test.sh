@@ -47,7 +47,10 @@ if [ "$#" = 0 ]; then
     wait "$bench_pid" || bench=$?
     phase "benchmark smoke run done"
     tail -n 40 bench-results/smoke.log
-    [ "$bench" = 0 ] || echo "benchmark smoke run FAILED (exit $bench): see bench-results/smoke.log"
+    [ "$bench" = 0 ] || {
+      echo "benchmark smoke run FAILED (exit $bench): see bench-results/smoke.log; what crashed:"
+      grep -E '\] crashed:|\(crashed\)' -A 12 bench-results/smoke.log | head -n 60
+    }
   fi
   phase "end-to-end tests in the lab, then the golden-file check"
   node scripts/run-tests.mjs --skip unit,integration || status=$?
@@ -56,7 +59,11 @@ if [ "$#" = 0 ]; then
     k8s_bench=0
     npm run -s bench -- --quick k8s-webhook k8s-churn k8s-pod-policy >bench-results/smoke-cluster.log 2>&1 || k8s_bench=$?
     tail -n 25 bench-results/smoke-cluster.log
-    [ "$k8s_bench" = 0 ] || { echo "cluster benchmark smoke run FAILED (exit $k8s_bench): see bench-results/smoke-cluster.log"; bench=1; }
+    [ "$k8s_bench" = 0 ] || {
+      echo "cluster benchmark smoke run FAILED (exit $k8s_bench): see bench-results/smoke-cluster.log; what crashed:"
+      grep -E '\] crashed:|\(crashed\)' -A 12 bench-results/smoke-cluster.log | head -n 60
+      bench=1
+    }
   fi
 else
   node scripts/run-tests.mjs "$@" || status=$?
