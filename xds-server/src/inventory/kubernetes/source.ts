@@ -5,6 +5,7 @@
 //     churn is the mapping's business (an address belongs to the live pod holding it).
 //   - Nothing is emitted before every informer has listed once: a partial view would drop workloads (the store
 //     still has the last inventory from before a restart).
+//   - The caches keep only the fields read (slim.ts): the whole objects of a large cluster do not fit in memory.
 //   - Lists and watches are retried with backoff and relisted periodically (watched.ts); status() says what fails.
 //   - The workloads (Deployments, StatefulSets, DaemonSets, CronJobs) are watched for the mode annotation: `modes$`
 //     emits the pinned modes (modes.ts) whenever they change.
@@ -25,6 +26,7 @@ import type { Logger } from '../../util/logger.js';
 import type { InventorySource, InventorySourceStatus, InventoryUpdate } from '../source.js';
 import { inventoryFromCluster } from './mapping.js';
 import type { EndpointSlice, KubeService, Namespace, ObjectMeta, OwnedObject, Pod } from './types.js';
+import { slimmers, type Slimmer } from './slim.js';
 import { Watched } from './watched.js';
 import { describeKubeError } from './errors.js';
 import { modeAnnotations, type ModeAnnotations } from './modes.js';
@@ -80,21 +82,26 @@ export class KubernetesInventorySource implements InventorySource {
     const apps = kc.makeApiClient(AppsV1Api);
     const batch = kc.makeApiClient(BatchV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
-    const w = (path: string, list: () => Promise<unknown>) =>
+    const w = (path: string, list: () => Promise<unknown>, slim: Slimmer = slimmers.metaOnly) =>
       new Watched<AnyObject>({
         kubeConfig: kc,
         path,
         list: list as ListPromise<AnyObject>,
+        slim,
         onChange: () => this.changed(),
         onError: (err, p) => this.failed(err, p),
         resyncMs: opts.resyncMs ?? 10 * 60_000,
         backoff: opts.backoff ?? { initialMs: 500, maxMs: 30_000 },
       });
-    this.pods = w('/api/v1/pods', () => this.core.listPodForAllNamespaces());
+    this.pods = w('/api/v1/pods', () => this.core.listPodForAllNamespaces(), slimmers.pod);
     this.replicaSets = w('/apis/apps/v1/replicasets', () => apps.listReplicaSetForAllNamespaces());
     this.jobs = w('/apis/batch/v1/jobs', () => batch.listJobForAllNamespaces());
-    this.services = w('/api/v1/services', () => this.core.listServiceForAllNamespaces());
-    this.slices = w('/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
+    this.services = w('/api/v1/services', () => this.core.listServiceForAllNamespaces(), slimmers.service);
+    this.slices = w(
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      () => discovery.listEndpointSliceForAllNamespaces(),
+      slimmers.endpointSlice,
+    );
     this.namespaces = w('/api/v1/namespaces', () => this.core.listNamespace());
     this.workloads = [
       { kind: 'Deployment', watched: w('/apis/apps/v1/deployments', () => apps.listDeploymentForAllNamespaces()) },

@@ -5,8 +5,17 @@
 //   - resync: every `resyncMs` a fresh ListWatch lists everything again and, once it has, replaces the old one, so an
 //     event lost in transit is repaired and the cache is never empty in between;
 //   - `synced` only once a list succeeded; `onChange` after every add, update or delete (the consumer recomputes
-//     from the cache: level-triggered, event order never matters).
-import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type ListPromise } from '@kubernetes/client-node';
+//     from the cache: level-triggered, event order never matters);
+//   - `slim`: every listed or watched object passes through it before the cache keeps it (slim.ts), so the cache
+//     holds only what is read.
+import {
+  ListWatch,
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ListPromise,
+} from '@kubernetes/client-node';
 
 export interface WatchedOptions<T extends KubernetesObject> {
   readonly kubeConfig: KubeConfig;
@@ -19,6 +28,36 @@ export interface WatchedOptions<T extends KubernetesObject> {
   readonly onError: (err: unknown, path: string) => void;
   readonly resyncMs: number;
   readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  /** what the cache keeps of each object (default: all of it) */
+  readonly slim?: (o: T) => T;
+}
+
+/** A Watch whose added, modified and deleted objects pass through `slim` (errors and bookmarks as they are). */
+class SlimmingWatch<T extends KubernetesObject> extends Watch {
+  constructor(
+    config: KubeConfig,
+    private readonly slim: (o: T) => T,
+  ) {
+    super(config);
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      queryParams,
+      (phase, obj, watchObj) => {
+        if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, obj, watchObj);
+        const slim = this.slim(obj as T);
+        callback(phase, slim, { type: phase, object: slim });
+      },
+      done,
+    );
+  }
 }
 
 export class Watched<T extends KubernetesObject> {
@@ -33,8 +72,17 @@ export class Watched<T extends KubernetesObject> {
   /** the last failure, cleared by the next successful list */
   lastError: unknown;
 
+  private readonly list$: ListPromise<T>;
+
   constructor(private readonly opts: WatchedOptions<T>) {
-    this.watch = new Watch(opts.kubeConfig);
+    const slim = opts.slim;
+    this.watch = slim ? new SlimmingWatch(opts.kubeConfig, slim) : new Watch(opts.kubeConfig);
+    this.list$ = slim
+      ? async (): Promise<KubernetesListObject<T>> => {
+          const l = await opts.list();
+          return { ...l, items: l.items.map(slim) };
+        }
+      : opts.list;
   }
 
   get path(): string {
@@ -80,7 +128,7 @@ export class Watched<T extends KubernetesObject> {
 
   private make(): ListWatch<T> {
     const o = this.opts;
-    const lw = new ListWatch<T>(o.path, this.watch, o.list, false, undefined, o.fieldSelector);
+    const lw = new ListWatch<T>(o.path, this.watch, this.list$, false, undefined, o.fieldSelector);
     const changed = () => {
       if (lw === this.current) o.onChange();
     };
