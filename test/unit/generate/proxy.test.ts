@@ -13,6 +13,8 @@ import {
 } from '../../../xds-server/src/xds/index.js';
 import type { Inventory, Mode, ServicePolicy } from '../../../xds-server/src/model/index.js';
 import { assertGolden } from '../../support/golden.js';
+import { Builder } from '../../../xds-server/src/generate/listeners.js';
+import { DEFAULT_SETTINGS } from '../../../xds-server/src/generate/names.js';
 
 const INV: Inventory = {
   workloads: [
@@ -280,4 +282,20 @@ test('the outbound HTTP RBAC evaluates the same egress tree as the network one, 
     assert.deepEqual(http.matcher, network.matcher, mode);
     assert.deepEqual(http.shadowMatcher, network.shadowMatcher, mode);
   }
+});
+
+test('endpoints are encoded once per address set, and a replaced address set is not kept', () => {
+  const b = new Builder(DEFAULT_SETTINGS);
+  const first = b.endpoints('outbound|80||shop/web', ['10.0.0.1', '10.0.0.2'], 80);
+  assert.equal(b.endpoints('outbound|80||shop/web', ['10.0.0.1', '10.0.0.2'], 80), first, 'same set: the same object');
+  const second = b.endpoints('outbound|80||shop/web', ['10.0.0.1', '10.0.0.3'], 80);
+  assert.notEqual(second, first);
+  assert.match(JSON.stringify(render(second.typeUrl, second.body)), /10\.0\.0\.3/);
+  // another cluster has its own slot: asking for it does not push the web endpoints out
+  b.endpoints('outbound|5432||shop/db', ['10.0.0.9'], 5432);
+  assert.equal(b.endpoints('outbound|80||shop/web', ['10.0.0.1', '10.0.0.3'], 80), second);
+  // back to the first set: built again (the churned-away set was dropped), byte-identical to before
+  const again = b.endpoints('outbound|80||shop/web', ['10.0.0.1', '10.0.0.2'], 80);
+  assert.notEqual(again, first);
+  assert.deepEqual(again.body, first.body);
 });

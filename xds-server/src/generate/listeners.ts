@@ -55,6 +55,12 @@ export class Builder {
   /** packed filter configs by their inputs: the same chain for 1,000 sidecars is encoded once */
   private readonly memo = new Map<string, Any>();
   private readonly memoRes = new Map<string, GeneratedResource>();
+  /**
+   * Endpoints by cluster and port, with the address list they were built for: only the latest is kept. Memoized by
+   * content like the rest, a churning service would keep every address set it ever had (each a ClusterLoadAssignment
+   * and its encodings) until the memo's limit: hundreds of MB at 10,000 pods.
+   */
+  private readonly memoEp = new Map<string, { readonly addresses: string; readonly value: GeneratedResource }>();
   constructor(private readonly s: GenerateSettings) {}
 
   private memoized(key: string, make: () => Any): Any {
@@ -146,22 +152,31 @@ export class Builder {
   }
 
   endpoints(name: string, addresses: readonly string[], port: number): GeneratedResource {
-    return this.memoizedRes(`ep|${name}|${port}|${addresses.join(',')}`, () =>
-      res(
-        'endpoints',
-        T.endpoints.url,
-        name,
-        encode(T.endpoints, {
-          clusterName: name,
-          endpoints: [
-            {
-              lbEndpoints: addresses.map((a) => ({
-                endpoint: { address: { socketAddress: { address: a, portValue: port } } },
-              })),
-            },
-          ],
-        }),
-      ),
+    const slot = `${name}|${port}`;
+    const list = addresses.join(',');
+    const hit = this.memoEp.get(slot);
+    if (hit?.addresses === list) return hit.value;
+    if (hit === undefined && this.memoEp.size >= MEMO_LIMIT) this.memoEp.clear();
+    const value = this.buildEndpoints(name, addresses, port);
+    this.memoEp.set(slot, { addresses: list, value });
+    return value;
+  }
+
+  private buildEndpoints(name: string, addresses: readonly string[], port: number): GeneratedResource {
+    return res(
+      'endpoints',
+      T.endpoints.url,
+      name,
+      encode(T.endpoints, {
+        clusterName: name,
+        endpoints: [
+          {
+            lbEndpoints: addresses.map((a) => ({
+              endpoint: { address: { socketAddress: { address: a, portValue: port } } },
+            })),
+          },
+        ],
+      }),
     );
   }
 
