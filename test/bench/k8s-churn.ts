@@ -252,6 +252,8 @@ export const k8sChurn: Benchmark = {
       progress(`${scaleTo} pods in the inventory after ${scaleSeconds.toFixed(0)} s`);
       await sleep(5000);
       const atScale = cp.memory();
+      const heapAtScale = await cp.heap();
+      await cp.heapSnapshot(`${scaleTo} pods`, progress);
 
       const metrics: Metric[] = [
         {
@@ -276,6 +278,12 @@ export const k8sChurn: Benchmark = {
           note: `VmRSS 5 s after the inventory held them all; ${watchers.length} ADS streams connected`,
         },
         { name: 'control-plane peak RSS (VmHWM)', value: atScale.peak / MB, unit: 'MB' },
+        {
+          name: `control-plane JS heap used at ${scaleTo.toLocaleString('en-US')} pods`,
+          value: heapAtScale.used / MB,
+          unit: 'MB',
+          note: `V8 heap committed ${(heapAtScale.total / MB).toFixed(0)} MB, memory outside it (buffers) ${(heapAtScale.external / MB).toFixed(0)} MB`,
+        },
         { name: `${scaleTo - podsN} pods created → in the inventory`, value: scaleSeconds, unit: 's' },
       ];
       return metrics;

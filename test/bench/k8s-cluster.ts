@@ -3,7 +3,7 @@
 // and `nanoseg serve --kubernetes` against it, as test/e2e/kubernetes.test.ts runs it, a fresh one per benchmark.
 // Pods that must not run are bound to the node object `ghost`, which has no kubelet: they are created through the
 // API, get their address through the status subresource, and never start a container.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServerProcess, isRoot, tempDir, waitFor, BIN } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
@@ -11,6 +11,8 @@ import { GHOST_NODE, clusterServeArgs, webhookConfiguration } from '../e2e/kuber
 
 /** plaintext ADS on loopback, for the benchmarks' own watchers on the host (sidecars use the TLS listener) */
 const WATCHER_XDS_PORT = 25010;
+/** the control plane's Prometheus endpoint, for its heap figures */
+const METRICS_PORT = 25011;
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { KubeApi } from './k8s-api.js';
 import { shebangFlags } from './trees.js';
@@ -53,6 +55,21 @@ export function closeSharedCluster(): void {
   c?.stop();
 }
 
+/**
+ * Node flags for profiling the control plane: BENCH_CPU_PROF=<dir> writes a V8 CPU profile there when it exits,
+ * BENCH_HEAP_SNAPSHOT=<dir> lets heapSnapshot() ask for a heap snapshot (SIGUSR2), BENCH_CP_NODE_FLAGS adds flags.
+ */
+function diagnosticFlags(): string[] {
+  const cpu = process.env.BENCH_CPU_PROF;
+  const heap = process.env.BENCH_HEAP_SNAPSHOT;
+  return [
+    ...(cpu ? ['--cpu-prof', `--cpu-prof-dir=${cpu}`] : []),
+    ...(heap ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heap}`] : []),
+    // BENCH_CP_NODE_FLAGS: more node flags for the control plane (an A/B of GC settings)
+    ...(process.env.BENCH_CP_NODE_FLAGS ? process.env.BENCH_CP_NODE_FLAGS.split(' ') : []),
+  ];
+}
+
 /** `nanoseg serve --kubernetes` on the cluster (the shipped bin with its node flags), its API and its process. */
 export class KubeControlPlane {
   readonly server: ServerProcess;
@@ -71,8 +88,10 @@ export class KubeControlPlane {
         this.xdsAddress,
         '--log-level',
         'warn',
+        '--metrics-address',
+        `127.0.0.1:${METRICS_PORT}`,
       ],
-      { file: process.execPath, args: [...shebangFlags(BIN), BIN] },
+      { file: process.execPath, args: [...shebangFlags(BIN), ...diagnosticFlags(), BIN] },
     );
   }
 
@@ -84,6 +103,45 @@ export class KubeControlPlane {
     const pid = this.server.proc?.pid;
     if (pid === undefined) throw new Error('the control plane is not running');
     return pid;
+  }
+
+  /** With BENCH_HEAP_SNAPSHOT=<dir>: the control plane writes a heap snapshot there (what `what` names it by). */
+  async heapSnapshot(what: string, progress: (msg: string) => void): Promise<void> {
+    const dir = process.env.BENCH_HEAP_SNAPSHOT;
+    if (!dir) return;
+    const before = new Set(readdirSync(dir));
+    process.kill(this.pid, 'SIGUSR2');
+    // the snapshot is written synchronously: done once its file is there and stops growing
+    let last = -1;
+    await waitFor(
+      `a heap snapshot in ${dir}`,
+      () => {
+        const f = readdirSync(dir).find((x) => !before.has(x) && x.endsWith('.heapsnapshot'));
+        const size = f === undefined ? -1 : statSync(join(dir, f)).size;
+        const done = size > 0 && size === last;
+        last = size;
+        return done;
+      },
+      120_000,
+      1000,
+    );
+    progress(`heap snapshot (${what}) in ${dir}`);
+  }
+
+  /** The control plane's V8 heap (used and committed) and memory outside it (buffers), in bytes, from /metrics. */
+  async heap(): Promise<{ used: number; total: number; external: number }> {
+    const res = await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`);
+    const text = await res.text();
+    const gauge = (name: string) => {
+      const m = new RegExp(`^nanoseg_process_${name} (\\S+)$`, 'm').exec(text);
+      if (!m) throw new Error(`the control plane's /metrics has no nanoseg_process_${name}`);
+      return Number(m[1]);
+    };
+    return {
+      used: gauge('nodejs_heap_size_used_bytes'),
+      total: gauge('nodejs_heap_size_total_bytes'),
+      external: gauge('nodejs_external_memory_bytes'),
+    };
   }
 
   /** VmRSS and VmHWM (peak) of the control plane, in bytes. */
