@@ -6,8 +6,10 @@
 # Run as root.
 #   QUIET=20s   quiet period before a service can converge (default 20s for the demo; 10m in production)
 #   KEEP=1      leave the lab and the control plane running at the end (stop with: scripts/demo.sh --down)
+# scripts/demo.sh --kubernetes: the same story on the project's own one-node Kubernetes (scripts/demo-kubernetes.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--kubernetes" ]; then shift; exec ./scripts/demo-kubernetes.sh "$@"; fi
 ROOT=$(pwd)
 DEMO=${NANOSEG_DEMO_DIR:-/tmp/nanoseg-demo}
 QUIET=${QUIET:-20s}
