@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 DEMO=${NANOSEG_DEMO_DIR:-/tmp/nanoseg-demo-k8s}
 LOCK=/tmp/nanoseg-lab.lock
-WEBHOOK_PORT=19443
+WEBHOOK_PORT=19443 # the port xds-server/examples/kubernetes/webhooks.yaml names
 XDS_TLS_PORT=25012
 nanoseg() { "$ROOT/bin/nanoseg.js" --api-socket "$DEMO/api.sock" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -62,35 +62,7 @@ nanoseg status >/dev/null
 
 step "the NanoSegment CRD and the webhooks (the apiserver reaches them on localhost; the control plane fills their caBundle in)"
 k apply -f manifests/base/crd-nanosegment.yaml
-k apply -f - <<EOF
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata: { name: nanoseg-injector }
-webhooks:
-  - name: inject.nanoseg.io
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Fail
-    timeoutSeconds: 5
-    reinvocationPolicy: IfNeeded
-    clientConfig: { url: "https://localhost:$WEBHOOK_PORT/inject" }
-    namespaceSelector: { matchLabels: { nanoseg.io/inject: enabled } }
-    objectSelector: { matchExpressions: [{ key: nanoseg.io/inject, operator: NotIn, values: ["false"] }] }
-    rules: [{ apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods], scope: Namespaced }]
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: { name: nanoseg-validator }
-webhooks:
-  - name: validate.nanoseg.io
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Fail
-    timeoutSeconds: 5
-    clientConfig: { url: "https://localhost:$WEBHOOK_PORT/validate" }
-    rules:
-      - { apiGroups: [nanoseg.io], apiVersions: [v1alpha1], operations: [CREATE, UPDATE], resources: [nanosegments], scope: Namespaced }
-EOF
+k apply -f xds-server/examples/kubernetes/webhooks.yaml
 wait_until() { # WHAT SECONDS CMD...: polls CMD every second
   local what=$1 end=$((SECONDS + $2))
   shift 2
@@ -111,47 +83,7 @@ mutated() { k -n shop run probe --image=local/busybox:1 --image-pull-policy=Neve
 wait_until "the injector to answer for shop" 30 mutated
 
 step "the shop: api (HTTP on 9090 behind a ClusterIP Service; 9091 open to anyone, called by no one) and web (calls api's ClusterIP)"
-k apply -f - <<'EOF'
-apiVersion: v1
-kind: Service
-metadata: { name: api, namespace: shop }
-spec:
-  selector: { app: api }
-  ports: [{ port: 9090, targetPort: 9090 }]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: api, namespace: shop }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: api } }
-  template:
-    metadata: { labels: { app: api } }
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: api
-          image: local/busybox:1
-          imagePullPolicy: Never
-          command: [sh, -c, 'echo items > /tmp/index.html; httpd -p 9091 -h /tmp; exec httpd -f -p 9090 -h /tmp']
-          ports: [{ containerPort: 9090 }]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web, namespace: shop }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: web
-          image: local/busybox:1
-          imagePullPolicy: Never
-          command: [sh, -c, 'while true; do timeout 2 wget -q -O /dev/null http://$API_SERVICE_HOST:9090/; sleep 0.3; done']
-EOF
+k apply -f xds-server/examples/kubernetes/shop-api.yaml -f xds-server/examples/kubernetes/shop-web.yaml
 # the pods are Ready only once their sidecar has its config from the control plane
 k -n shop wait --for=condition=Ready pod -l app=api --timeout=120s
 k -n shop wait --for=condition=Ready pod -l app=web --timeout=120s

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServerProcess, isRoot, tempDir, waitFor, BIN } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
-import { GHOST_NODE, clusterServeArgs, webhookConfiguration } from '../e2e/kubernetes-support.js';
+import { GHOST_NODE, clusterServeArgs, webhookConfigurations } from '../e2e/kubernetes-support.js';
 
 /** plaintext ADS on loopback, for the benchmarks' own watchers on the host (sidecars use the TLS listener) */
 const WATCHER_XDS_PORT = 25010;
@@ -42,7 +42,7 @@ export function sharedCluster(progress: (m: string) => void): TestCluster {
   const t0 = performance.now();
   const c = TestCluster.start();
   shared = c;
-  c.k(['apply', '-f', '-'], webhookConfiguration);
+  c.k(['apply', '-f', '-'], webhookConfigurations);
   c.k(['apply', '-f', join(projectRoot(), 'manifests', 'base', 'crd-nanosegment.yaml')]);
   c.k(['apply', '-f', '-'], GHOST_NODE);
   progress(`test cluster up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

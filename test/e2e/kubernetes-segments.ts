@@ -10,24 +10,7 @@ import type { ServiceView } from '../../xds-server/src/api/views.js';
 import type { AuditEvent } from '../../xds-server/src/model/index.js';
 import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 import type { NanoSegmentStatus } from '../../xds-server/src/inventory/kubernetes/segment-status.js';
-import { WEBHOOK_PORT, rules } from './kubernetes-support.js';
-
-export const validatingWebhookConfiguration = `
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata:
-  name: nanoseg-validator
-webhooks:
-  - name: validate.nanoseg.io
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Fail
-    timeoutSeconds: 5
-    clientConfig:
-      url: https://localhost:${WEBHOOK_PORT}/validate
-    rules:
-      - { apiGroups: [nanoseg.io], apiVersions: [v1alpha1], operations: [CREATE, UPDATE], resources: [nanosegments], scope: Namespaced }
-`;
+import { rules } from './kubernetes-support.js';
 
 const segment = (name: string, spec: unknown) =>
   JSON.stringify({

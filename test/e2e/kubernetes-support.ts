@@ -1,11 +1,14 @@
 // Manifests and helpers of the cluster e2e (test/e2e/kubernetes.test.ts).
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import type { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/cli.js';
 import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 import type { Inventory } from '../../xds-server/src/model/index.js';
 import type { NanoSegmentStatus } from '../../xds-server/src/inventory/kubernetes/segment-status.js';
 import { XDS_CA_FILE, XDS_TOKEN_FILE, envoyBootstrap } from '../../xds-server/src/sidecar/index.js';
+import { projectRoot } from '../../xds-server/src/util/envoy.js';
 
 export const WEBHOOK_PORT = 19443;
 /** the authenticated xDS listener (TLS, service-account tokens) */
@@ -65,76 +68,20 @@ export interface PodJson {
   status: { phase?: string; podIP: string; conditions?: { type: string; status: string }[] };
 }
 
-export const webhookConfiguration = `
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata:
-  name: nanoseg-injector
-webhooks:
-  - name: inject.nanoseg.io
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Fail
-    timeoutSeconds: 5
-    reinvocationPolicy: IfNeeded
-    clientConfig:
-      url: https://localhost:${WEBHOOK_PORT}/inject
-    namespaceSelector:
-      matchLabels: { nanoseg.io/inject: enabled }
-    objectSelector:
-      matchExpressions:
-        - { key: nanoseg.io/inject, operator: NotIn, values: ['false'] }
-    rules:
-      - { apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: [pods], scope: Namespaced }
-`;
+/** The examples' manifests (xds-server/examples/kubernetes/), shared with scripts/demo-kubernetes.sh. */
+function example(name: string): string {
+  return readFileSync(join(projectRoot(), 'xds-server', 'examples', 'kubernetes', name), 'utf8');
+}
 
-// api serves HTTP behind a ClusterIP Service; web calls that ClusterIP (no DNS and no kube-proxy in the test cluster:
-// the kubelet's API_SERVICE_HOST variable names the address, and only the sidecar can route it, as a VIP).
-// Debian's busybox-static 1.35 wget crashes (SIGSEGV) on its own -T option, so `timeout` bounds each call.
-export const api = `
-apiVersion: v1
-kind: Service
-metadata: { name: api, namespace: shop }
-spec:
-  selector: { app: api }
-  ports: [{ port: 9090, targetPort: 9090 }]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: api, namespace: shop }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: api } }
-  template:
-    metadata: { labels: { app: api } }
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: api
-          image: local/busybox:1
-          imagePullPolicy: Never
-          # 9091 is a second port nobody is allowed to call (httpd without -f goes to the background)
-          command: [sh, -c, 'echo items > /tmp/index.html; httpd -p 9091 -h /tmp; exec httpd -f -p 9090 -h /tmp']
-          ports: [{ containerPort: 9090 }]
-`;
+/** The MutatingWebhookConfiguration of the injector and the ValidatingWebhookConfiguration of NanoSegments. */
+export const webhookConfigurations = example('webhooks.yaml');
+if (!webhookConfigurations.includes(`https://localhost:${WEBHOOK_PORT}/inject`)) {
+  throw new Error(`xds-server/examples/kubernetes/webhooks.yaml does not point at localhost:${WEBHOOK_PORT}`);
+}
 
-export const web = `
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web, namespace: shop }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: web
-          image: local/busybox:1
-          imagePullPolicy: Never
-          command: [sh, -c, 'while true; do timeout 2 wget -q -O /dev/null http://$API_SERVICE_HOST:9090/; sleep 0.3; done']
-`;
+// api serves HTTP behind a ClusterIP Service; web calls that ClusterIP (the files say how without DNS or kube-proxy)
+export const api = example('shop-api.yaml');
+export const web = example('shop-web.yaml');
 
 /** The merged inventory the control plane uses (GET /v1/inventory on its API socket). */
 export function inventory(socketPath: string): Promise<Inventory> {

@@ -34,9 +34,9 @@ import {
   segments,
   statusWrites,
   web,
-  webhookConfiguration,
+  webhookConfigurations,
 } from './kubernetes-support.js';
-import { exportSteps, segmentSpecSteps, validatingWebhookConfiguration } from './kubernetes-segments.js';
+import { exportSteps, segmentSpecSteps } from './kubernetes-segments.js';
 
 test(
   'Deployments in a labelled namespace are injected, configured, learned per Deployment and pinned by annotation',
@@ -56,8 +56,7 @@ test(
     });
     const k = (args: string[], input?: string) => cluster.k(args, input);
 
-    k(['apply', '-f', '-'], webhookConfiguration);
-    k(['apply', '-f', '-'], validatingWebhookConfiguration);
+    k(['apply', '-f', '-'], webhookConfigurations);
     k(['apply', '-f', join(projectRoot(), 'manifests', 'base', 'crd-nanosegment.yaml')]);
     await waitFor(
       'the NanoSegment CRD to be served',
