@@ -5,9 +5,13 @@
 // holding its config (every type it was sent ACKed, /v1/status), and srv's sidecar ACKing a config made after the new
 // pod's address entered the inventory (its RBAC names the new pod). The later of the last two is "policy in force".
 // Then, from inside the new pod, the allowed call must work and srv:9091 must be refused: a timing that did not
-// enforce fails the run.
+// enforce fails the run. And no packet gets out early: every cli pod's app calls srv:9091 (never allowed) and
+// srv:9090 (allowed once the policy is in force) from its first moment, every 200 ms, and logs each call that got
+// through with the host's uptime. An off-policy call that got through, or an allowed one before the new pod's sidecar
+// had even connected, fails the run (TCP: the capture rules come from the init container, before the app starts;
+// other protocols are the node agent's, not built yet).
 import { request } from 'node:http';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Benchmark, Metric } from './types.js';
 import type { StatusView } from '../../xds-server/src/api/views.js';
@@ -76,6 +80,29 @@ function getJson<T>(socketPath: string, path: string): Promise<T> {
   });
 }
 
+/** /proc/uptime's resolution (10 ms) and our polls' lag behind what they see (the sidecar connected earlier) */
+const POLL_SLACK_S = 0.25;
+
+/**
+ * The cli app: from its first moment, calls srv's pod on 9091 (never allowed) and 9090 (allowed once in force) every
+ * 200 ms and logs each call that got through, with the host's uptime. busybox's date has no sub-second format.
+ */
+function prober(srvIp: string): string {
+  const call = (port: number, tag: string) =>
+    `if timeout 1 wget -q -O /dev/null http://${srvIp}:${port}/ 2>/dev/null; then read up _ </proc/uptime; echo "${tag} $up"; fi`;
+  return `while true; do ${call(9091, 'off-policy')}; ${call(9090, 'allowed')}; sleep 0.2; done`;
+}
+
+/** The uptimes (s) of the calls a cli pod's app logged as got through. */
+function probed(log: string): { offPolicy: number[]; allowed: number[] } {
+  const at = (tag: string) =>
+    log
+      .split('\n')
+      .filter((l) => l.startsWith(`${tag} `))
+      .map((l) => Number(l.slice(tag.length + 1)));
+  return { offPolicy: at('off-policy'), allowed: at('allowed') };
+}
+
 interface PodList {
   items: { metadata: { name: string }; status: { podIP?: string } }[];
 }
@@ -102,7 +129,6 @@ export const k8sPodPolicy: Benchmark = {
       });
       const httpd = 'echo ok > /tmp/index.html; httpd -p 9091 -h /tmp; exec httpd -f -p 9090 -h /tmp';
       await api.ok('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, deployment('srv', 1, httpd, 9090));
-      await api.ok('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, deployment('cli', 1, 'exec sleep 3600'));
       const pods = (app: string) => api.ok<PodList>('GET', `/api/v1/namespaces/${NS}/pods?labelSelector=app%3D${app}`);
       const status = () => getJson<StatusView>(sock, '/v1/status');
       const configuredPod = (app: string) =>
@@ -117,6 +143,11 @@ export const k8sPodPolicy: Benchmark = {
           300,
         );
       const srvPod = await configuredPod('srv');
+      await api.ok(
+        'POST',
+        `/apis/apps/v1/namespaces/${NS}/deployments`,
+        deployment('cli', 1, prober(srvPod.status.podIP!)),
+      );
       const firstCli = await configuredPod('cli');
       // the services exist now (their first pods): the policy, cli → srv http/9090 only
       const file = join(cp.server.dir, 'policy.yaml');
@@ -137,6 +168,12 @@ export const k8sPodPolicy: Benchmark = {
       progress(`srv up (${srvNode}); ${samples} sample(s)`);
 
       const connected: number[] = [];
+      /** the new pod's first allowed call − policy in force, ms (negative: before our polls saw it in force) */
+      const earlyBy: number[] = [];
+      // performance.now() → the host's uptime, which the pods' /proc/uptime shows too (no time namespaces)
+      const up0 = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+      const p0 = performance.now();
+      const upAt = (t: number) => up0 + (t - p0) / 1000;
       const configured: number[] = [];
       const inForce: number[] = [];
       const known = new Set<string>([firstCli.metadata.name]);
@@ -188,6 +225,25 @@ export const k8sPodPolicy: Benchmark = {
         if (ok.stdout.trim() !== 'ok') throw new Error(`cli pod ${pod} → srv:9090 failed: ${ok.stderr}`);
         if (wget(`http://${srvPod.status.podIP}:9091/`).code === 0)
           throw new Error(`cli pod ${pod} reached srv:9091, which the policy does not allow`);
+        // its app's own calls since its first moment: nothing off-policy, nothing before its sidecar connected
+        const through = await waitFor(
+          `cli pod ${pod}: its app's first allowed call`,
+          () => {
+            const t = probed(cluster.kubectl(['-n', NS, 'logs', pod!, '-c', 'cli']).stdout);
+            return t.allowed.length > 0 || t.offPolicy.length > 0 ? t : undefined;
+          },
+          15_000,
+          300,
+        );
+        if (through.offPolicy.length > 0)
+          throw new Error(`cli pod ${pod}: ${through.offPolicy.length} call(s) to srv:9091 got through`);
+        const firstAllowed = through.allowed[0]!;
+        const connectedAt = upAt(tConn!);
+        if (firstAllowed < connectedAt - POLL_SLACK_S)
+          throw new Error(
+            `cli pod ${pod}: an allowed call got through at uptime ${firstAllowed}, before its sidecar connected (${connectedAt.toFixed(2)})`,
+          );
+        earlyBy.push((firstAllowed - upAt(t0 + inForce[i]!)) * 1000);
         progress(
           `pod ${i + 1}/${samples}: connected ${connected[i]!.toFixed(0)} ms, configured ${configured[i]!.toFixed(0)} ms, in force ${inForce[i]!.toFixed(0)} ms`,
         );
@@ -206,6 +262,12 @@ export const k8sPodPolicy: Benchmark = {
           unit: 'ms',
         },
         { name: 'pod created → sidecar configured p99', value: percentile(configured, 99), unit: 'ms' },
+        {
+          name: "new pod's first allowed call − policy in force, min",
+          value: Math.min(...earlyBy),
+          unit: 'ms',
+          note: 'its app calls every 200 ms from its first moment; below 0: the call beat our 50 ms polls, never the sidecar',
+        },
         {
           name: 'sidecar connected → policy in force p99 (control plane)',
           value: percentile(
