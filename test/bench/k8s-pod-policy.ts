@@ -6,8 +6,8 @@
 // pod's address entered the inventory (its RBAC names the new pod). The later of the last two is "policy in force".
 // Then, from inside the new pod, the allowed call must work and srv:9091 must be refused: a timing that did not
 // enforce fails the run. And no packet gets out early: every cli pod's app calls srv:9091 (never allowed) and
-// srv:9090 (allowed once the policy is in force) from its first moment, every 200 ms, and logs each call that got
-// through with the host's uptime. An off-policy call that got through, or an allowed one before the new pod's sidecar
+// srv:9090 (allowed once the policy is in force) from its first moment, every 200 ms until a few allowed calls got
+// through, and logs each call that got through with the host's uptime. An off-policy call that got through, or an allowed one before the new pod's sidecar
 // had even connected, fails the run (TCP: the capture rules come from the init container, before the app starts;
 // other protocols are the node agent's, not built yet).
 import { request } from 'node:http';
@@ -85,12 +85,15 @@ const POLL_SLACK_S = 0.25;
 
 /**
  * The cli app: from its first moment, calls srv's pod on 9091 (never allowed) and 9090 (allowed once in force) every
- * 200 ms and logs each call that got through, with the host's uptime. busybox's date has no sub-second format.
+ * 200 ms and logs each call that got through, with the host's uptime (busybox's date has no sub-second format).
+ * Five rounds after the first allowed call it stops (its load would slow the next samples' pods) and sleeps.
  */
 function prober(srvIp: string): string {
-  const call = (port: number, tag: string) =>
-    `if timeout 1 wget -q -O /dev/null http://${srvIp}:${port}/ 2>/dev/null; then read up _ </proc/uptime; echo "${tag} $up"; fi`;
-  return `while true; do ${call(9091, 'off-policy')}; ${call(9090, 'allowed')}; sleep 0.2; done`;
+  const call = (port: number, then: string) =>
+    `if timeout 1 wget -q -O /dev/null http://${srvIp}:${port}/ 2>/dev/null; then read up _ </proc/uptime; ${then}; fi`;
+  const off = call(9091, 'echo "off-policy $up"');
+  const allowed = call(9090, 'echo "allowed $up"; n=$((n+1))');
+  return `n=0; while [ $n -lt 5 ]; do ${off}; ${allowed}; sleep 0.2; done; exec sleep 3600`;
 }
 
 /** The uptimes (s) of the calls a cli pod's app logged as got through. */
