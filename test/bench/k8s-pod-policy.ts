@@ -7,9 +7,9 @@
 // Then, from inside the new pod, the allowed call must work and srv:9091 must be refused: a timing that did not
 // enforce fails the run. And no packet gets out early: every cli pod's app calls srv:9091 (never allowed) and
 // srv:9090 (allowed once the policy is in force) from its first moment, every 200 ms until a few allowed calls got
-// through, and logs each call that got through with the host's uptime. An off-policy call that got through, or an allowed one before the new pod's sidecar
-// had even connected, fails the run (TCP: the capture rules come from the init container, before the app starts;
-// other protocols are the node agent's, not built yet).
+// through, and logs each call that got through with the host's uptime. An off-policy call that got through, or an
+// allowed one before the new pod's sidecar had even connected, fails the run (TCP: the capture rules come from the
+// init container, before the app starts; other protocols are the node agent's, not built yet).
 import { request } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -3,8 +3,8 @@
 //   - Level-triggered: any change schedules one recomputation of the whole inventory from the caches (bursts merged
 //     by a short debounce); an inventory equal to the last one is not emitted. The debounce stretches to 3× what the
 //     last recomputation cost, with what it set off downstream (store, identity index), up to 1 s: in a churning
-//     cluster of 10,000 pods that work stays under a quarter of a core instead of running back to back. Event order never matters, and pod IP
-//     churn is the mapping's business (an address belongs to the live pod holding it).
+//     cluster of 10,000 pods that work stays under a quarter of a core instead of running back to back. Event order
+//     never matters, and pod IP churn is the mapping's business (an address belongs to the live pod holding it).
 //   - Nothing is emitted before every informer has listed once: a partial view would drop workloads (the store
 //     still has the last inventory from before a restart).
 //   - The caches keep only the fields read (slim.ts): the whole objects of a large cluster do not fit in memory.
