@@ -15,6 +15,18 @@ import type { CodeTree } from './types.js';
 /** The node flags `bin/nanoseg.js` runs with (its shebang line): the benchmarks measure the control plane as shipped. */
 const SHIPPED_NODE_FLAGS: string[] = shebangFlags(join(projectRoot(), 'bin', 'nanoseg.js'));
 
+/**
+ * The control plane's node flags from the environment, for every benchmark that starts one: BENCH_NODE_FLAGS adds
+ * flags (an A/B of GC settings), BENCH_CPU_PROF=<dir> writes a V8 CPU profile there (open it in Chrome DevTools).
+ */
+export function envNodeFlags(): string[] {
+  const cpu = process.env.BENCH_CPU_PROF;
+  return [
+    ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []),
+    ...(cpu ? ['--cpu-prof', `--cpu-prof-dir=${cpu}`] : []),
+  ];
+}
+
 export interface LoopStats {
   p50: number;
   p99: number;
@@ -148,14 +160,11 @@ export class ControlPlaneChild {
     const self = fileURLToPath(import.meta.url);
     const ts = tree !== undefined || self.endsWith('.ts');
     const script = tree ? tree.cpChild : join(self, '..', ts ? 'cp-child.ts' : 'cp-child.js');
-    // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the control plane (open it in Chrome DevTools)
-    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
     const nodeArgs = [
       ...(ts ? ['--import', 'tsx'] : []),
       '--expose-gc',
       ...(tree ? tree.nodeFlags : SHIPPED_NODE_FLAGS),
-      ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []),
-      ...prof,
+      ...envNodeFlags(),
       script,
       JSON.stringify({ stateDir: dir, xdsAddress, ...childOpts }),
     ];

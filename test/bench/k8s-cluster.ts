@@ -15,6 +15,7 @@ const WATCHER_XDS_PORT = 25010;
 const METRICS_PORT = 25011;
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { KubeApi } from './k8s-api.js';
+import { envNodeFlags } from './child.js';
 import { shebangFlags } from './trees.js';
 
 export const GHOST = 'ghost';
@@ -56,18 +57,12 @@ export function closeSharedCluster(): void {
 }
 
 /**
- * Node flags for profiling the control plane: BENCH_CPU_PROF=<dir> writes a V8 CPU profile there when it exits,
- * BENCH_HEAP_SNAPSHOT=<dir> lets heapSnapshot() ask for a heap snapshot (SIGUSR2), BENCH_CP_NODE_FLAGS adds flags.
+ * The control plane's node flags: those from the environment (envNodeFlags: BENCH_NODE_FLAGS, BENCH_CPU_PROF), and
+ * with BENCH_HEAP_SNAPSHOT=<dir> what lets heapSnapshot() ask for a heap snapshot (SIGUSR2).
  */
 function diagnosticFlags(): string[] {
-  const cpu = process.env.BENCH_CPU_PROF;
   const heap = process.env.BENCH_HEAP_SNAPSHOT;
-  return [
-    ...(cpu ? ['--cpu-prof', `--cpu-prof-dir=${cpu}`] : []),
-    ...(heap ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heap}`] : []),
-    // BENCH_CP_NODE_FLAGS: more node flags for the control plane (an A/B of GC settings)
-    ...(process.env.BENCH_CP_NODE_FLAGS ? process.env.BENCH_CP_NODE_FLAGS.split(' ') : []),
-  ];
+  return [...envNodeFlags(), ...(heap ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heap}`] : [])];
 }
 
 /** `nanoseg serve --kubernetes` on the cluster (the shipped bin with its node flags), its API and its process. */
