@@ -45,21 +45,27 @@ export function clusterServeArgs(cluster: Pick<TestCluster, 'kubeconfig' | 'node
   ];
 }
 
-/** Waits until the control plane has filled the MutatingWebhookConfiguration's caBundle in (it owns the CA). */
-export async function caBundlePublished(k: (args: string[]) => string, everyMs?: number): Promise<void> {
-  await waitFor(
+/**
+ * Waits until the control plane has filled the MutatingWebhookConfiguration's caBundle in (it owns the CA); returns
+ * that caBundle, as PEM.
+ */
+export async function caBundlePublished(k: (args: string[]) => string, everyMs?: number): Promise<string> {
+  const bundle = await waitFor(
     'the caBundle on the MutatingWebhookConfiguration',
-    () =>
-      k([
+    () => {
+      const b64 = k([
         'get',
         'mutatingwebhookconfiguration',
         'nanoseg-injector',
         '-o',
         'jsonpath={.webhooks[0].clientConfig.caBundle}',
-      ]).length > 100,
+      ]);
+      return b64.length > 100 ? b64 : undefined;
+    },
     20_000,
     everyMs,
   );
+  return Buffer.from(bundle, 'base64').toString('utf8');
 }
 
 export interface PodJson {

@@ -67,7 +67,7 @@ test(
     await server.start();
     const servedAt = Date.now();
     // the control plane owns the webhook's CA and fills the caBundle in
-    await caBundlePublished(k);
+    const caPem = await caBundlePublished(k);
     await waitFor(
       'the caBundle on the ValidatingWebhookConfiguration',
       () =>
@@ -198,16 +198,6 @@ test(
     const metrics = async () => (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
     const refusedAs = async (channel: string) =>
       counter(await metrics(), 'nanoseg_xds_auth_refused_total', { channel, reason: 'foreign-node' });
-    const caPem = Buffer.from(
-      k([
-        'get',
-        'mutatingwebhookconfiguration',
-        'nanoseg-injector',
-        '-o',
-        'jsonpath={.webhooks[0].clientConfig.caBundle}',
-      ]),
-      'base64',
-    ).toString('utf8');
     assert.match(caPem, /BEGIN CERTIFICATE/);
     assert.equal(apiPod.metadata.annotations?.['nanoseg.io/ca-bundle'], caPem, 'the injected pod carries the CA');
     k(['-n', 'shop', 'create', 'configmap', 'poser-ca', `--from-literal=ca.pem=${caPem}`]);
