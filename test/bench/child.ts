@@ -148,7 +148,7 @@ export class ControlPlaneChild {
 
   /**
    * Without `tree`: this tree's cp-child next to this file, with this tree's bin flags (as always). With `tree` (A/B
-   * runs): that tree's own test/bench/cp-child.ts and sources through tsx, its bin's flags, cwd at its root.
+   * runs): that tree's own test/bench/cp-child.ts, compiled by its build (trees.ts), its bin's flags, cwd at its root.
    */
   static async start(
     opts: { debounceMs?: number; fineLoop?: boolean; otlpEndpoint?: string; tree?: CodeTree } = {},
@@ -158,7 +158,7 @@ export class ControlPlaneChild {
     const port = await freePort();
     const xdsAddress = `127.0.0.1:${port}`;
     const self = fileURLToPath(import.meta.url);
-    const ts = tree !== undefined || self.endsWith('.ts');
+    const ts = tree === undefined && self.endsWith('.ts');
     const script = tree ? tree.cpChild : join(self, '..', ts ? 'cp-child.ts' : 'cp-child.js');
     const nodeArgs = [
       ...(ts ? ['--import', 'tsx'] : []),
@@ -171,7 +171,7 @@ export class ControlPlaneChild {
     const [cmd, argv] = HAS_TASKSET
       ? ['taskset', ['-c', '1', process.execPath, ...nodeArgs]]
       : [process.execPath, nodeArgs];
-    // tsx (--import) resolves from the working directory: each tree's from its own node_modules
+    // each tree's packages from its own node_modules
     const proc = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], cwd: tree?.root });
     const stderr: string[] = [];
     proc.stderr.on('data', (d: Buffer) => {

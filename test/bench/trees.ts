@@ -2,10 +2,13 @@
 // BENCH_BASELINE=DIR), the benchmarks that support it measure the control plane of DIR ("old") and of this tree
 // ("new") alternately in one run, A B B A, and report each figure for both and the ratio new/old: on a shared, noisy
 // machine a ratio taken in one run is what counts. Each side runs from its own files (its test/bench/cp-child.ts and
-// sources, the node flags of its bin/nanoseg.js, its CLI for the lab), through tsx, with its cwd at its root.
-import { execFileSync } from 'node:child_process';
+// sources, the node flags of its bin/nanoseg.js, its CLI for the lab), compiled by its own build (built first when
+// stale, by scripts/build-if-stale.mjs), with its cwd at its root: both run as shipped. (Through tsx every imported
+// binding is a getter, and a tree split into more modules pays more for it: the ratio would measure tsx.)
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { NanosegCommand } from '../support/cli.js';
 import type { AbTrees, CodeTree, Metric, TreeLabel } from './types.js';
 
@@ -28,33 +31,48 @@ export function gitCommit(root: string): string | undefined {
   }
 }
 
-/** Reads what the benchmarks need from a checkout; throws with what is missing and how to fix it. */
+/** This tree's scripts/build-if-stale.mjs, from dist/test/bench/trees.js or test/bench/trees.ts alike. */
+function buildScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  const up = here.includes(`${join('dist', 'test', 'bench')}`) ? ['..', '..', '..', '..'] : ['..', '..', '..'];
+  return join(here, ...up, 'scripts', 'build-if-stale.mjs');
+}
+
+/**
+ * Reads what the benchmarks need from a checkout and builds it when its sources are newer than its last build;
+ * throws with what is missing and how to fix it.
+ */
 export function loadTree(dir: string, label: TreeLabel, hint: { nodeModules: string }): CodeTree {
   const root = resolve(dir);
   if (!existsSync(root)) throw new Error(`--baseline ${dir}: no such directory`);
   const bin = join(root, 'bin', 'nanoseg.js');
-  const cpChild = join(root, 'test', 'bench', 'cp-child.ts');
-  for (const f of [bin, cpChild, join(root, 'package.json')])
+  const cpSource = join(root, 'test', 'bench', 'cp-child.ts');
+  for (const f of [bin, cpSource, join(root, 'package.json')])
     if (!existsSync(f)) throw new Error(`${root} is not a nanoseg checkout: ${f} is missing`);
-  if (!existsSync(join(root, 'node_modules', 'tsx', 'package.json')))
+  if (!existsSync(join(root, 'node_modules', 'typescript', 'package.json')))
     throw new Error(
-      `${root} has no node_modules (its sources run with tsx); it needs a subset of this tree's packages: ` +
-        `ln -s ${hint.nodeModules} ${join(root, 'node_modules')}`,
+      `${root} has no node_modules (it is built with its own npm run build); it needs a subset of this tree's ` +
+        `packages: ln -s ${hint.nodeModules} ${join(root, 'node_modules')}`,
     );
   const entry = /^\s*import\s+['"]\.\.\/dist\/([^'"]+)\.js['"]/m.exec(readFileSync(bin, 'utf8'));
   if (!entry) throw new Error(`${bin}: expected an \`import '../dist/….js'\` line naming the CLI entry`);
-  const cliEntry = join(root, `${entry[1]!}.ts`);
-  if (!existsSync(cliEntry)) throw new Error(`${bin} runs ${entry[1]!}.js, but ${cliEntry} does not exist`);
+  if (!existsSync(join(root, `${entry[1]!}.ts`)))
+    throw new Error(`${bin} runs ${entry[1]!}.js, but ${join(root, `${entry[1]!}.ts`)} does not exist`);
+  const b = spawnSync(process.execPath, [buildScript(), root], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (b.status !== 0) throw new Error(`${root}: its build failed (npm run build there shows why)`);
+  const cliEntry = join(root, 'dist', `${entry[1]!}.js`);
+  const cpChild = join(root, 'dist', 'test', 'bench', 'cp-child.js');
+  for (const f of [cliEntry, cpChild])
+    if (!existsSync(f)) throw new Error(`${root}: its build did not write ${f} (does its tsconfig include test/?)`);
   return { label, root: realpathSync(root), commit: gitCommit(root), nodeFlags: shebangFlags(bin), cliEntry, cpChild };
 }
 
 /**
- * The tree's CLI from its sources, with its bin's node flags: `nanoseg serve` started this way is that tree's control
- * plane, and `nanoseg lab …` that tree's lab (Envoy bootstrap included). Both sides of an A/B run start this way,
- * so neither runs compiled code the other does not.
+ * The tree's compiled CLI with its bin's node flags: `nanoseg serve` started this way is that tree's control plane,
+ * and `nanoseg lab …` that tree's lab (Envoy bootstrap included). Both sides of an A/B run start this way.
  */
 export function cliCommand(t: CodeTree): NanosegCommand {
-  return { file: process.execPath, args: [...t.nodeFlags, '--import', 'tsx', t.cliEntry], cwd: t.root };
+  return { file: process.execPath, args: [...t.nodeFlags, t.cliEntry], cwd: t.root };
 }
 
 /** The order of the measured runs: A B B A (A B when quick), so linear drift cancels out of the means. */

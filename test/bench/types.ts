@@ -40,9 +40,9 @@ export interface CodeTree {
   readonly commit: string | undefined;
   /** the node flags of the tree's bin/nanoseg.js (its shebang line): the control plane as shipped */
   readonly nodeFlags: readonly string[];
-  /** the module bin/nanoseg.js runs, as source: `../dist/X.js` in the bin is `X.ts` here */
+  /** the module bin/nanoseg.js runs, compiled: `<root>/dist/X.js` */
   readonly cliEntry: string;
-  /** the tree's own benchmark child, test/bench/cp-child.ts */
+  /** the tree's own benchmark child, compiled: `<root>/dist/test/bench/cp-child.js` */
   readonly cpChild: string;
 }
 
