@@ -4,7 +4,16 @@ import type {
   DeltaDiscoveryRequest,
   DiscoveryRequest,
 } from '../../../proto/gen/envoy/service/discovery/v3/discovery.js';
-import { CDS, EDS, decideDelta, decideSotw, makeSnapshot } from '../../../xds-server/src/xds/index.js';
+import {
+  CDS,
+  EDS,
+  afterDeltaSend,
+  decideDelta,
+  decideSotw,
+  deltaChanges,
+  knownVersions,
+  makeSnapshot,
+} from '../../../xds-server/src/xds/index.js';
 import type {
   Action,
   DeltaDecision,
@@ -333,7 +342,7 @@ const deltaCases: DeltaCase[] = [
     prev: deltaState({ a: hashOf(v1, EDS, 'a') }, { wildcard: false, names: new Set(['a']) }),
     req: { typeUrl: EDS, resourceNamesUnsubscribe: ['a'] },
     action: 'wait',
-    check: (d) => (assert.equal(d.next.names.size, 0), assert.equal(d.next.known.size, 0)),
+    check: (d) => (assert.equal(d.next.names.size, 0), assert.equal(knownVersions(d.next).size, 0)),
   },
   {
     name: "unsubscribe from '*'",
@@ -376,4 +385,56 @@ test('SotW ACKs that repeat the subscribed names reuse the names set; a reordere
   const wider = ack(['a', 'b', 'c']);
   assert.deepEqual([...wider.next.names].sort(), ['a', 'b', 'c']);
   assert.equal(wider.action, 'respond', 'a newly subscribed name gets a response');
+});
+
+test("delta: once a snapshot was sent, what a stream lacks of the next is the snapshots' difference, shared by streams", () => {
+  const v3 = makeSnapshot([cluster('a', { eds: true, tag: 1 }), cluster('c', { eds: true }), endpoints('a', 2)]);
+  const names = (c: { resources: readonly { name: string }[]; removed: readonly string[] }) => ({
+    resources: c.resources.map((r) => r.name).sort(),
+    removed: [...c.removed].sort(),
+  });
+  for (const [t, wildcard, subscribed] of [
+    [CDS, true, []],
+    [EDS, false, ['a', 'b', 'c']],
+  ] as const) {
+    // two streams of one group, each sent v1 in full
+    const sentV1 = () => {
+      const start: DeltaState = { wildcard, names: new Set(subscribed), known: new Map() };
+      return afterDeltaSend(start, v1.types[t], '1');
+    };
+    const [s1, s2] = [sentV1(), sentV1()];
+    assert.equal(s1.synced, v1.types[t]);
+    assert.equal(s1.sentVersion, v1.types[t].version);
+    assert.equal(deltaChanges(s1, v1.types[t]).resources.length, 0, `${t}: nothing new in what it was sent`);
+    for (const next of [v2, v3]) {
+      const fromKnown = deltaChanges({ ...s1, synced: undefined, known: knownVersions(s1) }, next.types[t]);
+      const fromSnapshot = deltaChanges(s1, next.types[t]);
+      assert.deepEqual(names(fromSnapshot), names(fromKnown), `${t}: the same changes as comparing known`);
+      assert.equal(deltaChanges(s2, next.types[t]), fromSnapshot, `${t}: computed once for both streams`);
+    }
+    const expected = t === CDS ? { resources: ['a', 'c'], removed: ['b'] } : { resources: ['a'], removed: ['b'] };
+    assert.deepEqual(names(deltaChanges(s1, v3.types[t])), expected);
+    // and after v3 is sent, known holds it: nothing more to send
+    const s3 = afterDeltaSend(s1, v3.types[t], '2');
+    assert.deepEqual(
+      [...knownVersions(s3).keys()].sort(),
+      [...v3.types[t].resources.keys()].filter((n) => wildcard || subscribed.includes(n as never)).sort(),
+    );
+    assert.equal(deltaChanges(s3, v3.types[t]).resources.length, 0);
+  }
+});
+
+test('delta: a subscription change drops the synced snapshot, so the newly subscribed name is sent', () => {
+  const start: DeltaState = { wildcard: false, names: new Set(['a']), known: new Map() };
+  const sent = afterDeltaSend(start, v1.types[EDS], '1');
+  const d = decideDelta(
+    deltaReq({ typeUrl: EDS, resourceNamesSubscribe: ['b'], responseNonce: '1' }),
+    EDS,
+    sent,
+    v1.types[EDS],
+    NOW,
+  );
+  assert.equal(d.next.synced, undefined);
+  assert.equal(d.action, 'respond', d.why);
+  assert.deepEqual(namesOf(d), ['b']);
 });

@@ -57,8 +57,18 @@ export interface ProxyIdentity {
   readonly service: ServiceName;
 }
 
+/** the whole mesh's VIP services per identity index: every unscoped sidecar of one inventory shares them */
+const meshVips = new WeakMap<IdentityIndex, readonly VipService[]>();
+
 /** The VIP services in `scope` (all when undefined), sorted by service; workloads are grouped in one pass. */
-function vipServices(ids: IdentityIndex, scope: ReadonlySet<ServiceName> | undefined): VipService[] {
+function vipServices(ids: IdentityIndex, scope: ReadonlySet<ServiceName> | undefined): readonly VipService[] {
+  if (scope) return scopedVipServices(ids, scope);
+  let all = meshVips.get(ids);
+  if (!all) meshVips.set(ids, (all = scopedVipServices(ids, undefined)));
+  return all;
+}
+
+function scopedVipServices(ids: IdentityIndex, scope: ReadonlySet<ServiceName> | undefined): VipService[] {
   const vips = ids.inventory.vips.filter((v) => !scope || scope.has(v.service));
   if (vips.length === 0) return [];
   const byService = new Map<ServiceName, Workload[]>(vips.map((v) => [v.service, []]));

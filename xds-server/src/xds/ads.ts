@@ -24,7 +24,7 @@ import type { Decision, DeltaChanges, DeltaState, SotwState } from './decide.js'
 import { connectionStatus } from './ads-types.js';
 import type { AdsServerOptions, ConnectionStatus, NodeInfo, StreamKind, StreamTotals } from './ads-types.js';
 import { trackAnswer, trackClose, trackSend, type PushTracking, type TrackedStream } from './push-trace.js';
-import type { Snapshot } from './snapshot.js';
+import type { Snapshot, TypeSnapshot } from './snapshot.js';
 import { SILENT, isTypeUrl, isWildcardType, typeName } from './types.js';
 import type { Logger, TypeUrl } from './types.js';
 import { deltaResponse, namesKey, sotwBody, withNonce } from './wire.js';
@@ -46,7 +46,8 @@ interface Conn<K extends StreamKind, S extends TypeState> extends TrackedStream 
   nonce: number;
   closed: boolean;
   readonly states: Map<TypeUrl, S>;
-  readonly watches: Map<TypeUrl, () => void>;
+  /** the parked watch per type: the version it waits to move past, and its canceller */
+  readonly watches: Map<TypeUrl, { readonly version: string; readonly cancel: () => void }>;
   readonly warned: Set<string>;
   readonly totals: StreamTotals;
   lastBytes: number;
@@ -180,7 +181,7 @@ export class AdsServer {
   private close(c: AnyConn): void {
     if (c.closed) return;
     c.closed = true;
-    for (const cancel of c.watches.values()) cancel();
+    for (const w of c.watches.values()) w.cancel();
     c.watches.clear();
     trackClose(c);
     this.conns.delete(c.id);
@@ -305,7 +306,7 @@ export class AdsServer {
     this.log.debug({ ...this.ctx(c, t), action: d.action, why: d.why }, 'delta request');
     if (d.action === 'ignore') return;
     c.states.set(t, d.next);
-    if (d.action === 'respond' && current && d.changes) this.sendDelta(c, t, current.version, d.changes);
+    if (d.action === 'respond' && current && d.changes) this.sendDelta(c, t, current, d.changes);
     this.park(c, t, current?.version ?? '');
     this.report(c, t, d, req.responseNonce);
   }
@@ -315,16 +316,17 @@ export class AdsServer {
     if (!s) return;
     const current = snap.types[t];
     const changes = deltaChanges(s, current);
-    if (changes.resources.length || changes.removed.length) this.sendDelta(c, t, current.version, changes);
+    if (changes.resources.length || changes.removed.length) this.sendDelta(c, t, current, changes);
     this.park(c, t, current.version);
   }
 
-  private sendDelta(c: DeltaConn, t: TypeUrl, version: string, changes: DeltaChanges): void {
+  private sendDelta(c: DeltaConn, t: TypeUrl, current: TypeSnapshot, changes: DeltaChanges): void {
     const nonce = String(++c.nonce);
+    const { version } = current;
     const out = deltaResponse(version, t, changes.resources, changes.removed, nonce);
     c.call.write(out);
     c.lastBytes = out.length;
-    c.states.set(t, afterDeltaSend(c.states.get(t)!, changes, version, nonce));
+    c.states.set(t, afterDeltaSend(c.states.get(t)!, current, nonce));
     c.totals.pushes++;
     const { resources, removed } = changes;
     this.log.debug(
@@ -340,7 +342,9 @@ export class AdsServer {
    * response is queued for a slice, and built from the node's snapshot at that moment (a newer one may have come).
    */
   private park(c: AnyConn, t: TypeUrl, knownVersion: string): void {
-    c.watches.get(t)?.();
+    const parked = c.watches.get(t);
+    if (parked?.version === knownVersion && !c.closed) return; // still waiting for just that (an ACK after a push)
+    parked?.cancel();
     if (c.closed || !c.node) return;
     const id = c.node.id;
     const cancel = this.cache.watch(id, t, knownVersion, () => {
@@ -360,7 +364,7 @@ export class AdsServer {
         }
       });
     });
-    c.watches.set(t, cancel);
+    c.watches.set(t, { version: knownVersion, cancel });
   }
 
   private report(c: AnyConn, t: TypeUrl, d: Decision<TypeState>, nonce: string): void {

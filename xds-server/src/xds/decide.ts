@@ -149,13 +149,23 @@ export interface DeltaState {
   readonly wildcard: boolean;
   /** Explicitly subscribed names. */
   readonly names: ReadonlySet<string>;
-  /** Resource versions the client has, or was last sent (a rejected version counts: it is not resent). */
-  readonly known: ReadonlyMap<string, string>;
+  /**
+   * Resource versions the client has, or was last sent (a rejected version counts: it is not resent); absent once
+   * `synced` says it (knownVersions reads either).
+   */
+  readonly known?: ReadonlyMap<string, string>;
   /** system_version_info of the last response sent. */
   readonly sentVersion?: string;
   readonly nonce?: string;
   readonly ackedVersion?: string;
   readonly nack?: Nack;
+  /**
+   * The type snapshot last sent in full: the client's versions are its versions for this subscription
+   * (afterDeltaSend sets it; a subscription change turns it back into `known`). What the stream lacks of a newer
+   * snapshot is then the difference of the two snapshots, the same for every stream of a group, so deltaChanges
+   * works it out once per group and a send copies nothing per stream.
+   */
+  readonly synced?: TypeSnapshot;
 }
 
 export interface DeltaChanges {
@@ -168,22 +178,80 @@ export interface DeltaDecision extends Decision<DeltaState> {
   readonly changes?: DeltaChanges;
 }
 
+const NO_CHANGES: DeltaChanges = Object.freeze({ resources: Object.freeze([]), removed: Object.freeze([]) });
+
 /** The resources the client lacks or has in another version, and the names it has that are gone. */
 export function deltaChanges(s: DeltaState, current: TypeSnapshot | undefined): DeltaChanges {
+  if (!current) return NO_CHANGES;
+  if (!s.synced) {
+    const known = knownVersions(s);
+    return difference(s, (n) => known.get(n), known.keys(), current);
+  }
+  const from = s.synced;
+  if (from.version === current.version) return NO_CHANGES; // versions are content hashes: nothing differs
+  // nested maps of strings the snapshots and nameSetKey keep (their hashes are cached), never a key built per call
+  let byFrom = diffs.get(current);
+  if (!byFrom) diffs.set(current, (byFrom = new Map()));
+  let bySubscription = byFrom.get(from.version);
+  if (!bySubscription) {
+    if (byFrom.size >= 16) byFrom.clear(); // a group's streams were mostly sent one of the last few snapshots
+    byFrom.set(from.version, (bySubscription = new Map()));
+  }
+  const key = s.wildcard ? '*' : nameSetKey(s.names);
+  let d = bySubscription.get(key);
+  if (!d) {
+    d = difference(s, (n) => from.resources.get(n)?.version, from.resources.keys(), current);
+    if (bySubscription.size >= 64) bySubscription.clear(); // and mostly share a subscription
+    bySubscription.set(key, d);
+  }
+  return d;
+}
+
+/** deltaChanges from `synced`, by current snapshot, synced version and subscription: shared, never mutated */
+const diffs = new WeakMap<TypeSnapshot, Map<string, Map<string, DeltaChanges>>>();
+
+function difference(
+  s: DeltaState,
+  knownVersion: (name: string) => string | undefined,
+  knownNames: Iterable<string>,
+  current: TypeSnapshot,
+): DeltaChanges {
   const resources: XdsResource[] = [];
   const removed: string[] = [];
-  if (!current) return { resources, removed };
   if (s.wildcard) {
-    for (const r of current.resources.values()) if (s.known.get(r.name) !== r.version) resources.push(r);
-    for (const name of s.known.keys()) if (!current.resources.has(name)) removed.push(name);
+    for (const r of current.resources.values()) if (knownVersion(r.name) !== r.version) resources.push(r);
+    for (const name of knownNames) if (!current.resources.has(name)) removed.push(name);
   } else {
     for (const name of s.names) {
       const r = current.resources.get(name);
-      if (r && s.known.get(name) !== r.version) resources.push(r);
-      else if (!r && s.known.has(name)) removed.push(name);
+      if (r && knownVersion(name) !== r.version) resources.push(r);
+      else if (!r && knownVersion(name) !== undefined) removed.push(name);
     }
   }
-  return { resources, removed };
+  return resources.length || removed.length ? { resources, removed } : NO_CHANGES;
+}
+
+/** The versions the client holds (or was last sent), by name. */
+export function knownVersions(s: DeltaState): ReadonlyMap<string, string> {
+  if (s.known || !s.synced) return s.known ?? EMPTY_VERSIONS;
+  const out = new Map<string, string>();
+  if (s.wildcard) for (const r of s.synced.resources.values()) out.set(r.name, r.version);
+  else
+    for (const n of s.names) {
+      const r = s.synced.resources.get(n);
+      if (r) out.set(n, r.version);
+    }
+  return out;
+}
+
+const EMPTY_VERSIONS: ReadonlyMap<string, string> = new Map();
+
+const nameSetKeys = new WeakMap<ReadonlySet<string>, string>();
+/** A set of names as one string (sorted), memoized per set object: streams keep their set while it is unchanged. */
+export function nameSetKey(names: ReadonlySet<string>): string {
+  let k = nameSetKeys.get(names);
+  if (k === undefined) nameSetKeys.set(names, (k = [...names].sort().join('\n')));
+  return k;
 }
 
 export function decideDelta(
@@ -247,7 +315,7 @@ function applySubscriptions(prev: DeltaState, req: DeltaDiscoveryRequest): Delta
   const unsub = req.resourceNamesUnsubscribe;
   if (sub.length === 0 && unsub.length === 0) return prev;
   const names = new Set(prev.names);
-  const known = new Map(prev.known);
+  const known = new Map(knownVersions(prev));
   let wildcard = prev.wildcard;
   for (const n of sub) {
     if (n === '*') wildcard = true;
@@ -260,14 +328,17 @@ function applySubscriptions(prev: DeltaState, req: DeltaDiscoveryRequest): Delta
       known.delete(n);
     }
   }
-  return { ...prev, wildcard, names, known };
+  const { synced: _dropped, ...rest } = prev; // the versions are `known` again
+  return { ...rest, wildcard, names, known };
 }
 
-export function afterDeltaSend(s: DeltaState, changes: DeltaChanges, version: string, nonce: string): DeltaState {
-  const known = new Map(s.known);
-  for (const r of changes.resources) known.set(r.name, r.version);
-  for (const n of changes.removed) known.delete(n);
-  return { ...s, known, sentVersion: version, nonce };
+/**
+ * After sending deltaChanges(s, current) — all the stream lacked — it holds `current`'s versions for its
+ * subscription, which `synced` says without a copy per stream.
+ */
+export function afterDeltaSend(s: DeltaState, current: TypeSnapshot, nonce: string): DeltaState {
+  const { known: _replaced, ...rest } = s;
+  return { ...rest, sentVersion: current.version, nonce, synced: current };
 }
 
 // ---- helpers ---------------------------------------------------------------------------------------------------

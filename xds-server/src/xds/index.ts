@@ -29,6 +29,7 @@ export {
   deltaChanges,
   afterSotwSend,
   afterDeltaSend,
+  knownVersions,
 } from './decide.js';
 export type { Action, Decision, Nack, SotwState, DeltaState, DeltaChanges, DeltaDecision } from './decide.js';
 export { AdsServer } from './ads.js';

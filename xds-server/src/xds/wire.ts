@@ -2,6 +2,7 @@
 // response body once per (snapshot type, subscribed names): only the nonce differs per stream, and protobuf lets a
 // field be appended to an encoded message. Field numbers are envoy.service.discovery.v3's (checked against the
 // generated codec in test/unit/xds/wire.test.ts). Pure.
+import { nameSetKey } from './decide.js';
 import type { TypeSnapshot } from './snapshot.js';
 import { isWildcardType, type TypeUrl, type XdsResource } from './types.js';
 
@@ -74,7 +75,15 @@ export function withNonce(body: Buffer, nonce: string): Buffer {
   return Buffer.concat([body, str(5, nonce)]);
 }
 
-/** DeltaDiscoveryResponse: system_version_info = 1, resources = 2, type_url = 4, nonce = 5, removed_resources = 6. */
+/**
+ * DeltaDiscoveryResponse: system_version_info = 1, resources = 2, type_url = 4, removed_resources = 6, then the nonce
+ * (5) appended. The body before the nonce is memoized on the resources array: the delta streams of a group share one
+ * changes object (decide.ts deltaChanges), so they share one body too.
+ */
+const deltaBodies = new WeakMap<
+  readonly XdsResource[],
+  { readonly version: string; readonly typeUrl: string; readonly removed: readonly string[]; readonly body: Buffer }
+>();
 export function deltaResponse(
   version: string,
   typeUrl: string,
@@ -82,20 +91,20 @@ export function deltaResponse(
   removed: readonly string[],
   nonce: string,
 ): Buffer {
-  return Buffer.concat([
-    str(1, version),
-    ...resources.map(deltaResource),
-    str(4, typeUrl),
-    str(5, nonce),
-    ...removed.map((n) => field(6, Buffer.from(n, 'utf8'))),
-  ]);
+  let m = deltaBodies.get(resources);
+  if (!m || m.version !== version || m.typeUrl !== typeUrl || m.removed !== removed) {
+    const body = Buffer.concat([
+      str(1, version),
+      ...resources.map(deltaResource),
+      str(4, typeUrl),
+      ...removed.map((n) => field(6, Buffer.from(n, 'utf8'))),
+    ]);
+    deltaBodies.set(resources, (m = { version, typeUrl, removed, body }));
+  }
+  return withNonce(m.body, nonce);
 }
 
-const namesKeys = new WeakMap<ReadonlySet<string>, string>();
 /** The memo key of what a SotW response carries: everything for CDS/LDS, else the subscribed names. */
 export function namesKey(t: TypeUrl, names: ReadonlySet<string>): string {
-  if (isWildcardType(t)) return '*';
-  let k = namesKeys.get(names);
-  if (k === undefined) namesKeys.set(names, (k = [...names].sort().join('\n')));
-  return k;
+  return isWildcardType(t) ? '*' : nameSetKey(names);
 }
