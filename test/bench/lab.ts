@@ -14,7 +14,7 @@ import type { StatusView } from '../../xds-server/src/api/views.js';
 import { ENVOY_DRAIN_SECONDS } from '../../xds-server/src/lab/index.js';
 import { findEnvoy, projectRoot } from '../../xds-server/src/util/envoy.js';
 import { LOAD_JS, SERVER_JS, type ClosedLoad, type LoadResult, type OpenLoad } from './lab-apps.js';
-import { cliCommand } from './trees.js';
+import { cliCommand, newOnlyServeArgs } from './trees.js';
 import type { CodeTree } from './types.js';
 
 /** where the lab benchmarks' apps are written: inside the project (ignored by git), readable by every pod's user */
@@ -105,7 +105,9 @@ export class BenchLab {
         'another lab is up on this machine (namespace nsg-lab exists): the lab benchmarks need it to themselves',
       );
     const lab = tree
-      ? new BenchLab(tempDir(prefix), serveArgs, cliCommand(tree), { NANOSEG_ENVOY: findEnvoy() })
+      ? new BenchLab(tempDir(prefix), [...serveArgs, ...newOnlyServeArgs(tree)], cliCommand(tree), {
+          NANOSEG_ENVOY: findEnvoy(),
+        })
       : new BenchLab(tempDir(prefix), serveArgs, SHIPPED, {});
     live.add(lab);
     if (!handlersInstalled) {

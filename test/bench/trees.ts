@@ -75,6 +75,15 @@ export function cliCommand(t: CodeTree): NanosegCommand {
   return { file: process.execPath, args: [...t.nodeFlags, t.cliEntry], cwd: t.root };
 }
 
+/**
+ * `nanoseg serve` flags for the new side of an A/B lab run only ($BENCH_NEW_SERVE_ARGS, split on spaces): to switch
+ * off a feature the old tree lacks, so both sides do the same work (`--trace-sampling 0`: the old tree never traced).
+ */
+export function newOnlyServeArgs(t: CodeTree): string[] {
+  const v = process.env.BENCH_NEW_SERVE_ARGS;
+  return t.label === 'new' && v ? v.split(' ').filter(Boolean) : [];
+}
+
 /** The order of the measured runs: A B B A (A B when quick), so linear drift cancels out of the means. */
 export function abOrder(quick: boolean): TreeLabel[] {
   return quick ? ['old', 'new'] : ['old', 'new', 'new', 'old'];
