@@ -176,6 +176,7 @@ test(
     // the cgroup folder and the bpffs every pod shared go with the last pod
     assert.equal(existsSync('/sys/fs/cgroup/unified/nanoseg'), false, 'no nanoseg cgroup folder left');
     assert.doesNotMatch(readFileSync('/proc/self/mounts', 'utf8'), /\/run\/nanoseg\/bpffs /, 'bpffs unmounted');
+    assert.equal(existsSync('/run/nanoseg/lab'), false, 'the namespace marks folder goes with the last mark');
     assert.deepEqual(await labDown({ labDir }), { namespaces: [], processesKilled: 0 });
   },
 );

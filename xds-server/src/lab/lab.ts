@@ -6,6 +6,7 @@ import {
   createMemberNetwork,
   deleteMember,
   deleteNamespace,
+  removeEmptyMarkFolders,
   ensureLabNamespace,
   listLabNamespaces,
   listNamespaces,
@@ -371,5 +372,6 @@ export async function labDown(opts: LabDownOptions): Promise<LabDownResult> {
   await removePodsKernelState(all, true);
   await rm(join(opts.labDir, 'pods'), { recursive: true, force: true });
   await rm(stateFile(opts.labDir), { force: true });
+  await removeEmptyMarkFolders();
   return { namespaces: all.filter((n) => existing.includes(n)), processesKilled };
 }

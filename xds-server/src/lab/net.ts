@@ -1,6 +1,7 @@
 // Kernel state of the lab through `ip` and `nft`: the lab namespace with its bridge, member namespaces, capture,
 // hosts files, and tearing namespaces down. Nothing here touches the root network namespace.
-import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { NAMESPACE_PREFIX } from './plan.js';
 import type { LabState, MemberState } from './plan.js';
 import { processAlive, run, runOk, sleep } from './sys.js';
@@ -30,6 +31,21 @@ export const NAMESPACE_MARKS = '/run/nanoseg/lab/netns';
 async function markNamespace(namespace: string): Promise<void> {
   await mkdir(NAMESPACE_MARKS, { recursive: true, mode: 0o755 });
   await writeFile(`${NAMESPACE_MARKS}/${namespace}`, `${process.pid}\n`);
+}
+
+/**
+ * The marks folder once no namespace is marked, and its parents up to /run while they are empty too (rmdir refuses
+ * a folder that is not empty: a control plane's socket or another lab's mark keeps them), so `lab down` leaves
+ * nothing of its own under /run/nanoseg.
+ */
+export async function removeEmptyMarkFolders(): Promise<void> {
+  for (let d = NAMESPACE_MARKS; d !== '/run' && d !== '/'; d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return;
+    }
+  }
 }
 
 /** Existing `nsg-*` namespaces; only those the lab marked unless `all`. */
