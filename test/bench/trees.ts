@@ -8,7 +8,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import type { NanosegCommand } from '../support/cli.js';
 import type { AbTrees, CodeTree, Metric, TreeLabel } from './types.js';
 
@@ -31,13 +31,6 @@ export function gitCommit(root: string): string | undefined {
   }
 }
 
-/** This tree's scripts/build-if-stale.mjs, from dist/test/bench/trees.js or test/bench/trees.ts alike. */
-function buildScript(): string {
-  const here = fileURLToPath(import.meta.url);
-  const up = here.includes(`${join('dist', 'test', 'bench')}`) ? ['..', '..', '..', '..'] : ['..', '..', '..'];
-  return join(here, ...up, 'scripts', 'build-if-stale.mjs');
-}
-
 /**
  * Reads what the benchmarks need from a checkout and builds it when its sources are newer than its last build;
  * throws with what is missing and how to fix it.
@@ -58,7 +51,9 @@ export function loadTree(dir: string, label: TreeLabel, hint: { nodeModules: str
   if (!entry) throw new Error(`${bin}: expected an \`import '../dist/….js'\` line naming the CLI entry`);
   if (!existsSync(join(root, `${entry[1]!}.ts`)))
     throw new Error(`${bin} runs ${entry[1]!}.js, but ${join(root, `${entry[1]!}.ts`)} does not exist`);
-  const b = spawnSync(process.execPath, [buildScript(), root], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const b = spawnSync(process.execPath, [join(projectRoot(), 'scripts', 'build-if-stale.mjs'), root], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   if (b.status !== 0) throw new Error(`${root}: its build failed (npm run build there shows why)`);
   const cliEntry = join(root, 'dist', `${entry[1]!}.js`);
   const cpChild = join(root, 'dist', 'test', 'bench', 'cp-child.js');
