@@ -51,12 +51,13 @@ loop.enable();
 const fine = args.fineLoop ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
 fine?.enable();
 
-// Peak RSS, sampled (VmHWM from /proc is reported too but cannot be reset without privileges).
+// Peak RSS, sampled every 100 ms: every 20 ms cost about 1 % of the CPU charged to the control plane. (VmHWM from
+// /proc is reported too but cannot be reset without privileges.)
 let peakRss = process.memoryUsage.rss();
 setInterval(() => {
   const r = process.memoryUsage.rss();
   if (r > peakRss) peakRss = r;
-}, 20).unref();
+}, 100).unref();
 
 const gc = { count: 0, ms: 0, maxMs: 0 };
 new PerformanceObserver((list) => {

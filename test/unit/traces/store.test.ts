@@ -112,6 +112,24 @@ test("verdicts mark the deciding sidecar's span, before or after it arrives; req
   assert.equal(s.traceOfRequest('nope'), undefined);
 });
 
+test('only the spans of sidecars that can decide are joined to verdicts; an evicted trace leaves the join', () => {
+  const deciding = new Set(['shop/api']);
+  const s = new TraceStore(20_000, (service) => deciding.has(service));
+  const learning = sp(7, '', 1, 1);
+  s.add(learning, facts('shop/web', { requestKey: 'w1' })); // shop/web learns: its sidecar logs no verdict
+  assert.equal(s.traceOfRequest('w1'), undefined);
+  s.add(sp(8, '', 2, 1), facts('shop/api', { requestKey: 'a1', httpStatus: 403 }));
+  assert.equal(s.traceOfRequest('a1'), sp(8, '', 0, 0).traceId);
+  s.verdict('a1', 'shop/api', 'denied');
+  assert.equal(s.get(sp(8, '', 0, 0).traceId)!.spans[0]!.verdict, 'denied');
+  assert.equal(s.get(sp(8, '', 0, 0).traceId)!.spans[0]!.status, '403');
+  // enough newer traces to evict trace 8: its request no longer finds it
+  for (let t = 100; t < 400; t++) s.add(sp(t, '', t, 1), facts('shop/api', { requestKey: `k${t}` }));
+  assert.equal(s.get(sp(8, '', 0, 0).traceId), undefined, 'evicted');
+  assert.equal(s.traceOfRequest('a1'), undefined);
+  assert.equal(s.traceOfRequest('k399'), sp(399, '', 0, 0).traceId, 'the newest is still joined');
+});
+
 test('eviction stays oldest first over many evictions; a late span keeps its trace; a trace back after eviction is new', () => {
   const s = new TraceStore(20_000);
   for (let t = 1; t <= 5000; t++) s.add(sp(t, '', t, 1), facts('shop/web'));

@@ -193,6 +193,7 @@ export class MeshCore {
     this.traces = new OtlpTraceSource(() => this.inventory.index, log, {
       ...(opts.traceBufferBytes !== undefined && { bufferBytes: opts.traceBufferBytes }),
       ...(forwarder && { forward: (raw: Buffer) => forwarder.forward(raw) }),
+      decides: (service) => this.policy.modeOf(service) !== 'learn',
     });
   }
 

@@ -6,7 +6,7 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { IdentityIndex } from '../inventory/identity.js';
 import type { ObservationSink, ObservationSource } from '../learn/source.js';
 import { fromSpan, parseHostPort } from '../learn/spans.js';
-import type { DecodedTraceExport, ObservedFlow } from '../model/index.js';
+import type { DecodedTraceExport, ObservedFlow, ServiceName } from '../model/index.js';
 import { TraceStore } from '../traces/store.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
 import { TraceService, type TraceAuthorize, type TraceCaller, type TraceServiceOptions } from './otlp.js';
@@ -16,6 +16,8 @@ export interface OtlpSourceOptions extends TraceServiceOptions {
   readonly bufferBytes?: number;
   /** every export with accepted spans, as received, for an external collector (`--otlp-forward`) */
   readonly forward?: (raw: Buffer) => void;
+  /** whether a service's sidecar can log a verdict now (monitor, enforce): only its spans are joined to verdicts */
+  readonly decides?: (service: ServiceName) => boolean;
 }
 
 export interface OtlpStats {
@@ -43,7 +45,7 @@ export class OtlpTraceSource implements ObservationSource {
     log: Logger,
     private readonly opts: OtlpSourceOptions = {},
   ) {
-    this.store = new TraceStore(opts.bufferBytes ?? DEFAULT_TRACE_BUFFER_BYTES);
+    this.store = new TraceStore(opts.bufferBytes ?? DEFAULT_TRACE_BUFFER_BYTES, opts.decides);
     this.once = new OncePerKind(log, 60_000);
     this.service = new TraceService(
       {

@@ -6,7 +6,9 @@
 // order). One trace keeps at most MAX_SPANS_PER_TRACE spans; more are dropped and counted. Requests join by their
 // key (learn/request-id.ts): an access-log verdict (denied, would-deny) marks the span of the sidecar that decided,
 // whether the span arrived before the log entry or after it (a bounded memory of verdicts waiting for their span),
-// and an alert can name the trace of the request it is about.
+// and an alert can name the trace of the request it is about. Only the spans of sidecars that can decide (a service in
+// monitor or enforce: `decides`) are indexed by request key; a learning sidecar logs no verdict, and the index was the
+// largest cost of storing a span.
 
 import type { SpanFacts } from '../learn/spans.js';
 import type { DecodedSpan, ServiceName, SpanKind, Verdict } from '../model/index.js';
@@ -29,7 +31,7 @@ export interface StoredSpan {
   readonly status: string;
   readonly error: boolean;
   verdict: SpanVerdict;
-  readonly requestKey?: string;
+  readonly requestKey: string | undefined;
 }
 
 export interface TraceSummary {
@@ -62,6 +64,10 @@ interface TraceEntry {
   readonly traceId: string;
   readonly spans: StoredSpan[];
   bytes: number;
+  /** some span of it is in the request-key index */
+  indexed: boolean;
+  /** evicted: the arrival ring still holds it until its head passes */
+  gone: boolean;
 }
 
 export const MAX_SPANS_PER_TRACE = 512;
@@ -69,6 +75,13 @@ export const MAX_SPANS_PER_TRACE = 512;
 const MAX_PENDING_VERDICTS = 10_000;
 /** what a span costs besides its strings (object, fields, array and map slots) */
 const SPAN_OVERHEAD_BYTES = 320;
+
+/** HTTP status codes as strings, made once (a span's status would otherwise be a new string per span) */
+const STATUS_TEXT: string[] = [];
+function statusText(code: number): string {
+  if (!Number.isInteger(code) || code < 0 || code >= 1000) return String(code);
+  return (STATUS_TEXT[code] ??= String(code));
+}
 
 function spanBytes(s: StoredSpan): number {
   const strings =
@@ -94,13 +107,17 @@ export class TraceStore {
    */
   private readonly arrival: TraceEntry[] = [];
   private head = 0;
-  /** request key → trace id, for the spans in the store */
-  private readonly byRequest = new Map<string, string>();
+  /** request key → trace, for the spans in the store of sidecars that can decide */
+  private readonly byRequest = new Map<string, TraceEntry>();
   /** request key → verdicts reported before their span arrived */
   private readonly pending = new Map<string, { enforcer: ServiceName; verdict: Verdict }[]>();
   readonly stats: TraceStoreStats;
 
-  constructor(budgetBytes: number) {
+  /** `decides(service)`: whether that service's sidecar can log a verdict now (default: every one) */
+  constructor(
+    budgetBytes: number,
+    private readonly decides: (service: ServiceName) => boolean = () => true,
+  ) {
     this.stats = {
       traces: 0,
       spans: 0,
@@ -116,7 +133,7 @@ export class TraceStore {
   add(span: DecodedSpan, facts: SpanFacts): boolean {
     let t = this.traces.get(span.traceId);
     if (t === undefined) {
-      t = { traceId: span.traceId, spans: [], bytes: 0 };
+      t = { traceId: span.traceId, spans: [], bytes: 0, indexed: false, gone: false };
       this.traces.set(span.traceId, t);
       this.arrival.push(t);
       this.stats.traces++;
@@ -132,7 +149,7 @@ export class TraceStore {
     }
     const key = facts.requestKey;
     const stored: StoredSpan = {
-      traceId: span.traceId,
+      traceId: t.traceId, // one string per trace, not one per span
       spanId: span.spanId,
       parentSpanId: span.parentSpanId,
       name: span.name,
@@ -143,13 +160,16 @@ export class TraceStore {
       peer: facts.peer,
       startMs: span.startMs,
       durationMs: Math.max(0, span.endMs - span.startMs),
-      status: facts.httpStatus !== undefined ? String(facts.httpStatus) : facts.error ? 'error' : span.status,
+      status: facts.httpStatus !== undefined ? statusText(facts.httpStatus) : facts.error ? 'error' : span.status,
       error: facts.error,
       verdict: 'allowed',
-      ...(key !== undefined && { requestKey: key }),
+      requestKey: key,
     };
     if (key !== undefined) {
-      this.byRequest.set(key, span.traceId);
+      if (this.decides(stored.service)) {
+        this.byRequest.set(key, t);
+        t.indexed = true;
+      }
       const waiting = this.pending.get(key);
       if (waiting) {
         for (const w of waiting) if (w.enforcer === stored.service) stored.verdict = w.verdict;
@@ -170,8 +190,7 @@ export class TraceStore {
    * request, now or when it arrives.
    */
   verdict(requestKey: string, enforcer: ServiceName, verdict: Verdict): void {
-    const traceId = this.byRequest.get(requestKey);
-    const t = traceId !== undefined ? this.traces.get(traceId) : undefined;
+    const t = this.byRequest.get(requestKey);
     const span = t?.spans.find((s) => s.requestKey === requestKey && s.service === enforcer);
     if (span) {
       span.verdict = verdict;
@@ -188,7 +207,7 @@ export class TraceStore {
 
   /** The trace a request belongs to, when one of its spans is in the store. */
   traceOfRequest(requestKey: string): string | undefined {
-    return this.byRequest.get(requestKey);
+    return this.byRequest.get(requestKey)?.traceId;
   }
 
   /** Summaries of the traces that match, newest first. */
@@ -219,7 +238,7 @@ export class TraceStore {
     while (this.stats.bytes > this.stats.budgetBytes && this.traces.size > 0) {
       const oldest = this.oldest(current);
       if (oldest === undefined) break;
-      this.remove(oldest.traceId);
+      this.remove(oldest);
     }
     if (this.head > 1024 && this.head * 2 > this.arrival.length) {
       this.arrival.splice(0, this.head);
@@ -227,29 +246,24 @@ export class TraceStore {
     }
   }
 
-  private live(t: TraceEntry): boolean {
-    return this.traces.get(t.traceId) === t;
-  }
-
   /** The oldest trace in the store, other than `current` when there is another. */
   private oldest(current: string): TraceEntry | undefined {
-    while (this.head < this.arrival.length && !this.live(this.arrival[this.head]!)) this.head++;
+    while (this.head < this.arrival.length && this.arrival[this.head]!.gone) this.head++;
     for (let i = this.head; i < this.arrival.length; i++) {
       const t = this.arrival[i]!;
       // the newest trace grew past the budget on its own account: the oldest other one goes first
-      if (this.live(t) && (t.traceId !== current || this.traces.size === 1)) return t;
+      if (!t.gone && (t.traceId !== current || this.traces.size === 1)) return t;
     }
     return undefined;
   }
 
-  private remove(traceId: string): void {
-    const t = this.traces.get(traceId);
-    if (t === undefined) return;
-    this.traces.delete(traceId);
-    for (const s of t.spans) {
-      if (s.requestKey !== undefined && this.byRequest.get(s.requestKey) === traceId)
-        this.byRequest.delete(s.requestKey);
-    }
+  private remove(t: TraceEntry): void {
+    this.traces.delete(t.traceId);
+    t.gone = true;
+    if (t.indexed)
+      for (const s of t.spans) {
+        if (s.requestKey !== undefined && this.byRequest.get(s.requestKey) === t) this.byRequest.delete(s.requestKey);
+      }
     this.stats.traces--;
     this.stats.spans -= t.spans.length;
     this.stats.bytes -= t.bytes;
