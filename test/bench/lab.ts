@@ -15,6 +15,7 @@ import { ENVOY_DRAIN_SECONDS } from '../../xds-server/src/lab/index.js';
 import { findEnvoy, projectRoot } from '../../xds-server/src/util/envoy.js';
 import { LOAD_JS, SERVER_JS, type ClosedLoad, type LoadResult, type OpenLoad } from './lab-apps.js';
 import { cliCommand, newOnlyServeArgs } from './trees.js';
+import { envNodeFlags } from './child.js';
 import type { CodeTree } from './types.js';
 
 /** where the lab benchmarks' apps are written: inside the project (ignored by git), readable by every pod's user */
@@ -66,6 +67,11 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
+/** `serve` with the benchmarks' node flags (BENCH_CPU_PROF, BENCH_NODE_FLAGS); the lab's other commands without. */
+function profiled(c: NanosegCommand): NanosegCommand {
+  return { ...c, args: [...envNodeFlags(), ...c.args] };
+}
+
 export class BenchLab {
   private serverProcess: ServerProcess;
   readonly labFile: string;
@@ -81,7 +87,7 @@ export class BenchLab {
     private readonly command: NanosegCommand,
     private readonly extraEnv: NodeJS.ProcessEnv,
   ) {
-    this.serverProcess = new ServerProcess(tmp.dir, this.withDefaults(serveArgs), command);
+    this.serverProcess = new ServerProcess(tmp.dir, this.withDefaults(serveArgs), profiled(command));
     this.labFile = join(tmp.dir, 'lab.yaml');
     // Pod apps run in sandboxes with a private /tmp and the lab folder hidden: the apps live in the project folder
     mkdirSync(APPS_DIR, { recursive: true, mode: 0o755 });
@@ -141,7 +147,7 @@ export class BenchLab {
     const t0 = performance.now();
     await this.serverProcess.stop();
     const t1 = performance.now();
-    this.serverProcess = new ServerProcess(this.tmp.dir, this.withDefaults(serveArgs), this.command);
+    this.serverProcess = new ServerProcess(this.tmp.dir, this.withDefaults(serveArgs), profiled(this.command));
     await this.serverProcess.start();
     return { stopMs: t1 - t0, startMs: performance.now() - t1 };
   }
