@@ -369,7 +369,8 @@ export async function closeSharedLab(): Promise<void> {
 /**
  * Version of an empty resource set (the first 16 hex digits of sha256 of nothing). A sidecar whose scoped config has
  * no EDS cluster left is still sent an EDS response with this version; Envoy, subscribed to no EDS name any more,
- * never ACKs it, so /v1/status shows sent ≠ acked for ever. Such a type counts as settled.
+ * never ACKs it. This tree's /v1/status leaves such a type out of `sent` (xds/decide.ts keeps the unsubscription);
+ * the control plane of an older tree (an A/B baseline) showed sent ≠ acked for ever. Such a type counts as settled.
  */
 export const EMPTY_SET_VERSION = 'e3b0c44298fc1c14';
 

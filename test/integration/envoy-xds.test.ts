@@ -156,6 +156,49 @@ test(
 );
 
 test(
+  'the last EDS cluster removed: nothing stays outstanding for the SotW Envoy, which no longer ACKs EDS',
+  { skip: NEEDS_ROOT, timeout: 60_000 },
+  async (t) => {
+    const tmp = tempDir('nanoseg-it-unsub-');
+    const cp = new ControlPlane(cpOptions(tmp.dir));
+    const [sotw, delta] = loadgenEnvoys(tmp.dir);
+    t.after(async () => {
+      await Promise.all([sotw.stop(), delta.stop()]);
+      await cp.stop();
+      tmp.remove();
+    });
+    await cp.start();
+    cp.core!.pushed.put('test', inventory(1));
+    await Promise.all([sotw.start(), delta.start()]);
+    await waitFor(
+      'both Envoys to ACK CDS, EDS, LDS and RDS',
+      () => {
+        const s = cp.backend!.status();
+        return allAcked(byNode(s, sotw)) && allAcked(byNode(s, delta)) && s;
+      },
+      15_000,
+      100,
+    );
+    // no service left to call: the config has no EDS cluster, and Envoy unsubscribes from every EDS name
+    cp.core!.pushed.put('test', { workloads: [], externals: [], vips: [] });
+    const settled = (e: EnvoyStatus | undefined) =>
+      !!e && Object.keys(e.sent).every((k) => e.sent[k as 'cds'] === e.acked[k as 'cds']);
+    const s = await waitFor(
+      'the Envoys to have no cluster of shop/web and nothing outstanding',
+      async () => {
+        const st = cp.backend!.status();
+        const gone = !(await sotw.clusters()).has(WEB) && !(await delta.clusters()).has(WEB);
+        return gone && settled(byNode(st, sotw)) && settled(byNode(st, delta)) && st;
+      },
+      10_000,
+      100,
+    ).catch((e: Error) => assert.fail(`${e.message}: ${JSON.stringify(cp.backend!.status().envoys)}`));
+    assert.equal(byNode(s, sotw)!.sent.eds, undefined, 'SotW: EDS subscribed to nothing, so nothing is sent');
+    assert.equal(s.xds.nacks, 0);
+  },
+);
+
+test(
   'Envoys reconnecting to a restarted control plane are not reconfigured',
   { skip: NEEDS_ROOT, timeout: 60_000 },
   async (t) => {

@@ -104,6 +104,30 @@ const sotwCases: SotwCase[] = [
   },
   { name: 'stale nonce', prev: sent(V1.cds, '2'), current: V2.cds, req: { responseNonce: '1' }, action: 'ignore' },
   {
+    // Envoy drops its last EDS cluster and says so with the nonce it last processed; the response sent since is one
+    // it will drop unanswered (it watches no EDS name any more)
+    name: 'stale nonce unsubscribing from every name: kept, nothing sent',
+    typeUrl: EDS,
+    prev: sent(V2.eds, '2', ['a'], { ackedVersion: V1.eds }),
+    current: V2.eds,
+    req: { typeUrl: EDS, responseNonce: '1', versionInfo: V1.eds, resourceNames: [] },
+    action: 'wait',
+    check: (d) => (
+      assert.equal(d.next.names.size, 0),
+      assert.equal(d.next.sentVersion, V2.eds),
+      assert.equal(d.acked, undefined, 'an old nonce ACKs nothing')
+    ),
+  },
+  {
+    name: 'stale nonce still naming something: ignored',
+    typeUrl: EDS,
+    prev: sent(V2.eds, '2', ['a']),
+    current: V2.eds,
+    req: { typeUrl: EDS, responseNonce: '1', versionInfo: V1.eds, resourceNames: ['a', 'b'] },
+    action: 'ignore',
+    check: (d) => assert.deepEqual([...d.next.names], ['a']),
+  },
+  {
     name: 'ACK, nothing new',
     prev: sent(V1.cds, '1'),
     current: V1.cds,

@@ -142,7 +142,8 @@ export function envoyView(c: ConnectionStatus, service: string, held: Hold | und
   for (const [t, s] of Object.entries(c.types) as [TypeUrl, NonNullable<(typeof c.types)[TypeUrl]>][]) {
     const short = typeShort(t);
     if (s.ackedVersion) acked[short] = s.ackedVersion;
-    if (s.sentVersion) sent[short] = s.sentVersion;
+    // nothing is outstanding for a type subscribed to nothing: the response sent before that is never ACKed
+    if (s.sentVersion && !s.unsubscribed) sent[short] = s.sentVersion;
     if (s.lastNack && (!lastNack || s.lastNack.at > Date.parse(lastNack.at))) {
       const { version, message, at } = s.lastNack;
       lastNack = { type: short.toUpperCase(), version, message, at: new Date(at).toISOString() };

@@ -3,7 +3,7 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { AggregatedDiscoveryServiceService } from '../../../proto/gen/envoy/service/discovery/v3/ads.js';
 import type { Nack } from './decide.js';
-import type { Logger, TypeUrl } from './types.js';
+import { isWildcardType, type Logger, type TypeUrl } from './types.js';
 
 export interface NodeInfo {
   readonly id: string;
@@ -47,6 +47,8 @@ export interface TypeStatus {
   readonly sentVersion?: string;
   readonly ackedVersion?: string;
   readonly lastNack?: Nack;
+  /** a named type the stream subscribes to no name of (EDS without EDS clusters): no ACK is outstanding */
+  readonly unsubscribed?: true;
 }
 
 export interface StreamTotals {
@@ -84,7 +86,10 @@ export const ADS_SERVICE: ServiceDefinition = {
 export function connectionStatus(
   node: NodeInfo,
   c: { readonly id: number; readonly kind: StreamKind; readonly connectedAt: number; readonly totals: StreamTotals },
-  states: ReadonlyMap<TypeUrl, { sentVersion?: string; ackedVersion?: string; nack?: Nack }>,
+  states: ReadonlyMap<
+    TypeUrl,
+    { sentVersion?: string; ackedVersion?: string; nack?: Nack; names?: ReadonlySet<string> }
+  >,
 ): ConnectionStatus {
   const types: Partial<Record<TypeUrl, TypeStatus>> = {};
   for (const [t, s] of states) {
@@ -92,6 +97,7 @@ export function connectionStatus(
       ...(s.sentVersion !== undefined && { sentVersion: s.sentVersion }),
       ...(s.ackedVersion !== undefined && { ackedVersion: s.ackedVersion }),
       ...(s.nack && { lastNack: s.nack }),
+      ...(c.kind === 'sotw' && !isWildcardType(t) && s.names?.size === 0 && { unsubscribed: true as const }),
     };
   }
   const { id: nodeId, cluster } = node;

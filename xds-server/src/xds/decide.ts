@@ -88,6 +88,16 @@ export function decideSotw(
   }
 
   if (req.responseNonce !== prev.nonce) {
+    // Envoy dropping the last name of a type (EDS once its config has no EDS cluster left) sends that with the nonce
+    // it last processed, and a response of a type it watches nothing of is dropped, never ACKed: the response in
+    // flight will never be answered. The unsubscription is kept (nothing is outstanding once nothing is subscribed).
+    if (!wildcard && names.size === 0 && prev.names.size > 0) {
+      return {
+        action: 'wait',
+        why: `stale nonce ${req.responseNonce} (last sent ${prev.nonce}) unsubscribing from every name`,
+        next: { ...prev, names, requested: requested! },
+      };
+    }
     return { action: 'ignore', why: `stale nonce ${req.responseNonce} (last sent ${prev.nonce})`, next: prev };
   }
 
