@@ -27,6 +27,8 @@ export type { CaptureExclusions } from './annotations.js';
 export { admit, parseReview, reviewOf, ADMISSION_API_VERSION } from './admission.js';
 export type { AdmissionRequest, AdmissionResponse, AdmissionReview, ParsedReview } from './admission.js';
 export { admitSegment } from './segment-admission.js';
+export { admitModeAnnotation, isModeWorkload, MODE_WORKLOAD_KINDS } from './mode-admission.js';
+export type { AdmittedMode, ModeDecision } from './mode-admission.js';
 export type { AdmittedSpec, SegmentDecision } from './segment-admission.js';
 export { WebhookServer, INJECT_PATH, VALIDATE_PATH } from './webhook.js';
 export type { WebhookOptions, WebhookStats } from './webhook.js';

@@ -125,7 +125,8 @@ export class WebhookServer {
     }
     this.counts.reviews++;
     const r = parsed.request;
-    if (path === VALIDATE_PATH && validate) return this.answer(res, validate(r), r, 'NanoSegment refused');
+    if (path === VALIDATE_PATH && validate)
+      return this.answer(res, validate(r), r, 'change refused (validating webhook)');
     const nsName = r.namespace ?? '';
     const namespace: Namespace | undefined = this.opts.namespaceOf
       ? await this.opts.namespaceOf(nsName)

@@ -261,6 +261,34 @@ test(
     const refused = nanoseg(['mode', 'shop/web', 'enforce'], server.env);
     assert.notEqual(refused.code, 0, 'the CLI cannot override the annotation');
     assert.match(refused.stderr, /annotation nanoseg\.io\/mode=monitor on Deployment shop\/web/);
+    // audited with the Kubernetes user who annotated (the validating webhook saw the change)
+    const modeChange = json<{ actor: string; action: string; target: string; after: unknown }[]>(['audit'], server.env)
+      .filter((e) => e.action === 'mode' && e.target === 'shop/web')
+      .at(-1);
+    assert.match(
+      modeChange?.actor ?? '',
+      /^kubernetes user \S+ \(annotation nanoseg\.io\/mode=monitor on Deployment shop\/web\)$/,
+      JSON.stringify(modeChange),
+    );
+    // a value that is not a mode is refused by the webhook and changes nothing
+    const bogus = cluster.kubectl([
+      '-n',
+      'shop',
+      'annotate',
+      '--overwrite',
+      'deployment',
+      'web',
+      'nanoseg.io/mode=bogus',
+    ]);
+    assert.notEqual(bogus.code, 0, 'the annotation is refused');
+    assert.match(bogus.stderr, /nanoseg\.io\/mode="bogus" on Deployment shop\/web refused: expected one of learn/);
+    const webDeploy = cluster.getJson<{ metadata: { annotations?: Record<string, string> } }>([
+      '-n',
+      'shop',
+      'deployment',
+      'web',
+    ]);
+    assert.equal(webDeploy.metadata.annotations?.['nanoseg.io/mode'], 'monitor', 'the refused value changed nothing');
 
     // enforce (by the annotation): the allowed call keeps working, an off-segment one is blocked, with an Event on
     // the calling pod. api:9091 answers anyone (the host shows it), but web never called it.

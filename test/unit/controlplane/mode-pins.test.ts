@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness } from '../../support/harness.js';
 import { modeAnnotations } from '../../../xds-server/src/inventory/kubernetes/modes.js';
+import { RecentActors } from '../../../xds-server/src/controllers/recent-actors.js';
 
 const meta = (namespace: string, name: string, annotations?: Record<string, string>) => ({
   metadata: { namespace, name, ...(annotations && { annotations }) },
@@ -65,4 +66,39 @@ test('a pinned mode is applied and audited; the API cannot override it; removing
   h.core.policy.syncPins(new Map(), 'kubernetes');
   assert.equal(h.core.policy.modeOf('shop/web'), 'monitor', 'the mode stays when the annotation goes');
   assert.ok(h.core.policy.setMode('shop/web', 'enforce', 'alice@host').ok);
+});
+
+test('a pin applied with the user the webhook saw annotating is audited with that user', async (t) => {
+  const h = await Harness.open();
+  t.after(() => h.close());
+  h.api.putInventory('kubernetes', INVENTORY);
+  await h.settle();
+  const actors = new RecentActors();
+  actors.remember(
+    'shop/web|enforce',
+    'kubernetes user alice (annotation nanoseg.io/mode=enforce on Deployment shop/web)',
+    0,
+  );
+  const pins = modeAnnotations([{ kind: 'Deployment', ...meta('shop', 'web', { 'nanoseg.io/mode': 'enforce' }) }]).pins;
+  h.core.policy.syncPins(pins, 'kubernetes', (s, mode) => actors.take(`${s}|${mode}`, 1_000));
+  const audit = h.api.audit(0).filter((e) => e.target === 'shop/web');
+  assert.deepEqual(
+    audit.map((e) => e.actor),
+    ['kubernetes user alice (annotation nanoseg.io/mode=enforce on Deployment shop/web)'],
+  );
+});
+
+test('recent actors: taken once, forgotten after their time, the oldest dropped past the bound', () => {
+  const a = new RecentActors(1_000);
+  a.remember('k', 'alice', 0);
+  assert.equal(a.take('k', 999), 'alice');
+  assert.equal(a.take('k', 999), undefined, 'taken once');
+  a.remember('k', 'bob', 0);
+  assert.equal(a.take('k', 1_000), undefined, 'too old');
+  a.remember('k', 'carol', 0);
+  a.remember('k', 'dave', 10);
+  assert.equal(a.take('k', 20), 'dave', 'the latest wins');
+  for (let i = 0; i <= 10_000; i++) a.remember(`n${i}`, 'x', 0);
+  assert.equal(a.take('n0', 1), undefined, 'the oldest went past 10,000 keys');
+  assert.equal(a.take('n10000', 1), 'x');
 });

@@ -154,12 +154,18 @@ export class PolicyController {
 
   /**
    * Replaces the set of pinned modes (level-triggered: the annotations as they are now) and brings every pinned
-   * service to its mode, audited with the pin as the actor. A service whose pin went away keeps its mode.
+   * service to its mode, audited with the pin as the actor — or with who set the annotation, when `actorOf` knows
+   * (the validating webhook saw the change). A service whose pin went away keeps its mode.
    */
-  syncPins(pins: ReadonlyMap<ServiceName, ModePin>, actor: string): void {
+  syncPins(
+    pins: ReadonlyMap<ServiceName, ModePin>,
+    actor: string,
+    actorOf?: (service: ServiceName, mode: Mode) => string | undefined,
+  ): void {
     this.pins = new Map(pins);
     for (const [service, pin] of this.pins) {
-      if (this.modeOf(service) !== pin.mode) this.changeMode(service, pin.mode, `${actor} (${pin.by})`);
+      if (this.modeOf(service) !== pin.mode)
+        this.changeMode(service, pin.mode, actorOf?.(service, pin.mode) ?? `${actor} (${pin.by})`);
     }
   }
 

@@ -189,7 +189,10 @@ export class ControlPlane {
     await this.api.listen(o.apiSocket);
     if (this.kubernetes) {
       // the workloads' nanoseg.io/mode annotations pin modes (they win over the API while present)
-      const sub = this.kubernetes.inventory.modes$.subscribe((m) => core.policy.syncPins(m.pins, 'kubernetes'));
+      const k8s = this.kubernetes;
+      const sub = k8s.inventory.modes$.subscribe((m) =>
+        core.policy.syncPins(m.pins, 'kubernetes', (service, mode) => k8s.modeActor(service, mode)),
+      );
       this.timers.push(() => sub.unsubscribe());
       const events = this.kubernetes.events;
       this.timers.push(core.alerts.subscribe((a) => events.report(a)));

@@ -12,7 +12,9 @@ import {
   INJECT_ENABLED,
   INJECT_LABEL,
   WebhookServer,
+  admitModeAnnotation,
   admitSegment,
+  isModeWorkload,
   type InjectorConfig,
   type TlsState,
 } from '../../../injector/index.js';
@@ -20,6 +22,7 @@ import { TOKEN_AUDIENCE, TokenAuthenticator, kubeTokenReviewer, type Refusal } f
 import { ServingCertificate } from '../serve/grpc.js';
 import { KubeCaBundlePublisher, fanOut } from '../../../injector/kube-cabundle.js';
 import { SegmentSpecController, type SegmentSpecOptions } from '../controllers/segment-spec.js';
+import { RecentActors } from '../controllers/recent-actors.js';
 import type { ModePin } from '../controllers/policy.js';
 import { KubeEventSink } from '../alerts/kube-events.js';
 import { loadKubeConfig } from '../inventory/kubernetes/kubeconfig.js';
@@ -72,6 +75,8 @@ export class KubernetesIntegration {
   private rotator: CertRotator | undefined;
   private publishers: KubeCaBundlePublisher[] = [];
   private specs: SegmentSpecController | undefined;
+  /** who set a workload's mode annotation (the validating webhook saw it): `service|mode` → the audit's actor */
+  private readonly modeActors = new RecentActors();
   private server: WebhookServer | undefined;
   private webhookPort: number | undefined;
   private segments: NanoSegmentStatusWriter | undefined;
@@ -163,6 +168,11 @@ export class KubernetesIntegration {
     });
   }
 
+  /** Who set `service`'s mode annotation to `mode`, when the validating webhook saw the change (taken once). */
+  modeActor(service: ServiceName, mode: string): string | undefined {
+    return this.modeActors.take(`${service}|${mode}`, Date.now());
+  }
+
   /**
    * Starts the webhooks (the inventory source is started by the inventory controller): the injector, and the
    * NanoSegment validation against the mode pins `pinOf` gives. Idempotent.
@@ -178,6 +188,12 @@ export class KubernetesIntegration {
       tls: tls.serving,
       namespaceOf: (name) => this.inventory.namespace(name, labelled),
       validate: (req) => {
+        if (isModeWorkload(req)) {
+          const m = admitModeAnnotation(req);
+          if (m.admitted?.mode !== undefined)
+            this.modeActors.remember(`${m.admitted.service}|${m.admitted.mode}`, m.admitted.actor, Date.now());
+          return m.response;
+        }
         const d = admitSegment(req, pinOf);
         if (d.admitted) this.specs?.admit(d.admitted);
         return d.response;
