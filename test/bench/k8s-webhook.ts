@@ -139,74 +139,36 @@ ${hook(REF_SAME)}${hook(REF_FLOOR)}`;
 }
 
 /**
- * The webhook alone: CONCURRENT AdmissionReviews at once straight to it (the apiserver left out), as the apiserver
- * sends them, over keep-alive connections; client-side latencies (ms). Says how much of the apiserver's figure is
- * the control plane's.
+ * One AdmissionReview of `object` straight to our webhook, as the apiserver sends it, over `agent`: the client-side
+ * latency (ms) and the patch it answered (base64, as in the review); throws unless it answered a patch.
  */
-async function direct(agent: Agent, r: number): Promise<number[]> {
-  const one = (i: number) =>
-    new Promise<number>((resolve, reject) => {
-      const body = JSON.stringify({
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: `direct-${r}-${i}`,
-          kind: { group: '', version: 'v1', kind: 'Pod' },
-          resource: { group: '', version: 'v1', resource: 'pods' },
-          operation: 'CREATE',
-          namespace: NS,
-          object: podBody(`direct-${r}-${i}`),
-          userInfo: { username: 'admin' },
-          dryRun: false,
-        },
-      });
-      const t0 = performance.now();
-      const req = request(
-        { host: '127.0.0.1', port: WEBHOOK_PORT, path: '/inject', method: 'POST', agent, servername: 'localhost' },
-        (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => {
-            const ms = performance.now() - t0;
-            const patch = (JSON.parse(text) as { response?: { patch?: string } }).response?.patch;
-            if (res.statusCode !== 200 || !patch) reject(new Error(`direct review: HTTP ${res.statusCode}: ${text}`));
-            else resolve(ms);
-          });
-        },
-      );
-      req.on('error', reject);
-      req.setHeader('content-type', 'application/json');
-      req.end(body);
-    });
-  return Promise.all(Array.from({ length: CONCURRENT }, (_, i) => one(i)));
-}
-
-/** The patch our webhook answers for a pod as the apiserver sends it (reviewedPod), base64 as in the review. */
-function ourPatch(agent: Agent): Promise<string> {
+function review(agent: Agent, uid: string, object: unknown): Promise<{ ms: number; patch: string }> {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
       request: {
-        uid: 'reference-patch',
+        uid,
         kind: { group: '', version: 'v1', kind: 'Pod' },
         resource: { group: '', version: 'v1', resource: 'pods' },
         operation: 'CREATE',
         namespace: NS,
-        object: reviewedPod('reference'),
+        object,
         userInfo: { username: 'admin' },
         dryRun: false,
       },
     });
+    const t0 = performance.now();
     const req = request(
       { host: '127.0.0.1', port: WEBHOOK_PORT, path: '/inject', method: 'POST', agent, servername: 'localhost' },
       (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
         res.on('end', () => {
+          const ms = performance.now() - t0;
           const patch = (JSON.parse(text) as { response?: { patch?: string } }).response?.patch;
-          if (res.statusCode !== 200 || !patch) reject(new Error(`our patch: HTTP ${res.statusCode}: ${text}`));
-          else resolve(patch);
+          if (res.statusCode !== 200 || !patch) reject(new Error(`review ${uid}: HTTP ${res.statusCode}: ${text}`));
+          else resolve({ ms, patch });
         });
       },
     );
@@ -214,6 +176,21 @@ function ourPatch(agent: Agent): Promise<string> {
     req.setHeader('content-type', 'application/json');
     req.end(body);
   });
+}
+
+/**
+ * The webhook alone: CONCURRENT AdmissionReviews at once straight to it (the apiserver left out), as the apiserver
+ * sends them, over keep-alive connections; client-side latencies (ms). Says how much of the apiserver's figure is
+ * the control plane's.
+ */
+async function direct(agent: Agent, r: number): Promise<number[]> {
+  const one = async (i: number) => (await review(agent, `direct-${r}-${i}`, podBody(`direct-${r}-${i}`))).ms;
+  return Promise.all(Array.from({ length: CONCURRENT }, (_, i) => one(i)));
+}
+
+/** The patch our webhook answers for a pod as the apiserver sends it (reviewedPod). */
+async function ourPatch(agent: Agent): Promise<string> {
+  return (await review(agent, 'reference-patch', reviewedPod('reference'))).patch;
 }
 
 export const k8sWebhook: Benchmark = {

@@ -1,6 +1,6 @@
 // The xDS server against a real Envoy (v1.40, SotW and delta ADS over a unix socket), each Envoy in its own
 // network namespace. Fakes of Envoy live in the unit tests; here Envoy itself decides what it accepts.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../../xds-server/src/controlplane/controlplane.js';
@@ -64,31 +64,39 @@ const loadgenEnvoys = (dir: string): [NetnsEnvoy, NetnsEnvoy] => {
 const byNode = (s: StatusView, e: NetnsEnvoy): EnvoyStatus | undefined =>
   s.envoys.find((x) => x.node === e.opts.nodeId);
 
+/**
+ * A control plane with `inv` and its SotW and delta Envoys, all ACKed; removed when the test ends (`cp` is the one
+ * then: a test may replace it, in the same `dir`).
+ */
+async function ackedLab(t: TestContext, prefix: string, inv = inventory(1)) {
+  const tmp = tempDir(prefix);
+  const [sotw, delta] = loadgenEnvoys(tmp.dir);
+  const lab = { cp: new ControlPlane(cpOptions(tmp.dir)), dir: tmp.dir, sotw, delta };
+  t.after(async () => {
+    await Promise.all([sotw.stop(), delta.stop()]);
+    await lab.cp.stop();
+    tmp.remove();
+  });
+  await lab.cp.start();
+  lab.cp.core!.pushed.put('test', inv);
+  await Promise.all([sotw.start(), delta.start()]);
+  const before = await waitFor(
+    'both Envoys to ACK CDS, EDS, LDS and RDS',
+    () => {
+      const s = lab.cp.backend!.status();
+      return allAcked(byNode(s, sotw)) && allAcked(byNode(s, delta)) && s;
+    },
+    15_000,
+    100,
+  );
+  return Object.assign(lab, { before });
+}
+
 test(
   "a SotW and a delta Envoy get, ACK and follow the control plane's config",
   { skip: NEEDS_ROOT, timeout: 60_000 },
   async (t) => {
-    const tmp = tempDir('nanoseg-it-cp-');
-    const cp = new ControlPlane(cpOptions(tmp.dir));
-    const [sotw, delta] = loadgenEnvoys(tmp.dir);
-    t.after(async () => {
-      await Promise.all([sotw.stop(), delta.stop()]);
-      await cp.stop();
-      tmp.remove();
-    });
-    await cp.start();
-    cp.core!.pushed.put('test', inventory(1));
-    await Promise.all([sotw.start(), delta.start()]);
-
-    const before = await waitFor(
-      'both Envoys to ACK CDS, EDS, LDS and RDS',
-      () => {
-        const s = cp.backend!.status();
-        return allAcked(byNode(s, sotw)) && allAcked(byNode(s, delta)) && s;
-      },
-      15_000,
-      100,
-    );
+    const { cp, sotw, delta, before } = await ackedLab(t, 'nanoseg-it-cp-');
     assert.equal(byNode(before, sotw)!.kind, 'sotw');
     assert.equal(byNode(before, delta)!.kind, 'delta');
     assert.equal(before.xds.nacks, 0);
@@ -159,26 +167,7 @@ test(
   'the last EDS cluster removed: nothing stays outstanding for the SotW Envoy, which no longer ACKs EDS',
   { skip: NEEDS_ROOT, timeout: 60_000 },
   async (t) => {
-    const tmp = tempDir('nanoseg-it-unsub-');
-    const cp = new ControlPlane(cpOptions(tmp.dir));
-    const [sotw, delta] = loadgenEnvoys(tmp.dir);
-    t.after(async () => {
-      await Promise.all([sotw.stop(), delta.stop()]);
-      await cp.stop();
-      tmp.remove();
-    });
-    await cp.start();
-    cp.core!.pushed.put('test', inventory(1));
-    await Promise.all([sotw.start(), delta.start()]);
-    await waitFor(
-      'both Envoys to ACK CDS, EDS, LDS and RDS',
-      () => {
-        const s = cp.backend!.status();
-        return allAcked(byNode(s, sotw)) && allAcked(byNode(s, delta)) && s;
-      },
-      15_000,
-      100,
-    );
+    const { cp, sotw, delta } = await ackedLab(t, 'nanoseg-it-unsub-');
     // no service left to call: the config has no EDS cluster, and Envoy unsubscribes from every EDS name
     cp.core!.pushed.put('test', { workloads: [], externals: [], vips: [] });
     const settled = (e: EnvoyStatus | undefined) =>
@@ -202,26 +191,8 @@ test(
   'Envoys reconnecting to a restarted control plane are not reconfigured',
   { skip: NEEDS_ROOT, timeout: 60_000 },
   async (t) => {
-    const tmp = tempDir('nanoseg-it-restart-');
-    let cp = new ControlPlane(cpOptions(tmp.dir));
-    const [sotw, delta] = loadgenEnvoys(tmp.dir);
-    t.after(async () => {
-      await Promise.all([sotw.stop(), delta.stop()]);
-      await cp.stop();
-      tmp.remove();
-    });
-    await cp.start();
-    cp.core!.pushed.put('test', inventory(2));
-    await Promise.all([sotw.start(), delta.start()]);
-    const before = await waitFor(
-      'both Envoys to ACK everything',
-      () => {
-        const s = cp.backend!.status();
-        return allAcked(byNode(s, sotw)) && allAcked(byNode(s, delta)) && s;
-      },
-      15_000,
-      100,
-    );
+    const lab = await ackedLab(t, 'nanoseg-it-restart-', inventory(2));
+    const { sotw, delta, before } = lab;
     const updates = async (e: NetnsEnvoy) => ({
       cds: await e.stat('cluster_manager.cds.update_success'),
       lds: await e.stat('listener_manager.lds.update_success'),
@@ -236,20 +207,20 @@ test(
     );
 
     // Same state dir: the inventory comes back from the store, so the config is byte-identical.
-    await cp.stop();
-    cp = new ControlPlane(cpOptions(tmp.dir));
-    await cp.start();
+    await lab.cp.stop();
+    lab.cp = new ControlPlane(cpOptions(lab.dir));
+    await lab.cp.start();
     await waitFor(
       'both Envoys to reconnect',
       () => {
-        const s = cp.backend!.status();
+        const s = lab.cp.backend!.status();
         return byNode(s, delta) && allAcked(byNode(s, sotw)) && s;
       },
       15_000,
       100,
     );
     await sleep(1000); // the delta Envoy's initial requests get no answer; give a wrong one time to arrive
-    const s = cp.backend!.status();
+    const s = lab.cp.backend!.status();
     assert.equal(s.xds.pushes, 0, 'nothing sent on the new streams');
     assert.deepEqual(byNode(s, sotw)!.acked, byNode(before, sotw)!.acked);
     assert.deepEqual(await updates(sotw), sotwUpdates, 'SotW Envoy: no config update');
@@ -257,7 +228,7 @@ test(
     assert.equal(await delta.stat('control_plane.connected_state'), 1);
 
     await t.test('status shows what the reconnected delta Envoy has', () => {
-      assert.deepEqual(byNode(cp.backend!.status(), delta)!.acked, byNode(before, delta)!.acked);
+      assert.deepEqual(byNode(lab.cp.backend!.status(), delta)!.acked, byNode(before, delta)!.acked);
     });
   },
 );
