@@ -8,13 +8,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { SHIPPED, ServerProcess, nanoseg, tempDir, type CliResult, type NanosegCommand } from '../support/cli.js';
+import { BIN, SHIPPED, ServerProcess, nanoseg, tempDir, type CliResult, type NanosegCommand } from '../support/cli.js';
 import { ApiClient } from '../../xds-server/src/cli/client.js';
 import type { StatusView } from '../../xds-server/src/api/views.js';
 import { ENVOY_DRAIN_SECONDS } from '../../xds-server/src/lab/index.js';
 import { findEnvoy, projectRoot } from '../../xds-server/src/util/envoy.js';
 import { LOAD_JS, SERVER_JS, type ClosedLoad, type LoadResult, type OpenLoad } from './lab-apps.js';
-import { cliCommand, newOnlyServeArgs } from './trees.js';
+import { cliCommand, newOnlyServeArgs, shebangFlags } from './trees.js';
 import { envNodeFlags } from './child.js';
 import type { CodeTree } from './types.js';
 
@@ -67,6 +67,12 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
+/**
+ * This tree's `nanoseg` as shipped: with the node flags of bin/nanoseg.js's first line, which `node bin/nanoseg.js`
+ * would skip (the control plane's GC settings).
+ */
+const SHIPPED_WITH_FLAGS: NanosegCommand = { file: SHIPPED.file, args: [...shebangFlags(BIN), ...SHIPPED.args] };
+
 /** `serve` with the benchmarks' node flags (BENCH_CPU_PROF, BENCH_NODE_FLAGS); the lab's other commands without. */
 function profiled(c: NanosegCommand): NanosegCommand {
   return { ...c, args: [...envNodeFlags(), ...c.args] };
@@ -114,7 +120,7 @@ export class BenchLab {
       ? new BenchLab(tempDir(prefix), [...serveArgs, ...newOnlyServeArgs(tree)], cliCommand(tree), {
           NANOSEG_ENVOY: findEnvoy(),
         })
-      : new BenchLab(tempDir(prefix), serveArgs, SHIPPED, {});
+      : new BenchLab(tempDir(prefix), serveArgs, SHIPPED_WITH_FLAGS, {});
     live.add(lab);
     if (!handlersInstalled) {
       handlersInstalled = true;
