@@ -39,7 +39,9 @@ export interface AdmissionReview {
 export type ParsedReview =
   { readonly ok: true; readonly request: AdmissionRequest } | { readonly ok: false; readonly message: string };
 
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+/** A JSON object (not null, not an array). */
+export const isObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /** Checks the envelope: AdmissionReview v1 with a request and its uid. */
 export function parseReview(body: unknown): ParsedReview {

@@ -6,7 +6,7 @@
 // nothing. Changes that leave the annotation as it was pass untouched.
 import { MODES, type Mode, type ServiceName } from '../xds-server/src/model/index.js';
 import { MODE_ANNOTATION } from '../xds-server/src/inventory/kubernetes/modes.js';
-import type { AdmissionRequest, AdmissionResponse } from './admission.js';
+import { isObject, type AdmissionRequest, type AdmissionResponse } from './admission.js';
 
 /** The workload kinds whose annotation pins a mode: group → kinds (the informers of inventory/kubernetes/source.ts). */
 export const MODE_WORKLOAD_KINDS: Readonly<Record<string, readonly string[]>> = {
@@ -26,8 +26,6 @@ export interface ModeDecision {
   readonly response: AdmissionResponse;
   readonly admitted?: AdmittedMode;
 }
-
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 function annotationOf(obj: unknown): string | undefined {
   if (!isObject(obj) || !isObject(obj.metadata) || !isObject(obj.metadata.annotations)) return undefined;

@@ -14,7 +14,7 @@ import {
   type SegmentObject,
 } from '../xds-server/src/inventory/kubernetes/segment-spec.js';
 import type { ServiceName } from '../xds-server/src/model/index.js';
-import type { AdmissionRequest, AdmissionResponse } from './admission.js';
+import { isObject, type AdmissionRequest, type AdmissionResponse } from './admission.js';
 
 /** An accepted spec change: applied (and audited as `actor`) when the control plane sees the stored object. */
 export interface AdmittedSpec {
@@ -29,8 +29,6 @@ export interface SegmentDecision {
   /** only for an accepted change of the spec that is not a dry run */
   readonly admitted?: AdmittedSpec;
 }
-
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 function refuse(uid: string, code: number, message: string): SegmentDecision {
   return { response: { uid, allowed: false, status: { code, message } } };

@@ -67,6 +67,9 @@ export interface KubernetesOptions {
   readonly stateDir: string;
 }
 
+/** The key of KubernetesIntegration's modeActors: one service set to one mode. */
+const modeActorKey = (service: ServiceName, mode: string): string => `${service}|${mode}`;
+
 export class KubernetesIntegration {
   readonly kubeConfig: KubeConfig;
   readonly inventory: KubernetesInventorySource;
@@ -170,7 +173,7 @@ export class KubernetesIntegration {
 
   /** Who set `service`'s mode annotation to `mode`, when the validating webhook saw the change (taken once). */
   modeActor(service: ServiceName, mode: string): string | undefined {
-    return this.modeActors.take(`${service}|${mode}`, Date.now());
+    return this.modeActors.take(modeActorKey(service, mode), Date.now());
   }
 
   /**
@@ -191,7 +194,7 @@ export class KubernetesIntegration {
         if (isModeWorkload(req)) {
           const m = admitModeAnnotation(req);
           if (m.admitted?.mode !== undefined)
-            this.modeActors.remember(`${m.admitted.service}|${m.admitted.mode}`, m.admitted.actor, Date.now());
+            this.modeActors.remember(modeActorKey(m.admitted.service, m.admitted.mode), m.admitted.actor, Date.now());
           return m.response;
         }
         const d = admitSegment(req, pinOf);
