@@ -52,6 +52,8 @@ export type ToObservationResult =
   | { readonly ok: true; readonly obs: Observation }
   | { readonly ok: false; readonly kind: AlsErrorKind; readonly detail: string };
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 interface HostPort {
   readonly ip: string;
   readonly port: number;
@@ -62,7 +64,9 @@ export const GRPC_PATH_RE = /^\/[A-Za-z_][\w.]*\.[A-Za-z_]\w*\/[A-Za-z_]\w*$/;
 const HTTP2 = 3; // HTTPAccessLogEntry.HTTPVersion.HTTP2
 const HTTP3 = 4;
 
-function fail(kind: AlsErrorKind, detail: string): ToObservationResult {
+type Failure = Extract<ToObservationResult, { ok: false }>;
+
+function fail(kind: AlsErrorKind, detail: string): Failure {
   return { ok: false, kind, detail };
 }
 
@@ -79,17 +83,12 @@ function hostPort(a: LogAddress | undefined, allowZeroPort: boolean): HostPort |
   return { ip: normalizeIp(sa.address), port: sa.portValue };
 }
 
-function required(
-  a: LogAddress | undefined,
-  field: string,
-): { ok: true; hp: HostPort } | { ok: false; err: ToObservationResult } {
+/** A usable address, or the failure that names `field` (no wrapper object: this runs twice per entry). */
+function required(a: LogAddress | undefined, field: string): HostPort | Failure {
   const hp = hostPort(a, false);
-  if (hp === undefined) return { ok: false, err: fail('missing-address', `${field} is missing`) };
-  if (typeof hp === 'string') {
-    const kind: AlsErrorKind = hp.startsWith('port') ? 'bad-port' : 'bad-address';
-    return { ok: false, err: fail(kind, `${field}: ${hp}`) };
-  }
-  return { ok: true, hp };
+  if (hp === undefined) return fail('missing-address', `${field} is missing`);
+  if (typeof hp === 'string') return fail(hp.startsWith('port') ? 'bad-port' : 'bad-address', `${field}: ${hp}`);
+  return hp;
 }
 
 /** The optional half of a 4-tuple: usable or nothing (a bad upstream address only costs the dedup key). */
@@ -168,9 +167,9 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
   if (!c) return fail('missing-common', 'entry has no common_properties');
 
   const dl = required(c.downstreamLocalAddress, 'downstream_local_address');
-  if (!dl.ok) return dl.err;
+  if ('ok' in dl) return dl;
   const dr = required(c.downstreamRemoteAddress, 'downstream_remote_address');
-  if (!dr.ok) return dr.err;
+  if ('ok' in dr) return dr;
 
   const time = timeOf(c, ctx.now);
   if (time === undefined || !Number.isFinite(time)) return fail('missing-time', 'entry has no start_time');
@@ -215,51 +214,51 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
   let port: number;
 
   if (side === 'outbound') {
-    const me = index.workloadAt(dr.hp.ip) ?? index.workloadByNodeId(ctx.node.id);
+    const me = index.workloadAt(dr.ip) ?? index.workloadByNodeId(ctx.node.id);
     const myService = me?.service ?? (index.hasService(ctx.node.cluster) ? ctx.node.cluster : undefined);
     if (myService === undefined) {
       return fail(
         'unknown-reporter',
-        `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dr.hp.ip}) is in no inventory`,
+        `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dr.ip}) is in no inventory`,
       );
     }
     source = { service: myService };
     sourceWorkload = me?.workload;
-    port = dl.hp.port;
-    const dstService = index.serviceAt(dl.hp.ip);
+    port = dl.port;
+    const dstService = index.serviceAt(dl.ip);
     if (dstService !== undefined) {
       destination = { service: dstService };
     } else {
       const sni = c.tlsProperties?.tlsSniHostname || authorityHost(http?.request?.authority);
-      destination = externalPeer(dl.hp.ip, sni);
+      destination = externalPeer(dl.ip, sni);
     }
     if (!http) {
       const ul = optional(c.upstreamLocalAddress);
       const ur = optional(c.upstreamRemoteAddress);
       // Upstream never connected: nobody else logs this connection; a distinct prefix keeps it from ever
       // matching an inbound key.
-      dedupKey = ul && ur ? tupleKey('tcp', ul, ur) : tupleKey('tcp-d', dr.hp, dl.hp);
+      dedupKey = ul && ur ? tupleKey('tcp', ul, ur) : tupleKey('tcp-d', dr, dl);
     }
   } else {
-    const me = index.workloadAt(dl.hp.ip) ?? index.workloadByNodeId(ctx.node.id);
+    const me = index.workloadAt(dl.ip) ?? index.workloadByNodeId(ctx.node.id);
     const myService = me?.service ?? (index.hasService(ctx.node.cluster) ? ctx.node.cluster : undefined);
     if (myService === undefined) {
       return fail(
         'unknown-reporter',
-        `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dl.hp.ip}) is in no inventory`,
+        `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dl.ip}) is in no inventory`,
       );
     }
     destination = { service: myService };
-    port = dl.hp.port;
-    const client = index.workloadAt(dr.hp.ip);
+    port = dl.port;
+    const client = index.workloadAt(dr.ip);
     if (client !== undefined) {
       source = { service: client.service };
       sourceWorkload = client.workload;
     } else {
       // A VIP is never a source address; anything else unknown is an external, kept exact.
-      source = { cidr: hostCidr(dr.hp.ip) };
+      source = { cidr: hostCidr(dr.ip) };
     }
-    if (!http) dedupKey = tupleKey('tcp', dr.hp, dl.hp);
+    if (!http) dedupKey = tupleKey('tcp', dr, dl);
   }
 
   // HTTP: the entry's duration is the request's as this sidecar saw it (first byte in to last byte out); a TCP
@@ -272,7 +271,8 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
   const rs = http?.response;
   const error = logEntryFailed(rs?.responseCode, protocol === 'grpc' ? rs?.grpcStatus : undefined, c.responseFlagBits);
 
-  const obs: Observation = {
+  // optional fields assigned, not spread: a spread of a conditional literal allocates twice per field
+  const obs: Mutable<Observation> = {
     time,
     side,
     reporter: ctx.node.id,
@@ -282,11 +282,14 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
     protocol,
     bytesSent,
     bytesReceived,
-    ...(sourceWorkload !== undefined ? { sourceWorkload } : {}),
-    ...(dedupKey !== undefined ? { dedupKey } : {}),
-    ...(path !== undefined ? { method: method!, path } : {}),
-    ...(durationMs !== undefined && durationMs >= 0 && { durationMs }),
-    ...(error && { error }),
   };
+  if (sourceWorkload !== undefined) obs.sourceWorkload = sourceWorkload;
+  if (dedupKey !== undefined) obs.dedupKey = dedupKey;
+  if (path !== undefined) {
+    obs.method = method!;
+    obs.path = path;
+  }
+  if (durationMs !== undefined && durationMs >= 0) obs.durationMs = durationMs;
+  if (error) obs.error = error;
   return { ok: true, obs };
 }

@@ -8,7 +8,7 @@
 // generated decoder (test/unit/serve/als-decode.test.ts).
 
 import type { HttpLogEntry, LogAddress, LogCommon, LogTime, TcpLogEntry } from '../model/access-log.js';
-import { AlsDecodeError, LEN, Reader, VARINT, stringEntry, stringMap, struct, tag } from './wire-reader.js';
+import { AlsDecodeError, LEN, Reader, VARINT, nested, stringEntry, stringMap, struct, tag } from './wire-reader.js';
 
 export { AlsDecodeError };
 
@@ -26,15 +26,16 @@ function address(r: Reader): LogAddress {
   while (r.pos < r.end) {
     const t = r.tag();
     if (t === tag(1, LEN)) {
-      const s = r.sub();
+      const o = r.enter();
       let addr = '';
       let portValue: number | undefined;
-      while (s.pos < s.end) {
-        const u = s.tag();
-        if (u === tag(2, LEN)) addr = s.string();
-        else if (u === tag(3, VARINT)) portValue = s.varint() >>> 0;
-        else s.skip(u);
+      while (r.pos < r.end) {
+        const u = r.tag();
+        if (u === tag(2, LEN)) addr = r.string();
+        else if (u === tag(3, VARINT)) portValue = r.varint() >>> 0;
+        else r.skip(u);
       }
+      r.leave(o);
       socketAddress = { address: addr, portValue };
     } else if (t === tag(2, LEN)) {
       r.len();
@@ -81,51 +82,53 @@ function common(r: Reader): LogCommon {
     const t = r.tag();
     switch (t) {
       case tag(2, LEN):
-        downstreamRemoteAddress = address(r.sub());
+        downstreamRemoteAddress = nested(r, address);
         break;
       case tag(3, LEN):
-        downstreamLocalAddress = address(r.sub());
+        downstreamLocalAddress = nested(r, address);
         break;
       case tag(4, LEN): {
-        const s = r.sub();
+        const o = r.enter();
         let sni = '';
-        while (s.pos < s.end) {
-          const u = s.tag();
-          if (u === tag(3, LEN)) sni = s.string();
-          else s.skip(u);
+        while (r.pos < r.end) {
+          const u = r.tag();
+          if (u === tag(3, LEN)) sni = r.string();
+          else r.skip(u);
         }
+        r.leave(o);
         tlsProperties = { tlsSniHostname: sni };
         break;
       }
       case tag(5, LEN):
-        startTime = time(r.sub());
+        startTime = nested(r, time);
         break;
       case tag(13, LEN):
-        upstreamRemoteAddress = address(r.sub());
+        upstreamRemoteAddress = nested(r, address);
         break;
       case tag(14, LEN):
-        upstreamLocalAddress = address(r.sub());
+        upstreamLocalAddress = nested(r, address);
         break;
       case tag(16, LEN): {
         // ResponseFlags: a bool per flag (field n → bit n-1); unauthorized_details (13) is a message
-        const s = r.sub();
-        while (s.pos < s.end) {
-          const u = s.tag();
+        const o = r.enter();
+        while (r.pos < r.end) {
+          const u = r.tag();
           const field = u >>> 3;
           if ((u & 7) === VARINT) {
-            if (s.varint() !== 0 && field <= 32) responseFlagBits |= 1 << (field - 1);
+            if (r.varint() !== 0 && field <= 32) responseFlagBits |= 1 << (field - 1);
           } else {
             if (field <= 32) responseFlagBits |= 1 << (field - 1);
-            s.skip(u);
+            r.skip(u);
           }
         }
+        r.leave(o);
         break;
       }
       case tag(17, LEN):
-        md = metadata(r.sub());
+        md = nested(r, metadata);
         break;
       case tag(23, LEN):
-        duration = time(r.sub());
+        duration = nested(r, time);
         break;
       case tag(25, LEN):
         connectionTerminationDetails = r.string();
@@ -161,17 +164,18 @@ function tcpEntry(r: Reader): TcpLogEntry {
   let connectionProperties: { receivedBytes: number; sentBytes: number } | undefined;
   while (r.pos < r.end) {
     const t = r.tag();
-    if (t === tag(1, LEN)) commonProperties = common(r.sub());
+    if (t === tag(1, LEN)) commonProperties = nested(r, common);
     else if (t === tag(2, LEN)) {
-      const s = r.sub();
+      const o = r.enter();
       let receivedBytes = 0;
       let sentBytes = 0;
-      while (s.pos < s.end) {
-        const u = s.tag();
-        if (u === tag(1, VARINT)) receivedBytes = s.varint();
-        else if (u === tag(2, VARINT)) sentBytes = s.varint();
-        else s.skip(u);
+      while (r.pos < r.end) {
+        const u = r.tag();
+        if (u === tag(1, VARINT)) receivedBytes = r.varint();
+        else if (u === tag(2, VARINT)) sentBytes = r.varint();
+        else r.skip(u);
       }
+      r.leave(o);
       connectionProperties = { receivedBytes, sentBytes };
     } else r.skip(t);
   }
@@ -185,10 +189,10 @@ function httpEntry(r: Reader): HttpLogEntry {
   let response: HttpLogEntry['response'];
   while (r.pos < r.end) {
     const t = r.tag();
-    if (t === tag(1, LEN)) commonProperties = common(r.sub());
+    if (t === tag(1, LEN)) commonProperties = nested(r, common);
     else if (t === tag(2, VARINT)) protocolVersion = r.signedVarint() | 0;
     else if (t === tag(3, LEN)) {
-      const s = r.sub();
+      const o = r.enter();
       let authority = '';
       let path = '';
       let originalPath = '';
@@ -197,40 +201,41 @@ function httpEntry(r: Reader): HttpLogEntry {
       let requestHeadersBytes = 0;
       let requestBodyBytes = 0;
       let requestHeaders: Record<string, string> | undefined;
-      while (s.pos < s.end) {
-        const u = s.tag();
+      while (r.pos < r.end) {
+        const u = r.tag();
         switch (u) {
           case tag(1, VARINT):
-            requestMethod = s.signedVarint() | 0;
+            requestMethod = r.signedVarint() | 0;
             break;
           case tag(3, LEN):
-            authority = s.string();
+            authority = r.string();
             break;
           case tag(5, LEN):
-            path = s.string();
+            path = r.string();
             break;
           case tag(9, LEN):
-            requestId = s.string();
+            requestId = r.string();
             break;
           case tag(10, LEN):
-            originalPath = s.string();
+            originalPath = r.string();
             break;
           case tag(11, VARINT):
-            requestHeadersBytes = s.varint();
+            requestHeadersBytes = r.varint();
             break;
           case tag(12, VARINT):
-            requestBodyBytes = s.varint();
+            requestBodyBytes = r.varint();
             break;
           case tag(13, LEN): {
             // map<string, string> request_headers: one entry per field
-            const [key, value] = stringEntry(s.sub());
+            const [key, value] = nested(r, stringEntry);
             (requestHeaders ??= {})[key] = value;
             break;
           }
           default:
-            s.skip(u);
+            r.skip(u);
         }
       }
+      r.leave(o);
       request = {
         authority,
         path,
@@ -242,49 +247,51 @@ function httpEntry(r: Reader): HttpLogEntry {
         ...(requestHeaders && { requestHeaders }),
       };
     } else if (t === tag(4, LEN)) {
-      const s = r.sub();
+      const o = r.enter();
       let responseCode: number | undefined;
       let responseCodeDetails = '';
       let responseHeadersBytes = 0;
       let responseBodyBytes = 0;
       let grpcStatus: number | undefined;
-      while (s.pos < s.end) {
-        const u = s.tag();
+      while (r.pos < r.end) {
+        const u = r.tag();
         switch (u) {
           case tag(1, LEN): {
             // google.protobuf.UInt32Value
-            const w = s.sub();
+            const ow = r.enter();
             responseCode = 0;
-            while (w.pos < w.end) {
-              const x = w.tag();
-              if (x === tag(1, VARINT)) responseCode = w.varint() >>> 0;
-              else w.skip(x);
+            while (r.pos < r.end) {
+              const x = r.tag();
+              if (x === tag(1, VARINT)) responseCode = r.varint() >>> 0;
+              else r.skip(x);
             }
+            r.leave(ow);
             break;
           }
           case tag(2, VARINT):
-            responseHeadersBytes = s.varint();
+            responseHeadersBytes = r.varint();
             break;
           case tag(3, VARINT):
-            responseBodyBytes = s.varint();
+            responseBodyBytes = r.varint();
             break;
           case tag(4, LEN):
           case tag(5, LEN): {
             // response_headers / response_trailers (map<string, string>): only grpc-status is logged; a trailer
             // (field 5) wins over a header
-            const [key, value] = stringEntry(s.sub());
+            const [key, value] = nested(r, stringEntry);
             if (key === 'grpc-status' && /^\d{1,3}$/.test(value) && (grpcStatus === undefined || u === tag(5, LEN))) {
               grpcStatus = Number(value);
             }
             break;
           }
           case tag(6, LEN):
-            responseCodeDetails = s.string();
+            responseCodeDetails = r.string();
             break;
           default:
-            s.skip(u);
+            r.skip(u);
         }
       }
+      r.leave(o);
       response = {
         responseCode,
         responseCodeDetails,
@@ -304,13 +311,14 @@ function identifier(r: Reader): { nodeId: string; cluster: string; logName: stri
   while (r.pos < r.end) {
     const t = r.tag();
     if (t === tag(1, LEN)) {
-      const n = r.sub();
-      while (n.pos < n.end) {
-        const u = n.tag();
-        if (u === tag(1, LEN)) nodeId = n.string();
-        else if (u === tag(2, LEN)) cluster = n.string();
-        else n.skip(u);
+      const o = r.enter();
+      while (r.pos < r.end) {
+        const u = r.tag();
+        if (u === tag(1, LEN)) nodeId = r.string();
+        else if (u === tag(2, LEN)) cluster = r.string();
+        else r.skip(u);
       }
+      r.leave(o);
     } else if (t === tag(2, LEN)) logName = r.string();
     else r.skip(t);
   }
@@ -325,15 +333,16 @@ export function decodeAlsMessage(buf: Buffer): DecodedAlsMessage {
   const http: HttpLogEntry[] = [];
   while (r.pos < r.end) {
     const t = r.tag();
-    if (t === tag(1, LEN)) id = identifier(r.sub());
+    if (t === tag(1, LEN)) id = nested(r, identifier);
     else if (t === tag(2, LEN) || t === tag(3, LEN)) {
-      const list = r.sub();
-      while (list.pos < list.end) {
-        const u = list.tag();
-        if (u !== tag(1, LEN)) list.skip(u);
-        else if (t === tag(2, LEN)) http.push(httpEntry(list.sub()));
-        else tcp.push(tcpEntry(list.sub()));
+      const o = r.enter();
+      while (r.pos < r.end) {
+        const u = r.tag();
+        if (u !== tag(1, LEN)) r.skip(u);
+        else if (t === tag(2, LEN)) http.push(nested(r, httpEntry));
+        else tcp.push(nested(r, tcpEntry));
       }
+      r.leave(o);
     } else r.skip(t);
   }
   return id ? { identifier: id, tcp, http } : { tcp, http };
