@@ -22,10 +22,7 @@ import {
   METRICS_PORT,
   caBundlePublished,
   clusterServeArgs,
-  XDS_TLS_PORT,
   api,
-  counter,
-  poserPod,
   ghostPod,
   inventory,
   type PodJson,
@@ -37,6 +34,7 @@ import {
   webhookConfigurations,
 } from './kubernetes-support.js';
 import { exportSteps, segmentSpecSteps } from './kubernetes-segments.js';
+import { poserSteps } from './kubernetes-poser.js';
 
 test(
   'Deployments in a labelled namespace are injected, configured, learned per Deployment and pinned by annotation',
@@ -193,42 +191,7 @@ test(
       'one service per Deployment',
     );
 
-    // a pod posing as shop/api: its own valid token (audience nanoseg), the control plane's CA, but api's node id for
-    // its ADS stream and its access logs. Both are refused and counted; nothing it reports is learned.
-    const metrics = async () => (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
-    const refusedAs = async (channel: string) =>
-      counter(await metrics(), 'nanoseg_xds_auth_refused_total', { channel, reason: 'foreign-node' });
-    assert.match(caPem, /BEGIN CERTIFICATE/);
-    assert.equal(apiPod.metadata.annotations?.['nanoseg.io/ca-bundle'], caPem, 'the injected pod carries the CA');
-    k(['-n', 'shop', 'create', 'configmap', 'poser-ca', `--from-literal=ca.pem=${caPem}`]);
-    k(['apply', '-f', '-'], poserPod(apiNode, 'shop/api', { host: cluster.nodeIp, port: XDS_TLS_PORT }));
-    await waitFor('the posing ADS stream refused and counted', async () => (await refusedAs('ads')) > 0, 60_000, 500);
-    const poserIp = await waitFor(
-      'the poser pod address',
-      () => k(['-n', 'shop', 'get', 'pod', 'poser', '-o', 'jsonpath={.status.podIP}']) || undefined,
-      30_000,
-      500,
-    );
-    await waitFor(
-      "the poser's access logs in shop/api's name refused and counted",
-      async () => {
-        spawnSync('curl', ['-s', '-m', '2', '-o', '/dev/null', `http://${poserIp}:15080/`]);
-        return (await refusedAs('als')) > 0;
-      },
-      60_000,
-      1000,
-    );
-    const alsRejected = counter(await metrics(), 'nanoseg_als_entries_total', { result: 'rejected:foreign-node' });
-    assert.ok(alsRejected > 0, `the refused entries are counted: ${alsRejected}`);
-    assert.deepEqual(
-      rules(json<PolicyDocument>(['policy', 'show', 'shop/api'], server.env), 'ingress'),
-      ['shop/web http/9090'],
-      'nothing the poser said was learned',
-    );
-    const posing = json<StatusView>(['status'], server.env).envoys.filter((e) => e.node === apiNode);
-    assert.equal(posing.length, 1, `only api's own sidecar is connected as ${apiNode}: ${JSON.stringify(posing)}`);
-    console.log(`refused as another node: ads ${await refusedAs('ads')}, als ${await refusedAs('als')}`);
-    k(['-n', 'shop', 'delete', 'pod', 'poser', '--wait=false']);
+    await poserSteps(cluster, server.env, { apiNode, apiPod, caPem });
 
     // each service's NanoSegment (created by the control plane) mirrors `nanoseg services` in its status
     const learnedSegments = await waitFor(

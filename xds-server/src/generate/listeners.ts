@@ -1,8 +1,7 @@
 // The Envoy resources of a sidecar, built and memoized per settings object (the same chain for 1,000 sidecars is
-// encoded once): clusters, endpoints, routes, the HCM and tcp_proxy filters, and the two capture listeners. Pure.
+// encoded once): clusters and endpoints (encoded in clusters.ts), routes, the HCM and tcp_proxy filters, and the two capture listeners. Pure.
 // The layout is described in proxy.ts.
 import type { Any } from '../../../proto/gen/google/protobuf/any.js';
-import { Cluster_DiscoveryType, Cluster_LbPolicy } from '../../../proto/gen/envoy/config/cluster/v3/cluster.js';
 import { TrafficDirection } from '../../../proto/gen/envoy/config/core/v3/base.js';
 import { HttpConnectionManager_CodecType } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import { DENY_LOG_SUFFIX, LOG_INBOUND, LOG_OUTBOUND } from '../model/index.js';
@@ -24,6 +23,7 @@ import {
   type GenerateSettings,
   type VipService,
 } from './names.js';
+import { blackholeCluster, edsCluster, endpoints, originalDstCluster } from './clusters.js';
 import { rbacFilterRef } from './rbac.js';
 import { grpcLogCommon, hcmTracing, httpAccessLog } from './telemetry.js';
 import { dedupeDeps, res, type GeneratedResource, type ResourceKind } from './resource.js';
@@ -80,14 +80,6 @@ export class Builder {
     };
   }
 
-  private upstreamProtocolFromDownstream(): { [key: string]: Any } {
-    return {
-      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': pack(T.upstreamHttpOptions, {
-        useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} },
-      }),
-    };
-  }
-
   private memoizedRes(key: string, make: () => GeneratedResource): GeneratedResource {
     let v = this.memoRes.get(key);
     if (v === undefined) {
@@ -99,56 +91,15 @@ export class Builder {
   }
 
   originalDstCluster(name: string): GeneratedResource {
-    return this.memoizedRes(`odc|${name}`, () =>
-      res(
-        'cluster',
-        T.cluster.url,
-        name,
-        encode(T.cluster, {
-          name,
-          type: Cluster_DiscoveryType.ORIGINAL_DST,
-          lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
-          connectTimeout: ms(this.s.connectTimeoutMs),
-          cleanupInterval: ms(60_000),
-          typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
-        }),
-      ),
-    );
+    return this.memoizedRes(`odc|${name}`, () => originalDstCluster(this.s, name));
   }
 
   blackholeCluster(): GeneratedResource {
-    return this.memoizedRes('blackhole', () =>
-      res(
-        'cluster',
-        T.cluster.url,
-        BLACKHOLE,
-        encode(T.cluster, {
-          name: BLACKHOLE,
-          type: Cluster_DiscoveryType.STATIC,
-          connectTimeout: ms(this.s.connectTimeoutMs),
-          loadAssignment: { clusterName: BLACKHOLE, endpoints: [] },
-        }),
-      ),
-    );
+    return this.memoizedRes('blackhole', () => blackholeCluster(this.s));
   }
 
   edsCluster(name: string): GeneratedResource {
-    return this.memoizedRes(`eds|${name}`, () =>
-      res(
-        'cluster',
-        T.cluster.url,
-        name,
-        encode(T.cluster, {
-          name,
-          type: Cluster_DiscoveryType.EDS,
-          edsClusterConfig: { edsConfig: ADS_SOURCE, serviceName: name },
-          connectTimeout: ms(this.s.connectTimeoutMs),
-          lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
-          typedExtensionProtocolOptions: this.upstreamProtocolFromDownstream(),
-        }),
-        [{ kind: 'endpoints', name }],
-      ),
-    );
+    return this.memoizedRes(`eds|${name}`, () => edsCluster(this.s, name));
   }
 
   endpoints(name: string, addresses: readonly string[], port: number): GeneratedResource {
@@ -157,27 +108,9 @@ export class Builder {
     const hit = this.memoEp.get(slot);
     if (hit?.addresses === list) return hit.value;
     if (hit === undefined && this.memoEp.size >= MEMO_LIMIT) this.memoEp.clear();
-    const value = this.buildEndpoints(name, addresses, port);
+    const value = endpoints(name, addresses, port);
     this.memoEp.set(slot, { addresses: list, value });
     return value;
-  }
-
-  private buildEndpoints(name: string, addresses: readonly string[], port: number): GeneratedResource {
-    return res(
-      'endpoints',
-      T.endpoints.url,
-      name,
-      encode(T.endpoints, {
-        clusterName: name,
-        endpoints: [
-          {
-            lbEndpoints: addresses.map((a) => ({
-              endpoint: { address: { socketAddress: { address: a, portValue: port } } },
-            })),
-          },
-        ],
-      }),
-    );
   }
 
   routeTo(name: string, cluster: string): GeneratedResource {

@@ -3,7 +3,7 @@
 // pre-encoded bytes (wire.ts: each body encoded once per group, only the nonce per stream), and changes pushed to
 // parked watches go out in slices (util/slices.ts), so a push to thousands of streams never holds the event loop.
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Node } from '../../../proto/gen/envoy/config/core/v3/base.js';
 import type {
   DeltaDiscoveryRequest,
@@ -21,43 +21,14 @@ import {
   sotwResources,
 } from './decide.js';
 import type { Decision, DeltaChanges, DeltaState, SotwState } from './decide.js';
+import type { AnyConn, Authorize, Call, Conn, DeltaConn, SotwConn, TypeState } from './ads-conn.js';
 import { connectionStatus } from './ads-types.js';
-import type { AdsServerOptions, ConnectionStatus, NodeInfo, StreamKind, StreamTotals } from './ads-types.js';
-import { trackAnswer, trackClose, trackSend, type PushTracking, type TrackedStream } from './push-trace.js';
+import type { AdsServerOptions, ConnectionStatus, NodeInfo, StreamKind } from './ads-types.js';
+import { trackAnswer, trackClose, trackSend, type PushTracking } from './push-trace.js';
 import type { Snapshot, TypeSnapshot } from './snapshot.js';
 import { SILENT, isTypeUrl, isWildcardType, typeName } from './types.js';
 import type { Logger, TypeUrl } from './types.js';
 import { deltaResponse, namesKey, sotwBody, withNonce } from './wire.js';
-
-type TypeState = SotwState | DeltaState;
-/** May this call speak as `nodeId`? (auth/grpc.ts authorizeCall) */
-export type Authorize = (
-  call: object,
-  nodeId: string,
-) => { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly detail: string };
-type Call = ServerDuplexStream<unknown, Buffer>;
-
-interface Conn<K extends StreamKind, S extends TypeState> extends TrackedStream {
-  readonly id: number;
-  readonly kind: K;
-  readonly call: Call;
-  readonly connectedAt: number;
-  node?: NodeInfo;
-  nonce: number;
-  closed: boolean;
-  readonly states: Map<TypeUrl, S>;
-  /** the parked watch per type: the version it waits to move past, and its canceller */
-  readonly watches: Map<TypeUrl, { readonly version: string; readonly cancel: () => void }>;
-  readonly warned: Set<string>;
-  readonly totals: StreamTotals;
-  lastBytes: number;
-  /** the listener's check of the node id a stream speaks as (the authenticated one's); none on the lab's socket */
-  readonly authorize: Authorize | undefined;
-}
-
-type SotwConn = Conn<'sotw', SotwState>;
-type DeltaConn = Conn<'delta', DeltaState>;
-type AnyConn = SotwConn | DeltaConn;
 
 export class AdsServer {
   private readonly log: Logger;
