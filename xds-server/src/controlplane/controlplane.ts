@@ -5,80 +5,21 @@ import { join } from 'node:path';
 import { CoreBackend } from '../api/backend.js';
 import { HttpApi } from '../api/http.js';
 import { routes } from '../api/routes.js';
-import type { InventorySource } from '../inventory/source.js';
-import { DEFAULT_CONVERGENCE, type ConvergenceConfig } from '../learn/index.js';
 import { GrpcServer } from '../serve/grpc.js';
-import { authenticated, authorizeCall } from '../auth/index.js';
 import { XDS_CA_FILE, XDS_TOKEN_FILE } from '../sidecar/index.js';
 import { RAW_ACCESS_LOG_SERVICE } from '../serve/als.js';
 import { RAW_TRACE_SERVICE } from '../serve/otlp.js';
 import { Store } from '../store/index.js';
-import type { Logger } from '../util/logger.js';
-import { REAL_SCHEDULER, type Scheduler } from '../util/scheduler.js';
+import { REAL_SCHEDULER } from '../util/scheduler.js';
 import { NOOP_TRACER, type Tracer } from '../util/tracing.js';
 import { ADS_SERVICE } from '../xds/index.js';
 import { MeshCore } from './core.js';
-import { SEGMENT_SPECS_KEY } from '../controllers/segment-spec.js';
-import type { KubernetesIntegration, KubernetesOptions } from './kubernetes.js';
+import type { KubernetesIntegration } from './kubernetes.js';
+import type { ControlPlaneOptions } from './options.js';
+import { serveAuthenticatedXds, wireKubernetes } from './wire-kubernetes.js';
 import type { OtlpTracing } from '../serve/otel-export.js';
 
-export interface ControlPlaneOptions {
-  readonly stateDir: string;
-  readonly apiSocket: string;
-  /** gRPC (ADS + ALS) TCP address, plaintext; undefined = off */
-  readonly xdsAddress?: string;
-  /** gRPC (ADS + ALS) unix socket, group 1337 so sidecars running as uid/gid 1337 reach it */
-  readonly xdsSocket?: string;
-  readonly metricsAddress?: string;
-  readonly convergence: ConvergenceConfig;
-  readonly logger: Logger;
-  /** how often evidence counts are written to the store (new edges are written at once) */
-  readonly flushIntervalMs: number;
-  /** how often convergence is re-evaluated */
-  readonly tickMs: number;
-  readonly debounceMs: number;
-  readonly maxPushDelayMs: number;
-  /** converged → monitor → (after a soak with zero would-deny) enforce, without a person */
-  readonly autoPromote: boolean;
-  readonly soakPeriodMs: number;
-  /** HTTP endpoint that receives every alert as a JSON POST */
-  readonly alertWebhook?: string;
-  /** inventory sources besides the API's pushes (e.g. `--inventory FILE`) */
-  readonly inventorySources?: readonly InventorySource[];
-  readonly scheduler?: Scheduler;
-  /** host the kernel enforcement point for this network namespace (the lab's host namespace, `nsg-lab`) */
-  readonly kernel?: { readonly netns: string; readonly logGroup?: number };
-  /** percent of requests every sidecar traces (default 100; 0 = no tracing) */
-  readonly traceSamplingPercent?: number;
-  /** the recent-traces store's budget in bytes (default 64 MiB) */
-  readonly traceBufferBytes?: number;
-  /** forward every accepted trace export to this OTLP/gRPC collector (HOST:PORT) */
-  readonly otlpForward?: string;
-  /**
-   * export the control plane's own spans (ADS pushes, ingest batches, convergence transitions, API requests) over
-   * OTLP/gRPC to this collector (HOST:PORT, `serve --otlp-endpoint`); undefined: not traced, the SDK never loaded
-   */
-  readonly otlpEndpoint?: string;
-  /** tests: how often spans are exported (default 1 s) */
-  readonly otlpExportDelayMs?: number;
-  /** watch a cluster (inventory) and serve the sidecar injector webhook (`serve --kubernetes`) */
-  readonly kubernetes?: Omit<KubernetesOptions, 'stateDir'>;
-}
-
-export const DEFAULT_CONTROL_PLANE_OPTIONS: Omit<ControlPlaneOptions, 'logger'> = {
-  stateDir: '/var/lib/nanoseg',
-  apiSocket: '/run/nanoseg/api.sock',
-  xdsAddress: '127.0.0.1:15010',
-  xdsSocket: '/run/nanoseg/xds.sock',
-  metricsAddress: '127.0.0.1:15014',
-  convergence: DEFAULT_CONVERGENCE,
-  flushIntervalMs: 1000,
-  tickMs: 1000,
-  debounceMs: 100,
-  maxPushDelayMs: 1000,
-  autoPromote: false,
-  soakPeriodMs: 10 * 60_000,
-};
+export { DEFAULT_CONTROL_PLANE_OPTIONS, type ControlPlaneOptions } from './options.js';
 
 /** how often the store's WAL is checkpointed, off the event loop */
 const CHECKPOINT_INTERVAL_MS = 1000;
@@ -167,58 +108,10 @@ export class ControlPlane {
     this.grpc.add(RAW_TRACE_SERVICE, core.traces.handlers());
     await this.grpc.listen({ socket: o.xdsSocket, address: o.xdsAddress });
     const xdsTls = o.kubernetes?.xdsTls;
-    if (this.kubernetes && xdsTls) {
-      const m = core.metrics.authRefused;
-      await this.kubernetes.startXdsTls();
-      const auth = await this.kubernetes.authenticator((reason) => m.inc({ channel: 'token', reason }));
-      // each service checks that the pod speaks as itself; a refusal is counted by channel
-      const as =
-        (channel: string) =>
-        (call: object, nodeId: string): ReturnType<typeof authorizeCall> => {
-          const d = authorizeCall(call, nodeId);
-          if (!d.ok) m.inc({ channel, reason: d.reason });
-          return d;
-        };
-      this.tlsGrpc.add(ADS_SERVICE, authenticated(core.discovery.ads.handlers(as('ads')), auth));
-      this.tlsGrpc.add(RAW_ACCESS_LOG_SERVICE, authenticated(core.envoyLogs.handlers(as('als')), auth));
-      this.tlsGrpc.add(RAW_TRACE_SERVICE, authenticated(core.traces.handlers(as('otlp')), auth));
-      await this.tlsGrpc.listen({ tls: { address: xdsTls.address, certificate: this.kubernetes.serving } });
-      log.info({ address: xdsTls.address, names: xdsTls.dnsNames }, 'authenticated xDS (TLS, service-account tokens)');
-    }
+    if (this.kubernetes && xdsTls) await serveAuthenticatedXds(this.kubernetes, xdsTls, core, this.tlsGrpc, log);
     this.api = routes(new HttpApi(log, tracer), backend);
     await this.api.listen(o.apiSocket);
-    if (this.kubernetes) {
-      // the workloads' nanoseg.io/mode annotations pin modes (they win over the API while present)
-      const k8s = this.kubernetes;
-      const sub = k8s.inventory.modes$.subscribe((m) =>
-        core.policy.syncPins(m.pins, 'kubernetes', (service, mode) => k8s.modeActor(service, mode)),
-      );
-      this.timers.push(() => sub.unsubscribe());
-      const events = this.kubernetes.events;
-      this.timers.push(core.alerts.subscribe((a) => events.report(a)));
-      // each service's NanoSegment status mirrors `nanoseg services` and the last denials
-      // and each one's spec is applied through the policy controller, as the CLI's commands are
-      const segmentAlert = this.kubernetes.startSegments(
-        () =>
-          backend.services().map((v) => ({
-            service: v.name,
-            state: v.state,
-            mode: v.mode,
-            confidence: v.confidence,
-            edges: v.edges,
-            reason: v.reason,
-          })),
-        {
-          policy: core.policy,
-          knownServices: () => core.serviceNames(),
-          load: () => store.getValue(SEGMENT_SPECS_KEY),
-          save: (json) => store.putValue(SEGMENT_SPECS_KEY, json),
-          now: () => sched.now(),
-        },
-      );
-      this.timers.push(core.alerts.subscribe(segmentAlert));
-      await this.kubernetes.startWebhook((s) => core.policy.pinOf(s));
-    }
+    if (this.kubernetes) await wireKubernetes(this.kubernetes, core, backend, sched, this.timers);
     if (o.metricsAddress) await core.metrics.listen(o.metricsAddress, () => this.started && !this.stopped);
     this.timers.push(core.startTimers(o.flushIntervalMs, o.tickMs));
     log.info(
