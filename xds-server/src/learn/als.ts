@@ -217,10 +217,7 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
     const me = index.workloadAt(dr.ip) ?? index.workloadByNodeId(ctx.node.id);
     const myService = me?.service ?? (index.hasService(ctx.node.cluster) ? ctx.node.cluster : undefined);
     if (myService === undefined) {
-      return fail(
-        'unknown-reporter',
-        `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dr.ip}) is in no inventory`,
-      );
+      return fail('unknown-reporter', `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dr.ip}) is in no inventory`);
     }
     source = { service: myService };
     sourceWorkload = me?.workload;
@@ -243,10 +240,7 @@ function convert(entry: LogEntry, kind: AlsEntryKind, ctx: AlsContext): ToObserv
     const me = index.workloadAt(dl.ip) ?? index.workloadByNodeId(ctx.node.id);
     const myService = me?.service ?? (index.hasService(ctx.node.cluster) ? ctx.node.cluster : undefined);
     if (myService === undefined) {
-      return fail(
-        'unknown-reporter',
-        `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dl.ip}) is in no inventory`,
-      );
+      return fail('unknown-reporter', `node ${ctx.node.id} (cluster ${ctx.node.cluster}, ${dl.ip}) is in no inventory`);
     }
     destination = { service: myService };
     port = dl.port;
