@@ -36,6 +36,15 @@ export type Refusal =
 export type Decision<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: Refusal; readonly detail: string };
 
+/**
+ * May this call speak as `nodeId`? The authenticated listener's check (auth/grpc.ts authorizeCall), handed to the
+ * ADS, access-log and trace servers alike.
+ */
+export type AuthorizeCall = (
+  call: object,
+  nodeId: string,
+) => { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly detail: string };
+
 const refuse = <T>(reason: Refusal, detail: string): Decision<T> => ({ ok: false, reason, detail });
 
 const SA_PREFIX = 'system:serviceaccount:';

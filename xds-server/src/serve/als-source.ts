@@ -6,7 +6,8 @@ import { envoyFlows } from '../learn/envoy-flows.js';
 import type { ObservationSink, ObservationSource } from '../learn/source.js';
 import type { AccessLogStream, LogEntry } from '../model/index.js';
 import type { Logger } from '../util/logger.js';
-import { AccessLogService, type AccessLogServiceOptions, type AlsAuthorize } from './als.js';
+import type { AuthorizeCall } from '../auth/decide.js';
+import { AccessLogService, type AccessLogServiceOptions } from './als.js';
 
 export class EnvoyAccessLogSource implements ObservationSource {
   readonly name = 'envoy-als';
@@ -40,7 +41,7 @@ export class EnvoyAccessLogSource implements ObservationSource {
   }
 
   /** For `server.addService(RAW_ACCESS_LOG_SERVICE, source.handlers())`; `authorize`: the authenticated listener's. */
-  handlers(authorize?: AlsAuthorize): UntypedServiceImplementation {
+  handlers(authorize?: AuthorizeCall): UntypedServiceImplementation {
     return this.service.handlers(authorize);
   }
 

@@ -14,6 +14,7 @@ import {
 import type { AccessLogStream, HttpLogEntry, TcpLogEntry } from '../model/index.js';
 import type { Logger } from '../util/logger.js';
 import { decodeAlsMessage, type DecodedAlsMessage } from './als-decode.js';
+import type { AuthorizeCall } from '../auth/decide.js';
 
 export interface AlsSink {
   tcp(stream: AccessLogStream, entries: readonly TcpLogEntry[]): void;
@@ -38,17 +39,11 @@ type Call = ServerReadableStream<Buffer, StreamAccessLogsResponse>;
 /** paused streams resumed per ingest slice */
 const RESUME_PER_SLICE = 8;
 
-/** May this call speak as `nodeId`? (the authenticated listener's check, auth/grpc.ts authorizeCall) */
-export type AlsAuthorize = (
-  call: object,
-  nodeId: string,
-) => { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly detail: string };
-
 /** One access-log stream: who it is (from its first message, set when that message is decoded). */
 interface Stream {
   readonly call: Call;
   id: AccessLogStream | undefined;
-  readonly authorize: AlsAuthorize | undefined;
+  readonly authorize: AuthorizeCall | undefined;
   /** refused (it spoke as another node): every later message is dropped and counted */
   refused: boolean;
   /** ends the call (once) */
@@ -106,14 +101,14 @@ export class AccessLogService {
    * names a node the call may not speak as is refused whole: its entries are counted as rejected
    * ("foreign-node"), never learned from, and the stream is ended with PERMISSION_DENIED.
    */
-  handlers(authorize?: AlsAuthorize): UntypedServiceImplementation {
+  handlers(authorize?: AuthorizeCall): UntypedServiceImplementation {
     return {
       streamAccessLogs: (call: Call, callback: sendUnaryData<StreamAccessLogsResponse>) =>
         this.stream(call, callback, authorize),
     };
   }
 
-  private stream(call: Call, callback: sendUnaryData<StreamAccessLogsResponse>, authorize?: AlsAuthorize): void {
+  private stream(call: Call, callback: sendUnaryData<StreamAccessLogsResponse>, authorize?: AuthorizeCall): void {
     let answered = false;
     const end = (e: { code: GrpcStatus; details: string } | null): void => {
       if (answered) return;

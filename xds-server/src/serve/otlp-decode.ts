@@ -116,16 +116,13 @@ function anyValueText(r: Reader, t: Tally): string {
   return v;
 }
 
-/** One KeyValue (its bytes from start to end): its value stored into `into` when its key is in `keys`, else nothing is copied. */
-function keyValue(
-  buf: Buffer,
-  start: number,
-  end: number,
-  into: Partial<Record<string, string>>,
-  t: Tally,
-  keys: KeyTable,
-): void {
-  const r = new Reader(buf, start, end);
+/**
+ * One KeyValue (the next length-delimited field of `r`, read in place): its value stored into `into` when its key is
+ * in `keys`, else nothing is copied. The cursor ends past the field.
+ */
+function keyValue(r: Reader, into: Partial<Record<string, string>>, t: Tally, keys: KeyTable): void {
+  const outer = r.enter();
+  const fieldEnd = r.end;
   let key: string | undefined;
   let valueStart = -1;
   let valueEnd = -1;
@@ -133,13 +130,19 @@ function keyValue(
     const u = r.tag();
     if (u === F1_LEN) {
       const k = r.len();
-      key = keys.find(buf, k, r.pos);
+      key = keys.find(r.buf, k, r.pos);
     } else if (u === F2_LEN) {
       valueStart = r.len();
       valueEnd = r.pos;
     } else r.skip(u);
   }
-  if (key !== undefined && valueStart >= 0) into[key] = anyValueText(new Reader(buf, valueStart, valueEnd), t);
+  if (key !== undefined && valueStart >= 0) {
+    r.pos = valueStart;
+    r.end = valueEnd;
+    into[key] = anyValueText(r, t);
+    r.end = fieldEnd;
+  }
+  r.leave(outer);
 }
 
 function span(r: Reader, t: Tally): DecodedSpan | string {
@@ -176,18 +179,17 @@ function span(r: Reader, t: Tally): DecodedSpan | string {
       case F8_I64:
         end = fixed64(r);
         break;
-      case F9_LEN: {
-        const at = r.len();
-        keyValue(r.buf, at, r.pos, attributes, t, SPAN_KEYS);
+      case F9_LEN:
+        keyValue(r, attributes, t, SPAN_KEYS);
         break;
-      }
       case F15_LEN: {
-        const s = r.sub();
-        while (s.pos < s.end) {
-          const w = s.tag();
-          if (w === F3_VARINT) status = STATUSES[s.varint()] ?? 'unset';
-          else s.skip(w);
+        const outer = r.enter();
+        while (r.pos < r.end) {
+          const w = r.tag();
+          if (w === F3_VARINT) status = STATUSES[r.varint()] ?? 'unset';
+          else r.skip(w);
         }
+        r.leave(outer);
         break;
       }
       default:
@@ -210,13 +212,18 @@ function scopeSpans(r: Reader, out: DecodedSpan[], t: Tally): void {
       r.skip(u);
       continue;
     }
-    const s = r.sub(); // a framing error here ends this scope (counted by the caller)
+    // read in place (a reader per span was most of the decoder's garbage); a framing error of the span's own
+    // length ends this scope (counted by the caller), one inside it costs only the span: the cursor is put back past
+    // it, bounded by the scope again
+    const outer = r.enter();
+    const spanEnd = r.end;
     let d: DecodedSpan | string;
     try {
-      d = span(s, t);
+      d = span(r, t);
     } catch (e) {
       d = `span does not decode: ${(e as Error).message}`;
     }
+    r.abandon(spanEnd, outer);
     if (typeof d === 'string') invalid(t, d);
     else out.push(d);
   }
@@ -226,10 +233,8 @@ function resourceServiceName(r: Reader, t: Tally): string | undefined {
   const found: Partial<Record<string, string>> = {};
   while (r.pos < r.end) {
     const u = r.tag();
-    if (u === F1_LEN) {
-      const at = r.len();
-      keyValue(r.buf, at, r.pos, found, t, RESOURCE_KEYS);
-    } else r.skip(u);
+    if (u === F1_LEN) keyValue(r, found, t, RESOURCE_KEYS);
+    else r.skip(u);
   }
   return found['service.name'];
 }
@@ -240,19 +245,23 @@ function resourceSpans(r: Reader, t: Tally): DecodedResourceSpans {
   while (r.pos < r.end) {
     const u = r.tag();
     if (u === F1_LEN) {
-      const s = r.sub();
+      const outer = r.enter();
+      const fieldEnd = r.end;
       try {
-        serviceName = resourceServiceName(s, t);
+        serviceName = resourceServiceName(r, t);
       } catch {
         // an unreadable resource only loses its name (shown, never used for attribution)
       }
+      r.abandon(fieldEnd, outer);
     } else if (u === F2_LEN || u === F1000_LEN) {
-      const s = r.sub();
+      const outer = r.enter();
+      const fieldEnd = r.end;
       try {
-        scopeSpans(s, spans, t);
+        scopeSpans(r, spans, t);
       } catch (e) {
         invalid(t, `scope does not decode: ${(e as Error).message}`);
       }
+      r.abandon(fieldEnd, outer);
     } else r.skip(u);
   }
   return serviceName !== undefined ? { serviceName, spans } : { spans };

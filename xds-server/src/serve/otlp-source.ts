@@ -9,7 +9,8 @@ import { fromSpan, parseHostPort } from '../learn/spans.js';
 import type { DecodedTraceExport, ObservedFlow, ServiceName } from '../model/index.js';
 import { TraceStore } from '../traces/store.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
-import { TraceService, type TraceAuthorize, type TraceCaller, type TraceServiceOptions } from './otlp.js';
+import type { AuthorizeCall } from '../auth/decide.js';
+import { TraceService, type TraceCaller, type TraceServiceOptions } from './otlp.js';
 
 export interface OtlpSourceOptions extends TraceServiceOptions {
   /** the trace store's budget (`serve --trace-buffer MIB`, default 64 MiB) */
@@ -61,7 +62,7 @@ export class OtlpTraceSource implements ObservationSource {
   }
 
   /** For `server.addService(RAW_TRACE_SERVICE, source.handlers())`; `authorize`: the authenticated listener's. */
-  handlers(authorize?: TraceAuthorize): UntypedServiceImplementation {
+  handlers(authorize?: AuthorizeCall): UntypedServiceImplementation {
     return this.service.handlers(authorize);
   }
 

@@ -10,6 +10,7 @@ import {
 import type { DecodedTraceExport } from '../model/span.js';
 import type { Logger } from '../util/logger.js';
 import { countSpans, decodeTraceExport } from './otlp-decode.js';
+import type { AuthorizeCall } from '../auth/decide.js';
 
 /**
  * Where an export came from: the exporter's own address as Envoy's gRPC client states it (`x-forwarded-for`, Envoy's
@@ -24,12 +25,6 @@ export interface TraceCaller {
    */
   readonly authorize?: (nodeId: string) => { readonly ok: true } | { readonly ok: false; readonly detail: string };
 }
-
-/** May this call speak as `nodeId`? (auth/grpc.ts authorizeCall) */
-export type TraceAuthorize = (
-  call: object,
-  nodeId: string,
-) => { readonly ok: true } | { readonly ok: false; readonly detail: string };
 
 export interface TraceSink {
   /**
@@ -98,11 +93,11 @@ export class TraceService {
   }
 
   /** Handlers for RAW_TRACE_SERVICE; `authorize`: the authenticated listener's check of the node an export names. */
-  handlers(authorize?: TraceAuthorize): UntypedServiceImplementation {
+  handlers(authorize?: AuthorizeCall): UntypedServiceImplementation {
     return { export: (call: Call, callback: Callback) => this.receive(call, callback, authorize) };
   }
 
-  private receive(call: Call, callback: Callback, authorize?: TraceAuthorize): void {
+  private receive(call: Call, callback: Callback, authorize?: AuthorizeCall): void {
     const message = call.request;
     const xff = call.metadata.get('x-forwarded-for')[0];
     const caller: TraceCaller = {

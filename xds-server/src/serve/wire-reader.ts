@@ -110,6 +110,15 @@ export class Reader {
     this.end = outer;
   }
 
+  /**
+   * Like `leave`, for a decode that failed inside the field (and may have narrowed the cursor further): past
+   * `fieldEnd` (the `end` right after `enter`), bounded by `outer` again, so the caller can count it and go on.
+   */
+  abandon(fieldEnd: number, outer: number): void {
+    this.pos = fieldEnd;
+    this.end = outer;
+  }
+
   /** A sub-reader over the next length-delimited field. */
   sub(): Reader {
     const start = this.len();

@@ -5,13 +5,9 @@ import type { DeltaState, SotwState } from './decide.js';
 import type { NodeInfo, StreamKind, StreamTotals } from './ads-types.js';
 import type { TrackedStream } from './push-trace.js';
 import type { TypeUrl } from './types.js';
+import type { AuthorizeCall } from '../auth/decide.js';
 
 export type TypeState = SotwState | DeltaState;
-/** May this call speak as `nodeId`? (auth/grpc.ts authorizeCall) */
-export type Authorize = (
-  call: object,
-  nodeId: string,
-) => { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly detail: string };
 export type Call = ServerDuplexStream<unknown, Buffer>;
 
 export interface Conn<K extends StreamKind, S extends TypeState> extends TrackedStream {
@@ -29,7 +25,7 @@ export interface Conn<K extends StreamKind, S extends TypeState> extends Tracked
   readonly totals: StreamTotals;
   lastBytes: number;
   /** the listener's check of the node id a stream speaks as (the authenticated one's); none on the lab's socket */
-  readonly authorize: Authorize | undefined;
+  readonly authorize: AuthorizeCall | undefined;
 }
 
 export type SotwConn = Conn<'sotw', SotwState>;

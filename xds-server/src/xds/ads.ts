@@ -21,7 +21,8 @@ import {
   sotwResources,
 } from './decide.js';
 import type { Decision, DeltaChanges, DeltaState, SotwState } from './decide.js';
-import type { AnyConn, Authorize, Call, Conn, DeltaConn, SotwConn, TypeState } from './ads-conn.js';
+import type { AuthorizeCall } from '../auth/decide.js';
+import type { AnyConn, Call, Conn, DeltaConn, SotwConn, TypeState } from './ads-conn.js';
 import { connectionStatus } from './ads-types.js';
 import type { AdsServerOptions, ConnectionStatus, NodeInfo, StreamKind } from './ads-types.js';
 import { trackAnswer, trackClose, trackSend, type PushTracking } from './push-trace.js';
@@ -57,7 +58,7 @@ export class AdsServer {
    * For `server.addService(ADS_SERVICE, ads.handlers())`. With `authorize` (the authenticated listener's), a stream
    * whose node id the call may not speak as is ended with PERMISSION_DENIED before it is served anything.
    */
-  handlers(authorize?: Authorize): UntypedServiceImplementation {
+  handlers(authorize?: AuthorizeCall): UntypedServiceImplementation {
     return {
       streamAggregatedResources: (call: Call) => {
         const c = this.open<'sotw', SotwState>('sotw', call, authorize);
@@ -114,7 +115,7 @@ export class AdsServer {
 
   // ---- stream lifecycle ----------------------------------------------------------------------------------------
 
-  private open<K extends StreamKind, S extends TypeState>(kind: K, call: Call, authorize?: Authorize): Conn<K, S> {
+  private open<K extends StreamKind, S extends TypeState>(kind: K, call: Call, authorize?: AuthorizeCall): Conn<K, S> {
     const c: Conn<K, S> = {
       authorize,
       id: this.nextStreamId++,
