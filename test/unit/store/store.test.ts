@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DB_FILE, Store, StoreError } from '../../../xds-server/src/store/index.js';
+import { Checkpointer } from '../../../xds-server/src/store/checkpointer.js';
 
 import type { Edge, Inventory } from '../../../xds-server/src/model/index.js';
 import { edgeId } from '../../../xds-server/src/model/index.js';
@@ -178,7 +179,7 @@ test('background checkpoints move committed evidence into the database file with
     assert.equal(count, 30, 'the database file never caught up with the WAL');
     assert.deepEqual(failures, []);
   } finally {
-    s.close();
+    await s.close();
     rmSync(dir, { recursive: true, force: true });
     rmSync(copy, { recursive: true, force: true });
   }
@@ -199,7 +200,25 @@ test('when background checkpoints cannot run, the store says why and keeps worki
     s.upsertEdges([edge(1)]);
     assert.equal(s.loadEdges().length, 1);
   } finally {
-    s.close();
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The process must not exit while the checkpoint worker is inside SQLite (a statement failing in a thread being
+// torn down aborts the process with SIGABRT): stop() resolves only once the worker has exited.
+test('stopping background checkpoints waits for the worker to exit', async () => {
+  const dir = tmp();
+  const s = open(dir);
+  try {
+    const c = Checkpointer.start({ file: s.file, intervalMs: 1, onFailure: (r) => assert.fail(r) });
+    s.upsertEdges([edge(1)]);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(c.running, true);
+    await c.stop();
+    assert.equal(c.running, false, 'stop() resolved while the worker still ran');
+  } finally {
+    await s.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -144,7 +144,7 @@ export class ControlPlane {
     await this.tlsGrpc.stop();
     if (core) {
       await core.stop();
-      core.store.close();
+      await core.store.close();
     }
     await this.tracing?.stop();
   }

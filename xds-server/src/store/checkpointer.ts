@@ -55,10 +55,16 @@ export interface CheckpointerOptions {
   readonly onFailure: (reason: string) => void;
 }
 
+/** How long stop() waits for the worker's last checkpoint before it lets the process exit regardless. */
+const STOP_WAIT_MS = 5000;
+
 export class Checkpointer {
   private failed = false;
+  private readonly exited: Promise<void>;
 
-  private constructor(private readonly worker: Worker) {}
+  private constructor(private readonly worker: Worker) {
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+  }
 
   static start(opts: CheckpointerOptions): Checkpointer {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -83,9 +89,29 @@ export class Checkpointer {
     return c;
   }
 
-  /** Runs a last checkpoint and ends the worker (it exits on its own; nothing waits for it). */
-  stop(): void {
+  /** the worker thread is alive (false once it has exited, also after a failure) */
+  get running(): boolean {
+    return this.worker.threadId !== -1;
+  }
+
+  /**
+   * Runs a last checkpoint and ends the worker; resolves once it has exited. The process must not exit while the
+   * worker is inside SQLite: a statement that fails in a thread being torn down aborts the whole process (V8's
+   * "ToLocalChecked Empty MaybeLocal", SIGABRT), so the worker holds the process open until it is done, for at
+   * most STOP_WAIT_MS (a PASSIVE checkpoint never waits for a lock; past that something is wrong, and a WAL left
+   * behind is safe).
+   */
+  stop(): Promise<void> {
     this.failed = true;
+    this.worker.ref();
     this.worker.postMessage('stop');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.worker.unref();
+        resolve();
+      }, STOP_WAIT_MS);
+    });
+    return Promise.race([this.exited, late]).finally(() => clearTimeout(timer));
   }
 }

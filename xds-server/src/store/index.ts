@@ -300,13 +300,16 @@ export class Store {
 
   /**
    * Idempotent. The WAL is checkpointed on the way out (by the background worker, or by SQLite when this is the
-   * last connection); a WAL left behind is safe: the next open replays it.
+   * last connection); a WAL left behind is safe: the next open replays it. The connection is closed on return;
+   * the promise resolves once the background worker has exited too (await it before the process exits or the
+   * files are removed).
    */
-  close(): void {
-    if (!this.db.open) return;
-    this.checkpointer?.stop();
+  close(): Promise<void> {
+    if (!this.db.open) return Promise.resolve();
+    const worker = this.checkpointer?.stop();
     this.checkpointer = undefined;
     this.db.close();
+    return worker ?? Promise.resolve();
   }
 }
 
