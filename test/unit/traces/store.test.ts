@@ -137,9 +137,11 @@ test('eviction stays oldest first over many evictions; a late span keeps its tra
   let kept = ids();
   assert.equal(kept[0], 5000);
   assert.equal(Math.min(...kept), 5000 - kept.length + 1, 'the newest ones, without gaps');
-  // a late span of the oldest trace kept: that trace stays, the next oldest goes
+  // late spans of the oldest trace kept, until one has to make room: that trace stays, the next oldest goes
   const oldest = Math.min(...kept);
-  s.add(sp(oldest, '', 1, 1), facts('shop/web'));
+  const evicted = s.stats.evictedTraces;
+  for (let i = 0; i < 50 && s.stats.evictedTraces === evicted; i++) s.add(sp(oldest, '', 1, 1), facts('shop/web'));
+  assert.equal(s.stats.evictedTraces, evicted + 1, 'late spans made room');
   kept = ids();
   assert.ok(kept.includes(oldest), 'the trace just added to is kept');
   assert.ok(!kept.includes(oldest + 1), 'the oldest other trace went');
@@ -148,4 +150,57 @@ test('eviction stays oldest first over many evictions; a late span keeps its tra
   for (let t = 5001; t <= 5003; t++) s.add(sp(t, '', t, 1), facts('shop/web'));
   assert.ok(ids().includes(1), 'a trace back after eviction counts from its new arrival');
   assert.ok(s.stats.bytes <= 20_000);
+});
+
+test('a kept span reads back as it came: ids, parent, kind, name, times, status; unknown services match nothing', () => {
+  const s = new TraceStore(1 << 20);
+  const root: DecodedSpan = { ...sp(20, '', 1000.25, 2.5), spanId: 'ffffffff00000001', kind: 'client', name: 'egress' };
+  const child: DecodedSpan = { ...sp(20, root.spanId, 1000.5, 1), spanId: '0123456789abcdef', status: 'error' };
+  s.add(root, facts('shop/web', { peer: 'shop/api:8080', httpStatus: 200 }));
+  s.add(child, facts('shop/api', { peer: 'shop/web', error: true }));
+  const t = s.get(root.traceId.toUpperCase())!;
+  assert.deepEqual(
+    t.spans.map((x) => [
+      x.traceId,
+      x.spanId,
+      x.parentSpanId,
+      x.kind,
+      x.name,
+      x.peer,
+      x.startMs,
+      x.durationMs,
+      x.status,
+    ]),
+    [
+      [root.traceId, 'ffffffff00000001', '', 'client', 'egress', 'shop/api:8080', 1000.25, 2.5, '200'],
+      [root.traceId, '0123456789abcdef', 'ffffffff00000001', 'server', 'ingress', 'shop/web', 1000.5, 1, 'error'],
+    ],
+  );
+  assert.deepEqual([t.summary.rootService, t.summary.durationMs, t.summary.error], ['shop/web', 2.5, true]);
+  assert.deepEqual(s.list({ service: 'shop/nobody' }), []);
+});
+
+test('strings go with the last span naming them: a stream of distinct peers leaves no more than the kept spans name', () => {
+  const s = new TraceStore(20_000);
+  for (let t = 1; t <= 2000; t++) s.add(sp(t, '', t, 1), facts('shop/web', { peer: `10.0.${t >> 8}.${t & 255}:8080` }));
+  const kept = s.stats.spans;
+  // service, workload, node, span name and status are shared; one peer per kept span
+  assert.equal(s.stats.strings, kept + 5, `${s.stats.strings} strings for ${kept} spans`);
+  assert.ok(s.stats.bytes <= 20_000);
+});
+
+test('a trace with many spans finds its root among them; the budget bounds the slots, not what is reserved up front', () => {
+  const s = new TraceStore(1 << 30); // 1 GiB: columns grow with use, nothing of the budget is allocated up front
+  const root = sp(30, '', 0, 100);
+  s.add(root, facts('shop/web'));
+  let parent = root.spanId;
+  for (let i = 1; i < 100; i++) {
+    const x = sp(30, parent, i, 1);
+    s.add(x, facts('shop/api'));
+    parent = x.spanId;
+  }
+  const t = s.get(root.traceId)!;
+  assert.equal(t.spans.length, 100);
+  assert.equal(t.summary.rootService, 'shop/web', 'the root is found by id among 100 spans');
+  assert.equal(s.list()[0]!.rootService, 'shop/web');
 });

@@ -1,6 +1,6 @@
 // What the API and the CLI show of traces: the span view (`nanoseg trace ID -o json`) and the tree (the table
 // output). Pure.
-import type { SpanVerdict, StoredSpan } from './store.js';
+import type { SpanVerdict, StoredSpan } from './types.js';
 
 /** One hop of a trace, as `nanoseg trace ID -o json` prints it. */
 export interface TraceSpanView {
