@@ -153,7 +153,14 @@ async function measure(quick: boolean, progress: (msg: string) => void): Promise
       }
     };
 
-    const spans = async () => (await lab.status()).traces?.spans ?? 0;
+    const spans = async () => {
+      const st = await lab.status();
+      return {
+        accepted: st.traces?.spans ?? 0,
+        rejected: st.traces?.rejected ?? 0,
+        kinds: st.accessLogs.rejectedByKind,
+      };
+    };
     const sample = async (v: Variant): Promise<Sample> => {
       await enter(v);
       const cpPid = lab.server.proc?.pid;
@@ -165,7 +172,10 @@ async function measure(quick: boolean, progress: (msg: string) => void): Promise
       const c1 = cpu();
       await sleep(v === 'traced' ? 1200 : 0); // the last spans wait for the tracer's 1 s flush
       const sent = RATE * seconds;
-      const spansPerReq = ((await spans()) - s0) / sent;
+      const s1 = await spans();
+      const spansPerReq = (s1.accepted - s0.accepted) / sent;
+      if (s1.rejected > s0.rejected)
+        throw new Error(`${v}: ${s1.rejected - s0.rejected} spans refused (${JSON.stringify(s1.kinds)})`);
       if (load.errors || load.non2xx)
         throw new Error(`${v}: ${load.errors} errors, ${load.non2xx} non-2xx responses at ${RATE} req/s`);
       progress(
