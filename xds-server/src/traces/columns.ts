@@ -11,9 +11,9 @@ export const SPAN_KINDS: readonly SpanKind[] = ['unspecified', 'internal', 'serv
  * Bytes of column per slot (spans and traces share a capacity: a trace has one span at least). A span: its id and
  * parent id (8 each), start and duration (8 each), six string ids (24), kind, error and verdict (1 each), the next
  * slot (4), its request-key array slot (8); a trace: its first and last slot (4 each), span count (2), indexed flag
- * (1), creation sequence (8).
+ * (1), creation sequence (8), and in the trace table (trace-table.ts) its id (16) and up to four table entries (16).
  */
-export const SLOT_COLUMN_BYTES = 8 + 8 + 8 + 8 + 24 + 3 + 4 + 8 + (4 + 4 + 2 + 1 + 8);
+export const SLOT_COLUMN_BYTES = 8 + 8 + 8 + 8 + 24 + 3 + 4 + 8 + (4 + 4 + 2 + 1 + 8) + (16 + 16);
 
 const FIRST_SLOTS = 1024;
 /** no slot: after a trace's last span, or a trace with none */

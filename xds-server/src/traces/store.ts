@@ -1,9 +1,9 @@
 // Recent traces, bounded in memory: the spans the OTLP receiver accepted, grouped by trace id, for `nanoseg traces`
 // and `nanoseg trace ID`. Pure in-memory state; time comes from the spans.
 //
-// Compact: spans live in columns of typed arrays (columns.ts) with their strings interned (strings.ts), so a full
-// store is a few buffers outside the JavaScript heap plus one string per trace, not hundreds of thousands of small
-// objects — those made every garbage collection slow and held the event loop (otlp-ingest's paced loop delay).
+// Compact: spans live in columns of typed arrays (columns.ts) with their strings interned (strings.ts), and traces
+// are found by id in a typed-array hash table (trace-table.ts), so a full store is a few buffers outside the
+// JavaScript heap, not hundreds of thousands of small objects — those made every garbage collection slow and held the event loop (otlp-ingest's paced loop delay).
 // Bounded: a span is charged its columns, a trace its id and table slots, an interned string and a request key their
 // characters and slots; when the total passes the budget (`serve --trace-buffer MIB`, default 64), whole traces go,
 // oldest first (a ring of traces in arrival order). One trace keeps at most MAX_SPANS_PER_TRACE spans; more are dropped and counted. Requests join by their
@@ -31,13 +31,14 @@ import {
   wordHex,
 } from './columns.js';
 import { StringTable } from './strings.js';
+import { TraceTable, idWords, type IdWords } from './trace-table.js';
 import type { SpanVerdict, StoredSpan, TraceQuery, TraceStoreStats, TraceSummary } from './types.js';
 
 export const MAX_SPANS_PER_TRACE = 512;
 /** verdicts whose span has not arrived yet, kept at most */
 const MAX_PENDING_VERDICTS = 10_000;
-/** what a trace costs besides its spans: its id string, its map entry, its table and arrival slots */
-const TRACE_BYTES = 128;
+/** what a trace costs besides its slot's columns: its arrival entry (two array slots) and its free-list slot */
+const TRACE_BYTES = 32;
 /** what a joined request key costs besides its characters: its string header, its map entry, its slot */
 const KEY_OVERHEAD_BYTES = 64;
 const VERDICTS: readonly SpanVerdict[] = ['allowed', 'denied', 'would-deny'];
@@ -55,9 +56,9 @@ export class TraceStore {
   private readonly cols: Columns;
   private readonly strings = new StringTable();
   /** trace id → its trace slot */
-  private readonly traces = new Map<string, number>();
-  /** trace slot → its id (the map's key string) */
-  private readonly traceIds: string[] = [];
+  private readonly table: TraceTable;
+  /** the id being looked up, as words (one array for every lookup) */
+  private readonly words: IdWords = [0, 0, 0, 0];
   private readonly freeSpans: number[] = [];
   private readonly freeTraces: number[] = [];
   private spanSlots = 0;
@@ -85,6 +86,7 @@ export class TraceStore {
   ) {
     // every span is charged its columns at least, so the budget bounds the slots; one more for the span being added
     this.cols = new Columns(Math.floor(Math.max(0, budgetBytes) / SLOT_COLUMN_BYTES) + 1);
+    this.table = new TraceTable(this.cols.size);
     this.stats = {
       traces: 0,
       spans: 0,
@@ -102,9 +104,10 @@ export class TraceStore {
     const c = this.cols;
     const idHi = hexWord(span.spanId, 0);
     const idLo = hexWord(span.spanId, 8);
-    let t = this.traces.get(span.traceId);
-    if (t === undefined) {
-      t = this.newTrace(span.traceId);
+    const w = idWords(span.traceId, this.words);
+    let t = this.table.find(w);
+    if (t === NO_SLOT) {
+      t = this.newTrace(w);
     } else {
       if (c.count[t]! >= MAX_SPANS_PER_TRACE) {
         this.stats.droppedSpans++;
@@ -191,7 +194,7 @@ export class TraceStore {
   /** The trace a request belongs to, when one of its spans is in the store. */
   traceOfRequest(requestKey: string): string | undefined {
     const t = this.byRequest.get(requestKey);
-    return t === undefined ? undefined : this.traceIds[t];
+    return t === undefined ? undefined : this.table.hex(t);
   }
 
   /** Summaries of the traces that match, newest first. */
@@ -200,10 +203,10 @@ export class TraceStore {
     const limit = q.limit ?? 100;
     const service = q.service === undefined ? undefined : this.strings.find(q.service);
     if (q.service !== undefined && service === undefined) return out; // no span names it
-    const slots = [...this.traces.values()];
     const c = this.cols;
-    for (let i = slots.length - 1; i >= 0 && out.length < limit; i--) {
-      const t = slots[i]!;
+    for (let i = this.arrival.length - 1; i >= this.head && out.length < limit; i--) {
+      if (!this.live(i)) continue;
+      const t = this.arrival[i]!;
       if (service !== undefined) {
         let has = false;
         for (let s = c.first[t]!; s !== NO_SLOT && !has; s = c.next[s]!)
@@ -220,16 +223,16 @@ export class TraceStore {
 
   /** One trace: its summary and its spans in start order. */
   get(traceId: string): { summary: TraceSummary; spans: readonly StoredSpan[] } | undefined {
-    const id = traceId.toLowerCase();
-    const t = this.traces.get(id);
-    if (t === undefined) return undefined;
+    if (!/^[0-9a-fA-F]{32}$/.test(traceId)) return undefined;
+    const t = this.table.find(idWords(traceId, this.words));
+    if (t === NO_SLOT) return undefined;
     return { summary: this.summarize(t), spans: this.spansOf(t).sort((a, b) => a.startMs - b.startMs) };
   }
 
   /** The spans of trace slot `t` as objects, in arrival order (for the API: made on demand, never kept). */
   private spansOf(t: number): StoredSpan[] {
     const c = this.cols;
-    const traceId = this.traceIds[t]!;
+    const traceId = this.table.hex(t);
     const text = (s: number, field: number) => this.strings.text(c.strings[s * STRINGS_PER_SPAN + field]!);
     const out: StoredSpan[] = [];
     for (let s = c.first[t]!; s !== NO_SLOT; s = c.next[s]!) {
@@ -274,7 +277,7 @@ export class TraceStore {
       if ((root === NO_SLOT || st < c.start[root]!) && !c.hasParentIn(t, s, ids)) root = s;
     }
     return {
-      traceId: this.traceIds[t]!,
+      traceId: this.table.hex(t),
       rootService: root === NO_SLOT ? '' : this.strings.text(c.strings[root * STRINGS_PER_SPAN + S_SERVICE]!),
       startTime: new Date(Number.isFinite(start) ? start : 0).toISOString(),
       durationMs: Number.isFinite(end - start) ? Math.round((end - start) * 1000) / 1000 : 0,
@@ -282,18 +285,18 @@ export class TraceStore {
     };
   }
 
-  private newTrace(traceId: string): number {
+  private newTrace(w: IdWords): number {
     const c = this.cols;
     const t = this.freeTraces.pop() ?? this.traceSlots++;
     c.ensure(t);
+    this.table.ensure(c.size, (x) => c.seq[x] !== 0);
     c.first[t] = NO_SLOT;
     c.last[t] = NO_SLOT;
     c.count[t] = 0;
     c.indexed[t] = 0;
     const seq = this.nextSeq++;
     c.seq[t] = seq;
-    this.traces.set(traceId, t);
-    this.traceIds[t] = traceId; // one string per trace, shared with the map
+    this.table.add(t, w);
     this.arrival.push(t);
     this.arrivalSeq.push(seq);
     this.stats.traces++;
@@ -307,7 +310,7 @@ export class TraceStore {
 
   /** Oldest traces go while the store is over its budget (never the one just added to, unless it alone is). */
   private evict(current: number): void {
-    while (this.stats.bytes > this.stats.budgetBytes && this.traces.size > 0) {
+    while (this.stats.bytes > this.stats.budgetBytes && this.stats.traces > 0) {
       const oldest = this.oldest(current);
       if (oldest === undefined) break;
       this.remove(oldest);
@@ -330,7 +333,7 @@ export class TraceStore {
     for (let i = this.head; i < this.arrival.length; i++) {
       const t = this.arrival[i]!;
       // the newest trace grew past the budget on its own account: the oldest other one goes first
-      if (this.live(i) && (t !== current || this.traces.size === 1)) return t;
+      if (this.live(i) && (t !== current || this.stats.traces === 1)) return t;
     }
     return undefined;
   }
@@ -349,9 +352,7 @@ export class TraceStore {
       }
       this.freeSpans.push(s);
     }
-    const id = this.traceIds[t]!;
-    this.traces.delete(id);
-    this.traceIds[t] = '';
+    this.table.delete(t);
     c.seq[t] = 0;
     this.freeTraces.push(t);
     this.stats.traces--;
