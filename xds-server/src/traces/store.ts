@@ -39,7 +39,7 @@ export const MAX_SPANS_PER_TRACE = 512;
 const MAX_PENDING_VERDICTS = 10_000;
 /** what a trace costs besides its slot's columns: its arrival entry (two array slots) and its free-list slot */
 const TRACE_BYTES = 32;
-/** what a joined request key costs besides its characters: its string header, its map entry, its slot */
+/** what a joined request key costs besides its characters: its string header and its map entry */
 const KEY_OVERHEAD_BYTES = 64;
 const VERDICTS: readonly SpanVerdict[] = ['allowed', 'denied', 'would-deny'];
 const DENIED = VERDICTS.indexOf('denied');
@@ -66,8 +66,7 @@ export class TraceStore {
   private nextSeq = 1;
   /**
    * The traces in arrival order, oldest at `head`, as (slot, sequence) pairs; a pair whose slot's sequence differs
-   * is of a trace gone since, and is skipped. Eviction reads it, never the map's own order: a Map's first key after
-   * many deletions at its front costs a walk over the deleted slots (V8), which made eviction quadratic.
+   * is of a trace gone since, and is skipped. Eviction (oldest first) and `list` (newest first) read it.
    */
   private readonly arrival: number[] = [];
   private readonly arrivalSeq: number[] = [];
