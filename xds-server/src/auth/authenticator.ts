@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ReviewCache, DEFAULT_REVIEW_CACHE, type ReviewCacheOptions } from './cache.js';
+import { withDeadline } from '../util/deadline.js';
 import {
   TOKEN_AUDIENCE,
   bearerToken,
@@ -102,19 +103,13 @@ export class TokenAuthenticator {
     this.stats.reviews++;
     let status: TokenReviewStatus;
     const ms = this.opts.timeoutMs ?? 5000;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      status = await Promise.race([
-        this.opts.reviewer.review(token, [this.audience]),
-        new Promise<never>((_, rej) => {
-          timer = setTimeout(() => rej(new Error(`no answer within ${ms} ms`)), ms);
-        }),
-      ]);
+      const r = await withDeadline(this.opts.reviewer.review(token, [this.audience]), ms);
+      if (!r.done) throw new Error(`no answer within ${ms} ms`);
+      status = r.value;
     } catch (e) {
       this.stats.reviewFailures++;
       return { ok: false, reason: 'review-failed', detail: `TokenReview failed: ${(e as Error).message}` };
-    } finally {
-      clearTimeout(timer);
     }
     const d = identityFromReview(status, this.audience);
     this.cache.set(key, d, this.now(), tokenExpiry(token));

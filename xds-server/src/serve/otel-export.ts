@@ -30,6 +30,7 @@ import {
 import { projectRoot } from '../util/envoy.js';
 import { OncePerKind, type Logger } from '../util/logger.js';
 import type { Attributes, Span, SpanOptions, Tracer } from '../util/tracing.js';
+import { withDeadline } from '../util/deadline.js';
 
 export const SERVICE_NAME = 'nanoseg-control-plane';
 /** ended spans waiting for export or in flight, at most */
@@ -166,10 +167,11 @@ export class OtlpTracing implements Tracer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((r) => (timer = setTimeout(r, SHUTDOWN_WAIT_MS).unref()));
-    await Promise.race([this.provider.shutdown().catch(() => undefined), late]);
-    clearTimeout(timer);
+    await withDeadline(
+      this.provider.shutdown().catch(() => undefined),
+      SHUTDOWN_WAIT_MS,
+      { unref: true },
+    );
   }
 
   /** Counts what the exporter delivered or lost; the queue bound is released when an export ends either way. */

@@ -5,6 +5,7 @@
 // checkpoints back on, so the WAL never grows without bound.
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { withDeadline } from '../util/deadline.js';
 
 // Plain JS run with `eval`, so it works the same from the TypeScript sources (tsx) and from dist/.
 const WORKER_SOURCE = `
@@ -101,17 +102,10 @@ export class Checkpointer {
    * most STOP_WAIT_MS (a PASSIVE checkpoint never waits for a lock; past that something is wrong, and a WAL left
    * behind is safe).
    */
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.failed = true;
     this.worker.ref();
     this.worker.postMessage('stop');
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.worker.unref();
-        resolve();
-      }, STOP_WAIT_MS);
-    });
-    return Promise.race([this.exited, late]).finally(() => clearTimeout(timer));
+    if (!(await withDeadline(this.exited, STOP_WAIT_MS)).done) this.worker.unref();
   }
 }

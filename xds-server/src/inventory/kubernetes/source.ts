@@ -25,6 +25,7 @@ import {
 import { ReplaySubject, type Observable } from 'rxjs';
 import type { Inventory } from '../../model/index.js';
 import type { Logger } from '../../util/logger.js';
+import { withDeadline } from '../../util/deadline.js';
 import type { InventorySource, InventorySourceStatus, InventoryUpdate } from '../source.js';
 import { inventoryFromCluster } from './mapping.js';
 import type { EndpointSlice, KubeService, Namespace, ObjectMeta, OwnedObject, Pod } from './types.js';
@@ -190,13 +191,8 @@ export class KubernetesInventorySource implements InventorySource {
     }
     for (const x of this.all) x.start();
     const limit = this.opts.syncTimeoutMs ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), limit);
-    });
-    const r = await Promise.race([Promise.all(this.all.map((x) => x.whenSynced())), timeout]);
-    clearTimeout(timer);
-    if (r === 'timeout') {
+    const r = await withDeadline(Promise.all(this.all.map((x) => x.whenSynced())), limit);
+    if (!r.done) {
       // the first failing list's reason (an unreachable apiserver fails them all alike; status() lists each)
       const failing = this.all.filter((x) => !x.synced);
       const first = failing[0]!;
