@@ -2,6 +2,7 @@
 // A malformed review never throws: without a uid it cannot be answered in kind (the server replies 400); with one,
 // it is refused with a message saying what is wrong.
 import type { Namespace, Pod } from '../xds-server/src/inventory/kubernetes/types.js';
+import { isObject } from '../xds-server/src/util/is-object.js';
 import type { InjectorConfig } from './config.js';
 import { inject } from './inject.js';
 
@@ -38,10 +39,6 @@ export interface AdmissionReview {
 
 export type ParsedReview =
   { readonly ok: true; readonly request: AdmissionRequest } | { readonly ok: false; readonly message: string };
-
-/** A JSON object (not null, not an array). */
-export const isObject = (x: unknown): x is Record<string, unknown> =>
-  typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /** Checks the envelope: AdmissionReview v1 with a request and its uid. */
 export function parseReview(body: unknown): ParsedReview {

@@ -6,7 +6,8 @@
 // nothing. Changes that leave the annotation as it was pass untouched.
 import { MODES, type Mode, type ServiceName } from '../xds-server/src/model/index.js';
 import { MODE_ANNOTATION } from '../xds-server/src/inventory/kubernetes/modes.js';
-import { isObject, type AdmissionRequest, type AdmissionResponse } from './admission.js';
+import type { AdmissionRequest, AdmissionResponse } from './admission.js';
+import { isObject } from '../xds-server/src/util/is-object.js';
 
 /** The workload kinds whose annotation pins a mode: group → kinds (the informers of inventory/kubernetes/source.ts). */
 export const MODE_WORKLOAD_KINDS: Readonly<Record<string, readonly string[]>> = {

@@ -14,7 +14,8 @@ import {
   type SegmentObject,
 } from '../xds-server/src/inventory/kubernetes/segment-spec.js';
 import type { ServiceName } from '../xds-server/src/model/index.js';
-import { isObject, type AdmissionRequest, type AdmissionResponse } from './admission.js';
+import type { AdmissionRequest, AdmissionResponse } from './admission.js';
+import { isObject } from '../xds-server/src/util/is-object.js';
 
 /** An accepted spec change: applied (and audited as `actor`) when the control plane sees the stored object. */
 export interface AdmittedSpec {

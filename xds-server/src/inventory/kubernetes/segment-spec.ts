@@ -5,6 +5,7 @@
 // An empty spec wants nothing. Pure: object in, change (or errors with field paths) out.
 import { SERVICE_NAME_RE, type Mode, type ServiceName, type ValidationResult } from '../../model/index.js';
 import { POLICY_API_VERSION, POLICY_KIND, parsePolicyValue, type ParsedPolicy } from '../../policy/index.js';
+import { isObject } from '../../util/is-object.js';
 
 export const SPEC_FIELDS = ['mode', 'l7', 'ingress', 'egress'] as const;
 
@@ -25,8 +26,6 @@ export type SegmentChange =
   | { readonly kind: 'none'; readonly service: ServiceName }
   | { readonly kind: 'mode'; readonly service: ServiceName; readonly mode?: Mode; readonly l7?: boolean }
   | { readonly kind: 'policy'; readonly service: ServiceName; readonly policy: ParsedPolicy };
-
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /** The service a NanoSegment belongs to: its namespace/name, which must be a nanoseg service name. */
 export function segmentService(meta: SegmentMeta | undefined): ValidationResult<ServiceName> {
