@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TraceStore, MAX_SPANS_PER_TRACE } from '../../../xds-server/src/traces/store.js';
+import { Columns } from '../../../xds-server/src/traces/columns.js';
 import type { SpanFacts } from '../../../xds-server/src/learn/index.js';
 import type { DecodedSpan } from '../../../xds-server/src/model/index.js';
 
@@ -189,8 +190,8 @@ test('strings go with the last span naming them: a stream of distinct peers leav
   assert.ok(s.stats.bytes <= 20_000);
 });
 
-test('a trace with many spans finds its root among them; the budget bounds the slots, not what is reserved up front', () => {
-  const s = new TraceStore(1 << 30); // 1 GiB: columns grow with use, nothing of the budget is allocated up front
+test('a trace with many spans finds its root among them', () => {
+  const s = new TraceStore(1 << 30);
   const root = sp(30, '', 0, 100);
   s.add(root, facts('shop/web'));
   let parent = root.spanId;
@@ -203,4 +204,15 @@ test('a trace with many spans finds its root among them; the budget bounds the s
   assert.equal(t.spans.length, 100);
   assert.equal(t.summary.rootService, 'shop/web', 'the root is found by id among 100 spans');
   assert.equal(s.list()[0]!.rootService, 'shop/web');
+});
+
+test('the columns grow with use up to their capacity: a large budget reserves nothing up front, past it is an error', () => {
+  const c = new Columns(10_000_000);
+  assert.ok(c.size <= 1024, `${c.size} slots at the start`);
+  c.ensure(5000);
+  assert.ok(c.size > 5000 && c.size <= 10_240, `${c.size} slots after slot 5000`);
+  const small = new Columns(10);
+  small.ensure(9);
+  assert.equal(small.size, 10);
+  assert.throws(() => small.ensure(10), /past its capacity of 10/);
 });
