@@ -65,4 +65,4 @@ export type {
   DecodedResourceSpans,
   DecodedTraceExport,
 } from './span.js';
-export { SPAN_ATTRIBUTES, MAX_ATTRIBUTE_CHARS, SPAN_PORT_TAG } from './span.js';
+export { SPAN_ATTRIBUTES, SPAN_KINDS, MAX_ATTRIBUTE_CHARS, SPAN_PORT_TAG } from './span.js';

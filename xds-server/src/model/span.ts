@@ -4,6 +4,8 @@
 
 /** opentelemetry.proto.trace.v1.Span.SpanKind */
 export type SpanKind = 'unspecified' | 'internal' | 'server' | 'client' | 'producer' | 'consumer';
+/** The span kinds by their OTLP enum value (what the decoder reads, and the code the trace store keeps). */
+export const SPAN_KINDS: readonly SpanKind[] = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
 
 /** opentelemetry.proto.trace.v1.Status.StatusCode */
 export type SpanStatus = 'unset' | 'ok' | 'error';

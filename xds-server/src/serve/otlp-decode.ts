@@ -11,6 +11,7 @@
 import {
   MAX_ATTRIBUTE_CHARS,
   SPAN_ATTRIBUTES,
+  SPAN_KINDS,
   type DecodedResourceSpans,
   type DecodedSpan,
   type DecodedTraceExport,
@@ -62,7 +63,6 @@ class KeyTable {
 
 const SPAN_KEYS = new KeyTable(SPAN_ATTRIBUTES);
 const RESOURCE_KEYS = new KeyTable(['service.name']);
-const KINDS: readonly SpanKind[] = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
 const STATUSES: readonly SpanStatus[] = ['unset', 'ok', 'error'];
 
 /** Mutable counters of one decode. */
@@ -171,7 +171,7 @@ function span(r: Reader, t: Tally): DecodedSpan | string {
         name = cut(r.string(), t);
         break;
       case F6_VARINT:
-        kind = KINDS[r.varint()] ?? 'unspecified';
+        kind = SPAN_KINDS[r.varint()] ?? 'unspecified';
         break;
       case F7_I64:
         start = fixed64(r);

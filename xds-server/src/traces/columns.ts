@@ -2,10 +2,6 @@
 // (ids as 32-bit words, times, interned string ids, codes), so the hundreds of thousands of spans a full store keeps
 // are a few large buffers outside the JavaScript heap, not millions of small objects that every garbage collection
 // visits and every young collection copies. The columns grow by doubling up to the store's capacity. Pure.
-import type { SpanKind } from '../model/index.js';
-
-/** A slot's fields that are not strings; strings are StringTable ids (the caller interns them). */
-export const SPAN_KINDS: readonly SpanKind[] = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
 
 /**
  * Bytes of column per slot (spans and traces share a capacity: a trace has one span at least). A span: its id and

@@ -3,10 +3,12 @@
 //
 // Compact: spans live in columns of typed arrays (columns.ts) with their strings interned (strings.ts), and traces
 // are found by id in a typed-array hash table (trace-table.ts), so a full store is a few buffers outside the
-// JavaScript heap, not hundreds of thousands of small objects — those made every garbage collection slow and held the event loop (otlp-ingest's paced loop delay).
-// Bounded: a span is charged its columns, a trace its id and table slots, an interned string and a request key their
-// characters and slots; when the total passes the budget (`serve --trace-buffer MIB`, default 64), whole traces go,
-// oldest first (a ring of traces in arrival order). One trace keeps at most MAX_SPANS_PER_TRACE spans; more are dropped and counted. Requests join by their
+// JavaScript heap, not hundreds of thousands of small objects: those made every garbage collection slow and held
+// the event loop (otlp-ingest's paced loop delay).
+// Bounded: a span is charged its slot's columns (its trace's table slots included), a trace its arrival entry, an
+// interned string and a request key their characters and slots; when the total passes the budget (`serve
+// --trace-buffer MIB`, default 64), whole traces go, oldest first (a ring of traces in arrival order). One trace
+// keeps at most MAX_SPANS_PER_TRACE spans; more are dropped and counted. Requests join by their
 // key (learn/request-id.ts): an access-log verdict (denied, would-deny) marks the span of the sidecar that decided,
 // whether the span arrived before the log entry or after it (a bounded memory of verdicts waiting for their span),
 // and an alert can name the trace of the request it is about. Only the spans of sidecars that can decide (a service in
@@ -14,11 +16,10 @@
 // largest cost of storing a span.
 
 import type { SpanFacts } from '../learn/spans.js';
-import type { DecodedSpan, ServiceName, SpanKind, Verdict } from '../model/index.js';
+import { SPAN_KINDS, type DecodedSpan, type ServiceName, type SpanKind, type Verdict } from '../model/index.js';
 import {
   Columns,
   SLOT_COLUMN_BYTES,
-  SPAN_KINDS,
   STRINGS_PER_SPAN,
   S_NAME,
   S_NODE,
