@@ -2,11 +2,13 @@
 // config in; a JSON patch (RFC 6902) out, or the reason the pod is left alone, or a refusal to say to the user.
 //
 // The patch adds, and never changes what the user wrote:
-//   - an init container (NET_ADMIN, root) that installs the same nft capture ruleset as the lab
-//     (xds-server/src/sidecar/capture.ts), with the pod's exclusion annotations, before any app container starts;
-//   - the sidecar: Envoy as uid/gid 1337, bootstrapped (sidecar/bootstrap.ts) with the node id `<pod>.<namespace>`,
-//     the service `namespace/<owning workload>` and the control plane's ADS address — nothing else; a readiness
-//     probe on 15021 that turns ready only once Envoy's first listeners and clusters arrived;
+//   - a first init container (NET_ADMIN, root) that installs the same nft capture ruleset as the lab
+//     (xds-server/src/sidecar/capture.ts), with the pod's exclusion annotations, before anything else of the pod runs;
+//   - the sidecar, second, as a native sidecar (an init container with `restartPolicy: Always`, Kubernetes ≥ 1.30):
+//     Envoy as uid/gid 1337, bootstrapped (sidecar/bootstrap.ts) with the node id `<pod>.<namespace>`, the service
+//     `namespace/<owning workload>` and the control plane's ADS address — nothing else; startup and readiness probes
+//     on 15021 that pass only once Envoy's first listeners and clusters arrived, so the user's init containers and
+//     the app start with the policy in force, and a Job's pod completes when the Job's own containers have;
 //   - with `config.xdsAuth` (Kubernetes): a projected volume with the pod's service-account token (audience
 //     `nanoseg`) and the control plane's CA (the annotation `nanoseg.io/ca-bundle` through the downward API), which
 //     the sidecar uses to reach the control plane over TLS and prove which pod it is;
@@ -64,6 +66,19 @@ export function pointerToken(s: string): string {
   return s.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
+/** How long the sidecar waits when it is stopped after the app, at most. */
+const SIDECAR_DRAIN_SECONDS = 2;
+
+/**
+ * The sidecar's preStop: stopped after the app, Envoy gets up to 2 s to flush its last access logs (every second)
+ * while the pod, still listed with its address, is attributed to its service. The apiserver wants the sleep shorter
+ * than the pod's grace period (30 s unless set): a shorter grace period gets a shorter sleep, 0 or 1 s none.
+ */
+function drain(grace = 30): { lifecycle?: { preStop: { sleep: { seconds: number } } } } {
+  const seconds = Math.min(SIDECAR_DRAIN_SECONDS, Math.floor(grace) - 1);
+  return seconds >= 1 ? { lifecycle: { preStop: { sleep: { seconds } } } } : {};
+}
+
 export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig): InjectResult {
   const ns = namespace.metadata?.name ?? pod.metadata?.namespace ?? '';
   const labels = pod.metadata?.labels ?? {};
@@ -79,7 +94,7 @@ export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig): 
   if (
     annotations[STATUS_ANNOTATION] === STATUS_INJECTED ||
     containers.some((c) => c.name === PROXY_CONTAINER) ||
-    inits.some((c) => c.name === INIT_CONTAINER)
+    inits.some((c) => c.name === INIT_CONTAINER || c.name === PROXY_CONTAINER)
   ) {
     return { action: 'skip', reason: 'already injected' };
   }
@@ -158,6 +173,17 @@ export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig): 
       { name: 'nanoseg-in', containerPort: INBOUND_CAPTURE_PORT, protocol: 'TCP' },
       { name: 'nanoseg-health', containerPort: READINESS_PORT, protocol: 'TCP' },
     ],
+    // a native sidecar (an init container that keeps running): the kubelet starts the app containers, and the
+    // user's init containers, only once its startup probe passed — Envoy has its first config —, stops it after them,
+    // and a Job's pod completes when its own containers have
+    restartPolicy: 'Always',
+    ...drain(pod.spec?.terminationGracePeriodSeconds),
+    startupProbe: {
+      httpGet: { path: READINESS_PATH, port: READINESS_PORT },
+      periodSeconds: 1,
+      timeoutSeconds: 1,
+      failureThreshold: 600,
+    },
     readinessProbe: {
       httpGet: { path: READINESS_PATH, port: READINESS_PORT },
       periodSeconds: 2,
@@ -176,17 +202,15 @@ export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig): 
     ...(auth && { volumeMounts: [{ name: XDS_AUTH_VOLUME, mountPath: XDS_AUTH_DIR, readOnly: true }] }),
   };
 
-  const patch: JsonPatchOp[] = [];
-  patch.push(
+  // capture first, then the sidecar, then the user's init containers in their order: nothing of the pod runs
+  // uncaptured, and the user's init containers reach the network through Envoy like the app does
+  const patch: JsonPatchOp[] =
     inits.length === 0
-      ? { op: 'add', path: '/spec/initContainers', value: [initContainer] }
-      : { op: 'add', path: '/spec/initContainers/-', value: initContainer },
-  );
-  patch.push(
-    containers.length === 0
-      ? { op: 'add', path: '/spec/containers', value: [proxy] }
-      : { op: 'add', path: '/spec/containers/-', value: proxy },
-  );
+      ? [{ op: 'add', path: '/spec/initContainers', value: [initContainer, proxy] }]
+      : [
+          { op: 'add', path: '/spec/initContainers/0', value: initContainer },
+          { op: 'add', path: '/spec/initContainers/1', value: proxy },
+        ];
   if (auth) {
     // the token (rotated by the kubelet) and the CA the sidecar checks the control plane with, as files
     const volume = {

@@ -79,7 +79,7 @@ k create namespace shop
 k label namespace shop nanoseg.io/inject=enabled
 wait_until "the default ServiceAccount of shop" 30 k -n shop get serviceaccount default
 # the apiserver picks a new webhook configuration up asynchronously: wait until a dry run is injected
-mutated() { k -n shop run probe --image=local/busybox:1 --image-pull-policy=Never --dry-run=server -o jsonpath='{.spec.containers[*].name}' -- sleep 1 | grep -q nanoseg-proxy; }
+mutated() { k -n shop run probe --image=local/busybox:1 --image-pull-policy=Never --dry-run=server -o jsonpath='{.spec.initContainers[*].name}' -- sleep 1 | grep -q nanoseg-proxy; }
 wait_until "the injector to answer for shop" 30 mutated
 
 step "the shop: api (HTTP on 9090 behind a ClusterIP Service; 9091 open to anyone, called by no one) and web (calls api's ClusterIP)"

@@ -36,7 +36,7 @@ const FLOOR_PATCH = Buffer.from(
 ).toString('base64');
 
 interface PodAnswer {
-  spec?: { containers?: { name: string }[] };
+  spec?: { initContainers?: { name: string }[] };
   metadata?: { annotations?: Record<string, string> };
 }
 
@@ -63,7 +63,7 @@ function reviewedPod(name: string): Record<string, unknown> {
 
 const injected = (p: PodAnswer) =>
   p.metadata?.annotations?.['nanoseg.io/status'] === 'injected' &&
-  (p.spec?.containers ?? []).some((c) => c.name === 'nanoseg-proxy');
+  (p.spec?.initContainers ?? []).some((c) => c.name === 'nanoseg-proxy');
 
 /** The admission histograms of our webhook and of the two references, from one scrape. */
 async function scrape(api: KubeApi): Promise<Histogram[]> {

@@ -70,7 +70,7 @@ export async function caBundlePublished(k: (args: string[]) => string, everyMs?:
 
 export interface PodJson {
   metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string> };
-  spec: { containers: { name: string }[]; initContainers?: { name: string }[] };
+  spec: { containers: { name: string }[]; initContainers?: { name: string; restartPolicy?: string }[] };
   status: { phase?: string; podIP: string; conditions?: { type: string; status: string }[] };
 }
 

@@ -105,7 +105,12 @@ test(
           '1',
         ]),
       ) as PodJson;
-    await waitFor('the webhook to mutate pods in shop', () => dryRun('shop').spec.containers.length === 2, 30_000, 300);
+    await waitFor(
+      'the webhook to mutate pods in shop',
+      () => dryRun('shop').spec.initContainers?.length === 2,
+      30_000,
+      300,
+    );
     assert.deepEqual(
       dryRun('plain').spec.containers.map((c) => c.name),
       ['probe'],
@@ -131,13 +136,14 @@ test(
       );
       throw e;
     });
+    // capture first, then the sidecar as a native sidecar (an init container that keeps running), then the app
     assert.deepEqual(
-      apiPod.spec.initContainers?.map((c) => c.name),
-      ['nanoseg-init'],
+      apiPod.spec.initContainers?.map((c) => `${c.name}${c.restartPolicy ? ` (${c.restartPolicy})` : ''}`),
+      ['nanoseg-init', 'nanoseg-proxy (Always)'],
     );
     assert.deepEqual(
       apiPod.spec.containers.map((c) => c.name),
-      ['api', 'nanoseg-proxy'],
+      ['api'],
     );
     assert.equal(apiPod.metadata.annotations?.['nanoseg.io/service'], 'shop/api');
     assert.equal(apiPod.metadata.annotations?.['nanoseg.io/status'], 'injected');

@@ -71,7 +71,7 @@ test('webhook: a pod review is answered with an AdmissionReview v1 carrying the 
     assert.equal(out.response.allowed, true);
     assert.equal(out.response.patchType, 'JSONPatch');
     const patch = JSON.parse(Buffer.from(out.response.patch, 'base64').toString());
-    assert.ok(patch.some((op: { path: string }) => op.path === '/spec/containers/-'));
+    assert.ok(patch.some((op: { path: string }) => op.path === '/spec/initContainers'));
   });
 });
 

@@ -23,7 +23,7 @@ function patched(r: InjectResult): Extract<InjectResult, { action: 'inject' }> {
 }
 
 function bootstrapOf(pod: Pod): Record<string, unknown> {
-  const proxy = pod.spec!.containers!.find((c) => c.name === 'nanoseg-proxy') as unknown as { args: string[] };
+  const proxy = pod.spec!.initContainers!.find((c) => c.name === 'nanoseg-proxy') as unknown as { args: string[] };
   return JSON.parse(proxy.args[proxy.args.indexOf('--config-yaml') + 1]!) as Record<string, unknown>;
 }
 
@@ -52,12 +52,22 @@ test('inject: the service is the owning workload, never the ReplicaSet hash, Job
   assert.equal(b.node.id, '$(POD_NAME).shop', 'the kubelet substitutes the pod name');
 });
 
-test('inject: the sidecar runs Envoy as 1337, capture runs first with NET_ADMIN, readiness waits for config', () => {
+test('inject: capture runs first with NET_ADMIN, then Envoy as 1337 (a native sidecar that waits for config), then the rest', () => {
   const pod = applyPatch(STATEFUL_POD, patched(inject(STATEFUL_POD, SHOP, CONFIG)).patch);
   const inits = dig(pod, 'spec', 'initContainers') as unknown[];
-  const init = inits.at(-1);
-  assert.equal(dig(inits, 0, 'name'), 'migrate', "the user's init containers keep their order");
+  const init = inits[0];
+  assert.deepEqual(
+    inits.map((c) => dig(c, 'name')),
+    ['nanoseg-init', 'nanoseg-proxy', 'migrate'],
+    "the user's init containers run after the sidecar started, in their order",
+  );
+  assert.deepEqual(
+    (dig(pod, 'spec', 'containers') as unknown[]).map((c) => dig(c, 'name')),
+    ['postgres'],
+    'no container of ours among the app containers (a Job completes when they have)',
+  );
   assert.equal(dig(init, 'name'), 'nanoseg-init');
+  assert.equal(dig(init, 'restartPolicy'), undefined, 'capture runs once');
   assert.deepEqual(dig(init, 'securityContext', 'capabilities'), { drop: ['ALL'], add: ['NET_ADMIN'] });
   const rules = String(dig(init, 'env', 0, 'value'));
   assert.equal(dig(init, 'env', 0, 'name'), 'NANOSEG_CAPTURE_RULES');
@@ -65,7 +75,10 @@ test('inject: the sidecar runs Envoy as 1337, capture runs first with NET_ADMIN,
   assert.match(rules, /tcp dport \{ 9187, 15021 \} return/, 'excluded inbound ports and the readiness port');
   assert.match(rules, /ip daddr 10\.96\.0\.1\/32 return/);
   assert.match(rules, /ip6 daddr fd00::\/8 return/);
-  const proxy = (dig(pod, 'spec', 'containers') as unknown[]).at(-1);
+  const proxy = inits[1];
+  assert.equal(dig(proxy, 'restartPolicy'), 'Always', 'a native sidecar: it keeps running beside the app');
+  assert.deepEqual(dig(proxy, 'lifecycle', 'preStop'), { sleep: { seconds: 2 } }, 'it drains its last access logs');
+  assert.deepEqual(dig(proxy, 'startupProbe', 'httpGet'), { path: '/healthz/ready', port: 15021 });
   assert.equal(dig(proxy, 'securityContext', 'runAsUser'), 1337);
   assert.equal(dig(proxy, 'securityContext', 'runAsGroup'), 1337);
   assert.deepEqual(dig(proxy, 'readinessProbe', 'httpGet'), { path: '/healthz/ready', port: 15021 });
@@ -78,10 +91,13 @@ test('inject: idempotent — an injected pod is left alone on re-invocation', ()
     const once = applyPatch(pod, patched(inject(pod, SHOP, CONFIG)).patch);
     assert.deepEqual(inject(once, SHOP, CONFIG), { action: 'skip', reason: 'already injected' });
   }
-  // a pod that already carries our container (injected by an older webhook without the annotation) too
+  // a pod that already carries our container (injected by an older webhook without the annotation, as an app
+  // container, or now as a native sidecar) too
   const withProxy = deploymentPod();
   const pod: Pod = { ...withProxy, spec: { containers: [...withProxy.spec!.containers!, { name: 'nanoseg-proxy' }] } };
   assert.equal(inject(pod, SHOP, CONFIG).action, 'skip');
+  const native: Pod = { ...withProxy, spec: { ...withProxy.spec, initContainers: [{ name: 'nanoseg-proxy' }] } };
+  assert.equal(inject(native, SHOP, CONFIG).action, 'skip');
 });
 
 test('inject: unlabelled namespaces, opt-out label or annotation, hostNetwork pods are left alone', () => {
@@ -137,7 +153,7 @@ test('inject: the sidecar reaches the control plane over TLS with its projected 
     path: 'ca.pem',
     fieldRef: { fieldPath: "metadata.annotations['nanoseg.io/ca-bundle']" },
   });
-  const proxy = (dig(pod, 'spec', 'containers') as unknown[]).at(-1);
+  const proxy = (dig(pod, 'spec', 'initContainers') as unknown[]).find((c) => dig(c, 'name') === 'nanoseg-proxy');
   assert.deepEqual(dig(proxy, 'volumeMounts'), [
     { name: 'nanoseg-xds-auth', mountPath: '/var/run/secrets/nanoseg', readOnly: true },
   ]);
@@ -163,4 +179,21 @@ test('inject: without the authenticated listener the sidecar gets the plaintext 
   assert.deepEqual(dig(b, 'dynamic_resources', 'ads_config', 'grpc_services', 0), {
     envoy_grpc: { cluster_name: 'xds_cluster' },
   });
+});
+
+test('inject: the sidecar drains for less than the pod’s grace period (the apiserver refuses a longer preStop sleep)', () => {
+  const drainOf = (grace?: number) => {
+    const base = deploymentPod();
+    const pod: Pod = { ...base, spec: { ...base.spec, terminationGracePeriodSeconds: grace } };
+    const proxy = (
+      dig(applyPatch(pod, patched(inject(pod, SHOP, CONFIG)).patch), 'spec', 'initContainers') as unknown[]
+    )[1];
+    return dig(proxy, 'lifecycle', 'preStop', 'sleep', 'seconds');
+  };
+  assert.equal(drainOf(undefined), 2, 'the default grace period is 30 s');
+  assert.equal(drainOf(30), 2);
+  assert.equal(drainOf(3), 2);
+  assert.equal(drainOf(2), 1);
+  assert.equal(drainOf(1), undefined, 'no preStop: nothing shorter than 1 s fits');
+  assert.equal(drainOf(0), undefined);
 });

@@ -39,6 +39,7 @@ export interface Pod {
     readonly initContainers?: readonly Container[];
     readonly hostNetwork?: boolean;
     readonly serviceAccountName?: string;
+    readonly terminationGracePeriodSeconds?: number;
     readonly volumes?: readonly unknown[];
   };
   readonly status?: {
