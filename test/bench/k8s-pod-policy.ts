@@ -221,7 +221,23 @@ export const k8sPodPolicy: Benchmark = {
         connected.push(tConn! - t0);
         configured.push(tCfg! - t0);
         inForce.push(Math.max(tCfg!, tSrv!) - t0);
-        // behaviour, not timing: the allowed call works, the off-policy port is refused
+        // behaviour, not timing: the allowed call works, the off-policy port is refused. The app container starts
+        // once the sidecar's startup probe has seen its config (a native sidecar), which may be after tCfg.
+        await waitFor(
+          `cli pod ${pod}: its app container running`,
+          () =>
+            cluster.kubectl([
+              '-n',
+              NS,
+              'get',
+              'pod',
+              pod!,
+              '-o',
+              'jsonpath={.status.containerStatuses[?(@.name=="cli")].state.running.startedAt}',
+            ]).stdout !== '',
+          30_000,
+          200,
+        );
         const wget = (url: string) =>
           cluster.kubectl(['-n', NS, 'exec', pod!, '-c', 'cli', '--', 'timeout', '3', 'wget', '-q', '-O', '-', url]);
         const ok = wget(`http://${clusterIp}:9090/`);
