@@ -5,6 +5,7 @@ import type { Namespace, Pod } from '../xds-server/src/inventory/kubernetes/type
 import { isObject } from '../xds-server/src/util/is-object.js';
 import type { InjectorConfig } from './config.js';
 import { inject } from './inject.js';
+import type { OwnerLookup } from '../xds-server/src/inventory/kubernetes/owner.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -66,8 +67,16 @@ function refuse(uid: string, code: number, message: string): AdmissionResponse {
   return { uid, allowed: false, status: { code, message } };
 }
 
-/** The answer to one pod admission. Anything but a Pod CREATE is allowed unchanged. */
-export function admit(req: AdmissionRequest, namespace: Namespace, config: InjectorConfig): AdmissionResponse {
+/**
+ * The answer to one pod admission. Anything but a Pod CREATE is allowed unchanged. `lookup`: the pod's owning
+ * ReplicaSet or Job, when known (inject).
+ */
+export function admit(
+  req: AdmissionRequest,
+  namespace: Namespace,
+  config: InjectorConfig,
+  lookup?: OwnerLookup,
+): AdmissionResponse {
   const uid = req.uid;
   if (req.kind?.kind !== 'Pod' || (req.kind.group ?? '') !== '' || (req.operation ?? 'CREATE') !== 'CREATE') {
     return { uid, allowed: true };
@@ -96,7 +105,7 @@ export function admit(req: AdmissionRequest, namespace: Namespace, config: Injec
     }
   }
   const ns: Namespace = { metadata: { ...namespace.metadata, name: namespace.metadata?.name ?? req.namespace ?? '' } };
-  const r = inject(pod as Pod, ns, config);
+  const r = inject(pod as Pod, ns, config, lookup);
   switch (r.action) {
     case 'skip':
       return { uid, allowed: true };

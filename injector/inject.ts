@@ -30,7 +30,7 @@ import {
   XDS_TOKEN_FILE,
 } from '../xds-server/src/sidecar/index.js';
 import { WORKLOAD_LABEL } from '../xds-server/src/export/index.js';
-import { workloadOf } from '../xds-server/src/inventory/kubernetes/owner.js';
+import { workloadOf, type OwnerLookup } from '../xds-server/src/inventory/kubernetes/owner.js';
 import type { Namespace, Pod } from '../xds-server/src/inventory/kubernetes/types.js';
 import {
   captureExclusions,
@@ -79,7 +79,12 @@ function drain(grace = 30): { lifecycle?: { preStop: { sleep: { seconds: number 
   return seconds >= 1 ? { lifecycle: { preStop: { sleep: { seconds } } } } : {};
 }
 
-export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig): InjectResult {
+/**
+ * `lookup` finds the pod's owning ReplicaSet or Job (the webhook passes what the informer or the apiserver has):
+ * with it a Job made from a CronJob by hand (`kubectl create job --from=cronjob/...`) belongs to the CronJob; without
+ * it the owner is inferred from names (inventory/kubernetes/owner.ts).
+ */
+export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig, lookup?: OwnerLookup): InjectResult {
   const ns = namespace.metadata?.name ?? pod.metadata?.namespace ?? '';
   const labels = pod.metadata?.labels ?? {};
   const annotations = pod.metadata?.annotations ?? {};
@@ -110,7 +115,7 @@ export function inject(pod: Pod, namespace: Namespace, config: InjectorConfig): 
       errors: exclusions.errors,
     };
   }
-  const workload = workloadOf(pod, ns);
+  const workload = workloadOf(pod, ns, lookup);
   if (!SERVICE_NAME_RE.test(workload.service)) {
     const message =
       `nanoseg cannot inject this pod: its ${workload.kind} "${workload.name}" gives the service ` +

@@ -5,7 +5,9 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Namespace } from '../xds-server/src/inventory/kubernetes/types.js';
+import type { Namespace, ObjectMeta, OwnedObject } from '../xds-server/src/inventory/kubernetes/types.js';
+import { controllerOf, type OwnerLookup } from '../xds-server/src/inventory/kubernetes/owner.js';
+import { isObject } from '../xds-server/src/util/is-object.js';
 import { SILENT, type Logger } from '../xds-server/src/util/logger.js';
 import { admit, parseReview, reviewOf, type AdmissionRequest, type AdmissionResponse } from './admission.js';
 import { INJECT_ENABLED, INJECT_LABEL } from './annotations.js';
@@ -24,6 +26,15 @@ export interface WebhookOptions {
    * trusted (only labelled namespaces are sent); the control plane passes its informer's view.
    */
   readonly namespaceOf?: (name: string) => Namespace | undefined | Promise<Namespace | undefined>;
+  /**
+   * A pod's owning ReplicaSet or Job (kind, namespace, name), so that its workload is read rather than inferred from
+   * names; the control plane passes its informer's view (and the apiserver for a Job not seen yet).
+   */
+  readonly ownerOf?: (
+    kind: 'ReplicaSet' | 'Job',
+    namespace: string,
+    name: string,
+  ) => OwnedObject | undefined | Promise<OwnedObject | undefined>;
   /** the NanoSegment validating webhook (POST /validate); without it that path is not served */
   readonly validate?: (req: AdmissionRequest) => AdmissionResponse;
   readonly logger?: Logger;
@@ -132,7 +143,7 @@ export class WebhookServer {
       ? await this.opts.namespaceOf(nsName)
       : { metadata: { name: nsName, labels: { [INJECT_LABEL]: INJECT_ENABLED } } };
     const response: AdmissionResponse = namespace
-      ? admit(r, namespace, this.config)
+      ? admit(r, namespace, this.config, await this.ownerLookup(r, nsName))
       : // not known yet (a namespace created a moment ago): refuse rather than let a pod out unprotected
         {
           uid: r.uid,
@@ -141,6 +152,18 @@ export class WebhookServer {
         };
     if (response.patch) this.counts.injected++;
     this.answer(res, response, r, 'pod refused');
+  }
+
+  /** The pod's owning ReplicaSet or Job, read through `ownerOf` before the pure admission runs. */
+  private async ownerLookup(r: AdmissionRequest, ns: string): Promise<OwnerLookup | undefined> {
+    const ownerOf = this.opts.ownerOf;
+    const meta = isObject(r.object) && isObject(r.object.metadata) ? r.object.metadata : undefined;
+    if (!ownerOf || !meta || !Array.isArray(meta.ownerReferences)) return undefined;
+    const owner = controllerOf(meta as ObjectMeta);
+    if (!owner || (owner.kind !== 'Job' && owner.kind !== 'ReplicaSet') || typeof owner.name !== 'string') return;
+    const kind = owner.kind;
+    const found = await ownerOf(kind, ns, owner.name);
+    return found && ((k, n, name) => (k === kind && n === ns && name === owner.name ? found : undefined));
   }
 
   private answer(res: ServerResponse, response: AdmissionResponse, r: AdmissionRequest, refused: string): void {

@@ -1,6 +1,7 @@
 // End to end on a real one-node Kubernetes, the second story (the first is kubernetes.test.ts): every kind of owner —
 // three Deployments (one scaled 2 → 3 midway), a StatefulSet and a CronJob — learned per owner, never per pod,
-// ReplicaSet or Job; the CronJob's Jobs complete beside their sidecar; then, enforced: a rollout restart (new pods,
+// ReplicaSet or Job; the CronJob's Jobs complete beside their sidecar, one made from it by hand (kubectl create job
+// --from) too, labelled as the CronJob's; then, enforced: a rollout restart (new pods,
 // new addresses) keeps the learned calls working and nothing else; the control plane killed: sidecars keep
 // enforcing, pods in the labelled namespace are refused rather than created without a sidecar while pods elsewhere
 // are not touched; restarted on its state: nothing opens, and injection works again.
@@ -127,6 +128,29 @@ test(
     t.diagnostic(`${job.metadata.name} completed`);
     // one run is enough: no Job pods coming and going under the checks below
     k(['-n', 'shop', 'patch', 'cronjob', 'report', '--type=merge', '-p', '{"spec":{"suspend":true}}']);
+    // a run by hand: the Job's name says nothing of the CronJob, its owner reference does (the webhook reads it)
+    k(['-n', 'shop', 'create', 'job', 'report-manual', '--from=cronjob/report']);
+    await waitFor(
+      'the Job report-manual (made from the CronJob by hand) to complete',
+      () => {
+        const j = cluster.getJson<{ status: { succeeded?: number; failed?: number } }>([
+          '-n',
+          'shop',
+          'job',
+          'report-manual',
+        ]);
+        if (j.status.failed) throw new Error('Job report-manual failed');
+        return (j.status.succeeded ?? 0) > 0;
+      },
+      60_000,
+      1000,
+    );
+    const manual = cluster.getJson<{
+      items: { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } }[];
+    }>(['-n', 'shop', 'pods', '-l', 'job-name=report-manual']).items;
+    assert.equal(manual.length, 1);
+    assert.equal(manual[0]!.metadata.labels?.['nanoseg.io/workload'], 'report');
+    assert.equal(manual[0]!.metadata.annotations?.['nanoseg.io/service'], 'shop/report');
 
     const learned = await waitFor(
       'the edges of every owner learned on both sides',

@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { admitSegment, createCa, issueServing, WebhookServer, type KeyPair } from '../../injector/index.js';
-import { CONFIG, deploymentPod } from '../unit/injector/fixtures.js';
+import { CONFIG, applyPatch, deploymentPod } from '../unit/injector/fixtures.js';
+import type { JsonPatchOp } from '../../injector/index.js';
+import type { Pod } from '../../xds-server/src/inventory/kubernetes/types.js';
 
 const NAMES = ['localhost'];
 
@@ -44,13 +46,21 @@ const review = (object: unknown, uid = 'uid-1'): string =>
     request: { uid, kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'shop', object },
   });
 
+type WebhookOptions = ConstructorParameters<typeof WebhookServer>[0];
+
 async function withServer(
   fn: (port: number, ca: KeyPair, server: WebhookServer) => Promise<void>,
-  namespaceOf?: ConstructorParameters<typeof WebhookServer>[0]['namespaceOf'],
+  namespaceOf?: WebhookOptions['namespaceOf'],
+  ownerOf?: WebhookOptions['ownerOf'],
 ): Promise<void> {
   const ca = await createCa('test-ca', Date.now());
   const tls = await issueServing(ca, NAMES, Date.now());
-  const server = new WebhookServer({ config: CONFIG, tls, ...(namespaceOf ? { namespaceOf } : {}) });
+  const server = new WebhookServer({
+    config: CONFIG,
+    tls,
+    ...(namespaceOf && { namespaceOf }),
+    ...(ownerOf && { ownerOf }),
+  });
   const port = await server.start(0, '127.0.0.1');
   try {
     await fn(port, ca, server);
@@ -118,6 +128,40 @@ test('webhook: an unknown namespace (not yet seen by the informer) is refused, n
     },
     () => undefined,
   );
+});
+
+test('webhook: the pod’s owning Job is looked up, so a Job made from a CronJob by hand belongs to the CronJob', async () => {
+  const asked: string[] = [];
+  const manual: Pod = {
+    metadata: {
+      generateName: 'report-manual-',
+      namespace: 'shop',
+      ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'report-manual', controller: true, uid: 'j1' }],
+    },
+    spec: { containers: [{ name: 'report', image: 'shop/report:1' }] },
+  };
+  await withServer(
+    async (port, ca) => {
+      const labelOf = async (object: Pod) => {
+        const out = JSON.parse((await post(port, ca.certPem, review(object))).body);
+        const patch = JSON.parse(Buffer.from(out.response.patch, 'base64').toString()) as JsonPatchOp[];
+        return applyPatch(object, patch).metadata?.labels?.['nanoseg.io/workload'];
+      };
+      assert.equal(await labelOf(manual), 'report');
+      assert.equal(await labelOf(deploymentPod()), 'web', 'a ReplicaSet not known: its Deployment from the hash');
+    },
+    undefined,
+    async (kind, namespace, name) => {
+      asked.push(`${kind} ${namespace}/${name}`);
+      await new Promise((r) => setTimeout(r, 5)); // an apiserver read
+      return kind === 'Job' && name === 'report-manual'
+        ? { metadata: { name, namespace, ownerReferences: [{ kind: 'CronJob', name: 'report', controller: true }] } }
+        : undefined;
+    },
+  );
+  assert.equal(asked.length, 2);
+  assert.equal(asked[0], 'Job shop/report-manual');
+  assert.match(asked[1]!, /^ReplicaSet shop\/web-/);
 });
 
 test('webhook: a rotated certificate is served to new connections without a restart', async () => {

@@ -52,6 +52,41 @@ test('inject: the service is the owning workload, never the ReplicaSet hash, Job
   assert.equal(b.node.id, '$(POD_NAME).shop', 'the kubelet substitutes the pod name');
 });
 
+test('inject: with the owner looked up, a Job made from a CronJob by hand belongs to the CronJob (not to its name)', () => {
+  // `kubectl create job report-manual --from=cronjob/report`: the name says nothing, the Job's owner does
+  const pod: Pod = {
+    metadata: {
+      generateName: 'report-manual-',
+      namespace: 'shop',
+      ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'report-manual', controller: true }],
+    },
+    spec: { containers: [{ name: 'report', image: 'shop/report:1' }] },
+  };
+  const job = {
+    metadata: {
+      name: 'report-manual',
+      namespace: 'shop',
+      ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name: 'report', controller: true }],
+    },
+  };
+  const asked: string[] = [];
+  const lookup = (kind: string, ns: string, name: string) => {
+    asked.push(`${kind} ${ns}/${name}`);
+    return kind === 'Job' && ns === 'shop' && name === 'report-manual' ? job : undefined;
+  };
+  const r = patched(inject(pod, SHOP, CONFIG, lookup));
+  assert.equal(r.service, 'shop/report');
+  assert.deepEqual(asked, ['Job shop/report-manual']);
+  const out = applyPatch(pod, r.patch);
+  assert.equal(out.metadata?.labels?.['nanoseg.io/workload'], 'report', 'what exported policies select');
+  assert.equal((bootstrapOf(out) as { node: { cluster: string } }).node.cluster, 'shop/report');
+  // the Job not known: inferred from its name, as before
+  assert.equal(patched(inject(pod, SHOP, CONFIG, () => undefined)).service, 'shop/report-manual');
+  // a hand-made Job whose name merely looks like a CronJob's is its own workload once it is known
+  const lookalike = { metadata: { name: 'report-29001234', namespace: 'shop' } };
+  assert.equal(patched(inject(CRONJOB_POD, SHOP, CONFIG, () => lookalike)).service, 'shop/report-29001234');
+});
+
 test('inject: capture runs first with NET_ADMIN, then Envoy as 1337 (a native sidecar that waits for config), then the rest', () => {
   const pod = applyPatch(STATEFUL_POD, patched(inject(STATEFUL_POD, SHOP, CONFIG)).patch);
   const inits = dig(pod, 'spec', 'initContainers') as unknown[];

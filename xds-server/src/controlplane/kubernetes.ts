@@ -190,6 +190,7 @@ export class KubernetesIntegration {
       config: this.injectorConfig() ?? w.injector,
       tls: tls.serving,
       namespaceOf: (name) => this.inventory.namespace(name, labelled),
+      ownerOf: (kind, namespace, name) => this.inventory.owner(kind, namespace, name),
       validate: (req) => {
         if (isModeWorkload(req)) {
           const m = admitModeAnnotation(req);

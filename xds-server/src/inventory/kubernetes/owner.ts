@@ -4,8 +4,8 @@
 //   CronJob ← Job ← Pod                  Job ← Pod                a bare Pod is its own workload
 //
 // Only controller references are followed (`controller: true`, or the only reference when none says so). Each
-// step asks `lookup` for the owning object; when the object is not known (the informer has not seen it yet, or
-// the admission webhook, which only has the pod), the step is inferred from what the pod carries, the way the
+// step asks `lookup` for the owning object; when the object is not known (the informer has not seen it yet, and
+// the admission webhook could not read it), the step is inferred from what the pod carries, the way the
 // controllers name things: a ReplicaSet made by a Deployment is `<deployment>-<pod-template-hash>` (the hash is a
 // label on the pod), and a Job made by a CronJob is `<cronjob>-<scheduled time in minutes>` (8+ digits). The
 // inference is exact for Deployments; for Jobs a hand-made Job whose name ends in 8+ digits would be taken for a

@@ -72,6 +72,7 @@ export class KubernetesInventorySource implements InventorySource {
   private readonly namespaces: Watched<AnyObject>;
   private readonly all: readonly Watched<AnyObject>[];
   private readonly core: CoreV1Api;
+  private readonly batch: BatchV1Api;
   private timer: NodeJS.Timeout | undefined;
   private lastJson: string | undefined;
   private loadedAt: number | undefined;
@@ -88,7 +89,7 @@ export class KubernetesInventorySource implements InventorySource {
     const kc = opts.kubeConfig;
     this.core = kc.makeApiClient(CoreV1Api);
     const apps = kc.makeApiClient(AppsV1Api);
-    const batch = kc.makeApiClient(BatchV1Api);
+    const batch = (this.batch = kc.makeApiClient(BatchV1Api));
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const w = (path: string, list: () => Promise<unknown>, slim: Slimmer = slimmers.metaOnly) =>
       new Watched<AnyObject>({
@@ -163,6 +164,27 @@ export class KubernetesInventorySource implements InventorySource {
     } catch (err) {
       this.log.warn({ namespace: name, err: describeKubeError(err) }, 'cannot read a namespace');
       return cached;
+    }
+  }
+
+  /**
+   * A pod's owning ReplicaSet or Job as the injector needs it: the cache first; a Job the cache has not seen yet (the
+   * Job controller creates the pods right after the Job) from the apiserver, since a Job made from a CronJob by hand
+   * (`kubectl create job --from=cronjob/...`) cannot be told from its name. A ReplicaSet is never fetched: its
+   * Deployment is inferred exactly from the pod's pod-template-hash.
+   */
+  async owner(kind: string, namespace: string, name: string): Promise<OwnedObject | undefined> {
+    const cache = kind === 'Job' ? this.jobs : kind === 'ReplicaSet' ? this.replicaSets : undefined;
+    const cached = cache?.get(name, namespace) as unknown as OwnedObject | undefined;
+    if (cached || kind !== 'Job') return cached;
+    try {
+      return (await this.batch.readNamespacedJob({ name, namespace })) as unknown as OwnedObject;
+    } catch (err) {
+      this.log.warn(
+        { namespace, job: name, err: describeKubeError(err) },
+        "cannot read a Job: its pod's workload is inferred from the Job's name",
+      );
+      return undefined;
     }
   }
 
