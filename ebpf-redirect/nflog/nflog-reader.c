@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -150,6 +151,11 @@ int main(int argc, char **argv) {
   }
   uint16_t group = (uint16_t)atoi(argv[1]);
   signal(SIGPIPE, SIG_DFL);
+  // dies with the control plane (kill -9 included): an orphan would keep the NFLOG group bound, and the control
+  // plane's next reader could not bind it
+  pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) return 0;
   sock_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
   if (sock_fd < 0) {
     perror("nflog-reader: socket");

@@ -8,9 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { ServerProcess, isRoot, json, nanoseg, tempDir, waitFor } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 import type { ServiceView, StatusView } from '../../xds-server/src/api/views.js';
+import type { Alert } from '../../xds-server/src/model/index.js';
 import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { caBundlePublished, clusterServeArgs, rules, webhookConfigurations } from './kubernetes-support.js';
@@ -34,9 +36,12 @@ test(
   async (t) => {
     const cluster = TestCluster.start();
     const tmp = tempDir('nanoseg-k8s-');
-    const server = new ServerProcess(tmp.dir, clusterServeArgs(cluster));
+    // with the kernel point for this node: every protocol enforced outside the pods (docs/kubernetes.md)
+    const server = new ServerProcess(tmp.dir, [...clusterServeArgs(cluster), '--kernel-node']);
     t.after(async () => {
       await server.stop();
+      // the kernel rules outlive the control plane by design: removed here, with the cluster
+      spawnSync('nft', ['delete', 'table', 'inet', 'nanoseg'], { stdio: 'ignore' });
       cluster.stop();
       tmp.remove();
     });
@@ -206,6 +211,42 @@ test(
       );
     };
     await checkSegments('enforced');
+    // what the sidecar never sees, the node's kernel rules drop: UDP from web's app to db, alerted as the kernel's
+    const alerts = () => json<Alert[]>(['alerts'], server.env);
+    const db = readyPods(cluster, 'db')[0]!;
+    // a DNS query straight to db's address (busybox's nc has no UDP): no answer comes, the query must not get there
+    cluster.kubectl([
+      '-n',
+      'shop',
+      'exec',
+      web(),
+      '-c',
+      'web',
+      '--',
+      'timeout',
+      '3',
+      'nslookup',
+      'probe',
+      db.status.podIP!,
+    ]);
+    const denied = await waitFor(
+      'a kernel denied alert web → db udp/53',
+      () =>
+        alerts().find(
+          (a) =>
+            a.verdict === 'denied' &&
+            a.point === 'kernel' &&
+            a.source.service === 'shop/web' &&
+            a.destination.service === 'shop/db' &&
+            a.protocol === 'udp' &&
+            a.destination.port === 53,
+        ),
+      15_000,
+      500,
+    );
+    assert.match(denied.reason, /shop\/web egress has no rule for .* udp\/53/);
+    const kernel = json<StatusView>(['status'], server.env).kernel;
+    assert.equal(kernel?.state, 'ok', JSON.stringify(kernel));
 
     // a rollout restart while enforced: new pods, new addresses; peers accept them, they get nothing more
     const oldApi = new Set(apiPods.map((p) => p.status.podIP));

@@ -120,6 +120,37 @@ test('anti-spoofing: each known port is bound to its addresses; unknown ports an
   assert.match(t, /chain forward \{\n\s+type filter hook forward priority filter; policy drop;/, 'no L2 between ports');
 });
 
+// A Kubernetes node: pods on the CNI's bridge, no interfaces known, the control plane on the node's bridge address.
+const NODE = { controlPlane: [{ address: '10.244.0.1', port: 15012 }] };
+const POD_INV: Inventory = {
+  workloads: INV.workloads.map(({ interface: _, ...w }) => w),
+  externals: [],
+  vips: INV.vips,
+};
+
+test('golden: a Kubernetes node, enforce and monitor', () => {
+  assertGoldenText(
+    'kernel/node.nft',
+    kernelRuleset({ services: services('enforce', 'monitor'), inventory: POD_INV, node: NODE }),
+  );
+});
+
+test('a Kubernetes node: no bridge table, the control plane reachable first, only pods’ udp/icmp flows logged', () => {
+  const t = kernelRuleset({ services: services('enforce', 'enforce'), inventory: POD_INV, node: NODE });
+  assert.doesNotMatch(t, /table bridge/, 'the CNI binds addresses to ports; other bridges of the node are not ours');
+  assert.match(t, /set control-plane \{[^}]*10\.244\.0\.1 \. 15012/);
+  for (const hook of ['forward', 'input']) {
+    const c = t.slice(t.indexOf(`chain ${hook} {`), t.indexOf('\n  }', t.indexOf(`chain ${hook} {`)));
+    const cp = c.indexOf('ip daddr . th dport @control-plane accept');
+    assert.ok(cp > c.indexOf('ct state established,related accept'), hook);
+    assert.ok(cp >= 0 && cp < c.indexOf('ip saddr vmap @egress'), `${hook}: before any pod's egress chain`);
+  }
+  assert.match(t, /set pods \{[^}]*10\.213\.0\.11,[^}]*10\.213\.0\.53,/);
+  assert.match(t, /ip saddr @pods meta l4proto \{ udp, icmp, ipv6-icmp \} ct state new log group 15 prefix "nsg obs"/);
+  assert.doesNotMatch(t, /\n\s+meta l4proto \{ udp, icmp, ipv6-icmp \} ct state new log/, 'never every flow');
+  assert.match(t, /10\.213\.0\.11 : jump egress\/shop\/web/);
+});
+
 // A dual-stack lab: web and db have IPv6 addresses, payments is an external with both.
 const INV6: Inventory = {
   workloads: [

@@ -6,6 +6,8 @@ import { CliError, apiSocket } from './client.js';
 import { ControlPlane, DEFAULT_CONTROL_PLANE_OPTIONS } from '../controlplane/controlplane.js';
 import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
+import { readFileSync } from 'node:fs';
+import { kernelHosting } from './kernel-flags.js';
 import { parseWebhookUrl } from '../alerts/index.js';
 import { FileInventorySource } from '../inventory/index.js';
 import {
@@ -156,6 +158,11 @@ export function registerServe(program: Command): void {
       "enforce every protocol in the kernel (nftables) in this network namespace — the lab's host namespace " +
         'nsg-lab, where every pod is routed — and learn UDP/ICMP flows there (off when not given)',
     )
+    .option(
+      '--kernel-node',
+      'with --kubernetes: enforce every protocol in the kernel for the pods on this node (nftables, table inet ' +
+        'nanoseg in this namespace; needs net.bridge.bridge-nf-call-iptables=1) and learn their UDP/ICMP flows',
+    )
     .option('--kernel-log-group <n>', 'NFLOG group of the kernel rules', (v) => Number(v), 15)
     .option(
       '--trace-sampling <percent>',
@@ -245,6 +252,7 @@ export function registerServe(program: Command): void {
           alertWebhook?: string;
           inventory?: string;
           kernelNetns?: string;
+          kernelNode?: boolean;
           kernelLogGroup: number;
           traceSampling: number;
           traceBuffer: number;
@@ -291,6 +299,7 @@ export function registerServe(program: Command): void {
               2,
             );
         }
+        const kernel = kernelHosting(o, readFileSync);
         const xdsTls =
           o.kubernetes && o.xdsTlsAddress !== 'off'
             ? { address: o.xdsTlsAddress, dnsNames: o.xdsTlsNames, audience: o.xdsTokenAudience }
@@ -314,7 +323,7 @@ export function registerServe(program: Command): void {
           soakPeriodMs: o.soakPeriod,
           alertWebhook: o.alertWebhook,
           inventorySources: o.inventory ? [new FileInventorySource({ file: resolve(o.inventory), logger })] : [],
-          ...(o.kernelNetns !== undefined && { kernel: { netns: o.kernelNetns, logGroup: o.kernelLogGroup } }),
+          ...(kernel && { kernel }),
           traceSamplingPercent: o.traceSampling,
           traceBufferBytes: o.traceBuffer * 2 ** 20,
           ...(o.otlpForward !== undefined && o.otlpForward !== 'off' && { otlpForward: o.otlpForward }),

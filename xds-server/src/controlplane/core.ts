@@ -17,7 +17,7 @@ import { OtlpTraceSource } from '../serve/otlp-source.js';
 import { OtlpForwarder } from '../serve/otlp-forward.js';
 import { DEFAULT_SETTINGS, type GenerateSettings } from '../generate/index.js';
 import type { ControlPlaneTls } from '../generate/names.js';
-import { DEFAULT_LOG_GROUP, kernelRules, type KernelRules } from '../generate/kernel.js';
+import { DEFAULT_LOG_GROUP, kernelRules, type KernelNode, type KernelRules } from '../generate/kernel.js';
 import { KernelEnforcementPoint, KernelFlowSource } from '../kernel/index.js';
 import { Metrics } from '../serve/metrics.js';
 import type { Store } from '../store/index.js';
@@ -28,6 +28,13 @@ import { DiscoveryServer } from '../xds/discovery.js';
 import { holdReason } from '../xds/fail-static.js';
 
 const EMPTY_COMPILED = (service: ServiceName): CompiledPolicy => ({ service, inbound: [], outbound: [] });
+
+/** Where the control plane hosts the kernel point: a namespace (undefined: its own), and whether for a node's pods. */
+export interface KernelHosting {
+  readonly netns?: string;
+  readonly logGroup?: number;
+  readonly node?: KernelNode;
+}
 
 export interface CoreOptions {
   readonly convergence: ConvergenceConfig;
@@ -44,8 +51,8 @@ export interface CoreOptions {
   readonly inventorySources?: readonly InventorySource[];
   /** collect Node's process metrics too (the binary does; tests do not) */
   readonly processMetrics?: boolean;
-  /** host the kernel enforcement point and kernel flow source for this network namespace (the lab's host one) */
-  readonly kernel?: { readonly netns: string; readonly logGroup?: number };
+  /** host the kernel enforcement point and kernel flow source (the lab's host namespace, or a Kubernetes node) */
+  readonly kernel?: KernelHosting;
   /** percent of requests every sidecar traces (`--trace-sampling`, default 100; 0 = no tracing) */
   readonly traceSamplingPercent?: number;
   /** the recent-traces store's budget in bytes (`--trace-buffer MIB`, default 64 MiB) */
@@ -77,7 +84,7 @@ export class MeshCore {
   readonly settings: GenerateSettings;
   /** where policy is enforced; each hears of every config change (the sidecars' discovery server today) */
   readonly points: EnforcementPoint[];
-  /** the kernel point and its flow source, when hosted here (`serve --kernel-netns`) */
+  /** the kernel point and its flow source, when hosted here (`serve --kernel-netns`, `serve --kernel-node`) */
   readonly kernel?: { readonly point: KernelEnforcementPoint; readonly flows: KernelFlowSource };
   private readonly compiledCache = new Map<ServiceName, CompiledPolicy>();
 
@@ -278,7 +285,8 @@ export class MeshCore {
       const mode = this.policy.modeOf(service);
       return { service, mode, compiled: mode === 'learn' ? EMPTY_COMPILED(service) : this.compiled(service) };
     });
-    return kernelRules({ services, inventory: this.inventory.index.inventory, logGroup });
+    const node = this.opts.kernel?.node;
+    return kernelRules({ services, inventory: this.inventory.index.inventory, logGroup, ...(node && { node }) });
   }
 
   /** One service's snapshot, generated from the mesh state and the inventory now. */

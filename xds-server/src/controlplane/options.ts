@@ -4,6 +4,7 @@ import { DEFAULT_CONVERGENCE, type ConvergenceConfig } from '../learn/index.js';
 import type { Logger } from '../util/logger.js';
 import type { Scheduler } from '../util/scheduler.js';
 import type { KubernetesOptions } from './kubernetes.js';
+import type { KernelHosting } from './core.js';
 
 export interface ControlPlaneOptions {
   readonly stateDir: string;
@@ -29,8 +30,11 @@ export interface ControlPlaneOptions {
   /** inventory sources besides the API's pushes (e.g. `--inventory FILE`) */
   readonly inventorySources?: readonly InventorySource[];
   readonly scheduler?: Scheduler;
-  /** host the kernel enforcement point for this network namespace (the lab's host namespace, `nsg-lab`) */
-  readonly kernel?: { readonly netns: string; readonly logGroup?: number };
+  /**
+   * host the kernel enforcement point: in the lab's host namespace (`netns: nsg-lab`), or in this one for the pods
+   * of a Kubernetes node (`node`)
+   */
+  readonly kernel?: KernelHosting;
   /** percent of requests every sidecar traces (default 100; 0 = no tracing) */
   readonly traceSamplingPercent?: number;
   /** the recent-traces store's budget in bytes (default 64 MiB) */

@@ -44,11 +44,24 @@ export interface KernelService {
   readonly compiled: CompiledPolicy;
 }
 
+/**
+ * A Kubernetes node instead of the lab: the rules go to the node's own namespace, where its pods sit on the CNI's
+ * bridge and the inet hooks see their bridged frames (br_netfilter, `net.bridge.bridge-nf-call-iptables=1`). No
+ * bridge table: the CNI, not nanoseg, binds addresses to ports, and other bridges of the node are none of ours. Every
+ * pod may reach the control plane's sidecar listeners (`controlPlane`, TCP), as its sidecar must; udp and icmp flows
+ * are logged for learning only when they are a pod's.
+ */
+export interface KernelNode {
+  readonly controlPlane: readonly { readonly address: string; readonly port: number }[];
+}
+
 export interface KernelInput {
   readonly services: readonly KernelService[];
   /** who is where: workload and external addresses with their host-side interfaces */
   readonly inventory: Inventory;
   readonly logGroup?: number;
+  /** undefined: the lab's host namespace */
+  readonly node?: KernelNode;
 }
 
 /** One named object of a table: a set or map (`head`: its type and flags; `items`: its elements, sorted, unique) or a
@@ -261,7 +274,28 @@ export function kernelRules(input: KernelInput): KernelRules {
     ),
     chain('forward', [], 'type filter hook forward priority filter; policy drop;'),
   ];
+  const node = input.node;
+  const observe = `meta l4proto { udp, icmp, ipv6-icmp } ct state new log group ${group} prefix "${KERNEL_LOG.observed}"`;
+  // on a node, only what a pod sends or receives: the node routes other traffic too
+  const observed = node
+    ? ['ip saddr @pods', 'ip6 saddr @pods6', 'ip daddr @pods', 'ip6 daddr @pods6'].map((m) => `${m} ${observe}`)
+    : [observe];
+  const toControlPlane = node
+    ? [
+        'meta l4proto tcp ip daddr . th dport @control-plane accept',
+        'meta l4proto tcp ip6 daddr . th dport @control-plane6 accept',
+      ]
+    : [];
+  const nodeSets: NftObject[] = node
+    ? [
+        set('control-plane', 'ipv4_addr . inet_service', controlPlaneElements(node, 4), false),
+        set('control-plane6', 'ipv6_addr . inet_service', controlPlaneElements(node, 6), false),
+        set('pods', 'ipv4_addr', podAddresses(inv, 4), false),
+        set('pods6', 'ipv6_addr', podAddresses(inv, 6), false),
+      ]
+    : [];
   const inet: NftObject[] = [
+    ...nodeSets,
     vmap('egress', 4, egressMap[4]),
     vmap('ingress', 4, ingressMap[4]),
     vmap('egress', 6, egressMap[6]),
@@ -271,11 +305,12 @@ export function kernelRules(input: KernelInput): KernelRules {
       'forward',
       [
         'ct state established,related accept',
+        ...toControlPlane,
         'ip saddr vmap @egress',
         'ip6 saddr vmap @egress6',
         'ip daddr vmap @ingress',
         'ip6 daddr vmap @ingress6',
-        `meta l4proto { udp, icmp, ipv6-icmp } ct state new log group ${group} prefix "${KERNEL_LOG.observed}"`,
+        ...observed,
       ],
       'type filter hook forward priority filter; policy accept;',
     ),
@@ -285,6 +320,7 @@ export function kernelRules(input: KernelInput): KernelRules {
         'ct state established,related accept',
         // neighbour discovery with the gateway (untracked by conntrack) is what makes IPv6 work at all
         'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept',
+        ...toControlPlane,
         'ip saddr vmap @egress',
         'ip6 saddr vmap @egress6',
       ],
@@ -293,10 +329,20 @@ export function kernelRules(input: KernelInput): KernelRules {
   ];
   return {
     tables: [
-      { family: 'bridge', name: KERNEL_TABLE, objects: bridge },
+      ...(node ? [] : [{ family: 'bridge' as const, name: KERNEL_TABLE, objects: bridge }]),
       { family: 'inet', name: KERNEL_TABLE, objects: inet },
     ],
   };
+}
+
+/** The control plane's listeners of one family, as `address . port` elements. */
+function controlPlaneElements(node: KernelNode, f: Family): string[] {
+  return node.controlPlane.filter((c) => familyOf(c.address) === f).map((c) => `${c.address} . ${c.port}`);
+}
+
+/** Every workload address of one family. */
+function podAddresses(inv: Inventory, f: Family): string[] {
+  return inv.workloads.flatMap((w) => w.addresses).filter((a) => familyOf(a) === f);
 }
 
 function renderObject(o: NftObject): string[] {
