@@ -90,6 +90,21 @@ export const api = example('shop-api.yaml');
 export const web = example('shop-web.yaml');
 
 /** The merged inventory the control plane uses (GET /v1/inventory on its API socket). */
+/**
+ * The two namespaces of both stories: `shop`, labelled for injection, and `plain`, not; resolves once both have
+ * their default ServiceAccount (a pod created before it is refused).
+ */
+export async function shopAndPlain(k: (args: string[]) => string): Promise<void> {
+  k(['create', 'namespace', 'shop']);
+  k(['label', 'namespace', 'shop', 'nanoseg.io/inject=enabled']);
+  k(['create', 'namespace', 'plain']);
+  await waitFor(
+    'the default ServiceAccounts',
+    () => k(['-n', 'shop', 'get', 'sa', 'default']) && k(['-n', 'plain', 'get', 'sa', 'default']),
+    30_000,
+  );
+}
+
 export function inventory(socketPath: string): Promise<Inventory> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, path: '/v1/inventory' }, (res) => {

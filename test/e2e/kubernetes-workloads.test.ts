@@ -15,7 +15,13 @@ import type { ServiceView, StatusView } from '../../xds-server/src/api/views.js'
 import type { Alert } from '../../xds-server/src/model/index.js';
 import type { PolicyDocument } from '../../xds-server/src/policy/index.js';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
-import { caBundlePublished, clusterServeArgs, rules, webhookConfigurations } from './kubernetes-support.js';
+import {
+  caBundlePublished,
+  clusterServeArgs,
+  rules,
+  shopAndPlain,
+  webhookConfigurations,
+} from './kubernetes-support.js';
 import { SERVICES, WORKLOADS, callFrom, probePod, readyPods } from './kubernetes-workloads-support.js';
 
 /** The same version of every type, whatever order the types were ACKed in. */
@@ -59,14 +65,7 @@ test(
     k(['apply', '-f', join(projectRoot(), 'manifests', 'base', 'crd-nanosegment.yaml')]);
     await server.start();
     await caBundlePublished(k);
-    k(['create', 'namespace', 'shop']);
-    k(['label', 'namespace', 'shop', 'nanoseg.io/inject=enabled']);
-    k(['create', 'namespace', 'plain']);
-    await waitFor(
-      'the default ServiceAccounts',
-      () => k(['-n', 'shop', 'get', 'sa', 'default']) && k(['-n', 'plain', 'get', 'sa', 'default']),
-      30_000,
-    );
+    await shopAndPlain(k);
     await waitFor(
       'the webhook to inject pods in shop',
       () => {

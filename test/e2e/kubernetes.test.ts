@@ -29,6 +29,7 @@ import {
   readyPod,
   rules,
   segments,
+  shopAndPlain,
   statusWrites,
   web,
   webhookConfigurations,
@@ -79,14 +80,7 @@ test(
       20_000,
     );
 
-    k(['create', 'namespace', 'shop']);
-    k(['label', 'namespace', 'shop', 'nanoseg.io/inject=enabled']);
-    k(['create', 'namespace', 'plain']);
-    await waitFor(
-      'the default ServiceAccounts',
-      () => k(['-n', 'shop', 'get', 'sa', 'default']) && k(['-n', 'plain', 'get', 'sa', 'default']),
-      30_000,
-    );
+    await shopAndPlain(k);
     // the apiserver picks a webhook configuration up asynchronously: wait until a dry run is mutated
     const dryRun = (ns: string) =>
       JSON.parse(
