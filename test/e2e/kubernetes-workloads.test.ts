@@ -112,9 +112,27 @@ test(
       apiPods.map((p) => p.status.podIP).sort(),
     );
 
-    // a run of the CronJob by hand, now (its own schedule fires on the minute, checked later, so nothing here waits
-    // for it): the Job's name says nothing of the CronJob, its owner reference does (the webhook reads it); its pod
-    // calls api once and completes, its sidecar stopped after it
+    // the CronJob fires on the minute: its Job's pod calls api once and completes, its sidecar stopped after it
+    const job = await waitFor(
+      "a Job of the CronJob report to complete (the sidecar does not hold the Job's pod)",
+      () =>
+        cluster
+          .getJson<{ items: { metadata: { name: string }; status: { succeeded?: number; failed?: number } }[] }>([
+            '-n',
+            'shop',
+            'jobs',
+          ])
+          .items.find((j) => {
+            if (j.status.failed) throw new Error(`Job ${j.metadata.name} failed`);
+            return (j.status.succeeded ?? 0) > 0;
+          }),
+      100_000,
+      1000,
+    );
+    t.diagnostic(`${job.metadata.name} completed`);
+    // one run is enough: no Job pods coming and going under the checks below
+    k(['-n', 'shop', 'patch', 'cronjob', 'report', '--type=merge', '-p', '{"spec":{"suspend":true}}']);
+    // a run by hand: the Job's name says nothing of the CronJob, its owner reference does (the webhook reads it)
     k(['-n', 'shop', 'create', 'job', 'report-manual', '--from=cronjob/report']);
     await waitFor(
       'the Job report-manual (made from the CronJob by hand) to complete',
@@ -256,27 +274,6 @@ test(
     await checkSegments('after the rollout restart');
     assert.deepEqual(policies(), LEARNED, 'the restart learned nothing new');
 
-    // by now the CronJob's own schedule has fired (on the minute, in learn or enforce: the same edge either way)
-    const job = await waitFor(
-      "a Job of the CronJob report to complete (the sidecar does not hold the Job's pod)",
-      () =>
-        cluster
-          .getJson<{ items: { metadata: { name: string }; status: { succeeded?: number; failed?: number } }[] }>([
-            '-n',
-            'shop',
-            'jobs',
-          ])
-          .items.find((j) => {
-            if (j.metadata.name === 'report-manual') return false;
-            if (j.status.failed) throw new Error(`Job ${j.metadata.name} failed`);
-            return (j.status.succeeded ?? 0) > 0;
-          }),
-      100_000,
-      1000,
-    );
-    t.diagnostic(`${job.metadata.name} completed`);
-    // one run is enough: no Job pods coming and going while the control plane is down below
-    k(['-n', 'shop', 'patch', 'cronjob', 'report', '--type=merge', '-p', '{"spec":{"suspend":true}}']);
     // the control plane killed: the sidecars keep enforcing; pods in shop are refused, not created unprotected
     const before = new Map(json<StatusView>(['status'], server.env).envoys.map((e) => [e.node, e.acked]));
     server.kill9();

@@ -148,6 +148,7 @@ test('a Kubernetes node: no bridge table, the control plane reachable first, onl
   assert.match(t, /set pods \{[^}]*10\.213\.0\.11,[^}]*10\.213\.0\.53,/);
   assert.match(t, /ip saddr @pods meta l4proto \{ udp, icmp, ipv6-icmp \} ct state new log group 15 prefix "nsg obs"/);
   assert.doesNotMatch(t, /\n\s+meta l4proto \{ udp, icmp, ipv6-icmp \} ct state new log/, 'never every flow');
+  assert.match(t, /ip saddr != @pods ip daddr @pods meta l4proto/, 'pod to pod: logged once, by its source');
   assert.match(t, /10\.213\.0\.11 : jump egress\/shop\/web/);
 });
 

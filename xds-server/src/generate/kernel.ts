@@ -276,9 +276,14 @@ export function kernelRules(input: KernelInput): KernelRules {
   ];
   const node = input.node;
   const observe = `meta l4proto { udp, icmp, ipv6-icmp } ct state new log group ${group} prefix "${KERNEL_LOG.observed}"`;
-  // on a node, only what a pod sends or receives: the node routes other traffic too
+  // on a node, only what a pod sends or receives (the node routes other traffic too), each flow logged once
   const observed = node
-    ? ['ip saddr @pods', 'ip6 saddr @pods6', 'ip daddr @pods', 'ip6 daddr @pods6'].map((m) => `${m} ${observe}`)
+    ? [
+        'ip saddr @pods',
+        'ip6 saddr @pods6',
+        'ip saddr != @pods ip daddr @pods',
+        'ip6 saddr != @pods6 ip6 daddr @pods6',
+      ].map((m) => `${m} ${observe}`)
     : [observe];
   const toControlPlane = node
     ? [
