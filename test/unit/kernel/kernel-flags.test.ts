@@ -21,10 +21,9 @@ test('kernel flags: a node gets the inet rules in its own namespace, the control
     logGroup: 15,
     node: { controlPlane: [{ address: '10.244.0.1', port: 15012 }] },
   });
-  assert.deepEqual(
-    kernelHosting({ ...BASE, sidecarXdsAddress: { host: '[fd00::1]', port: 15012 } }, sysctl('1'))?.node,
-    { controlPlane: [{ address: 'fd00::1', port: 15012 }] },
-  );
+  assert.deepEqual(kernelHosting({ ...BASE, sidecarXdsAddress: { host: 'fd00::1', port: 15012 } }, sysctl('1'))?.node, {
+    controlPlane: [{ address: 'fd00::1', port: 15012 }],
+  });
   assert.deepEqual(
     kernelHosting({ ...BASE, kubernetes: false, kernelNode: false, kernelNetns: 'nsg-lab' }, sysctl('0')),
     {

@@ -13,6 +13,7 @@ export interface KernelFlags {
   readonly kernelNetns?: string;
   readonly kernelNode?: boolean;
   readonly kernelLogGroup: number;
+  /** as `--sidecar-xds-address` parses it: an IPv6 address without its brackets */
   readonly sidecarXdsAddress: { readonly host: string; readonly port: number };
 }
 
@@ -24,8 +25,7 @@ export function kernelHosting(o: KernelFlags, read: (path: string, enc: 'utf8') 
   if (!o.kernelNode) return undefined;
   if (!o.kubernetes) throw new CliError('--kernel-node needs --kubernetes (the lab uses --kernel-netns nsg-lab)', 2);
   const { host, port } = o.sidecarXdsAddress;
-  const ip = parseIp(host.replace(/^\[(.*)\]$/, '$1'));
-  if (!ip) {
+  if (!parseIp(host)) {
     throw new CliError(
       `--kernel-node: --sidecar-xds-address ${host}:${port} must be an IP address (every pod's kernel rules let it ` +
         'reach the control plane there)',
@@ -45,5 +45,5 @@ export function kernelHosting(o: KernelFlags, read: (path: string, enc: 'utf8') 
       2,
     );
   }
-  return { logGroup: o.kernelLogGroup, node: { controlPlane: [{ address: host.replace(/^\[(.*)\]$/, '$1'), port }] } };
+  return { logGroup: o.kernelLogGroup, node: { controlPlane: [{ address: host, port }] } };
 }
