@@ -112,20 +112,16 @@ test(
       apiPods.map((p) => p.status.podIP).sort(),
     );
 
-    // the CronJob fires on the minute: its Job's pod calls api once and completes, its sidecar stopped after it
+    // a Job's pod calls api once and completes, its sidecar stopped after it; a failed Job fails the test at once
+    type JobJson = { metadata: { name: string }; status: { succeeded?: number; failed?: number } };
+    const completed = (j: JobJson) => {
+      if (j.status.failed) throw new Error(`Job ${j.metadata.name} failed`);
+      return (j.status.succeeded ?? 0) > 0;
+    };
+    // the CronJob fires on the minute
     const job = await waitFor(
       "a Job of the CronJob report to complete (the sidecar does not hold the Job's pod)",
-      () =>
-        cluster
-          .getJson<{ items: { metadata: { name: string }; status: { succeeded?: number; failed?: number } }[] }>([
-            '-n',
-            'shop',
-            'jobs',
-          ])
-          .items.find((j) => {
-            if (j.status.failed) throw new Error(`Job ${j.metadata.name} failed`);
-            return (j.status.succeeded ?? 0) > 0;
-          }),
+      () => cluster.getJson<{ items: JobJson[] }>(['-n', 'shop', 'jobs']).items.find(completed),
       100_000,
       1000,
     );
@@ -136,16 +132,7 @@ test(
     k(['-n', 'shop', 'create', 'job', 'report-manual', '--from=cronjob/report']);
     await waitFor(
       'the Job report-manual (made from the CronJob by hand) to complete',
-      () => {
-        const j = cluster.getJson<{ status: { succeeded?: number; failed?: number } }>([
-          '-n',
-          'shop',
-          'job',
-          'report-manual',
-        ]);
-        if (j.status.failed) throw new Error('Job report-manual failed');
-        return (j.status.succeeded ?? 0) > 0;
-      },
+      () => completed(cluster.getJson<JobJson>(['-n', 'shop', 'job', 'report-manual'])),
       60_000,
       1000,
     );
