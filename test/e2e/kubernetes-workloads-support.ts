@@ -88,7 +88,8 @@ spec:
         spec:
           restartPolicy: Never${podSpec(
             'report',
-            'timeout 5 wget -q -O - http://$API_SERVICE_HOST:9090/',
+            // not -q: a failed call says why in the pod's log
+            'timeout 5 wget -O - http://$API_SERVICE_HOST:9090/',
             undefined,
             30,
           )

@@ -115,7 +115,19 @@ test(
     // a Job's pod calls api once and completes, its sidecar stopped after it; a failed Job fails the test at once
     type JobJson = { metadata: { name: string }; status: { succeeded?: number; failed?: number } };
     const completed = (j: JobJson) => {
-      if (j.status.failed) throw new Error(`Job ${j.metadata.name} failed`);
+      if (j.status.failed) {
+        // what the next engineer needs to tell why (the app's wget, the sidecar, the pod's states)
+        const of = (args: string[]) => {
+          const r = cluster.kubectl(['-n', 'shop', ...args]);
+          return `${r.stdout}${r.stderr}`.trim();
+        };
+        const sel = `job-name=${j.metadata.name}`;
+        throw new Error(
+          `Job ${j.metadata.name} failed; app: ${of(['logs', '-l', sel, '-c', 'report', '--tail', '20'])}; ` +
+            `sidecar: ${of(['logs', '-l', sel, '-c', 'nanoseg-proxy', '--tail', '40'])}; ` +
+            `pod: ${of(['get', 'pods', '-l', sel, '-o', 'jsonpath={.items[*].status}'])}`,
+        );
+      }
       return (j.status.succeeded ?? 0) > 0;
     };
     // the CronJob fires on the minute
