@@ -207,3 +207,15 @@ test('metric rows: an own label set for the first edges, everything beyond summe
     ['shop/api', 'shop/api', 'shop/api', 'shop/api', 'shop/api', '192.0.2.1/32'],
   );
 });
+
+test('quantiles shown to 0.01 ms never read above the slowest request', () => {
+  for (const slowest of [1.237, 0.996, 45.678, 0.107]) {
+    const latency = emptyLatency();
+    recordLatency(latency, slowest); // one request: every quantile is that request
+    const ev = { firstSeen: 0, lastSeen: 0, count: 1, bytesSent: 0, bytesReceived: 0, exampleWorkloads: [], latency };
+    assert.ok(Number(latencyQuantile(latency, 0.99)!.toFixed(2)) > slowest, `${slowest}: rounding alone goes up`);
+    const shown = outcome(ev).latency!;
+    assert.ok(shown.p99Ms <= slowest && shown.p50Ms <= shown.p99Ms, `${slowest}: ${JSON.stringify(shown)}`);
+    assert.equal(shown.p99Ms, Math.floor(slowest * 100) / 100);
+  }
+});
