@@ -99,6 +99,31 @@ test('a VIP service gets an EDS cluster per port with every replica as endpoint'
   assert.ok(!gen.some((g) => g.name.includes('shop/loadgen')));
 });
 
+test('a VIP balances only over replicas that take new connections (not Ready or terminating: no endpoint)', () => {
+  const edsOf = (inv: Inventory) => {
+    const eds = generateProxy(input('shop/loadgen', inv)).find(
+      (g) => g.kind === 'endpoints' && g.name === 'outbound|8080||shop/web',
+    );
+    return JSON.stringify(render(eds!.typeUrl, eds!.body));
+  };
+  const oneOut = {
+    ...INV,
+    workloads: INV.workloads.map((w) => (w.name === 'web-2' ? { ...w, serving: false as const } : w)),
+  };
+  const text = edsOf(oneOut);
+  assert.match(text, /10\.213\.0\.11/);
+  assert.doesNotMatch(text, /10\.213\.0\.12/);
+  // none serving: an empty assignment (Envoy answers 503 at once), like a Service without ready endpoints
+  const noneOut = { ...INV, workloads: INV.workloads.map((w) => ({ ...w, serving: false as const })) };
+  assert.doesNotMatch(edsOf(noneOut), /10\.213\.0\.1[12]/);
+  // the not-serving replica is still who its address is: loadgen's listeners are the same
+  const listeners = (inv: Inventory) =>
+    generateProxy(input('shop/loadgen', inv))
+      .filter((g) => g.kind !== 'endpoints')
+      .map((g) => [g.name, g.body.toString('base64')]);
+  assert.deepEqual(listeners(oneOut), listeners(INV));
+});
+
 const WEB_POLICY: ServicePolicy = {
   service: 'shop/web',
   origin: 'learned',

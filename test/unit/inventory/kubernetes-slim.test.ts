@@ -50,7 +50,10 @@ function fullPod(name: string, ip: string, rsName: string, extra: Record<string,
       phase: 'Running',
       podIP: ip,
       podIPs: [{ ip }],
-      conditions: [{ type: 'Ready', status: 'True' }],
+      conditions: [
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: new Date(0) },
+        { type: 'Ready', status: 'True', lastTransitionTime: new Date(0) },
+      ],
       containerStatuses: [{ name: 'app', ready: true, image: 'shop/web:1' }],
       hostIP: '10.0.0.1',
     },
@@ -83,7 +86,12 @@ test('slim: a pod keeps what the mapping reads and loses spec details, statuses,
         },
       ],
     },
-    status: { phase: 'Running', podIP: '10.1.0.5', podIPs: [{ ip: '10.1.0.5' }] },
+    status: {
+      phase: 'Running',
+      podIP: '10.1.0.5',
+      podIPs: [{ ip: '10.1.0.5' }],
+      conditions: [{ type: 'Ready', status: 'True' }], // the one condition read (serving), without its times
+    },
   });
   assert.ok(JSON.stringify(s).length * 5 < JSON.stringify(p).length, 'a slim pod is a fraction of the full one');
   assert.ok(p.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration'], 'the input is untouched');

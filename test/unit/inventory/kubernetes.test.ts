@@ -113,6 +113,32 @@ test('inventory: a reused address belongs to the live pod only, never to the ter
   }
 });
 
+test('inventory: a pod not Ready, or terminating, is still a workload but serves no new connections', () => {
+  const ready = (p: Pod, status?: string): Pod =>
+    status === undefined ? p : { ...p, status: { ...p.status, conditions: [{ type: 'Ready', status }] } };
+  const inv = inventoryFromCluster(
+    base([
+      ready(pod('web-7f9-a', '10.1.0.1', ['ReplicaSet', 'web-7f9']), 'True'),
+      ready(pod('web-7f9-b', '10.1.0.2', ['ReplicaSet', 'web-7f9']), 'False'),
+      pod('web-7f9-c', '10.1.0.3', ['ReplicaSet', 'web-7f9']), // no Ready condition posted yet
+      ready(
+        pod('web-7f9-d', '10.1.0.4', ['ReplicaSet', 'web-7f9'], { deletionTimestamp: '2026-12-01T00:00:00Z' }),
+        'True',
+      ),
+    ]),
+  );
+  assert.deepEqual(
+    inv.workloads.map((w) => [w.name, w.addresses, w.serving]),
+    [
+      ['web-7f9-a.shop', ['10.1.0.1'], undefined],
+      ['web-7f9-b.shop', ['10.1.0.2'], false],
+      ['web-7f9-c.shop', ['10.1.0.3'], undefined],
+      ['web-7f9-d.shop', ['10.1.0.4'], false],
+    ],
+  );
+  assert.ok(!inv.workloads.some((w) => 'serving' in w && w.serving !== false), 'absent when serving');
+});
+
 test('inventory: a ClusterIP is a VIP of the service behind its EndpointSlices; ambiguous or empty Services get none', () => {
   const pods = [
     pod('web-7f9-a', '10.1.0.1', ['ReplicaSet', 'web-7f9']),

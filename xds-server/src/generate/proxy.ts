@@ -84,7 +84,12 @@ function scopedVipServices(ids: IdentityIndex, scope: ReadonlySet<ServiceName> |
       service: v.service,
       vip: v.address,
       ports,
-      addresses: [...new Set(ws.flatMap((w) => w.addresses.filter((a) => a.includes(':') === family)))].sort(),
+      // only replicas that take new connections (a Kubernetes pod Ready and not terminating), as kube-proxy does
+      addresses: [
+        ...new Set(
+          ws.filter((w) => w.serving !== false).flatMap((w) => w.addresses.filter((a) => a.includes(':') === family)),
+        ),
+      ].sort(),
     });
   }
   return out;

@@ -46,6 +46,11 @@ export interface Workload {
    * knows it: the kernel enforcement point binds the workload's addresses to it (anti-spoofing).
    */
   readonly interface?: string;
+  /**
+   * `false`: the workload takes no new connections (Kubernetes: its pod is not Ready, or terminating), so a VIP
+   * does not balance to it; it is still who its addresses are (identity, rules). Absent: serving (the lab).
+   */
+  readonly serving?: false;
 }
 
 /** A host without a sidecar that the inventory knows by name (display only: it is still an external). */

@@ -35,6 +35,11 @@ function live(p: Pod): boolean {
   return !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
 }
 
+/** Takes new connections: not terminating, and Ready (a pod without a Ready condition yet counts as Ready). */
+function serving(p: Pod): boolean {
+  return live(p) && (p.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'True') === 'True';
+}
+
 function addressesOf(p: Pod): string[] {
   const ips = (p.status?.podIPs ?? []).map((x) => x.ip);
   if (ips.length === 0 && p.status?.podIP) ips.push(p.status.podIP);
@@ -73,7 +78,13 @@ export function inventoryFromCluster(c: ClusterObjects): Inventory {
         ),
       ),
     ].sort((a, b) => a - b);
-    workloads.push({ name: `${x.name}.${x.ns}`, service, addresses, ports });
+    workloads.push({
+      name: `${x.name}.${x.ns}`,
+      service,
+      addresses,
+      ports,
+      ...(!serving(x.pod) && { serving: false as const }),
+    });
   }
 
   const behind = new Map<string, Set<string>>();

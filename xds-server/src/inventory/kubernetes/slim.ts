@@ -71,6 +71,9 @@ export function slimPod(p: Pod): Pod {
         phase: status.phase,
         podIP: status.podIP,
         podIPs: status.podIPs?.map((x) => ({ ip: x.ip })),
+        conditions: status.conditions
+          ?.filter((c) => c.type === 'Ready')
+          .map((c) => ({ type: c.type, status: c.status })),
       }),
   });
 }

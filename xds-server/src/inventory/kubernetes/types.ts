@@ -46,6 +46,8 @@ export interface Pod {
     readonly phase?: string;
     readonly podIP?: string;
     readonly podIPs?: readonly { readonly ip: string }[];
+    /** only the `Ready` condition is read (mapping.ts: a pod not Ready gets no new connections) */
+    readonly conditions?: readonly { readonly type: string; readonly status: string }[];
   };
 }
 
