@@ -79,9 +79,12 @@ export class GrpcServer {
         unlinkSync(path);
       }
       await bind(`unix:${path}`);
-      // sidecars run as uid/gid 1337: let that group (and only it, besides root) connect
-      chownSync(path, 0, ENVOY_GID);
-      chmodSync(path, 0o660);
+      // sidecars run as uid/gid 1337: let that group (and only it, besides root) connect. Not root (the control
+      // plane's image runs as 10001, its sidecars dial the TLS listener): only its own user may.
+      if (process.getuid?.() === 0) {
+        chownSync(path, 0, ENVOY_GID);
+        chmodSync(path, 0o660);
+      } else chmodSync(path, 0o600);
     }
     if (l.address) this.port = await bind(l.address);
     if (l.tls) {
