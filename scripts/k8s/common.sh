@@ -39,7 +39,8 @@ HOST_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_
   kernel/keys/root_maxbytes net/ipv4/ip_forward)
 # folders the kubelet, containerd and CNI write whatever they are told: removed by down.sh when up.sh made them
 HOST_DIRS=(/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/containerd /etc/cni /opt/cni
-  /var/lib/containerd /opt/containerd /etc/kubernetes)
+  /var/lib/containerd /opt/containerd /etc/kubernetes
+  /var/lib/nanoseg-test-cluster) # the hostPath volume of manifests/overlays/test-cluster
 
 log() { printf '[k8s] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -71,7 +71,8 @@ for p in $ETCD_PORT $ETCD_PEER_PORT $API_PORT 10248 10250 10257 10259; do
   ! ss -Hltn "sport = :$p" | grep -q . || die "port $p is in use"
 done
 
-# etcd, then the apiserver (no endpoint reconciler: a loopback advertise address is fatal to it)
+# etcd, then the apiserver (no endpoint reconciler: a loopback advertise address is fatal to it; aggregator routing:
+# webhooks behind a Service are dialled at the Service's endpoints, as there is no kube-proxy)
 daemon etcd nice -n 5 env GOMAXPROCS=1 etcd --name nanoseg --data-dir "$RUN/etcd" --unsafe-no-fsync --log-level warn \
   --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
   --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
@@ -83,7 +84,8 @@ daemon kube-apiserver nice -n 5 env GOMAXPROCS=2 kube-apiserver --etcd-servers="
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
   --service-cluster-ip-range=$SERVICE_CIDR --allow-privileged=true --endpoint-reconciler-type=none \
-  --kubelet-preferred-address-types=InternalIP,Hostname --profiling=false
+  --kubelet-preferred-address-types=InternalIP,Hostname --profiling=false \
+  --enable-aggregator-routing=true
 api_ready() { [ "$(curl -s --cacert "$P/ca.crt" -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$API_PORT/readyz")" = ok ]; }
 wait_for "the apiserver (/readyz)" 120 kube-apiserver api_ready
 log "apiserver ready after $(elapsed) s"
