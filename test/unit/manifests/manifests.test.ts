@@ -17,14 +17,16 @@ import {
   VALIDATE_PATH,
 } from '../../../injector/index.js';
 import { dig } from '../../support/dig.js';
+import { buildProgram } from '../../../xds-server/src/cli/program.js';
 
 const BASE = join(projectRoot(), 'manifests', 'base');
+const OVERLAY = join(projectRoot(), 'manifests', 'overlays', 'test-cluster');
 type Obj = Record<string, unknown>;
 
-function load(): Obj[] {
-  const k = parse(readFileSync(join(BASE, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
-  return k.resources.flatMap((f) =>
-    parseAllDocuments(readFileSync(join(BASE, f), 'utf8')).map((d) => {
+function load(dir = BASE, files?: string[]): Obj[] {
+  const k = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+  return (files ?? k.resources).flatMap((f) =>
+    parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => {
       assert.equal(d.errors.length, 0, `${f}: ${d.errors[0]?.message}`);
       return d.toJS() as Obj;
     }),
@@ -93,7 +95,8 @@ test('manifests: webhook → Service → Deployment port; RBAC → ServiceAccoun
   const binding = find(objs, 'ClusterRoleBinding', 'nanoseg-control-plane');
   assert.equal(dig(binding, 'subjects', 0, 'name'), sa);
   find(objs, 'ClusterRole', dig(binding, 'roleRef', 'name') as string);
-  const claim = dig(deploy, 'spec', 'template', 'spec', 'volumes', 0, 'persistentVolumeClaim', 'claimName');
+  const volumes = dig(deploy, 'spec', 'template', 'spec', 'volumes') as Obj[];
+  const claim = volumes.map((v) => dig(v, 'persistentVolumeClaim', 'claimName')).find((c) => c !== undefined);
   find(objs, 'PersistentVolumeClaim', claim as string);
   const args = dig(deploy, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
   assert.equal(args[0], 'serve', 'the control plane runs a real nanoseg subcommand');
@@ -148,4 +151,40 @@ test('manifests: the CRD spec schema compiles and validates a NanoSegment spec',
   assert.deepEqual(dig(crd, 'spec', 'versions', 0, 'subresources'), { status: {} });
   const cols = (dig(crd, 'spec', 'versions', 0, 'additionalPrinterColumns') as Obj[]).map((c) => c.name);
   assert.deepEqual(cols.slice(0, 4), ['State', 'Mode', 'Confidence', 'Edges']);
+});
+
+/** the long options `nanoseg serve` accepts (its own and the program's), as `--name` */
+function serveOptions(): Set<string> {
+  const program = buildProgram();
+  const serve = program.commands.find((c) => c.name() === 'serve');
+  assert.ok(serve, 'nanoseg has a serve subcommand');
+  return new Set([...serve.options, ...program.options].map((o) => o.long ?? ''));
+}
+const assertServeArgs = (args: string[], where: string, known: Set<string>) => {
+  assert.equal(args[0], 'serve', `${where}: runs nanoseg serve`);
+  for (const a of args.slice(1))
+    assert.ok(known.has(a.split('=')[0] ?? ''), `${where}: ${a} is an option of nanoseg serve`);
+};
+
+test('manifests: the control plane arguments of the base and of the test-cluster overlay are options serve knows', () => {
+  const known = serveOptions();
+  const base = find(load(), 'Deployment', 'nanoseg-control-plane');
+  assertServeArgs(dig(base, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[], 'base', known);
+  const k = parse(readFileSync(join(OVERLAY, 'kustomization.yaml'), 'utf8')) as {
+    resources: string[];
+    patches: { path: string }[];
+  };
+  assert.ok(k.resources.includes('../../base'), 'the overlay builds on the base');
+  const patches = load(
+    OVERLAY,
+    k.patches.map((p) => p.path),
+  );
+  const patch = find(patches, 'Deployment', 'nanoseg-control-plane');
+  assertServeArgs(dig(patch, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[], 'overlay', known);
+  // the patched claim binds the overlay's volume, and that volume is claimed by the base's claim only
+  const volume = find(load(OVERLAY, k.resources.slice(1)), 'PersistentVolume', 'nanoseg-state');
+  const claim = find(patches, 'PersistentVolumeClaim', 'nanoseg-state');
+  assert.equal(dig(claim, 'spec', 'volumeName'), dig(volume, 'metadata', 'name'));
+  assert.deepEqual(dig(volume, 'spec', 'claimRef'), { namespace: 'nanoseg-system', name: 'nanoseg-state' });
+  find(load(), 'PersistentVolumeClaim', 'nanoseg-state');
 });
