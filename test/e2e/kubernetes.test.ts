@@ -6,7 +6,8 @@
 // inventory, and a terminating pod never keeps an address a new pod got. Unlabelled namespaces are never touched.
 // Each service gets a NanoSegment whose status (written by the control plane) mirrors `nanoseg services`, and whose
 // spec, applied with kubectl, changes the service as the CLI would (kubernetes-segments.ts); exported
-// NetworkPolicies pass the apiserver's validation.
+// NetworkPolicies pass the apiserver's validation. Last, the control plane runs as the manifests deploy it
+// (kubernetes-manifests.ts): in a pod, from the locally built image, with the base's RBAC.
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,6 +37,7 @@ import {
 } from './kubernetes-support.js';
 import { exportSteps, segmentSpecSteps } from './kubernetes-segments.js';
 import { poserSteps } from './kubernetes-poser.js';
+import { manifestSteps } from './kubernetes-manifests.js';
 
 test(
   'Deployments in a labelled namespace are injected, configured, learned per Deployment and pinned by annotation',
@@ -365,5 +367,8 @@ test(
     ]);
     assert.ok(!after.some((s) => s.name === 'churn/old'), 'the terminating pod keeps no address (and no allows)');
     k(['-n', 'churn', 'patch', 'pod', 'old', '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]']);
+
+    // the control plane as manifests/overlays/test-cluster deploys it, in place of the one on the host
+    await manifestSteps(cluster, () => server.stop());
   },
 );
