@@ -3,7 +3,7 @@
 // manifests/overlays/test-cluster` runs the base (RBAC, Deployment, PVC, Services, webhooks) with the locally built
 // nanoseg/control-plane:dev. A new pod of a labelled namespace is then injected through the webhook Service and its
 // sidecar configured over the authenticated TLS listener by that control plane, which runs as its own non-root user
-// with only the base's RBAC.
+// with only the base's RBAC. Restarted, it keeps its store and CA (the state volume), and the sidecar reconnects.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -58,15 +58,19 @@ export async function manifestSteps(cluster: TestCluster, stopHostControlPlane: 
     'the pod got the capture init container and the sidecar from the manifests webhook',
   );
   const node = `${pod.metadata.name}.shop`;
-  const status = await waitFor(
-    `${node} connected and ACKing the in-cluster control plane`,
-    () => {
-      const s = json<StatusView>(['status'], env);
-      return s.envoys.some((e) => e.node === node && e.acked.lds !== undefined) ? s : undefined;
-    },
-    30_000,
-    500,
-  );
+  const configured = (what: string, after = 0) =>
+    waitFor(
+      `${node} connected and ACKing the in-cluster control plane${what}`,
+      () => {
+        const s = json<StatusView>(['status'], env);
+        return s.startedAt > after && s.envoys.some((e) => e.node === node && e.acked.lds !== undefined)
+          ? s
+          : undefined;
+      },
+      30_000,
+      500,
+    );
+  const status = await configured('');
   assert.equal(status.xds.nacks, 0, 'no NACK from the sidecar');
   const services = json<ServiceView[]>(['services'], env);
   assert.deepEqual(
@@ -74,4 +78,20 @@ export async function manifestSteps(cluster: TestCluster, stopHostControlPlane: 
     [node],
     'the in-cluster control plane knows the pod by its Deployment',
   );
+
+  // the state is on the volume: the restarted control plane (Recreate: the old pod is gone first) has the same store
+  // and the same CA, so the caBundle stays and the sidecar, which trusts the CA it was injected with, reconnects
+  const bundle = await caBundlePublished(k);
+  k(['-n', 'nanoseg-system', 'rollout', 'restart', 'deployment/nanoseg-control-plane']);
+  const again = cluster.kubectl(
+    ['-n', 'nanoseg-system', 'rollout', 'status', 'deployment/nanoseg-control-plane', '--timeout=90s'],
+    undefined,
+    100_000,
+  );
+  assert.equal(again.code, 0, `the restarted control plane did not become ready:\n${again.stderr}\n${logs()}`);
+  const restarted = await configured(' after its restart', status.startedAt);
+  assert.equal(restarted.storeId, status.storeId, 'the restarted control plane opened the same store (the PVC)');
+  assert.equal(await caBundlePublished(k), bundle, 'the same CA: the caBundle did not change');
+  assert.equal(restarted.xds.nacks, 0, 'no NACK after the restart');
+  assert.deepEqual(restarted.held, [], 'no sidecar held (fail-static) by the restarted control plane');
 }
