@@ -6,6 +6,9 @@
 #                            dev dependencies, no source maps or type declarations, better-sqlite3's addon only)
 #   /usr/local/bin/nanoseg   the command the Deployment runs (node with bin/nanoseg.js's V8 flag)
 #   busybox                  sh, for the entry script and for the overlay's init container (chown of the volume)
+#   /usr/sbin/nft, /opt/nanoseg/ebpf-redirect/bin/nflog-reader
+#                            for `nanoseg node-agent` (the node agent DaemonSet runs the same image): nft and the
+#                            NFLOG reader (built by scripts/setup.sh), with the libraries they link
 # Written to .cache/k8s/images-extra/ (up.sh does not import it: only the test that runs the manifests pays for its
 # ~180 MB); rebuilt only when this script, dist/, package-lock.json or Node.js changed. With --import it is also
 # imported into the running test cluster's containerd (a no-op when that image is already there).
@@ -14,6 +17,10 @@ set -euo pipefail
 . "$K8S_SCRIPTS/image-lib.sh"
 NODE=$(command -v node) || die "node is missing"
 [ -f "$ROOT/dist/.built" ] || die "no dist/ in $ROOT: run npm run build first"
+NFT=$(command -v nft || echo /usr/sbin/nft)
+[ -x "$NFT" ] || die "nft is missing (Debian nftables)"
+READER=$ROOT/ebpf-redirect/bin/nflog-reader
+[ -x "$READER" ] || die "no $READER: run scripts/setup.sh (it builds the NFLOG reader)"
 BB=$DEB_ROOT/bin/busybox
 [ -x "$BB" ] || die "no busybox in $DEB_ROOT (run scripts/k8s/debs.sh)"
 OUT=$CACHE/images-extra
@@ -22,7 +29,8 @@ TAR=$OUT/nanoseg_control-plane_dev.tar
 dist_files() { (cd "$ROOT" && find dist -path dist/test -prune -o -type f ! -name '*.map' ! -name '*.d.ts' -print | LC_ALL=C sort); }
 stamp=$( (
   sha256sum "$0" "$K8S_SCRIPTS/image-lib.sh" "$ROOT/package-lock.json" "$ROOT/package.json" "$ROOT/bin/nanoseg.js"
-  stat -c '%s %Y' "$NODE"
+  stat -c '%s %Y' "$NODE" "$NFT"
+  sha256sum "$READER"
   cd "$ROOT" && dist_files | xargs -d '\n' sha256sum
 ) | sha256sum | cut -c1-32)
 if ! { [ -f "$OUT/.done" ] && [ "$(cat "$OUT/.done")" = "$stamp" ] && [ -f "$TAR" ]; }; then
@@ -48,7 +56,11 @@ if ! { [ -f "$OUT/.done" ] && [ "$(cat "$OUT/.done")" = "$stamp" ] && [ -f "$TAR
     build/Release/test_extension.node)
   addon=$C/opt/nanoseg/node_modules/better-sqlite3/build/Release/better_sqlite3.node
   [ -f "$addon" ] || die "better-sqlite3's addon is missing from node_modules (npm ci builds it)"
-  with_libs "$C" "$NODE" "$addon"
+  cp "$NFT" "$C/usr/sbin/nft"
+  mkdir -p "$C/opt/nanoseg/ebpf-redirect/bin"
+  cp "$READER" "$C/opt/nanoseg/ebpf-redirect/bin/nflog-reader"
+  cp /etc/protocols /etc/services "$C/etc/" 2>/dev/null || true
+  with_libs "$C" "$NODE" "$addon" "$NFT" "$READER"
   # the node flags of bin/nanoseg.js's first line (#!/usr/bin/env -S node FLAGS)
   flags=$(head -n 1 "$ROOT/bin/nanoseg.js" | sed -n 's|^#!/usr/bin/env -S node||p')
   printf '#!/bin/sh\n# bin/nanoseg.js with the node flags of its first line\nexec /usr/local/bin/node%s /opt/nanoseg/bin/nanoseg.js "$@"\n' \

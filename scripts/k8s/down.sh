@@ -75,6 +75,9 @@ if ip link show "$BRIDGE" >/dev/null 2>&1; then
   done
   ip link del "$BRIDGE"
 fi
+# the kernel rules of the cluster's pods (the node agent's, or `serve --kernel-node`'s): nanoseg's own table, which
+# outlives both by design; with the pods gone they guard nothing
+nft delete table inet nanoseg 2>/dev/null
 # the host folders this run created
 if [ -f "$RUN/host-dirs" ]; then
   while read -r d; do [ -n "$d" ] && rm -rf "$d"; done <"$RUN/host-dirs"

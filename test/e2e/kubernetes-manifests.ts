@@ -4,6 +4,7 @@
 // nanoseg/control-plane:dev. A new pod of a labelled namespace is then injected through the webhook Service and its
 // sidecar configured over the authenticated TLS listener by that control plane, which runs as its own non-root user
 // with only the base's RBAC. Restarted, it keeps its store and CA (the state volume), and the sidecar reconnects.
+// Last, the node agent DaemonSet's kernel rules (kubernetes-node-agent.ts).
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import type { TestCluster } from '../support/cluster.js';
 import type { ServiceView, StatusView } from '../../xds-server/src/api/views.js';
 import { projectRoot } from '../../xds-server/src/util/envoy.js';
 import { api, caBundlePublished, readyPod } from './kubernetes-support.js';
+import { KERNEL_TABLE_ABSENT, nodeAgentSteps } from './kubernetes-node-agent.js';
 
 /** the overlay's hostPath volume: the in-cluster control plane's state dir, and its API socket, seen from the node */
 const STATE_ON_NODE = '/var/lib/nanoseg-test-cluster/state';
@@ -19,6 +21,9 @@ const STATE_ON_NODE = '/var/lib/nanoseg-test-cluster/state';
 export async function manifestSteps(cluster: TestCluster, stopHostControlPlane: () => Promise<void>): Promise<void> {
   const k = (args: string[], input?: string) => cluster.k(args, input);
   await stopHostControlPlane();
+  // no kernel rules on the node before the manifests: the node agent DaemonSet installs them (nodeAgentSteps)
+  spawnSync('nft', ['delete', 'table', 'inet', 'nanoseg'], { stdio: 'ignore' });
+  assert.ok(KERNEL_TABLE_ABSENT());
   k(['delete', 'mutatingwebhookconfiguration', 'nanoseg-injector']);
   k(['delete', 'validatingwebhookconfiguration', 'nanoseg-validator']);
   const image = spawnSync(join(projectRoot(), 'scripts', 'k8s', 'control-plane-image.sh'), ['--import'], {
@@ -94,4 +99,7 @@ export async function manifestSteps(cluster: TestCluster, stopHostControlPlane: 
   assert.equal(await caBundlePublished(k), bundle, 'the same CA: the caBundle did not change');
   assert.equal(restarted.xds.nacks, 0, 'no NACK after the restart');
   assert.deepEqual(restarted.held, [], 'no sidecar held (fail-static) by the restarted control plane');
+
+  // the node agent, reconnected to the restarted control plane, enforces every protocol on the node
+  await nodeAgentSteps(cluster, env);
 }

@@ -53,6 +53,8 @@ test(
     t.after(async () => {
       await server.stop();
       cluster.stop();
+      // the node agent's kernel rules outlive it by design: removed here, with the cluster
+      spawnSync('nft', ['delete', 'table', 'inet', 'nanoseg'], { stdio: 'ignore' });
       tmp.remove();
     });
     const k = (args: string[], input?: string) => cluster.k(args, input);

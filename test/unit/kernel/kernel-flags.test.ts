@@ -1,4 +1,4 @@
-// `serve --kernel-node` / `--kernel-netns`: where the kernel point goes, and every way the flags can be wrong,
+// `serve --kernel-node` / `--kernel-netns` / `--node-agents`: where the kernel point goes, and every way the flags can be wrong,
 // refused before anything starts with the flag named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,11 @@ const BASE: KernelFlags = {
   kernelNode: true,
   kernelLogGroup: 15,
   sidecarXdsAddress: { host: '10.244.0.1', port: 15012 },
+  nodeAgentAccount: 'nanoseg-system/nanoseg-node-agent',
+  xdsTls: true,
 };
+const AGENTS: KernelFlags = { ...BASE, kernelNode: false, nodeAgents: true };
+const noSysctl = () => assert.fail('the control plane of node agents does not read its own sysctl');
 const sysctl = (value: string | undefined) => (path: string) => {
   assert.equal(path, BRIDGE_NF_SYSCTL);
   if (value === undefined) throw new Error('ENOENT');
@@ -46,4 +50,25 @@ test('kernel flags: refused with the flag named — no Kubernetes, both places, 
   );
   refused(BASE, sysctl('0'), /net\.bridge\.bridge-nf-call-iptables is 0, must be 1/);
   refused(BASE, sysctl(undefined), /bridge-nf-call-iptables is missing \(br_netfilter not loaded\)/);
+});
+
+test('kernel flags: --node-agents: the same node rules, applied by the agents of one service account', () => {
+  assert.deepEqual(kernelHosting(AGENTS, noSysctl), {
+    logGroup: 15,
+    node: { controlPlane: [{ address: '10.244.0.1', port: 15012 }] },
+    agents: { namespace: 'nanoseg-system', serviceAccount: 'nanoseg-node-agent' },
+  });
+  const refused = (o: KernelFlags, re: RegExp) => assert.throws(() => kernelHosting(o, noSysctl), re);
+  refused({ ...AGENTS, kernelNode: true }, /--node-agents and --kernel-node\/--kernel-netns: one place/);
+  refused({ ...AGENTS, kubernetes: false }, /--node-agents needs --kubernetes/);
+  refused({ ...AGENTS, xdsTls: false }, /--node-agents needs the authenticated listener \(--xds-tls-address\)/);
+  refused({ ...AGENTS, nodeAgentAccount: 'nanoseg-node-agent' }, /--node-agent-account: "nanoseg-node-agent" is not/);
+  const behindService = { ...AGENTS, sidecarXdsAddress: { host: 'cp.svc', port: 15012 } };
+  refused(behindService, /--node-agents: --sidecar-xds-address cp\.svc:15012 must be an IP .*--kernel-control-plane/);
+  refused({ ...behindService, kernelControlPlane: { host: 'cp', port: 1 } }, /--kernel-control-plane cp:1 must be/);
+  assert.deepEqual(
+    kernelHosting({ ...behindService, kernelControlPlane: { host: '10.0.0.7', port: 15012 } }, noSysctl)?.node,
+    { controlPlane: [{ address: '10.0.0.7', port: 15012 }] },
+    "behind a Service: the control plane pod's own address",
+  );
 });

@@ -57,11 +57,6 @@ test('manifests: every object has apiVersion, kind and a name; namespaced ones l
     if (!clusterScoped.has(o.kind as string))
       assert.equal(dig(o, 'metadata', 'namespace'), 'nanoseg-system', String(o.kind));
   }
-  assert.equal(
-    objs.some((o) => o.kind === 'DaemonSet'),
-    false,
-    'no node agent until it has a real subcommand',
-  );
 });
 
 test('manifests: webhook → Service → Deployment port; RBAC → ServiceAccount; PVC; label selector matches the injector', () => {
@@ -153,18 +148,20 @@ test('manifests: the CRD spec schema compiles and validates a NanoSegment spec',
   assert.deepEqual(cols.slice(0, 4), ['State', 'Mode', 'Confidence', 'Edges']);
 });
 
-/** the long options `nanoseg serve` accepts (its own and the program's), as `--name` */
-function serveOptions(): Set<string> {
+/** the long options a `nanoseg` subcommand accepts (its own and the program's), as `--name` */
+function subcommandOptions(name: string): Set<string> {
   const program = buildProgram();
-  const serve = program.commands.find((c) => c.name() === 'serve');
-  assert.ok(serve, 'nanoseg has a serve subcommand');
-  return new Set([...serve.options, ...program.options].map((o) => o.long ?? ''));
+  const sub = program.commands.find((c) => c.name() === name);
+  assert.ok(sub, `nanoseg has a ${name} subcommand`);
+  return new Set([...sub.options, ...program.options].map((o) => o.long ?? ''));
 }
-const assertServeArgs = (args: string[], where: string, known: Set<string>) => {
-  assert.equal(args[0], 'serve', `${where}: runs nanoseg serve`);
+const serveOptions = () => subcommandOptions('serve');
+const assertArgs = (command: string, args: string[], where: string, known: Set<string>) => {
+  assert.equal(args[0], command, `${where}: runs nanoseg ${command}`);
   for (const a of args.slice(1))
-    assert.ok(known.has(a.split('=')[0] ?? ''), `${where}: ${a} is an option of nanoseg serve`);
+    assert.ok(known.has(a.split('=')[0] ?? ''), `${where}: ${a} is an option of nanoseg ${command}`);
 };
+const assertServeArgs = (args: string[], where: string, known: Set<string>) => assertArgs('serve', args, where, known);
 
 test('manifests: the control plane arguments of the base and of the test-cluster overlay are options serve knows', () => {
   const known = serveOptions();
@@ -187,4 +184,56 @@ test('manifests: the control plane arguments of the base and of the test-cluster
   assert.equal(dig(claim, 'spec', 'volumeName'), dig(volume, 'metadata', 'name'));
   assert.deepEqual(dig(volume, 'spec', 'claimRef'), { namespace: 'nanoseg-system', name: 'nanoseg-state' });
   find(load(), 'PersistentVolumeClaim', 'nanoseg-state');
+});
+
+test('manifests: the node agent DaemonSet runs nanoseg node-agent on the node network, as the account serve trusts', () => {
+  const objs = load();
+  const ds = find(objs, 'DaemonSet', 'nanoseg-node-agent');
+  const pod = dig(ds, 'spec', 'template', 'spec') as Obj;
+  assert.equal(pod.hostNetwork, true, "the rules go to the node's own namespace");
+  const c = dig(pod, 'containers', 0) as Obj;
+  const known = subcommandOptions('node-agent');
+  assertArgs('node-agent', c.args as string[], 'base DaemonSet', known);
+  assert.deepEqual(dig(c, 'securityContext', 'capabilities'), { drop: ['ALL'], add: ['NET_ADMIN'] });
+  assert.deepEqual(dig(c, 'env', 0, 'valueFrom'), { fieldRef: { fieldPath: 'spec.nodeName' } });
+  // its token (audience nanoseg) at the path node-agent reads by default, as the account serve --node-agents trusts
+  const token = dig(pod, 'volumes', 0, 'projected', 'sources', 0, 'serviceAccountToken') as Obj;
+  assert.equal(token.audience, 'nanoseg');
+  const mount = (c.volumeMounts as Obj[]).find((m) => m.name === dig(pod, 'volumes', 0, 'name'));
+  assert.equal(`${mount?.mountPath as string}/${token.path as string}`, '/var/run/secrets/nanoseg/token');
+  const cp = dig(find(objs, 'Deployment', 'nanoseg-control-plane'), 'spec', 'template', 'spec', 'containers', 0);
+  const cpArgs = dig(cp, 'args') as string[];
+  assert.ok(cpArgs.includes('--node-agents'), 'the control plane serves the node agents');
+  const account = cpArgs.find((a) => a.startsWith('--node-agent-account='))?.split('=')[1];
+  const defaultAccount = buildProgram()
+    .commands.find((x) => x.name() === 'serve')!
+    .options.find((o) => o.long === '--node-agent-account')!.defaultValue as string;
+  assert.equal(`nanoseg-system/${pod.serviceAccountName as string}`, account ?? defaultAccount);
+  find(objs, 'ServiceAccount', pod.serviceAccountName as string);
+  // RBAC: reading the injector's caBundle (the control plane's CA), nothing else
+  const binding = find(objs, 'ClusterRoleBinding', 'nanoseg-node-agent');
+  assert.equal(dig(binding, 'subjects', 0, 'name'), pod.serviceAccountName);
+  assert.deepEqual(dig(find(objs, 'ClusterRole', dig(binding, 'roleRef', 'name') as string), 'rules'), [
+    {
+      apiGroups: ['admissionregistration.k8s.io'],
+      resources: ['mutatingwebhookconfigurations'],
+      resourceNames: ['nanoseg-injector'],
+      verbs: ['get'],
+    },
+  ]);
+  const k = parse(readFileSync(join(OVERLAY, 'kustomization.yaml'), 'utf8')) as { patches: { path: string }[] };
+  const patch = find(
+    load(
+      OVERLAY,
+      k.patches.map((p) => p.path),
+    ),
+    'DaemonSet',
+    'nanoseg-node-agent',
+  );
+  assertArgs(
+    'node-agent',
+    dig(patch, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[],
+    'overlay',
+    known,
+  );
 });

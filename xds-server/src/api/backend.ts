@@ -8,7 +8,16 @@ import type { ParsedPolicy, PolicyDocument } from '../policy/index.js';
 import type { ApiBackend, TraceView } from './routes.js';
 import { spanView, type TraceQuery, type TraceSummary } from '../traces/index.js';
 import type { KernelFlowStats, KernelStatus } from '../kernel/index.js';
-import { envoyView, policyView, serviceView, type KernelView, type ServiceView, type StatusView } from './views.js';
+import type { NodeAgentView } from '../nodeagent/hub.js';
+import {
+  envoyView,
+  policyView,
+  serviceView,
+  type KernelView,
+  type NodeAgentStatusView,
+  type ServiceView,
+  type StatusView,
+} from './views.js';
 
 export interface ServingInfo {
   readonly startedAt: number;
@@ -140,6 +149,7 @@ export class CoreBackend implements ApiBackend {
       held: [...held].map(([node, h]) => ({ node, since: new Date(h.since).toISOString(), reason: h.reason })),
       inventorySources: c.inventory.sourceStatus(),
       ...(c.kernel && { kernel: kernelView(c.kernel.point.status(), c.kernel.flows.stats) }),
+      ...(c.nodeAgents && { nodeAgents: c.nodeAgents.agentsView().map(nodeAgentView) }),
       traces: {
         exports: c.traces.stats.exports,
         spans: c.traces.stats.accepted,
@@ -157,6 +167,30 @@ export class CoreBackend implements ApiBackend {
       ...(this.serving.selfTraces && { selfTraces: this.serving.selfTraces() }),
     };
   }
+}
+
+function nodeAgentView(a: NodeAgentView): NodeAgentStatusView {
+  const s = a.status;
+  return {
+    node: a.node,
+    pod: a.pod,
+    connected: a.connected,
+    since: new Date(a.since).toISOString(),
+    ...(a.sentVersion !== undefined && { sentVersion: a.sentVersion }),
+    ...(s && {
+      applied: {
+        state: s.state,
+        ...(s.version !== undefined && { version: s.version }),
+        updates: s.applies,
+        failures: s.failures,
+        rulesBytes: s.rulesBytes,
+        ...(s.lastApplyMs !== undefined && { lastUpdateMs: s.lastApplyMs }),
+        ...(s.error !== undefined && { error: s.error }),
+        droppedLines: s.droppedLines,
+      },
+    }),
+    flows: { ...a.flows },
+  };
 }
 
 function kernelView(k: KernelStatus, flows: KernelFlowStats): KernelView {

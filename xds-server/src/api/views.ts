@@ -60,6 +60,8 @@ export interface StatusView {
   inventorySources: { name: string; file?: string; server?: string; loadedAt?: number; error?: string }[];
   /** the kernel enforcement point, when this control plane hosts it (`serve --kernel-netns`) */
   kernel?: KernelView;
+  /** the node agents (`serve --node-agents`): one per node that ever connected, and what each has in force */
+  nodeAgents?: NodeAgentStatusView[];
   /** the OTLP trace receiver and the recent-traces store */
   traces?: {
     exports: number;
@@ -71,6 +73,29 @@ export interface StatusView {
   };
   /** the control plane's own spans (`serve --otlp-endpoint`) */
   selfTraces?: { endpoint: string; exported: number; failed: number; dropped: number; queued: number };
+}
+
+export interface NodeAgentStatusView {
+  node: string;
+  /** NAMESPACE/POD of the agent, from its token */
+  pod: string;
+  connected: boolean;
+  /** when it connected, or disconnected */
+  since: string;
+  /** the rules version last sent to it */
+  sentVersion?: number;
+  /** what it last said is in force on its node (the rules stay in force while it is disconnected) */
+  applied?: {
+    state: 'pending' | 'ok' | 'failed';
+    version?: number;
+    updates: number;
+    failures: number;
+    rulesBytes: number;
+    lastUpdateMs?: number;
+    error?: string;
+    droppedLines: number;
+  };
+  flows: { lines: number; flows: number; spoofed: number; lost: number; overflows: number; readerRestarts: number };
 }
 
 export interface KernelView {

@@ -4,6 +4,7 @@ import { registerServe } from './serve.js';
 import { registerLab } from './lab.js';
 import { registerQueries } from './queries.js';
 import { registerTraces } from './traces.js';
+import { registerNodeAgent } from './node-agent.js';
 
 export function buildProgram(): Command {
   const program = new Command('nanoseg')
@@ -22,5 +23,6 @@ export function buildProgram(): Command {
   registerLab(program);
   registerQueries(program);
   registerTraces(program);
+  registerNodeAgent(program);
   return program;
 }

@@ -88,6 +88,15 @@ export function registerQueries(program: Command): void {
       if (k.error)
         process.stdout.write(`KERNEL UPDATE FAILED at ${k.errorAt}: the last good rules stay in force: ${k.error}\n`);
     }
+    for (const a of s.nodeAgents ?? []) {
+      const r = a.applied;
+      process.stdout.write(
+        `node agent ${a.node} (${a.pod}): ${a.connected ? 'connected' : 'DISCONNECTED (its rules stay in force)'} ` +
+          `since ${a.since}; rules ${r ? `${r.state}, version ${r.version ?? '-'} of ${a.sentVersion ?? '-'} sent, ${r.updates} updates, ${r.failures} failed` : 'not reported yet'}; ` +
+          `flows ${a.flows.flows} observed, ${a.flows.lost} lost\n`,
+      );
+      if (r?.error) process.stdout.write(`NODE ${a.node} KERNEL UPDATE FAILED: the last good rules stay: ${r.error}\n`);
+    }
     for (const h of s.held) process.stdout.write(`HELD ${h.node} since ${h.since}: ${h.reason}\n`);
     for (const i of s.inventorySources ?? []) {
       if (i.error)

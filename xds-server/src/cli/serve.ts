@@ -163,6 +163,22 @@ export function registerServe(program: Command): void {
       'with --kubernetes: enforce every protocol in the kernel for the pods on this node (nftables, table inet ' +
         'nanoseg in this namespace; needs net.bridge.bridge-nf-call-iptables=1) and learn their UDP/ICMP flows',
     )
+    .option(
+      '--node-agents',
+      'with --kubernetes: the node agent DaemonSet (`nanoseg node-agent`) enforces every protocol in the kernel on ' +
+        "each node: agents connect to the TLS listener and get their node's rules, and send its UDP/ICMP flows",
+    )
+    .option(
+      '--kernel-control-plane <ip:port>',
+      "with --kernel-node/--node-agents: the control plane's address as the pods' frames carry it once a Service's " +
+        "DNAT is done (its pod IP), which every pod's kernel rules let through; default: --sidecar-xds-address",
+      hostPortFlag('--kernel-control-plane'),
+    )
+    .option(
+      '--node-agent-account <ns/sa>',
+      'the service account node agents run as; no other pod may connect as one',
+      'nanoseg-system/nanoseg-node-agent',
+    )
     .option('--kernel-log-group <n>', 'NFLOG group of the kernel rules', (v) => Number(v), 15)
     .option(
       '--trace-sampling <percent>',
@@ -253,6 +269,9 @@ export function registerServe(program: Command): void {
           inventory?: string;
           kernelNetns?: string;
           kernelNode?: boolean;
+          nodeAgents?: boolean;
+          nodeAgentAccount: string;
+          kernelControlPlane?: { host: string; port: number };
           kernelLogGroup: number;
           traceSampling: number;
           traceBuffer: number;
@@ -299,11 +318,11 @@ export function registerServe(program: Command): void {
               2,
             );
         }
-        const kernel = kernelHosting(o, readFileSync);
         const xdsTls =
           o.kubernetes && o.xdsTlsAddress !== 'off'
             ? { address: o.xdsTlsAddress, dnsNames: o.xdsTlsNames, audience: o.xdsTokenAudience }
             : undefined;
+        const kernel = kernelHosting({ ...o, xdsTls: xdsTls !== undefined }, readFileSync);
         if (xdsTls && xdsTls.dnsNames.length === 0) throw new CliError('--xds-tls-names: at least one name', 2);
         const g = cmd.optsWithGlobals() as { apiSocket?: string };
         const logger = pino({ level: o.logLevel, base: undefined });

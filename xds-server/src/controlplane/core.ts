@@ -19,6 +19,7 @@ import { DEFAULT_SETTINGS, type GenerateSettings } from '../generate/index.js';
 import type { ControlPlaneTls } from '../generate/names.js';
 import { DEFAULT_LOG_GROUP, kernelRules, type KernelNode, type KernelRules } from '../generate/kernel.js';
 import { KernelEnforcementPoint, KernelFlowSource } from '../kernel/index.js';
+import { NodeAgentHub } from '../nodeagent/hub.js';
 import { Metrics } from '../serve/metrics.js';
 import type { Store } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
@@ -34,6 +35,11 @@ export interface KernelHosting {
   readonly netns?: string;
   readonly logGroup?: number;
   readonly node?: KernelNode;
+  /**
+   * the rules are applied by node agents (`serve --node-agents`), each on its own node, not by this process; only
+   * pods of this service account may connect as one
+   */
+  readonly agents?: { readonly namespace: string; readonly serviceAccount: string };
 }
 
 export interface CoreOptions {
@@ -86,6 +92,8 @@ export class MeshCore {
   readonly points: EnforcementPoint[];
   /** the kernel point and its flow source, when hosted here (`serve --kernel-netns`, `serve --kernel-node`) */
   readonly kernel?: { readonly point: KernelEnforcementPoint; readonly flows: KernelFlowSource };
+  /** the node agents' streams, when they apply the kernel rules (`serve --node-agents`) */
+  readonly nodeAgents?: NodeAgentHub;
   private readonly compiledCache = new Map<ServiceName, CompiledPolicy>();
 
   constructor(
@@ -171,7 +179,19 @@ export class MeshCore {
       tracer: opts.tracer ?? NOOP_TRACER,
     });
     this.points = [{ name: 'sidecar', changed: (why, services) => this.discovery.configChanged(why, services) }];
-    if (opts.kernel) {
+    if (opts.kernel?.agents) {
+      const group = opts.kernel.logGroup ?? DEFAULT_LOG_GROUP;
+      this.nodeAgents = new NodeAgentHub({
+        account: opts.kernel.agents,
+        desired: () => this.kernelRules(group),
+        index: () => this.inventory.index,
+        now: () => sched.now(),
+        logger: log,
+        onLost: (n) => this.metrics.kernel.lost(n),
+        refused: (reason) => this.metrics.authRefused.inc({ channel: 'node-agent', reason }),
+      });
+      this.points.push(this.nodeAgents);
+    } else if (opts.kernel) {
       const group = opts.kernel.logGroup ?? DEFAULT_LOG_GROUP;
       const point = new KernelEnforcementPoint({
         netns: opts.kernel.netns,
@@ -224,6 +244,7 @@ export class MeshCore {
     await this.envoyLogs.start(this.ingest.sink('envoy-als'));
     await this.traces.start(this.ingest.sink('otlp'));
     await this.inventory.start();
+    await this.nodeAgents?.start(this.ingest.sink('kernel'));
     if (this.kernel) {
       await this.kernel.flows.start(this.ingest.sink('kernel'));
       this.kernel.point.start();
@@ -239,6 +260,7 @@ export class MeshCore {
     // the kernel rules stay in force: a control plane that stops (or dies) never opens what was closed
     this.kernel?.point.stop();
     await this.kernel?.flows.stop();
+    await this.nodeAgents?.stop();
     await this.alerts.stop();
     this.ingest.flush(true);
   }

@@ -2,7 +2,8 @@
 // listener, and the cluster's side of the core — mode annotations as pins, alerts as Events, NanoSegment status and
 // spec, the webhooks. It decides nothing itself.
 import type { CoreBackend } from '../api/backend.js';
-import { authenticated, authorizeCall } from '../auth/index.js';
+import { authenticated, authorizeCall, identityOf } from '../auth/index.js';
+import { NODE_AGENT_SERVICE } from '../nodeagent/protocol.js';
 import { SEGMENT_SPECS_KEY } from '../controllers/segment-spec.js';
 import { RAW_ACCESS_LOG_SERVICE } from '../serve/als.js';
 import type { GrpcServer } from '../serve/grpc.js';
@@ -13,7 +14,7 @@ import { ADS_SERVICE } from '../xds/index.js';
 import type { MeshCore } from './core.js';
 import type { KubernetesIntegration, KubernetesXdsTlsOptions } from './kubernetes.js';
 
-/** ADS, ALS and OTLP on the TLS listener, each call checked to speak as its own pod; refusals counted by channel. */
+/** ADS, ALS, OTLP and the node agents' streams on the TLS listener, each call checked to speak as its own pod; refusals counted by channel. */
 export async function serveAuthenticatedXds(
   k8s: KubernetesIntegration,
   xdsTls: KubernetesXdsTlsOptions,
@@ -34,6 +35,8 @@ export async function serveAuthenticatedXds(
   grpc.add(ADS_SERVICE, authenticated(core.discovery.ads.handlers(as('ads')), auth));
   grpc.add(RAW_ACCESS_LOG_SERVICE, authenticated(core.envoyLogs.handlers(as('als')), auth));
   grpc.add(RAW_TRACE_SERVICE, authenticated(core.traces.handlers(as('otlp')), auth));
+  // node agents: each gets its node's kernel rules and sends the node's flow log up
+  if (core.nodeAgents) grpc.add(NODE_AGENT_SERVICE, authenticated(core.nodeAgents.handlers(identityOf), auth));
   await grpc.listen({ tls: { address: xdsTls.address, certificate: k8s.serving } });
   log.info({ address: xdsTls.address, names: xdsTls.dnsNames }, 'authenticated xDS (TLS, service-account tokens)');
 }
