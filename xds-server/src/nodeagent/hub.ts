@@ -66,6 +66,7 @@ export class NodeAgentHub implements EnforcementPoint, ObservationSource {
   private sink?: ObservationSink;
   private version = 0;
   private current?: { readonly version: number; readonly rules: KernelRules; readonly text: string };
+  private last?: { readonly version: number; readonly rules: KernelRules; readonly text: string };
   private scheduled = false;
 
   constructor(private readonly opts: NodeAgentHubOptions) {}
@@ -201,9 +202,13 @@ export class NodeAgentHub implements EnforcementPoint, ObservationSource {
   }
 
   private rules(): { readonly version: number; readonly rules: KernelRules; readonly text: string } {
+    // current: undefined after a change, until recomputed; last: the newest rules sent anywhere
     if (!this.current) {
       const rules = this.opts.desired();
-      this.current = { version: ++this.version, rules, text: renderRuleset(rules) };
+      const text = renderRuleset(rules);
+      // a new version only for new rules: a change that changes nothing here is not one
+      if (text !== this.last?.text) this.last = { version: ++this.version, rules, text };
+      this.current = this.last;
     }
     return this.current;
   }
