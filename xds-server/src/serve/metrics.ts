@@ -22,7 +22,7 @@ export class Metrics {
     name: 'nanoseg_xds_auth_refused_total',
     help:
       'Calls of the authenticated listener refused: channel token (no valid token), ads, als or otlp (spoke as ' +
-      'another node: foreign-node)',
+      'another node: foreign-node), node-agent (not-an-agent, malformed, no-hello)',
     labelNames: ['channel', 'reason'] as const,
     registers: [this.registry],
   });
